@@ -1,0 +1,41 @@
+# The two commands the README gives: `make run` and `make test`. CI calls `make test` too.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PLUGINS := plugins/pdq plugins/phash plugins/md5 plugins/tmk_video
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: venv run hash-samples test lint typecheck pytest bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]' $(addprefix -e ,$(PLUGINS))
+	touch $@
+
+# The main job: hash the public sample media with every algorithm.
+run: hash-samples
+
+hash-samples: venv
+	$(VENV)/bin/hashcore plugins
+	$(VENV)/bin/hashcore hash tests/data
+
+test: lint typecheck pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(PY) -m pytest
+
+bench: venv
+	$(PY) -m pytest bench --benchmark-enable --benchmark-columns=min,median,mean,ops,rounds
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""hashcore: one hash-matching engine across PDQ, pHash, MD5, TMK+PDQF and plugin algorithms.
+
+This module is the public API a plugin author imports; nothing else is needed to write one.
+"""
+
+from hashcore.content import ContentKind, detect_kind
+from hashcore.errors import (
+    AlreadyExists,
+    ContentError,
+    HashcoreError,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    NotReady,
+    PluginError,
+)
+from hashcore.hashing import FileHashes, HashFailure, hash_file, iter_files
+from hashcore.hookspecs import hookimpl
+from hashcore.media import Media
+from hashcore.plugins import get_plugin_manager
+from hashcore.registry import SignalRegistry, load_registry
+from hashcore.signals import BitSignalType, Metric, Signal, SignalType, bits_to_bytes
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "BitSignalType",
+    "ContentError",
+    "ContentKind",
+    "FileHashes",
+    "HashFailure",
+    "HashcoreError",
+    "InvalidInput",
+    "LimitExceeded",
+    "Media",
+    "Metric",
+    "NotFound",
+    "NotReady",
+    "PluginError",
+    "Signal",
+    "SignalRegistry",
+    "SignalType",
+    "__version__",
+    "bits_to_bytes",
+    "detect_kind",
+    "get_plugin_manager",
+    "hash_file",
+    "hookimpl",
+    "iter_files",
+    "load_registry",
+]

@@ -1,0 +1,93 @@
+"""``hashcore hash``: every applicable algorithm on every file, as JSON lines or a table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hashcore.cli.progress import Progress
+from hashcore.hashing import FileHashes, hash_file, iter_files
+from hashcore.registry import SignalRegistry, load_registry
+from hashcore.signals import Signal
+
+TMK_TYPE = "tmk_pdqf"
+TMK_SUFFIX = ".tmk"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "hash", help="hash files with every applicable algorithm", description=__doc__
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    parser.add_argument(
+        "--tmk-dir", type=Path, help="also write DIR/<file stem>.tmk for each video"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = load_registry()
+    files = list(iter_files(args.paths))
+    if args.tmk_dir:
+        args.tmk_dir.mkdir(parents=True, exist_ok=True)
+    progress = Progress(len(files), "hashing")
+    failures = 0
+    for path in files:
+        result = hash_file(path, registry)
+        if args.tmk_dir:
+            _write_tmk(result, args.tmk_dir)
+        failures += not result.ok
+        line = json.dumps(to_json(result, registry)) if args.json else to_table_row(result, registry)
+        if progress.enabled:
+            sys.stderr.write("\r\x1b[K")
+        print(line, flush=True)
+        progress.advance()
+    progress.close()
+    if failures:
+        print(f"hashcore: {failures} of {len(files)} files had errors", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def signal_to_json(signal: Signal, registry: SignalRegistry) -> dict[str, Any]:
+    """The JSON form of one signal, which ``lookup --signals`` reads back."""
+    data: dict[str, Any] = {
+        "type": signal.type,
+        "value": registry.get(signal.type).format(signal.value),
+    }
+    if signal.quality is not None:
+        data["quality"] = signal.quality
+    if not signal.usable:
+        data["usable"] = False
+    return data
+
+
+def to_json(result: FileHashes, registry: SignalRegistry) -> dict[str, Any]:
+    return {
+        "path": str(result.path),
+        "kind": result.kind.value if result.kind else None,
+        "signals": [signal_to_json(s, registry) for s in result.signals],
+        "errors": [{"type": e.type, "message": e.message} for e in result.errors],
+    }
+
+
+def to_table_row(result: FileHashes, registry: SignalRegistry) -> str:
+    lines = [f"{result.path}  ({result.kind.value if result.kind else 'unreadable'})"]
+    for signal in result.signals:
+        text = registry.get(signal.type).format(signal.value)
+        if len(text) > 64:
+            text = f"{text[:24]}... ({len(signal.value):,} bytes)"
+        extra = f"  quality {signal.quality}" if signal.quality is not None else ""
+        extra += "  (unusable: quality too low)" if not signal.usable else ""
+        lines.append(f"  {signal.type:<9} {text}{extra}")
+    lines.extend(f"  error     {error.message}" for error in result.errors)
+    return "\n".join(lines)
+
+
+def _write_tmk(result: FileHashes, directory: Path) -> None:
+    for signal in result.signals:
+        if signal.type == TMK_TYPE:
+            (directory / f"{result.path.stem}{TMK_SUFFIX}").write_bytes(signal.value)

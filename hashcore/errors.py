@@ -1,0 +1,45 @@
+"""The error hierarchy every layer raises.
+
+Kept tiny on purpose: each class corresponds to one way a caller must react, and the gRPC layer
+maps them to status codes in exactly one place (``server/errors.py``). ``field`` names the
+offending request field or input so clients can point at it.
+"""
+
+from __future__ import annotations
+
+
+class HashcoreError(Exception):
+    """Base of every error hashcore raises on purpose."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(HashcoreError):
+    """The caller sent something unusable: a malformed hash, an unknown family, bad content."""
+
+
+class ContentError(InvalidInput):
+    """A file cannot be hashed: corrupt, truncated, empty, too large, too small, unsupported."""
+
+
+class NotFound(HashcoreError):
+    """A named bank, entry or plugin does not exist."""
+
+
+class AlreadyExists(HashcoreError):
+    """Creating something whose name is taken."""
+
+
+class LimitExceeded(HashcoreError):
+    """A request is over a configured limit (size, batch length)."""
+
+
+class NotReady(HashcoreError):
+    """The engine is still loading its indexes; retry shortly."""
+
+
+class PluginError(HashcoreError):
+    """A plugin is broken: a duplicate name, a missing attribute, a misspelt hook."""

@@ -1,0 +1,20 @@
+"""The whole plugin surface. Every hook here is documented in docs/plugins.md and tested.
+
+Hooks *return* lists of classes instead of taking a ``register`` callback: simpler to write, and
+pluggy lets an implementation take fewer arguments than the spec, so hooks can grow.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "hashcore"
+"""Also the entry-point group plugins are published under."""
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def hashcore_signal_types() -> list[type]:  # type: ignore[empty-body]
+    """Return the :class:`hashcore.SignalType` subclasses (hash algorithms) a plugin provides."""

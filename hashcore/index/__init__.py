@@ -1,0 +1,1 @@
+"""One index per signal family, behind :class:`~hashcore.index.base.SignalIndex`."""

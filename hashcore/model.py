@@ -1,0 +1,97 @@
+"""Banks, entries and lookup results: the vocabulary the engine, CLI and server share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hashcore.signals import Signal
+
+
+class EntryStatus(StrEnum):
+    """Only ``ACTIVE`` entries match; the others are kept for audit and for partner sync."""
+
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Bank:
+    """A named collection of known items from one source (a partner feed, our own analysts)."""
+
+    name: str
+    labels: tuple[str, ...] = ()
+    source: str | None = None
+    enabled: bool = True
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    """Per-family overrides of the default match threshold."""
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class BankInfo:
+    """A bank with its size: active entries, and active signals per family."""
+
+    bank: Bank
+    entries: int
+    signals_per_family: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One known item: the same content hashed by one or more families."""
+
+    id: int
+    bank: str
+    external_id: str
+    labels: tuple[str, ...]
+    source: str | None
+    status: EntryStatus
+    created_at: float
+    updated_at: float
+    signals: tuple[Signal, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignalHit:
+    """How one family recognised an entry: distance (Hamming) or score (similarity)."""
+
+    type: str
+    distance: float
+    variant: str | None = None
+    """For PDQ dihedral lookups: which transformation of the query matched (``rot90``...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """An entry that matched, with every family that recognised it."""
+
+    bank: str
+    entry_id: int
+    external_id: str
+    labels: tuple[str, ...]
+    signals: tuple[SignalHit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A query signal that was not looked up, and why (e.g. PDQ quality below 50)."""
+
+    type: str
+    reason: str
+
+
+@dataclass(slots=True)
+class LookupResult:
+    """Everything one lookup found, ordered by bank then entry id."""
+
+    matches: list[Match] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """Per-family hashing failures of the query file (others still ran)."""
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.matches)
