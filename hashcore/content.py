@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -20,18 +21,34 @@ class ContentKind(StrEnum):
     FILE = "file"
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A file's kind, and why it is not a video when it looked like one."""
+
+    kind: ContentKind
+    problem: str | None = None
+
+
 def detect_kind(path: Path) -> ContentKind:
-    """Classify a file by decoding its header.
+    """Classify a file by decoding its header (see :func:`probe`)."""
+    return probe(path).kind
+
+
+def probe(path: Path) -> Probe:
+    """Classify a file by what decodes, never by its name.
 
     An image is whatever Pillow recognises; a video is whatever PyAV finds a real video stream in
     (cover art in an audio file does not count). Pillow goes first because FFmpeg also opens
-    still images as one-frame "videos".
+    still images as one-frame "videos". A media container without a decodable video stream is
+    a plain file, with ``problem`` saying why, so users learn why no video hash was made.
     """
     if _is_image(path):
-        return ContentKind.IMAGE
-    if _has_video_stream(path):
-        return ContentKind.VIDEO
-    return ContentKind.FILE
+        return Probe(ContentKind.IMAGE)
+    return _probe_video(path)
+
+
+NOT_IMAGES = frozenset({"MPEG"})
+"""Pillow formats that are really video: Pillow recognises an MPEG header but cannot decode it."""
 
 
 def _is_image(path: Path) -> bool:
@@ -39,22 +56,42 @@ def _is_image(path: Path) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as image:
-                image.size  # noqa: B018 - the header parsed; decoding happens later
-        return True
+                return image.format not in NOT_IMAGES
     except Image.DecompressionBombError:
         return True  # an image, just too large: the hasher reports it clearly
     except Exception:  # noqa: BLE001 - any decoder failure means "not an image"
         return False
 
 
-def _has_video_stream(path: Path) -> bool:
+def _probe_video(path: Path) -> Probe:
+    """A video when a video demuxer finds a real video stream and its first frame decodes.
+
+    FFmpeg guesses demuxers from the file name too ("x.jpg" -> image2), and opens still images
+    as one-frame streams, so a stream alone proves nothing: the demuxer must be a video one and
+    a frame must decode.
+    """
     import av  # imported lazily: it is slow to import and only videos need it
 
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            return any(not _is_attached_picture(stream) for stream in container.streams.video)
-    except Exception:  # noqa: BLE001 - any demuxer failure means "not a video"
-        return False
+        container = av.open(str(path), metadata_errors="ignore")
+    except Exception:  # noqa: BLE001 - any demuxer failure means "not a media file"
+        return Probe(ContentKind.FILE)
+    with container:
+        if _is_image_demuxer(container.format.name):
+            return Probe(ContentKind.FILE)
+        streams = [s for s in container.streams.video if not _is_attached_picture(s)]
+        if not streams:
+            return Probe(ContentKind.FILE, "media file without a video stream (audio only?)")
+        try:
+            for _frame in container.decode(streams[0]):
+                return Probe(ContentKind.VIDEO)
+        except Exception as error:  # noqa: BLE001 - the reason is reported to the user
+            return Probe(ContentKind.FILE, f"video stream does not decode: {error}")
+        return Probe(ContentKind.FILE, "video stream has no frames (truncated or corrupt?)")
+
+
+def _is_image_demuxer(names: str) -> bool:
+    return any(name == "image2" or name.endswith("_pipe") for name in names.split(","))
 
 
 def _is_attached_picture(stream: object) -> bool:

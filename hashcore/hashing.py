@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hashcore.content import ContentKind
+from hashcore.content import ContentKind, probe
 from hashcore.errors import ContentError, HashcoreError
 from hashcore.media import Media
 from hashcore.registry import SignalRegistry
@@ -50,8 +50,11 @@ def hash_file(path: Path | str, registry: SignalRegistry, *, variants: bool = Fa
     problem = _unhashable_reason(path)
     if problem:
         return FileHashes(path, None, errors=[HashFailure(None, f"{path}: {problem}")])
-    media = Media(path)
+    probed = probe(path)
+    media = Media(path, probed.kind)
     result = FileHashes(path, media.kind)
+    if probed.problem:
+        result.errors.append(HashFailure(None, f"{path}: {probed.problem}; hashed as a plain file"))
     for signal_type in registry.applicable(media.kind):
         try:
             if variants:

@@ -34,10 +34,10 @@ class PdqSignal(BitSignalType):
 
     def hash_variants(self, media: Media) -> list[Signal]:
         """All eight rotations and flips, so a rotated or mirrored copy still matches."""
-        vectors, qualities = pdqhash.compute_dihedral(_pixels(media))
+        vectors, quality = pdqhash.compute_dihedral(_pixels(media))
         return [
             self._signal(vector, int(quality), variant)
-            for vector, quality, variant in zip(vectors, qualities, DIHEDRAL_VARIANTS, strict=True)
+            for vector, variant in zip(vectors, DIHEDRAL_VARIANTS, strict=True)
         ]
 
     def _signal(self, vector: np.ndarray, quality: int, variant: str) -> Signal:

@@ -8,6 +8,7 @@ which is not what the ``fps`` filter does). Frames are streamed, never collected
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from numpy.typing import NDArray
 from hashcore_tmk.constants import FPS, FRAME_SIZE
 from hashcore_tmk.errors import TmkError
 
+_log = logging.getLogger(__name__)
+
 DROP_THRESHOLD = -1.1
 """ffmpeg drops a frame whose CFR ``delta`` is below this."""
 
@@ -34,6 +37,8 @@ DUP_THRESHOLD = 1.1
 
 # Demuxers that read a single still picture: such a file is an image, not a video.
 _IMAGE_DEMUXERS = frozenset({"image2", "image2pipe"})
+# Demuxers that render text (ANSI art); ffmpeg probes any plain text file as "tty".
+_TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 
 
 @dataclass
@@ -126,6 +131,8 @@ def _video_stream(
     fmt = container.format.name
     if fmt in _IMAGE_DEMUXERS or fmt.endswith("_pipe"):
         raise TmkError(f"{name!r} is a still image ({fmt}), not a video")
+    if fmt in _TEXT_DEMUXERS:
+        raise TmkError(f"{name!r} is text ({fmt}), not a video")
     pictures = av.stream.Disposition.attached_pic | av.stream.Disposition.still_image
     for stream in container.streams.video:
         if not stream.disposition & pictures and stream.codec_context is not None:
@@ -141,22 +148,27 @@ def _decoded(
 ) -> Iterator[VideoFrame]:
     """Decode the stream's frames, tolerating damage the way ffmpeg does unless strict."""
     packets = container.demux(stream)
+    skipped = 0
     while True:
         try:
             packet = next(packets)
         except StopIteration:
-            return
+            break
         except av.FFmpegError as exc:
             if strict:
                 raise TmkError(f"read error in {name!r}: {exc}") from exc
-            return
+            _log.warning("read error in %r, hashing the frames before it: %s", name, exc)
+            break
         try:
             frames = stream.decode(packet)
         except av.FFmpegError as exc:
             if strict:
                 raise TmkError(f"undecodable packet in {name!r}: {exc}") from exc
+            skipped += 1
             continue
         yield from frames
+    if skipped:
+        _log.warning("skipped %d undecodable packet(s) in %r", skipped, name)
 
 
 def _resample(

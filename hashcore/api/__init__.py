@@ -1,0 +1,1 @@
+"""hashcore's versioned network API (generated protobuf and gRPC code lives below)."""

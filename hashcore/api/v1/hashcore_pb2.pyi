@@ -1,0 +1,405 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Signal(_message.Message):
+    __slots__ = ("type", "value", "quality", "unusable", "variant")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    UNUSABLE_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    value: bytes
+    quality: int
+    unusable: bool
+    variant: str
+    def __init__(self, type: _Optional[str] = ..., value: _Optional[bytes] = ..., quality: _Optional[int] = ..., unusable: _Optional[bool] = ..., variant: _Optional[str] = ...) -> None: ...
+
+class HashFailure(_message.Message):
+    __slots__ = ("type", "message")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    message: str
+    def __init__(self, type: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class HashRequest(_message.Message):
+    __slots__ = ("content", "variants")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    content: bytes
+    variants: bool
+    def __init__(self, content: _Optional[bytes] = ..., variants: _Optional[bool] = ...) -> None: ...
+
+class HashResponse(_message.Message):
+    __slots__ = ("kind", "signals", "errors")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    signals: _containers.RepeatedCompositeFieldContainer[Signal]
+    errors: _containers.RepeatedCompositeFieldContainer[HashFailure]
+    def __init__(self, kind: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[HashFailure, _Mapping]]] = ...) -> None: ...
+
+class SignalList(_message.Message):
+    __slots__ = ("signals",)
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    signals: _containers.RepeatedCompositeFieldContainer[Signal]
+    def __init__(self, signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ...) -> None: ...
+
+class LookupRequest(_message.Message):
+    __slots__ = ("content", "signals", "thresholds", "banks")
+    class ThresholdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    BANKS_FIELD_NUMBER: _ClassVar[int]
+    content: bytes
+    signals: SignalList
+    thresholds: _containers.ScalarMap[str, float]
+    banks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, content: _Optional[bytes] = ..., signals: _Optional[_Union[SignalList, _Mapping]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., banks: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SignalHit(_message.Message):
+    __slots__ = ("type", "distance", "variant")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    distance: float
+    variant: str
+    def __init__(self, type: _Optional[str] = ..., distance: _Optional[float] = ..., variant: _Optional[str] = ...) -> None: ...
+
+class Match(_message.Message):
+    __slots__ = ("bank", "entry_id", "external_id", "labels", "signals")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entry_id: int
+    external_id: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    signals: _containers.RepeatedCompositeFieldContainer[SignalHit]
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ...) -> None: ...
+
+class Skipped(_message.Message):
+    __slots__ = ("type", "reason")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    reason: str
+    def __init__(self, type: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class LookupResponse(_message.Message):
+    __slots__ = ("matches", "skipped", "errors")
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[Match]
+    skipped: _containers.RepeatedCompositeFieldContainer[Skipped]
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[Skipped, _Mapping]]] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Query(_message.Message):
+    __slots__ = ("query_id", "content", "signals")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    content: bytes
+    signals: SignalList
+    def __init__(self, query_id: _Optional[str] = ..., content: _Optional[bytes] = ..., signals: _Optional[_Union[SignalList, _Mapping]] = ...) -> None: ...
+
+class LookupBatchRequest(_message.Message):
+    __slots__ = ("queries", "thresholds", "banks")
+    class ThresholdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    BANKS_FIELD_NUMBER: _ClassVar[int]
+    queries: _containers.RepeatedCompositeFieldContainer[Query]
+    thresholds: _containers.ScalarMap[str, float]
+    banks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, queries: _Optional[_Iterable[_Union[Query, _Mapping]]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., banks: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class QueryError(_message.Message):
+    __slots__ = ("code", "message", "field")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    field: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...
+
+class QueryResult(_message.Message):
+    __slots__ = ("query_id", "result", "error")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    result: LookupResponse
+    error: QueryError
+    def __init__(self, query_id: _Optional[str] = ..., result: _Optional[_Union[LookupResponse, _Mapping]] = ..., error: _Optional[_Union[QueryError, _Mapping]] = ...) -> None: ...
+
+class LookupBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[QueryResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[QueryResult, _Mapping]]] = ...) -> None: ...
+
+class WatchMatchesRequest(_message.Message):
+    __slots__ = ("banks",)
+    BANKS_FIELD_NUMBER: _ClassVar[int]
+    banks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, banks: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MatchEvent(_message.Message):
+    __slots__ = ("time", "bank", "entry_id", "external_id", "labels", "families", "signals", "caller", "request_id")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    bank: str
+    entry_id: int
+    external_id: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    families: _containers.RepeatedScalarFieldContainer[str]
+    signals: _containers.RepeatedCompositeFieldContainer[SignalHit]
+    caller: str
+    request_id: str
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., families: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ..., caller: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Bank(_message.Message):
+    __slots__ = ("name", "labels", "source", "enabled", "thresholds", "created_at")
+    class ThresholdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    source: str
+    enabled: bool
+    thresholds: _containers.ScalarMap[str, float]
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., enabled: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class BankInfo(_message.Message):
+    __slots__ = ("bank", "entries", "signals_per_family")
+    class SignalsPerFamilyEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_PER_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    bank: Bank
+    entries: int
+    signals_per_family: _containers.ScalarMap[str, int]
+    def __init__(self, bank: _Optional[_Union[Bank, _Mapping]] = ..., entries: _Optional[int] = ..., signals_per_family: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class CreateBankRequest(_message.Message):
+    __slots__ = ("name", "labels", "source", "disabled", "thresholds")
+    class ThresholdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    source: str
+    disabled: bool
+    thresholds: _containers.ScalarMap[str, float]
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., disabled: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class ListBanksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListBanksResponse(_message.Message):
+    __slots__ = ("banks",)
+    BANKS_FIELD_NUMBER: _ClassVar[int]
+    banks: _containers.RepeatedCompositeFieldContainer[BankInfo]
+    def __init__(self, banks: _Optional[_Iterable[_Union[BankInfo, _Mapping]]] = ...) -> None: ...
+
+class GetBankRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class SetBankEnabledRequest(_message.Message):
+    __slots__ = ("name", "enabled")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    enabled: bool
+    def __init__(self, name: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class Entry(_message.Message):
+    __slots__ = ("id", "bank", "external_id", "labels", "source", "status", "created_at", "updated_at", "signals")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    bank: str
+    external_id: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    source: str
+    status: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    signals: _containers.RepeatedCompositeFieldContainer[Signal]
+    def __init__(self, id: _Optional[int] = ..., bank: _Optional[str] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ...) -> None: ...
+
+class AddContentRequest(_message.Message):
+    __slots__ = ("bank", "content", "labels")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    content: bytes
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bank: _Optional[str] = ..., content: _Optional[bytes] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class NewEntry(_message.Message):
+    __slots__ = ("signals", "external_id", "labels", "source")
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    signals: _containers.RepeatedCompositeFieldContainer[Signal]
+    external_id: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    source: str
+    def __init__(self, signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ...) -> None: ...
+
+class AddSignalsRequest(_message.Message):
+    __slots__ = ("bank", "entries")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entries: _containers.RepeatedCompositeFieldContainer[NewEntry]
+    def __init__(self, bank: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[NewEntry, _Mapping]]] = ...) -> None: ...
+
+class AddSignalsResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
+class GetEntryRequest(_message.Message):
+    __slots__ = ("bank", "entry_id")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entry_id: int
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ...) -> None: ...
+
+class SetEntryStatusRequest(_message.Message):
+    __slots__ = ("bank", "entry_id", "status")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entry_id: int
+    status: str
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., status: _Optional[str] = ...) -> None: ...
+
+class RemoveEntriesRequest(_message.Message):
+    __slots__ = ("bank", "entry_ids")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_IDS_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entry_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, bank: _Optional[str] = ..., entry_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RemoveEntriesResponse(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: int
+    def __init__(self, removed: _Optional[int] = ...) -> None: ...
+
+class CompactRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CompactResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ImportUpdatesRequest(_message.Message):
+    __slots__ = ("bank", "data", "format")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    data: bytes
+    format: str
+    def __init__(self, bank: _Optional[str] = ..., data: _Optional[bytes] = ..., format: _Optional[str] = ...) -> None: ...
+
+class ImportUpdatesResponse(_message.Message):
+    __slots__ = ("added", "updated", "removed", "skipped", "errors")
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    added: int
+    updated: int
+    removed: int
+    skipped: int
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, added: _Optional[int] = ..., updated: _Optional[int] = ..., removed: _Optional[int] = ..., skipped: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...

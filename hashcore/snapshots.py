@@ -1,0 +1,186 @@
+"""Index snapshots on disk, and bringing an index up to date with the store.
+
+A snapshot is ``<store>/indexes/<family>/``: the index's own files (written by
+:meth:`SignalIndex.save`, never pickle) and ``manifest.json`` naming the family, the store it
+came from, the change sequence number it contains and its value count. Opening loads the
+snapshot and replays only the later changes; a snapshot that fails to load or does not agree
+with the store is rebuilt from SQLite instead of being trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hashcore.index.base import SignalIndex
+from hashcore.index.factory import create_index, load_index
+from hashcore.signals import SignalType
+from hashcore.store import Store
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+INDEX_DIR = "index"
+
+
+@dataclass(slots=True)
+class IndexState:
+    """One family's live index and how far along the change log it is."""
+
+    family: str
+    index: SignalIndex
+    seq: int
+    """Every change with a sequence number up to this one is in ``index``."""
+    origin: str
+    """``snapshot`` or ``rebuilt``: how it was opened."""
+    snapshot_seq: int | None = None
+    """The sequence number of the snapshot on disk, if there is a good one."""
+    replayed: int = 0
+    """Changes replayed since opening (a restart from a snapshot replays only later ones)."""
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the index holds changes the snapshot on disk lacks."""
+        return self.snapshot_seq is None or self.seq > self.snapshot_seq
+
+
+def snapshot_dir(root: Path, family: str) -> Path:
+    return root / family
+
+
+def open_index(store: Store, signal_type: SignalType, root: Path) -> IndexState:
+    """The family's index: from its snapshot plus replayed changes, or rebuilt from SQLite."""
+    family = signal_type.name
+    seq, count = store.live_state(family)
+    state = _from_snapshot(store, signal_type, root, seq)
+    if state is not None:
+        replay(state, store, seq)
+        if len(state.index) == count:
+            return state
+        log.warning(
+            "%s index snapshot disagrees with the store (%d values, store has %d): rebuilding",
+            family, len(state.index), count,
+        )
+    return rebuild(store, signal_type, had_snapshot=(root / family).exists())
+
+
+def rebuild(store: Store, signal_type: SignalType, *, had_snapshot: bool = False) -> IndexState:
+    """A fresh index of every live value of the family."""
+    started = time.monotonic()
+    seq, ids, values = store.live_values(signal_type.name)
+    index = create_index(signal_type)
+    if ids:
+        index.add(ids, values)
+        index.compact()
+    log.info(
+        "%s index rebuilt from the store: %d values in %.1fs",
+        signal_type.name, len(ids), time.monotonic() - started,
+    )
+    # An empty family with nothing on disk needs no snapshot; anything else does.
+    snapshot_seq = seq if not ids and not had_snapshot else None
+    return IndexState(signal_type.name, index, seq, "rebuilt", snapshot_seq)
+
+
+def replay(state: IndexState, store: Store, upto: int) -> int:
+    """Apply the family's changes after ``state.seq`` up to ``upto``; returns how many."""
+    if upto <= state.seq:
+        return 0
+    changes = store.changes_since(state.family, state.seq, upto)
+    final: dict[int, bytes | None] = {}
+    for change in changes:  # in sequence order: the last operation on a value wins
+        final[change.value_id] = change.value if change.op == "add" else None
+    removed = [value_id for value_id, value in final.items() if value is None]
+    added = [(value_id, value) for value_id, value in final.items() if value is not None]
+    if removed:
+        state.index.remove(removed)
+    if added:
+        state.index.add([value_id for value_id, _ in added], [value for _, value in added])
+    state.seq = upto
+    state.replayed += len(changes)
+    return len(changes)
+
+
+def write_snapshot(state: IndexState, store: Store, root: Path) -> None:
+    """Write the index and its manifest beside the old snapshot, then swap them in."""
+    final = snapshot_dir(root, state.family)
+    temp = root / f".{state.family}.{uuid.uuid4().hex}.tmp"
+    old = root / f".{state.family}.{uuid.uuid4().hex}.old"
+    try:
+        temp.mkdir(parents=True)
+        state.index.save(temp / INDEX_DIR)
+        manifest = {
+            "format": FORMAT,
+            "family": state.family,
+            "store_id": store.store_id,
+            "seq": state.seq,
+            "count": len(state.index),
+            "written_at": time.time(),
+        }
+        (temp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if final.exists():
+            os.replace(final, old)
+        os.replace(temp, final)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    state.snapshot_seq = state.seq
+    log.info("%s index snapshot written at seq %d", state.family, state.seq)
+
+
+def _from_snapshot(
+    store: Store, signal_type: SignalType, root: Path, store_seq: int
+) -> IndexState | None:
+    family = signal_type.name
+    directory = snapshot_dir(root, family)
+    if not directory.exists():
+        return None
+    try:
+        manifest = _read_manifest(directory / MANIFEST)
+        problem = _manifest_problem(manifest, family, store.store_id, store_seq)
+        if problem:
+            log.warning("%s index snapshot not used: %s; rebuilding", family, problem)
+            return None
+        index = load_index(signal_type, directory / INDEX_DIR)
+        if len(index) != manifest["count"]:
+            log.warning(
+                "%s index snapshot holds %d values, its manifest says %d; rebuilding",
+                family, len(index), manifest["count"],
+            )
+            return None
+    except Exception as error:  # noqa: BLE001 - any unreadable snapshot is rebuilt, not fatal
+        log.warning("%s index snapshot unreadable (%s); rebuilding", family, error)
+        return None
+    seq = int(manifest["seq"])
+    return IndexState(family, index, seq, "snapshot", snapshot_seq=seq)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError("manifest is not a JSON object")
+    return data
+
+
+def _manifest_problem(
+    manifest: dict[str, Any], family: str, store_id: str, store_seq: int
+) -> str | None:
+    if manifest.get("format") != FORMAT:
+        return f"unknown snapshot format {manifest.get('format')!r}"
+    if manifest.get("family") != family:
+        return f"it is the snapshot of {manifest.get('family')!r}"
+    if manifest.get("store_id") != store_id:
+        return "it was built from another store"
+    seq, count = manifest.get("seq"), manifest.get("count")
+    if not isinstance(seq, int) or not isinstance(count, int) or seq < 0 or count < 0:
+        return "its manifest lacks a valid seq or count"
+    if seq > store_seq:
+        return f"it claims seq {seq}, beyond the store's {store_seq}"
+    return None

@@ -1,0 +1,112 @@
+"""The SQLite schema of a store, created or checked when a store is opened.
+
+A hash value is stored once per family in ``signal_values`` however many entries (in however
+many banks) carry it; its row id is the id the family's index knows it by. ``refs`` counts the
+*active* entries that carry it: the value is in the index exactly while ``refs > 0``, and every
+0 -> 1 and 1 -> 0 step appends a row to ``changes``, so an index snapshot tagged with a sequence
+number is brought up to date by replaying only the later changes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+from hashcore.errors import HashcoreError
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS banks (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    source TEXT,
+    labels TEXT NOT NULL DEFAULT '[]',
+    enabled INTEGER NOT NULL DEFAULT 1,
+    thresholds TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY,
+    bank_id INTEGER NOT NULL REFERENCES banks(id),
+    external_id TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '[]',
+    source TEXT,
+    status TEXT NOT NULL CHECK (status IN ('active', 'withdrawn', 'deleted')),
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (bank_id, external_id)
+);
+CREATE TABLE IF NOT EXISTS signal_values (
+    id INTEGER PRIMARY KEY,
+    family TEXT NOT NULL,
+    value BLOB NOT NULL,
+    refs INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (family, value)
+);
+CREATE INDEX IF NOT EXISTS signal_values_live ON signal_values (family) WHERE refs > 0;
+CREATE TABLE IF NOT EXISTS entry_signals (
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    value_id INTEGER NOT NULL REFERENCES signal_values(id),
+    quality INTEGER,
+    PRIMARY KEY (entry_id, value_id)
+);
+CREATE INDEX IF NOT EXISTS entry_signals_value ON entry_signals (value_id);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    family TEXT NOT NULL,
+    value_id INTEGER NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('add', 'remove')),
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_family ON changes (family, seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    bank_id INTEGER NOT NULL REFERENCES banks(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (bank_id, source)
+);
+"""
+
+
+def connect(path: str, *, timeout: float = 30.0) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, foreign keys on."""
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection) -> str:
+    """Create the tables if needed, refuse a newer schema, and return the store's id.
+
+    The store id lets an index snapshot prove it was built from this store and not from an
+    earlier one that happened to reach the same sequence number.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise HashcoreError(
+                f"store schema version {version} is newer than this hashcore ({SCHEMA_VERSION})"
+            )
+        for statement in DDL.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,)
+        )
+        store_id = str(conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return store_id

@@ -1,0 +1,278 @@
+"""The durable store: banks, entries and the change log in one SQLite file (WAL).
+
+Reads use one connection per thread, so lookups in many threads read in parallel (WAL lets
+readers run beside the writer); writes go through :meth:`Store.transaction`, one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hashcore.errors import NotFound
+from hashcore.model import Bank, BankInfo, Entry
+from hashcore.signals import Signal
+from hashcore.store.rows import BANK_COLUMNS, ENTRY_COLUMNS, bank_from_row, entry_from_row
+from hashcore.store.schema import connect, ensure_schema
+from hashcore.store.writer import StoreWriter, Validator
+
+DB_NAME = "hashcore.sqlite3"
+_CHUNK = 500
+"""Ids per ``IN (...)`` list, well under SQLite's variable limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One step of the index log: ``value`` is None for removals."""
+
+    seq: int
+    value_id: int
+    op: str
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEntry:
+    """An active entry of an enabled bank carrying a matched value."""
+
+    value_id: int
+    entry_id: int
+    bank: str
+    external_id: str
+    labels: tuple[str, ...]
+
+
+class Store:
+    """Banks and entries under ``directory``; see :mod:`hashcore.store.schema` for the tables."""
+
+    def __init__(self, directory: Path | str, *, validate: Validator | None = None) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / DB_NAME
+        self._validate: Validator = validate or (lambda signal: signal)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        self._writer = self._open()
+        self.store_id = ensure_schema(self._writer)
+
+    def close(self) -> None:
+        with self._connections_lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreWriter]:
+        """Every write in the block commits together, or none does (partner import batches)."""
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield StoreWriter(conn, self._validate, _read_entry)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # Reads
+
+    def get_bank(self, name: str) -> Bank:
+        row = self._reader().execute(f"SELECT {BANK_COLUMNS} FROM banks WHERE name = ?", (name,))
+        found = row.fetchone()
+        if found is None:
+            raise NotFound(f"no bank named {name!r}", field="bank")
+        return bank_from_row(found)
+
+    def list_banks(self) -> list[Bank]:
+        rows = self._reader().execute(f"SELECT {BANK_COLUMNS} FROM banks ORDER BY name")
+        return [bank_from_row(row) for row in rows]
+
+    def bank_infos(self, names: Iterable[str] | None = None) -> list[BankInfo]:
+        """Banks with their active entry and per-family signal counts."""
+        conn = self._reader()
+        entries = dict(
+            conn.execute(
+                "SELECT bank_id, COUNT(*) FROM entries WHERE status = 'active' GROUP BY bank_id"
+            ).fetchall()
+        )
+        per_family: dict[int, dict[str, int]] = defaultdict(dict)
+        for bank_id, family, count in conn.execute(
+            "SELECT e.bank_id, v.family, COUNT(*) FROM entry_signals s"
+            " JOIN entries e ON e.id = s.entry_id JOIN signal_values v ON v.id = s.value_id"
+            " WHERE e.status = 'active' GROUP BY e.bank_id, v.family"
+        ):
+            per_family[bank_id][family] = count
+        wanted = None if names is None else set(names)
+        infos = []
+        for row in conn.execute(f"SELECT {BANK_COLUMNS} FROM banks ORDER BY name"):
+            if wanted is None or row[1] in wanted:
+                infos.append(
+                    BankInfo(bank_from_row(row), entries.get(row[0], 0), per_family[row[0]])
+                )
+        return infos
+
+    def get_entry(self, bank: str, entry_id: int) -> Entry:
+        entry = _read_entry(self._reader(), entry_id)
+        if entry.bank != bank:
+            raise NotFound(f"bank {bank!r} has no entry {entry_id}", field="entry")
+        return entry
+
+    def find_entry(self, bank: str, external_id: str) -> Entry:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT e.id FROM entries e JOIN banks b ON b.id = e.bank_id"
+                " WHERE b.name = ? AND e.external_id = ?",
+                (bank, external_id),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"bank {bank!r} has no entry {external_id!r}", field="external_id")
+        return _read_entry(self._reader(), int(row[0]))
+
+    def live_entries(self, value_ids: Sequence[int]) -> list[LiveEntry]:
+        """Who carries these values: active entries of enabled banks only."""
+        conn = self._reader()
+        found = []
+        for start in range(0, len(value_ids), _CHUNK):
+            chunk = list(value_ids[start : start + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                "SELECT s.value_id, e.id, b.name, e.external_id, e.labels FROM entry_signals s"
+                " JOIN entries e ON e.id = s.entry_id JOIN banks b ON b.id = e.bank_id"
+                f" WHERE s.value_id IN ({marks}) AND e.status = 'active' AND b.enabled = 1",
+                chunk,
+            )
+            for value_id, entry_id, bank, external_id, labels in rows:
+                found.append(
+                    LiveEntry(value_id, entry_id, bank, external_id, _labels(labels))
+                )
+        return found
+
+    def get_checkpoint(self, bank: str, source: str) -> str | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT c.value FROM checkpoints c JOIN banks b ON b.id = c.bank_id"
+                " WHERE b.name = ? AND c.source = ?",
+                (bank, source),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    # The index log
+
+    def last_seq(self) -> int:
+        row = self._reader().execute("SELECT MAX(seq) FROM changes").fetchone()
+        return int(row[0] or 0)
+
+    def changes_since(self, family: str, after: int, upto: int) -> list[Change]:
+        """The family's changes with ``after < seq <= upto``, values joined for additions."""
+        rows = self._reader().execute(
+            "SELECT c.seq, c.value_id, c.op, v.value FROM changes c"
+            " JOIN signal_values v ON v.id = c.value_id"
+            " WHERE c.family = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq",
+            (family, after, upto),
+        )
+        return [
+            Change(seq, value_id, op, bytes(value) if op == "add" else None)
+            for seq, value_id, op, value in rows
+        ]
+
+    def live_values(self, family: str) -> tuple[int, list[int], list[bytes]]:
+        """Everything the family's index must hold, and the sequence number it is current to.
+
+        Read in one transaction so the values and the number agree.
+        """
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            seq = int(conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0)
+            ids: list[int] = []
+            values: list[bytes] = []
+            for value_id, value in conn.execute(
+                "SELECT id, value FROM signal_values WHERE family = ? AND refs > 0 ORDER BY id",
+                (family,),
+            ):
+                ids.append(value_id)
+                values.append(bytes(value))
+        finally:
+            conn.execute("COMMIT")
+        return seq, ids, values
+
+    def live_state(self, family: str) -> tuple[int, int]:
+        """The last sequence number and the family's live value count, read together."""
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            seq = int(conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0)
+            count = conn.execute(
+                "SELECT COUNT(*) FROM signal_values WHERE family = ? AND refs > 0", (family,)
+            ).fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        return seq, int(count)
+
+    def families(self) -> list[str]:
+        """Every family that has ever had a value in this store."""
+        rows = self._reader().execute("SELECT DISTINCT family FROM signal_values ORDER BY 1")
+        return [str(row[0]) for row in rows]
+
+    # Connections
+
+    def _open(self) -> sqlite3.Connection:
+        with self._connections_lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            conn = connect(str(self.path))
+            self._connections.append(conn)
+            return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+        return conn
+
+
+def _labels(raw: str) -> tuple[str, ...]:
+    return tuple(json.loads(raw))
+
+
+def _read_entry(conn: sqlite3.Connection, entry_id: int) -> Entry:
+    row = conn.execute(
+        f"SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id WHERE e.id = ?",
+        (entry_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no entry {entry_id}", field="entry")
+    signals = [
+        Signal(family, bytes(value), quality=quality)
+        for family, value, quality in conn.execute(
+            "SELECT v.family, v.value, s.quality FROM entry_signals s"
+            " JOIN signal_values v ON v.id = s.value_id WHERE s.entry_id = ? ORDER BY v.family",
+            (entry_id,),
+        )
+    ]
+    return entry_from_row(row, signals)
+
+

@@ -1,0 +1,126 @@
+"""The conformance kit every signal-type plugin runs against itself.
+
+Usage, in a plugin's own tests (ours and third parties' alike)::
+
+    from hashcore.testing import SignalTypeConformance
+
+    class TestMyHash(SignalTypeConformance):
+        signal_type = MyHashSignal
+        sample_files = [Path("tests/data/cat.jpg"), Path("tests/data/dog.jpg")]
+
+Each ``test_*`` method below checks one promise of the :class:`hashcore.SignalType` contract.
+The sample files must be of a kind the type applies to and must not be identical content.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from hashcore.content import ContentKind
+from hashcore.errors import ContentError, InvalidInput
+from hashcore.media import Media
+from hashcore.registry import load_registry
+from hashcore.signals import BitSignalType, Metric, Signal, SignalType
+
+
+class SignalTypeConformance:
+    """Mix into a ``Test*`` class; set :attr:`signal_type` and :attr:`sample_files`."""
+
+    signal_type: ClassVar[type[SignalType]]
+    sample_files: ClassVar[list[Path]]
+
+    def _instance(self) -> SignalType:
+        return self.signal_type()
+
+    def _hash(self, path: Path) -> Signal:
+        return self._instance().hash(Media(path))
+
+    def test_declares_its_contract(self) -> None:
+        st = self._instance()
+        assert st.name.isidentifier() and st.name == st.name.lower(), st.name
+        assert st.content_kinds and all(isinstance(k, ContentKind) for k in st.content_kinds)
+        assert isinstance(st.metric, Metric)
+        assert isinstance(st.default_threshold, int | float)
+        assert st.description, "give a one-line description for `hashcore plugins`"
+        if isinstance(st, BitSignalType):
+            assert st.bits > 0 and st.bits % 8 == 0
+
+    def test_is_discovered_through_its_entry_point(self) -> None:
+        if os.environ.get("HASHCORE_DISABLE_PLUGINS"):
+            return
+        registry = load_registry()
+        assert self.signal_type.name in registry, (
+            f"{self.signal_type.name} is not registered: publish it under the 'hashcore' "
+            "entry-point group and install the distribution"
+        )
+        assert type(registry.get(self.signal_type.name)) is self.signal_type
+
+    def test_samples_apply(self) -> None:
+        assert len(self.sample_files) >= 2, "give at least two different sample files"
+        st = self._instance()
+        for path in self.sample_files:
+            assert st.applies_to(Media(path).kind), f"{path} is not content {st.name} hashes"
+
+    def test_hash_is_deterministic_and_typed(self) -> None:
+        for path in self.sample_files:
+            first, second = self._hash(path), self._hash(path)
+            assert first.type == self.signal_type.name
+            assert isinstance(first.value, bytes) and first.value
+            assert first.value == second.value, f"{path}: two hashes of one file differ"
+
+    def test_different_samples_give_different_values(self) -> None:
+        values = {self._hash(path).value for path in self.sample_files}
+        assert len(values) == len(self.sample_files)
+
+    def test_text_form_round_trips(self) -> None:
+        st = self._instance()
+        for path in self.sample_files:
+            value = self._hash(path).value
+            text = st.format(value)
+            assert isinstance(text, str) and text == text.strip()
+            assert st.parse(text) == value
+            assert st.parse(f"  {text}\n") == value, "parse should tolerate surrounding space"
+            assert st.validate(value) == value
+
+    def test_malformed_values_are_rejected_clearly(self) -> None:
+        st = self._instance()
+        value = self._hash(self.sample_files[0]).value
+        for bad in (b"", value[:-1], value + b"\x00"):
+            _expect_invalid(lambda bad=bad: st.validate(bad), f"validate({len(bad)} bytes)")
+        for text in ("", "not a hash!", st.format(value)[:-2], "zz" * 64):
+            _expect_invalid(lambda text=text: st.parse(text), f"parse({text[:20]!r})")
+
+    def test_compare_is_symmetric_and_self_matches(self) -> None:
+        st = self._instance()
+        a, b = (self._hash(path).value for path in self.sample_files[:2])
+        assert st.is_match(st.compare(a, a))
+        assert st.compare(a, b) == st.compare(b, a)
+
+    def test_variants_are_of_this_type_and_include_the_hash(self) -> None:
+        st = self._instance()
+        media = Media(self.sample_files[0])
+        variants = st.hash_variants(media)
+        assert variants and all(v.type == st.name for v in variants)
+        assert st.hash(media).value in {v.value for v in variants}
+
+    def test_corrupt_content_fails_cleanly(self, tmp_path: Path) -> None:
+        """Garbage bytes either hash (MD5 hashes anything) or raise ContentError, nothing else."""
+        st = self._instance()
+        source = self.sample_files[0].read_bytes()
+        garbage = tmp_path / f"corrupt{self.sample_files[0].suffix}"
+        garbage.write_bytes(source[: max(len(source) // 3, 1)] + os.urandom(64))
+        for kind in sorted(st.content_kinds):
+            try:
+                st.hash(Media(garbage, ContentKind(kind)))
+            except ContentError:
+                pass
+
+
+def _expect_invalid(call: object, what: str) -> None:
+    try:
+        call()  # type: ignore[operator]
+    except InvalidInput:
+        return
+    raise AssertionError(f"{what} should raise hashcore.InvalidInput")

@@ -1,0 +1,254 @@
+"""Server settings: a TOML file, then ``HASHCORE_*`` environment variables, then CLI flags.
+
+Tokens are configured by their SHA-256 (``sha256 = "..."``) so a leaked config file does not
+leak credentials; a plain ``token = "..."`` is accepted for development and hashed on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hashcore.errors import HashcoreError
+
+MIB = 1024 * 1024
+ROLES = ("lookup", "admin")
+
+
+class ConfigError(HashcoreError):
+    """The server configuration is unusable; the server refuses to start."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """One partner's token (by hash) and the banks it may use, each with a role."""
+
+    name: str
+    sha256: str
+    grants: Mapping[str, str]
+    """Bank name (or ``*`` for all banks) to role: ``lookup`` or ``admin`` (admin implies lookup)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_message_bytes: int = 64 * MIB
+    max_content_bytes: int = 48 * MIB
+    max_batch_queries: int = 1000
+    workers: int = 4
+    """Concurrent CPU-bound calls (hashing, lookups); the rest wait their turn."""
+    max_streams: int = 32
+    """Long-lived streams (WatchMatches, LookupBatch) held open at once; each holds a thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+    """When set, clients must present a certificate signed by this CA (mutual TLS)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:50051"
+    store: Path = Path("hashcore-store")
+    tls: TlsConfig | None = None
+    tokens: tuple[TokenGrant, ...] = ()
+    allow_anonymous: bool = False
+    """Serve without tokens on a non-loopback address. Without tokens on loopback it is implied."""
+    limits: Limits = field(default_factory=Limits)
+    metrics_listen: str | None = None
+    """``host:port`` for Prometheus metrics; off when unset."""
+    grace_seconds: float = 10.0
+    call_timeout_seconds: float = 300.0
+
+    def validate(self) -> ServerConfig:
+        """Refuse configurations that would expose an open server or make no sense."""
+        if not self.tokens and not self.allow_anonymous and not is_loopback(self.listen):
+            raise ConfigError(
+                f"no API tokens configured and {self.listen} is not a loopback address: "
+                "configure tokens (tokens_file) or set allow_anonymous = true"
+            )
+        limits = self.limits
+        for name in ("max_message_bytes", "max_content_bytes", "max_batch_queries", "workers"):
+            if getattr(limits, name) < 1:
+                raise ConfigError(f"limits.{name} must be at least 1")
+        if limits.max_content_bytes > limits.max_message_bytes:
+            raise ConfigError("limits.max_content_bytes cannot exceed limits.max_message_bytes")
+        return self
+
+
+def hash_token(token: str) -> str:
+    """The form in which tokens are stored and compared."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def is_loopback(listen: str) -> bool:
+    host = split_host(listen)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_host(listen: str) -> str:
+    host = listen.rsplit(":", 1)[0] if ":" in listen else listen
+    return host.strip("[]")
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServerConfig:
+    """Defaults, overlaid by the TOML file, then the environment, then ``overrides`` (CLI)."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_toml(path)
+    config = _from_mapping(data, base_dir=path.parent if path else Path.cwd())
+    config = _apply_env(config, env)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            config = replace(config, **{key: value})
+    return config.validate()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror or error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+
+
+def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
+    known = {"listen", "store", "tls", "tokens", "tokens_file", "allow_anonymous", "limits",
+             "metrics_listen", "grace_seconds", "call_timeout_seconds"}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    config = ServerConfig()
+    if "listen" in data:
+        config = replace(config, listen=str(data["listen"]))
+    if "store" in data:
+        config = replace(config, store=base_dir / str(data["store"]))
+    if "tls" in data:
+        config = replace(config, tls=_tls(data["tls"], base_dir))
+    tokens = list(_tokens(data.get("tokens", [])))
+    if "tokens_file" in data:
+        tokens.extend(load_tokens_file(base_dir / str(data["tokens_file"])))
+    config = replace(config, tokens=tuple(tokens))
+    if "allow_anonymous" in data:
+        config = replace(config, allow_anonymous=bool(data["allow_anonymous"]))
+    if "limits" in data:
+        config = replace(config, limits=_limits(data["limits"]))
+    for key in ("metrics_listen",):
+        if key in data:
+            config = replace(config, **{key: str(data[key])})
+    for key in ("grace_seconds", "call_timeout_seconds"):
+        if key in data:
+            config = replace(config, **{key: float(data[key])})
+    return config
+
+
+def _tls(raw: Any, base_dir: Path) -> TlsConfig:
+    if not isinstance(raw, Mapping) or "cert" not in raw or "key" not in raw:
+        raise ConfigError("[tls] needs cert and key")
+    client_ca = raw.get("client_ca")
+    return TlsConfig(
+        cert=base_dir / str(raw["cert"]),
+        key=base_dir / str(raw["key"]),
+        client_ca=base_dir / str(client_ca) if client_ca else None,
+    )
+
+
+def _limits(raw: Any) -> Limits:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("[limits] must be a table")
+    fields = set(Limits.__dataclass_fields__)
+    unknown = set(raw) - fields
+    if unknown:
+        raise ConfigError(f"unknown [limits] keys: {', '.join(sorted(unknown))}")
+    try:
+        return Limits(**{key: int(value) for key, value in raw.items()})
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[limits]: {error}") from error
+
+
+def load_tokens_file(path: Path) -> list[TokenGrant]:
+    """A TOML file of ``[[tokens]]`` tables: name, sha256 (or token), grants."""
+    return list(_tokens(_read_toml(path).get("tokens", [])))
+
+
+def _tokens(raw: Any) -> list[TokenGrant]:
+    if not isinstance(raw, list):
+        raise ConfigError("tokens must be an array of tables ([[tokens]])")
+    grants = []
+    for item in raw:
+        if not isinstance(item, Mapping) or "name" not in item:
+            raise ConfigError("each [[tokens]] needs a name")
+        name = str(item["name"])
+        if "sha256" in item:
+            digest = str(item["sha256"]).lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ConfigError(f"token {name!r}: sha256 must be 64 hex characters")
+        elif "token" in item:
+            digest = hash_token(str(item["token"]))
+        else:
+            raise ConfigError(f"token {name!r} needs sha256 (or token)")
+        bank_roles = item.get("grants", {})
+        if not isinstance(bank_roles, Mapping) or not bank_roles:
+            raise ConfigError(f"token {name!r}: grants must map banks to roles")
+        for bank, role in bank_roles.items():
+            if role not in ROLES:
+                raise ConfigError(f"token {name!r}: role of {bank!r} must be one of {ROLES}")
+        grants.append(TokenGrant(name, digest, {str(k): str(v) for k, v in bank_roles.items()}))
+    return grants
+
+
+def _apply_env(config: ServerConfig, env: Mapping[str, str]) -> ServerConfig:
+    if env.get("HASHCORE_LISTEN"):
+        config = replace(config, listen=env["HASHCORE_LISTEN"])
+    if env.get("HASHCORE_STORE"):
+        config = replace(config, store=Path(env["HASHCORE_STORE"]))
+    if env.get("HASHCORE_TLS_CERT") or env.get("HASHCORE_TLS_KEY"):
+        if not (env.get("HASHCORE_TLS_CERT") and env.get("HASHCORE_TLS_KEY")):
+            raise ConfigError("HASHCORE_TLS_CERT and HASHCORE_TLS_KEY go together")
+        ca = env.get("HASHCORE_TLS_CLIENT_CA")
+        config = replace(
+            config,
+            tls=TlsConfig(
+                Path(env["HASHCORE_TLS_CERT"]), Path(env["HASHCORE_TLS_KEY"]),
+                Path(ca) if ca else None,
+            ),
+        )
+    elif env.get("HASHCORE_TLS_CLIENT_CA") and config.tls is not None:
+        config = replace(config, tls=replace(config.tls, client_ca=Path(env["HASHCORE_TLS_CLIENT_CA"])))
+    if env.get("HASHCORE_TOKENS_FILE"):
+        config = replace(
+            config,
+            tokens=config.tokens + tuple(load_tokens_file(Path(env["HASHCORE_TOKENS_FILE"]))),
+        )
+    if env.get("HASHCORE_ALLOW_ANONYMOUS"):
+        config = replace(config, allow_anonymous=env["HASHCORE_ALLOW_ANONYMOUS"] in ("1", "true"))
+    if env.get("HASHCORE_METRICS_LISTEN"):
+        config = replace(config, metrics_listen=env["HASHCORE_METRICS_LISTEN"])
+    if env.get("HASHCORE_WORKERS"):
+        try:
+            workers = int(env["HASHCORE_WORKERS"])
+        except ValueError as error:
+            raise ConfigError("HASHCORE_WORKERS must be an integer") from error
+        config = replace(config, limits=replace(config.limits, workers=workers))
+    return config
