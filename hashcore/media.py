@@ -63,7 +63,9 @@ class Media:
                     rgb.load()
                     return rgb
         except Image.DecompressionBombError as error:
-            raise ContentError(f"{self.path.name}: {error} (possible decompression bomb)") from error
+            raise ContentError(
+                f"{self.path.name}: {error} (possible decompression bomb)"
+            ) from error
         except ContentError:
             raise
         except (OSError, ValueError, SyntaxError, EOFError) as error:

@@ -33,7 +33,7 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManage
     if load_entry_points:
         try:
             manager.load_setuptools_entrypoints(hookspecs.PROJECT)
-        except Exception as error:  # noqa: BLE001 - a plugin that fails to import is named
+        except Exception as error:
             raise PluginError(f"a hashcore plugin failed to load: {error!r}") from error
     try:
         manager.check_pending()

@@ -70,7 +70,9 @@ def test_decompression_bomb_is_capped(tmp_path: Path, registry: SignalRegistry) 
     assert "over the limit" in messages(result) and "decompression bomb" in messages(result)
 
 
-def test_pixel_cap_is_configurable(monkeypatch: pytest.MonkeyPatch, registry: SignalRegistry) -> None:
+def test_pixel_cap_is_configurable(
+    monkeypatch: pytest.MonkeyPatch, registry: SignalRegistry
+) -> None:
     monkeypatch.setenv("HASHCORE_MAX_IMAGE_PIXELS", "1000")
     result = hash_file(BRIDGE, registry)
     assert families(result) == {"md5"} and "over the limit of 1,000" in messages(result)

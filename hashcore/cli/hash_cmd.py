@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
         if args.tmk_dir:
             _write_tmk(result, args.tmk_dir)
         failures += not result.ok
-        line = json.dumps(to_json(result, registry)) if args.json else to_table_row(result, registry)
+        line = (
+            json.dumps(to_json(result, registry)) if args.json else to_table_row(result, registry)
+        )
         if progress.enabled:
             sys.stderr.write("\r\x1b[K")
         print(line, flush=True)

@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
         for name in info.signal_types:
             signal_type = registry.get(name)
             kinds = ",".join(sorted(k.value for k in signal_type.content_kinds))
+            threshold = f"threshold {signal_type.default_threshold:g}"
             print(
                 f"  signal type {name}: {signal_type.description} "
-                f"[{kinds}; {signal_type.metric.value}; threshold {signal_type.default_threshold:g}]"
+                f"[{kinds}; {signal_type.metric.value}; {threshold}]"
             )
     return 0

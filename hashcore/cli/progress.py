@@ -11,7 +11,12 @@ class Progress:
     """Counts work done; redraws at most ten times a second, only when stderr is a TTY."""
 
     def __init__(
-        self, total: int | None, label: str, *, stream: TextIO | None = None, enabled: bool | None = None
+        self,
+        total: int | None,
+        label: str,
+        *,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
     ) -> None:
         self.total = total
         self.label = label

@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class IndexCorrupt(Exception):
+    """A snapshot is truncated, corrupted, or from another index or format version.
+
+    Not a :class:`~hashcore.errors.HashcoreError`: no caller input is at fault; the operator
+    must rebuild the index from the store.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class IndexHit:
     """A stored value within threshold of a query: its id and distance (or score)."""

@@ -11,7 +11,9 @@ import hashcore
 class Crc32Signal(hashcore.BitSignalType):
     name: ClassVar[str] = "crc32"
     description: ClassVar[str] = "CRC-32 of the file's bytes (test plugin)"
-    content_kinds: ClassVar[frozenset[hashcore.ContentKind]] = frozenset({hashcore.ContentKind.FILE})
+    content_kinds: ClassVar[frozenset[hashcore.ContentKind]] = frozenset(
+        {hashcore.ContentKind.FILE}
+    )
     bits: ClassVar[int] = 32
     metric: ClassVar[hashcore.Metric] = hashcore.Metric.EXACT
     default_threshold: ClassVar[float] = 0

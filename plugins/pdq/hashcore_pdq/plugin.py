@@ -17,7 +17,16 @@ from hashcore import BitSignalType, ContentKind, Media, Signal, bits_to_bytes
 MIN_USABLE_QUALITY = 50
 """Below this PDQ quality a hash is too featureless to match on (the published guidance)."""
 
-DIHEDRAL_VARIANTS = ("orig", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus1", "flipminus1")
+DIHEDRAL_VARIANTS = (
+    "orig",
+    "rot90",
+    "rot180",
+    "rot270",
+    "flipx",
+    "flipy",
+    "flipplus1",
+    "flipminus1",
+)
 """Names of ``pdqhash.compute_dihedral``'s eight outputs, in its order."""
 
 

@@ -1,0 +1,128 @@
+"""Thresholds and merging: from per-family index hits to one match per entry.
+
+Each family's index is searched once at the loosest threshold any candidate bank allows; the
+per-bank threshold (request over bank over family default) is applied here, when hits are
+attributed to entries. An entry reports, per family, its best distance or score and which query
+variant (a PDQ rotation or flip) produced it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from hashcore.errors import InvalidInput
+from hashcore.model import Bank, Match, SignalHit
+from hashcore.registry import SignalRegistry
+from hashcore.signals import Metric, SignalType
+from hashcore.store import LiveEntry
+
+
+def check_thresholds(
+    registry: SignalRegistry, thresholds: Mapping[str, float] | None
+) -> dict[str, float]:
+    """Validated threshold overrides: known families, sensible numbers."""
+    checked: dict[str, float] = {}
+    for family, raw in (thresholds or {}).items():
+        signal_type = registry.get(family)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"threshold for {family} is not a number", field="thresholds")
+        if not math.isfinite(value):
+            raise InvalidInput(f"threshold for {family} must be finite", field="thresholds")
+        if signal_type.metric is Metric.HAMMING and value < 0:
+            raise InvalidInput(f"threshold for {family} must be >= 0", field="thresholds")
+        checked[family] = value
+    return checked
+
+
+def threshold_for(signal_type: SignalType, bank: Bank, request: Mapping[str, float]) -> float:
+    """The threshold in force for one bank: the request's, else the bank's, else the default."""
+    family = signal_type.name
+    if family in request:
+        return request[family]
+    if family in bank.thresholds:
+        return float(bank.thresholds[family])
+    return float(signal_type.default_threshold)
+
+
+def loosest_threshold(
+    signal_type: SignalType, banks: Iterable[Bank], request: Mapping[str, float]
+) -> float:
+    """The threshold to search the index with so that no bank misses a hit it wants."""
+    limits = [threshold_for(signal_type, bank, request) for bank in banks]
+    if not limits:
+        return float(signal_type.default_threshold)
+    return min(limits) if signal_type.metric is Metric.SIMILARITY else max(limits)
+
+
+def better(signal_type: SignalType, a: float, b: float) -> bool:
+    """Whether result ``a`` is a strictly closer match than ``b``."""
+    return a > b if signal_type.metric is Metric.SIMILARITY else a < b
+
+
+@dataclass(frozen=True, slots=True)
+class ValueHit:
+    """The best a stored value did against any variant of the query."""
+
+    distance: float
+    variant: str | None
+
+
+def best_per_value(
+    signal_type: SignalType, hits: Iterable[tuple[int, float, str | None]]
+) -> dict[int, ValueHit]:
+    """Collapse ``(value_id, distance, variant)`` triples to the best per value id.
+
+    Ties keep the first seen, so the untransformed query (searched first) wins them.
+    """
+    best: dict[int, ValueHit] = {}
+    for value_id, distance, variant in hits:
+        current = best.get(value_id)
+        if current is None or better(signal_type, distance, current.distance):
+            best[value_id] = ValueHit(distance, variant)
+    return best
+
+
+def merge_matches(
+    value_hits: Mapping[str, Mapping[int, ValueHit]],
+    live: Iterable[LiveEntry],
+    registry: SignalRegistry,
+    banks: Mapping[str, Bank],
+    request: Mapping[str, float],
+    wanted_banks: Collection[str] | None = None,
+) -> list[Match]:
+    """One :class:`Match` per entry that some family recognises within its bank's threshold."""
+    family_of = {
+        value_id: family for family, hits in value_hits.items() for value_id in hits
+    }
+    per_entry: dict[int, tuple[LiveEntry, dict[str, SignalHit]]] = {}
+    for item in live:
+        bank = banks.get(item.bank)
+        if bank is None or not bank.enabled:
+            continue
+        if wanted_banks is not None and item.bank not in wanted_banks:
+            continue
+        family = family_of[item.value_id]
+        signal_type = registry.get(family)
+        hit = value_hits[family][item.value_id]
+        if not signal_type.is_match(hit.distance, threshold_for(signal_type, bank, request)):
+            continue
+        _, families = per_entry.setdefault(item.entry_id, (item, {}))
+        current = families.get(family)
+        if current is None or better(signal_type, hit.distance, current.distance):
+            families[family] = SignalHit(family, hit.distance, hit.variant)
+    matches = [
+        Match(
+            bank=item.bank,
+            entry_id=item.entry_id,
+            external_id=item.external_id,
+            labels=item.labels,
+            signals=tuple(families[name] for name in sorted(families)),
+        )
+        for item, families in per_entry.values()
+    ]
+    matches.sort(key=lambda match: (match.bank, match.entry_id))
+    return matches

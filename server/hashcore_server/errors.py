@@ -1,0 +1,114 @@
+"""The one place where errors become gRPC status codes.
+
+Domain errors (:mod:`hashcore.errors`) map to codes, with ``google.rpc.BadRequest`` field
+violations when the error names a field, so a client can point at the bad part of its request.
+Anything unexpected becomes ``INTERNAL`` carrying only a request id: the traceback is logged on
+the server under that id and never sent, since it could reveal paths or data.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NoReturn
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from hashcore.errors import (
+    AlreadyExists,
+    HashcoreError,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    NotReady,
+)
+
+log = logging.getLogger("hashcore.server")
+
+
+class Unauthenticated(HashcoreError):
+    """No token, or one we do not know."""
+
+
+class PermissionDenied(HashcoreError):
+    """A valid token asking for a bank (or an action) outside its grant."""
+
+
+class DeadlineExceeded(HashcoreError):
+    """The caller's deadline passed (or it cancelled) while we were working."""
+
+
+_CODES: tuple[tuple[type[HashcoreError], grpc.StatusCode], ...] = (
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),  # includes ContentError
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (NotReady, grpc.StatusCode.UNAVAILABLE),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+)
+
+
+def status_code_for(error: BaseException) -> grpc.StatusCode:
+    """The status code for an error; ``INTERNAL`` for anything not raised on purpose."""
+    for error_type, code in _CODES:
+        if isinstance(error, error_type):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def public_message(error: BaseException, request_id: str) -> str:
+    """What the client may read: the domain message, or only a request id for a bug."""
+    if isinstance(error, HashcoreError) and status_code_for(error) is not grpc.StatusCode.INTERNAL:
+        return error.message
+    return f"internal error (request id {request_id}); the server log has the details"
+
+
+def to_status(error: BaseException, request_id: str) -> grpc.Status:
+    """A rich status for ``error``: code, public message and BadRequest details if any."""
+    code = status_code_for(error)
+    message = public_message(error, request_id)
+    details = []
+    field = getattr(error, "field", None)
+    if code is grpc.StatusCode.INVALID_ARGUMENT and field:
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+            ]
+        )
+        detail = any_pb2.Any()
+        detail.Pack(bad_request)
+        details.append(detail)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=message, details=details
+    )
+    return rpc_status.to_status(status)
+
+
+def abort(context: grpc.ServicerContext, error: BaseException, request_id: str) -> NoReturn:
+    """Log as fits the error, then end the call with its status (raises)."""
+    code = status_code_for(error)
+    if code is grpc.StatusCode.INTERNAL:
+        log.error("request %s failed", request_id, exc_info=error)
+    else:
+        log.info("request %s: %s", request_id, code.name)
+    context.abort_with_status(to_status(error, request_id))
+    raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+
+def bad_request_fields(error: grpc.RpcError) -> dict[str, str]:
+    """Client side: the field violations carried by an ``INVALID_ARGUMENT`` error."""
+    status: Any = rpc_status.from_call(error)  # type: ignore[arg-type]
+    fields: dict[str, str] = {}
+    if status is None:
+        return fields
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            for violation in bad_request.field_violations:
+                fields[violation.field] = violation.description
+    return fields
