@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -70,28 +71,59 @@ def _probe_video(path: Path) -> Probe:
     as one-frame streams, so a stream alone proves nothing: the demuxer must be a video one and
     a frame must decode.
     """
+    try:
+        handle = path.open("rb")
+    except OSError:
+        return Probe(ContentKind.FILE)
+    with handle:
+        try:
+            container = open_av_container(handle)
+        except Exception:  # noqa: BLE001 - any demuxer failure means "not a media file"
+            return Probe(ContentKind.FILE)
+        with container:
+            return _probe_container(container)
+
+
+def _probe_container(container: Any) -> Probe:
+    if not is_video_demuxer(container.format.name):
+        return Probe(ContentKind.FILE)
+    streams = [s for s in container.streams.video if not _is_attached_picture(s)]
+    if not streams:
+        return Probe(ContentKind.FILE, "media file without a video stream (audio only?)")
+    try:
+        for _frame in container.decode(streams[0]):
+            return Probe(ContentKind.VIDEO)
+    except Exception as error:  # noqa: BLE001 - the reason is reported to the user
+        return Probe(ContentKind.FILE, f"video stream does not decode: {error}")
+    return Probe(ContentKind.FILE, "video stream has no frames (truncated or corrupt?)")
+
+
+NOT_VIDEO_DEMUXERS = frozenset({"image2", "tty", "bin", "xbin", "adf", "idf"})
+"""FFmpeg demuxers that read still pictures or render text (any plain text probes as "tty")."""
+
+
+def is_video_demuxer(names: str) -> bool:
+    """False for FFmpeg's still-image (``image2``, ``*_pipe``) and text-art demuxers."""
+    return not any(
+        name in NOT_VIDEO_DEMUXERS or name.endswith("_pipe") for name in names.split(",")
+    )
+
+
+def open_av_container(handle: BinaryIO) -> Any:
+    """Open an untrusted file for demuxing without letting it reach anything else.
+
+    FFmpeg gets a file object, never a path, so a name is never parsed as a protocol
+    (``concat:``, ``http:``), and no protocol is whitelisted, so playlist formats (HLS, DASH,
+    concat lists) cannot pull in other local files or URLs.
+    """
     import av  # imported lazily: it is slow to import and only videos need it
 
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except Exception:  # noqa: BLE001 - any demuxer failure means "not a media file"
-        return Probe(ContentKind.FILE)
-    with container:
-        if _is_image_demuxer(container.format.name):
-            return Probe(ContentKind.FILE)
-        streams = [s for s in container.streams.video if not _is_attached_picture(s)]
-        if not streams:
-            return Probe(ContentKind.FILE, "media file without a video stream (audio only?)")
-        try:
-            for _frame in container.decode(streams[0]):
-                return Probe(ContentKind.VIDEO)
-        except Exception as error:  # noqa: BLE001 - the reason is reported to the user
-            return Probe(ContentKind.FILE, f"video stream does not decode: {error}")
-        return Probe(ContentKind.FILE, "video stream has no frames (truncated or corrupt?)")
-
-
-def _is_image_demuxer(names: str) -> bool:
-    return any(name == "image2" or name.endswith("_pipe") for name in names.split(","))
+    return av.open(
+        handle,
+        mode="r",
+        container_options={"protocol_whitelist": "none"},
+        metadata_errors="replace",
+    )
 
 
 def _is_attached_picture(stream: object) -> bool:

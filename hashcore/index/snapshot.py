@@ -29,7 +29,7 @@ Arrays = dict[str, npt.NDArray[Any]]
 
 
 def _crc(array: npt.NDArray[Any]) -> int:
-    return zlib.crc32(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return zlib.crc32(np.ascontiguousarray(array).view(np.uint8).data)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -112,8 +112,15 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def read_snapshot(directory: Path, kind: str, version: int) -> tuple[dict[str, Any], Arrays]:
-    """Params and arrays of a snapshot of ``kind``; every file is size- and CRC-checked."""
+def read_snapshot(
+    directory: Path, kind: str, version: int, *, mapped: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], Arrays]:
+    """Params and arrays of a snapshot of ``kind``; every file is size- and CRC-checked.
+
+    Arrays named in ``mapped`` are memory-mapped read-only instead of read, for data too large
+    to hold in memory (TMK's full features); they are size-, dtype- and shape-checked but not
+    checksummed, since that would read them whole.
+    """
     directory = Path(directory)
     manifest = read_manifest(directory)
     if manifest["kind"] != kind:
@@ -132,13 +139,13 @@ def read_snapshot(directory: Path, kind: str, version: int) -> tuple[dict[str, A
                 raise IndexCorrupt(
                     f"{path}: {path.stat().st_size} bytes, manifest says {entry['size']}"
                 )
-            array = np.load(path, allow_pickle=False)
+            array = np.load(path, allow_pickle=False, mmap_mode="r" if name in mapped else None)
             if array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
                 raise IndexCorrupt(
                     f"{path}: {array.dtype.str}{list(array.shape)}, "
                     f"manifest says {entry['dtype']}{entry['shape']}"
                 )
-            if _crc(array) != entry["crc32"]:
+            if name not in mapped and _crc(array) != entry["crc32"]:
                 raise IndexCorrupt(f"{path}: checksum mismatch")
         except IndexCorrupt:
             raise

@@ -220,6 +220,4 @@ def compute_tmk(
     path: str | os.PathLike[str], *, strict: bool = False, decoder_threads: int | None = None
 ) -> TmkFeature:
     """Hash a video file into its TMK+PDQF feature (see ``frames.iter_frames`` for options)."""
-    return feature_from_frames(
-        iter_frames(path, strict=strict, decoder_threads=decoder_threads)
-    )
+    return feature_from_frames(iter_frames(path, strict=strict, decoder_threads=decoder_threads))

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import BinaryIO
 
 import av
 import av.container
@@ -24,6 +25,7 @@ from av.video.frame import VideoFrame
 from av.video.reformatter import Interpolation, VideoReformatter
 from numpy.typing import NDArray
 
+from hashcore.content import is_video_demuxer, open_av_container
 from hashcore_tmk.constants import FPS, FRAME_SIZE
 from hashcore_tmk.errors import TmkError
 
@@ -35,10 +37,6 @@ DROP_THRESHOLD = -1.1
 DUP_THRESHOLD = 1.1
 """ffmpeg emits a frame several times when its CFR ``delta`` is above this."""
 
-# Demuxers that read a single still picture: such a file is an image, not a video.
-_IMAGE_DEMUXERS = frozenset({"image2", "image2pipe"})
-# Demuxers that render text (ANSI art); ffmpeg probes any plain text file as "tty".
-_TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 
 
 @dataclass
@@ -98,41 +96,38 @@ def iter_frames(
     A duplicated frame is yielded as the same array object again, hence read-only. Like ffmpeg,
     packets that fail to decode are skipped and a read error ends the stream early, unless
     ``strict`` is set, which turns either into a ``TmkError``. A file with no video stream, an
-    unreadable container, a still image or no decodable frame raises ``TmkError``. Missing or
-    unreadable paths raise the usual ``OSError``.
+    unreadable container, a still image, text, a playlist that points elsewhere or no decodable
+    frame raises ``TmkError``. Missing or unreadable paths raise the usual ``OSError``.
 
     ``decoder_threads`` (``0`` = automatic) enables multi-threaded decoding; the pixels are
     identical either way.
     """
-    container = _open(path)
-    try:
-        stream = _video_stream(container, path)
-        if decoder_threads is not None:
-            stream.thread_type = "AUTO"
-            stream.codec_context.thread_count = decoder_threads
-        yield from _resample(container, stream, path, strict)
-    finally:
-        container.close()
-
-
-def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
-    try:
-        return av.open(os.fspath(path), mode="r")
-    except OSError:
-        raise
-    except av.FFmpegError as exc:
-        raise TmkError(f"cannot read {os.fspath(path)!r} as a video: {exc}") from exc
-
-
-def _video_stream(
-    container: av.container.InputContainer, path: str | os.PathLike[str]
-) -> av.video.stream.VideoStream:
     name = os.fspath(path)
+    with open(name, "rb") as handle:  # a missing or unreadable path raises OSError here
+        container = _open(handle, name)
+        try:
+            stream = _video_stream(container, name)
+            if decoder_threads is not None:
+                stream.thread_type = "AUTO"
+                stream.codec_context.thread_count = decoder_threads
+            yield from _resample(container, stream, name, strict)
+        finally:
+            container.close()
+
+
+def _open(handle: BinaryIO, name: str) -> av.container.InputContainer:
+    """Open with the core's sandboxed opener: no protocols, so playlists reach nothing else."""
+    try:
+        container: av.container.InputContainer = open_av_container(handle)
+    except (av.FFmpegError, OSError) as exc:  # the path itself opened: this is about content
+        raise TmkError(f"cannot read {name!r} as a video: {exc}") from exc
+    return container
+
+
+def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
     fmt = container.format.name
-    if fmt in _IMAGE_DEMUXERS or fmt.endswith("_pipe"):
-        raise TmkError(f"{name!r} is a still image ({fmt}), not a video")
-    if fmt in _TEXT_DEMUXERS:
-        raise TmkError(f"{name!r} is text ({fmt}), not a video")
+    if not is_video_demuxer(fmt):
+        raise TmkError(f"{name!r} is a still image or text ({fmt}), not a video")
     pictures = av.stream.Disposition.attached_pic | av.stream.Disposition.still_image
     for stream in container.streams.video:
         if not stream.disposition & pictures and stream.codec_context is not None:
@@ -154,7 +149,7 @@ def _decoded(
             packet = next(packets)
         except StopIteration:
             break
-        except av.FFmpegError as exc:
+        except (av.FFmpegError, OSError) as exc:
             if strict:
                 raise TmkError(f"read error in {name!r}: {exc}") from exc
             _log.warning("read error in %r, hashing the frames before it: %s", name, exc)
@@ -174,15 +169,14 @@ def _decoded(
 def _resample(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
-    path: str | os.PathLike[str],
+    name: str,
     strict: bool,
 ) -> Iterator[NDArray[np.uint8]]:
-    name = os.fspath(path)
     source_fps = source_frame_rate(stream)
     sampler = CfrSampler(source_fps)
     # ffmpeg subtracts the container's start time, not the stream's.
     start = container.start_time / av.time_base if container.start_time is not None else 0.0
-    scaler = _Scaler()
+    scaler = _Scaler(name)
     previous: VideoFrame | None = None
     last_t: float | None = None
     emitted = 0
@@ -206,9 +200,7 @@ def _resample(
         raise TmkError(f"no video frames could be decoded from {name!r}")
 
 
-def frame_time(
-    frame: VideoFrame, start: float, last_t: float | None, source_fps: float
-) -> float:
+def frame_time(frame: VideoFrame, start: float, last_t: float | None, source_fps: float) -> float:
     """Presentation time in seconds relative to the container start.
 
     A frame without a timestamp is placed one nominal frame after the previous one (or at the
@@ -230,7 +222,8 @@ class _Scaler:
     conversion is cached because a previous-frame copy re-uses it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self._name = name
         self._reformatter = VideoReformatter()
         self._last: VideoFrame | None = None
         self._last_rgb: NDArray[np.uint8] | None = None
@@ -238,14 +231,17 @@ class _Scaler:
     def rgb(self, frame: VideoFrame) -> NDArray[np.uint8]:
         if frame is self._last and self._last_rgb is not None:
             return self._last_rgb
-        scaled = self._reformatter.reformat(
-            frame,
-            width=FRAME_SIZE,
-            height=FRAME_SIZE,
-            format="rgb24",
-            interpolation=Interpolation.BICUBIC,
-            threads=1,
-        )
+        try:
+            scaled = self._reformatter.reformat(
+                frame,
+                width=FRAME_SIZE,
+                height=FRAME_SIZE,
+                format="rgb24",
+                interpolation=Interpolation.BICUBIC,
+                threads=1,
+            )
+        except av.FFmpegError as exc:
+            raise TmkError(f"cannot convert a frame of {self._name!r} to RGB: {exc}") from exc
         rgb = np.ascontiguousarray(scaled.to_ndarray(), dtype=np.uint8)
         rgb.setflags(write=False)
         self._last, self._last_rgb = frame, rgb

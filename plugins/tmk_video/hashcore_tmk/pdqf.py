@@ -24,7 +24,7 @@ def _dct_matrix() -> NDArray[np.float32]:
     i = np.arange(1, _DCT_ROWS + 1, dtype=np.float64)[:, None]
     j = np.arange(FRAME_SIZE, dtype=np.float64)[None, :]
     d = np.sqrt(2.0 / FRAME_SIZE) * np.cos(np.pi / (2 * FRAME_SIZE) * i * (2 * j + 1))
-    out = d.astype(np.float32)
+    out: NDArray[np.float32] = d.astype(np.float32)
     out.setflags(write=False)
     return out
 
@@ -48,10 +48,11 @@ def pdqf_batch(frames: NDArray[np.uint8]) -> NDArray[np.float32]:
     if frames.ndim != 4 or frames.shape[1:] != (FRAME_SIZE, FRAME_SIZE, 3):
         raise ValueError(f"expected (N, {FRAME_SIZE}, {FRAME_SIZE}, 3) frames, got {frames.shape}")
     y = luma(frames)
-    b = np.matmul(np.matmul(DCT_MATRIX, y), DCT_MATRIX.T)
+    b: NDArray[np.float32] = np.matmul(np.matmul(DCT_MATRIX, y), DCT_MATRIX.T)
     return b.reshape(len(frames), FEATURE_DIM)
 
 
 def pdqf(frame: NDArray[np.uint8]) -> NDArray[np.float32]:
     """PDQF feature of one (64, 64, 3) RGB frame: float32 (256,)."""
-    return pdqf_batch(frame[None])[0]
+    feature: NDArray[np.float32] = pdqf_batch(frame[None])[0]
+    return feature

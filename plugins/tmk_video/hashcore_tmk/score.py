@@ -82,9 +82,7 @@ def level1_many(query: TmkFeature, averages: NDArray[np.floating]) -> NDArray[np
     x = averages.astype(np.float64)
     norms = np.linalg.norm(x, axis=1)
     dots = x @ q
-    out: NDArray[np.float64] = np.divide(
-        dots, norms, out=np.zeros_like(dots), where=norms > 0
-    )
+    out: NDArray[np.float64] = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
     return out
 
 

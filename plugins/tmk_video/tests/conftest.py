@@ -39,7 +39,7 @@ def reference_paths() -> list[Path]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise ``video_stem`` / ``reference_stem`` over the sample files found.
 
-    A lone placeholder id stands in when the data is missing, so those tests skip, not vanish.
+    A lone placeholder id stands in when the data is missing, so those tests fail, not vanish.
     """
     for name, paths in (("video_stem", video_paths), ("reference_stem", reference_paths)):
         if name in metafunc.fixturenames:
@@ -48,7 +48,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def video_stems(data_dir: Path) -> list[str]:
+def video_stems(tmk_data: Path) -> list[str]:
     """Stems of all sample videos."""
     return [path.stem for path in video_paths()]
 
@@ -57,22 +57,23 @@ _features: dict[str, TmkFeature] = {}
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
+def tmk_data() -> Path:
+    """``<shared data>/tmk``; CI has it beside the repository, so its absence is a failure."""
     path = tmk_data_dir()
     if not (path / "videos").is_dir() or not (path / "reference").is_dir():
-        pytest.skip(f"TMK sample data not found at {path} (set HASHCORE_SHARED_DATA)")
+        pytest.fail(f"TMK sample data not found at {path}; set HASHCORE_SHARED_DATA")
     return path
 
 
 @pytest.fixture(scope="session")
-def our_feature(data_dir: Path) -> Callable[[str], TmkFeature]:
+def our_feature(tmk_data: Path) -> Callable[[str], TmkFeature]:
     """Hash a sample video by stem, once per session (hashing is the slow part of the suite)."""
 
     def get(stem: str) -> TmkFeature:
         if stem not in _features:
-            path = data_dir / "videos" / f"{stem}.mp4"
+            path = tmk_data / "videos" / f"{stem}.mp4"
             if not path.is_file():
-                pytest.skip(f"no sample video {stem}")
+                pytest.fail(f"no sample video {stem} in {tmk_data}")
             _features[stem] = compute_tmk(path)
         return _features[stem]
 
@@ -80,15 +81,15 @@ def our_feature(data_dir: Path) -> Callable[[str], TmkFeature]:
 
 
 @pytest.fixture(scope="session")
-def ref_feature(data_dir: Path) -> Callable[[str], TmkFeature]:
+def ref_feature(tmk_data: Path) -> Callable[[str], TmkFeature]:
     """Read a reference ``.tmk`` by stem."""
     cache: dict[str, TmkFeature] = {}
 
     def get(stem: str) -> TmkFeature:
         if stem not in cache:
-            path = data_dir / "reference" / f"{stem}.tmk"
+            path = tmk_data / "reference" / f"{stem}.tmk"
             if not path.is_file():
-                pytest.skip(f"no reference feature {stem}")
+                pytest.fail(f"no reference feature {stem} in {tmk_data}")
             cache[stem] = read_tmk(path)
         return cache[stem]
 

@@ -12,10 +12,10 @@ from PIL import Image
 from hashcore_tmk import TmkError, compute_tmk
 
 
-def _sample_video(data_dir: Path) -> Path:
-    path = data_dir / "videos" / "chair-19-sd-bar.mp4"
+def _sample_video(tmk_data: Path) -> Path:
+    path = tmk_data / "videos" / "chair-19-sd-bar.mp4"
     if not path.is_file():
-        pytest.skip("sample video missing")
+        pytest.fail(f"sample video missing: {path}")
     return path
 
 
@@ -40,21 +40,22 @@ def test_text_file(tmp_path: Path) -> None:
         compute_tmk(path)
 
 
-def test_truncated_header(tmp_path: Path, data_dir: Path) -> None:
+def test_truncated_header(tmp_path: Path, tmk_data: Path) -> None:
     path = tmp_path / "cut.mp4"
-    path.write_bytes(_sample_video(data_dir).read_bytes()[:20_000])
+    path.write_bytes(_sample_video(tmk_data).read_bytes()[:20_000])
     with pytest.raises(TmkError):
         compute_tmk(path)
 
 
-def test_truncated_body_hashes_what_decodes(tmp_path: Path, data_dir: Path) -> None:
+@pytest.mark.slow
+def test_truncated_body_hashes_what_decodes(tmp_path: Path, tmk_data: Path) -> None:
     """Like the reference's ffmpeg, a cut-off body yields the frames before the cut."""
-    data = _sample_video(data_dir).read_bytes()
+    data = _sample_video(tmk_data).read_bytes()
     path = tmp_path / "half.mp4"
     path.write_bytes(data[: len(data) // 2])
     feature = compute_tmk(path)
     assert 0 < feature.frame_count < 284
-    with pytest.raises(TmkError, match="half.mp4"):
+    with pytest.raises(TmkError, match=r"half\.mp4"):
         compute_tmk(path, strict=True)
 
 
@@ -85,3 +86,20 @@ def test_still_image(tmp_path: Path, suffix: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         compute_tmk(tmp_path / "absent.mp4")
+
+
+def test_playlist_cannot_pull_in_other_files(tmp_path: Path, tmk_data: Path) -> None:
+    """An uploaded HLS playlist must not make us hash (or fetch) whatever it points at."""
+    target = _sample_video(tmk_data).resolve()
+    path = tmp_path / "list.m3u8"
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:19.0,\n{target}\n#EXT-X-ENDLIST\n")
+    with pytest.raises(TmkError):
+        compute_tmk(path)
+
+
+def test_concat_list_refused(tmp_path: Path, tmk_data: Path) -> None:
+    target = _sample_video(tmk_data).resolve()
+    path = tmp_path / "list.ffconcat"
+    path.write_text(f"ffconcat version 1.0\nfile '{target}'\n")
+    with pytest.raises(TmkError):
+        compute_tmk(path)

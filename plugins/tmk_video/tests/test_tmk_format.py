@@ -16,8 +16,8 @@ def test_file_size_constant() -> None:
     assert TMK_FILE_SIZE == 263_344
 
 
-def test_round_trip_byte_exact(reference_stem: str, data_dir: Path, tmp_path: Path) -> None:
-    source = data_dir / "reference" / f"{reference_stem}.tmk"
+def test_round_trip_byte_exact(reference_stem: str, tmk_data: Path, tmp_path: Path) -> None:
+    source = tmk_data / "reference" / f"{reference_stem}.tmk"
     original = source.read_bytes()
     feature = read_tmk(source)
     assert feature.to_bytes() == original
@@ -54,9 +54,7 @@ def _patch(data: bytes, offset: int, value: bytes) -> bytes:
         (44, struct.pack("<i", 1), "periods"),
     ],
 )
-def test_rejects_wrong_header(
-    sample_bytes: bytes, offset: int, value: bytes, reason: str
-) -> None:
+def test_rejects_wrong_header(sample_bytes: bytes, offset: int, value: bytes, reason: str) -> None:
     TmkFeature.from_bytes(sample_bytes)  # the unpatched file is fine
     with pytest.raises(TmkError, match=reason):
         TmkFeature.from_bytes(_patch(sample_bytes, offset, value))

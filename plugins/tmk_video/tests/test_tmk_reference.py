@@ -10,6 +10,8 @@ import pytest
 from hashcore_tmk import TmkFeature, level1, level2
 from hashcore_tmk.score import MATCH_THRESHOLD
 
+pytestmark = pytest.mark.slow  # hashes the ten sample videos (about 6 s in all, once per session)
+
 Get = Callable[[str], TmkFeature]
 
 
@@ -38,9 +40,7 @@ KNOWN_PAIRS = [
 
 
 @pytest.mark.parametrize(("a", "b", "want1", "want2"), KNOWN_PAIRS)
-def test_known_pair_scores(
-    a: str, b: str, want1: float, want2: float, our_feature: Get
-) -> None:
+def test_known_pair_scores(a: str, b: str, want1: float, want2: float, our_feature: Get) -> None:
     fa, fb = our_feature(a), our_feature(b)
     assert level1(fa, fb) == pytest.approx(want1, abs=0.002)
     assert level2(fa, fb) == pytest.approx(want2, abs=0.002)

@@ -107,7 +107,9 @@ def test_level2_many_empty_and_bad_shapes(ref_feature: Get) -> None:
     frames_a=st.integers(1, 300),
     frames_b=st.integers(1, 300),
 )
-def test_random_features_match_direct(seed_a: int, seed_b: int, frames_a: int, frames_b: int) -> None:
+def test_random_features_match_direct(
+    seed_a: int, seed_b: int, frames_a: int, frames_b: int
+) -> None:
     fa, fb = random_feature(seed_a, frames_a), random_feature(seed_b, frames_b)
     score = level2(fa, fb)
     assert score == pytest.approx(level2_direct(fa, fb), abs=1e-5)
