@@ -1,31 +1,103 @@
 """The matching engine: banks in SQLite, one index per family, one lookup across all of them.
 
-CONTRACT (implementation in progress): the CLI and the gRPC server call only these methods.
+The CLI and the gRPC server call only this class. Writes go to the store first; every index
+then catches up by replaying the store's change log, the same path a restart or a write from
+another process takes, so a new entry is visible to the very next lookup without a rebuild.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import dataclasses
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult
-from hashcore.registry import SignalRegistry
+from hashcore.errors import ContentError, NotFound
+from hashcore.hashing import hash_file
+from hashcore.locks import RWLock
+from hashcore.matching import (
+    ValueHit,
+    best_per_value,
+    check_thresholds,
+    loosest_threshold,
+    merge_matches,
+)
+from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult, Skipped
+from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
+from hashcore.snapshots import IndexState, open_index, replay, write_snapshot
+from hashcore.store import Store, StoreWriter
+
+log = logging.getLogger(__name__)
 
 Thresholds = Mapping[str, float]
+INDEX_DIR = "indexes"
 
 
 class Engine:
-    """Open a store directory, load or rebuild the indexes, answer lookups. Thread-safe."""
+    """Open a store directory, load or rebuild the indexes, answer lookups. Thread-safe.
 
-    def __init__(self, store_dir: Path | str, registry: SignalRegistry | None = None) -> None:
-        raise NotImplementedError
+    ``compact_interval`` (seconds) starts a background thread that folds index deltas and
+    writes snapshots when there are changes.
+    """
 
-    def close(self) -> None: ...
-    def __enter__(self) -> Engine: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def __init__(
+        self,
+        store_dir: Path | str,
+        registry: SignalRegistry | None = None,
+        *,
+        compact_interval: float | None = None,
+    ) -> None:
+        self.registry = registry if registry is not None else load_registry()
+        self.store_dir = Path(store_dir)
+        self.store = Store(self.store_dir, validate=self._validate)
+        self._index_root = self.store_dir / INDEX_DIR
+        self._lock = RWLock()
+        self._snapshot_lock = threading.Lock()
+        self._states: dict[str, IndexState] = {}
+        self._no_index: dict[str, str] = {}
+        try:
+            self._open_indexes()
+        except BaseException:
+            self.store.close()
+            raise
+        self._closed = False
+        self._stop = threading.Event()
+        self._compactor: threading.Thread | None = None
+        if compact_interval:
+            self._compactor = threading.Thread(
+                target=self._compact_loop,
+                args=(compact_interval,),
+                name="hashcore-compact",
+                daemon=True,
+            )
+            self._compactor.start()
+
+    def close(self) -> None:
+        """Stop background work, snapshot indexes that changed, close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._compactor is not None:
+            self._compactor.join()
+        try:
+            self._catch_up()
+            self._write_snapshots()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # Banks
+
     def create_bank(
         self,
         name: str,
@@ -34,12 +106,33 @@ class Engine:
         source: str | None = None,
         enabled: bool = True,
         thresholds: Thresholds | None = None,
-    ) -> Bank: ...
-    def get_bank(self, name: str) -> BankInfo: ...
-    def list_banks(self) -> list[BankInfo]: ...
-    def set_bank_enabled(self, name: str, enabled: bool) -> Bank: ...
+    ) -> Bank:
+        checked = check_thresholds(self.registry, thresholds)
+        with self.store.transaction() as writer:
+            return writer.create_bank(
+                name, labels=labels, source=source, enabled=enabled, thresholds=checked
+            )
+
+    def get_bank(self, name: str) -> BankInfo:
+        infos = self.store.bank_infos([name])
+        if not infos:
+            raise NotFound(f"no bank named {name!r}", field="bank")
+        return infos[0]
+
+    def list_banks(self) -> list[BankInfo]:
+        return self.store.bank_infos()
+
+    def set_bank_enabled(self, name: str, enabled: bool) -> Bank:
+        with self.store.transaction() as writer:
+            return writer.set_bank_enabled(name, enabled)
+
+    def set_bank_thresholds(self, name: str, thresholds: Thresholds) -> Bank:
+        checked = check_thresholds(self.registry, thresholds)
+        with self.store.transaction() as writer:
+            return writer.set_bank_thresholds(name, checked)
 
     # Entries
+
     def add_entry(
         self,
         bank: str,
@@ -48,25 +141,200 @@ class Engine:
         external_id: str | None = None,
         labels: Iterable[str] = (),
         source: str | None = None,
-    ) -> Entry: ...
-    def add_file(self, bank: str, path: Path, *, labels: Iterable[str] = ()) -> Entry: ...
-    def get_entry(self, bank: str, entry_id: int) -> Entry: ...
-    def set_entry_status(self, bank: str, entry_id: int, status: EntryStatus) -> Entry: ...
-    def remove_entries(self, bank: str, entry_ids: Iterable[int]) -> int: ...
-    def compact(self) -> None: ...
+    ) -> Entry:
+        with self.batch() as writer:
+            return writer.add_entry(
+                bank, signals, external_id=external_id, labels=labels, source=source
+            )
+
+    def add_file(
+        self,
+        bank: str,
+        path: Path,
+        *,
+        labels: Iterable[str] = (),
+        external_id: str | None = None,
+    ) -> Entry:
+        """Hash ``path`` with every applicable family and add it as one entry.
+
+        Families that fail on the file are left out; :class:`ContentError` if all do.
+        """
+        hashes = hash_file(path, self.registry)
+        if not any(signal.usable for signal in hashes.signals):
+            reasons = "; ".join(error.message for error in hashes.errors) or "no usable hash"
+            raise ContentError(f"{path}: nothing to add: {reasons}")
+        return self.add_entry(
+            bank, hashes.signals, external_id=external_id, labels=labels, source=str(path)
+        )
+
+    def get_entry(self, bank: str, entry_id: int) -> Entry:
+        self.store.get_bank(bank)
+        return self.store.get_entry(bank, entry_id)
+
+    def set_entry_status(self, bank: str, entry_id: int, status: EntryStatus) -> Entry:
+        with self.batch() as writer:
+            return writer.set_entry_status(bank, entry_id, status)
+
+    def remove_entries(self, bank: str, entry_ids: Iterable[int]) -> int:
+        with self.batch() as writer:
+            return writer.remove_entries(bank, entry_ids)
+
+    @contextmanager
+    def batch(self) -> Iterator[StoreWriter]:
+        """Many writes in one atomic transaction (imports); indexes catch up on commit."""
+        with self.store.transaction() as writer:
+            yield writer
+        self._catch_up()
+
+    # Indexes
+
+    def compact(self) -> None:
+        """Fold every index's delta into its main structure and write the snapshots."""
+        self._catch_up()
+        with self._lock.write():
+            for state in self._states.values():
+                state.index.compact()
+        self._write_snapshots()
+
+    def index_status(self) -> dict[str, IndexState]:
+        """Per family: how its index was opened, its sequence number, changes replayed."""
+        return dict(self._states)
+
+    def unindexed_families(self) -> dict[str, str]:
+        """Families that have no index (and why): their signals are stored, never matched."""
+        return dict(self._no_index)
 
     # Lookups
+
     def lookup_file(
         self,
         path: Path,
         *,
         thresholds: Thresholds | None = None,
         banks: Collection[str] | None = None,
-    ) -> LookupResult: ...
+    ) -> LookupResult:
+        """Hash ``path`` with every family (PDQ in all eight orientations) and look it up."""
+        hashes = hash_file(path, self.registry, variants=True)
+        result = self.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
+        result.errors[:0] = [error.message for error in hashes.errors]
+        return result
+
     def lookup_signals(
         self,
         signals: Sequence[Signal],
         *,
         thresholds: Thresholds | None = None,
         banks: Collection[str] | None = None,
-    ) -> LookupResult: ...
+    ) -> LookupResult:
+        """Look hashes up in every family's index and merge the hits per entry."""
+        request = check_thresholds(self.registry, thresholds)
+        all_banks = {bank.name: bank for bank in self.store.list_banks()}
+        wanted = None if banks is None else set(banks)
+        unknown = sorted((wanted or set()) - all_banks.keys())
+        if unknown:
+            raise NotFound(f"no bank named {', '.join(map(repr, unknown))}", field="banks")
+        candidates = [
+            bank
+            for bank in all_banks.values()
+            if bank.enabled and (wanted is None or bank.name in wanted)
+        ]
+        result = LookupResult()
+        queries = self._queries(signals, result)
+        if not candidates or not queries:
+            return result
+        self._catch_up()
+        value_hits: dict[str, dict[int, ValueHit]] = {}
+        with self._lock.read():
+            for family, family_signals in queries.items():
+                signal_type = self.registry.get(family)
+                threshold = loosest_threshold(signal_type, candidates, request)
+                found = self._states[family].index.search(
+                    [signal.value for signal in family_signals], threshold
+                )
+                value_hits[family] = best_per_value(
+                    signal_type,
+                    (
+                        (hit.value_id, hit.distance, signal.variant)
+                        for signal, hits in zip(family_signals, found, strict=True)
+                        for hit in hits
+                    ),
+                )
+        value_ids = [value_id for hits in value_hits.values() for value_id in hits]
+        live = self.store.live_entries(value_ids) if value_ids else []
+        result.matches = merge_matches(value_hits, live, self.registry, all_banks, request, wanted)
+        return result
+
+    # Internals
+
+    def _queries(self, signals: Sequence[Signal], result: LookupResult) -> dict[str, list[Signal]]:
+        """Validated signals grouped by family; unusable or unindexed ones go to ``skipped``."""
+        queries: dict[str, list[Signal]] = defaultdict(list)
+        unusable: dict[str, list[Signal]] = defaultdict(list)
+        for signal in signals:
+            signal = self._validate(signal)
+            if not signal.usable:
+                unusable[signal.type].append(signal)
+            elif signal.type not in self._states:
+                reason = self._no_index.get(signal.type, "no index for this family")
+                if all(skip.type != signal.type for skip in result.skipped):
+                    result.skipped.append(Skipped(signal.type, reason))
+            else:
+                queries[signal.type].append(signal)
+        for family, weak in unusable.items():
+            qualities = sorted({s.quality for s in weak if s.quality is not None})
+            quality = f"quality {qualities[0]}" if qualities else "quality"
+            if family in queries:
+                reason = f"{len(weak)} variant(s) with {quality} too low to match on"
+            else:
+                reason = f"{quality} too low to match on (featureless image)"
+            result.skipped.append(Skipped(family, reason))
+        return dict(queries)
+
+    def _validate(self, signal: Signal) -> Signal:
+        value = self.registry.get(signal.type).validate(signal.value)
+        return signal if value is signal.value else dataclasses.replace(signal, value=value)
+
+    def _open_indexes(self) -> None:
+        self._index_root.mkdir(parents=True, exist_ok=True)
+        for signal_type in self.registry:
+            try:
+                self._states[signal_type.name] = open_index(
+                    self.store, signal_type, self._index_root
+                )
+            except Exception as error:  # noqa: BLE001 - one family's index must not stop others
+                log.warning(
+                    "no index for %s, its signals will not match: %s", signal_type.name, error
+                )
+                self._no_index[signal_type.name] = f"no index: {error}"
+        for family in self.store.families():
+            if family not in self.registry:
+                log.warning("the store has %s signals but no plugin provides %s", family, family)
+
+    def _catch_up(self) -> None:
+        """Replay changes committed since each index was last brought up to date."""
+        last = self.store.last_seq()
+        if all(state.seq >= last for state in self._states.values()):
+            return
+        with self._lock.write():
+            for state in self._states.values():
+                replay(state, self.store, last)
+
+    def _write_snapshots(self) -> None:
+        with self._snapshot_lock, self._lock.read():
+            for state in self._states.values():
+                if state.dirty:
+                    try:
+                        write_snapshot(state, self.store, self._index_root)
+                    except Exception as error:  # noqa: BLE001 - a restart will rebuild instead
+                        log.warning(
+                            "could not write the %s index snapshot: %s", state.family, error
+                        )
+
+    def _compact_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self._catch_up()
+                if any(state.dirty for state in self._states.values()):
+                    self.compact()
+            except Exception:  # keep serving; the next round retries
+                log.exception("background compaction failed")

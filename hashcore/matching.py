@@ -29,7 +29,9 @@ def check_thresholds(
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            raise InvalidInput(f"threshold for {family} is not a number", field="thresholds")
+            raise InvalidInput(
+                f"threshold for {family} is not a number", field="thresholds"
+            ) from None
         if not math.isfinite(value):
             raise InvalidInput(f"threshold for {family} must be finite", field="thresholds")
         if signal_type.metric is Metric.HAMMING and value < 0:
@@ -95,9 +97,7 @@ def merge_matches(
     wanted_banks: Collection[str] | None = None,
 ) -> list[Match]:
     """One :class:`Match` per entry that some family recognises within its bank's threshold."""
-    family_of = {
-        value_id: family for family, hits in value_hits.items() for value_id in hits
-    }
+    family_of = {value_id: family for family, hits in value_hits.items() for value_id in hits}
     per_entry: dict[int, tuple[LiveEntry, dict[str, SignalHit]]] = {}
     for item in live:
         bank = banks.get(item.bank)

@@ -45,11 +45,8 @@ class IndexState:
     """The sequence number of the snapshot on disk, if there is a good one."""
     replayed: int = 0
     """Changes replayed since opening (a restart from a snapshot replays only later ones)."""
-
-    @property
-    def dirty(self) -> bool:
-        """Whether the index holds changes the snapshot on disk lacks."""
-        return self.snapshot_seq is None or self.seq > self.snapshot_seq
+    dirty: bool = False
+    """Whether the index holds changes the snapshot on disk lacks."""
 
 
 def snapshot_dir(root: Path, family: str) -> Path:
@@ -67,7 +64,9 @@ def open_index(store: Store, signal_type: SignalType, root: Path) -> IndexState:
             return state
         log.warning(
             "%s index snapshot disagrees with the store (%d values, store has %d): rebuilding",
-            family, len(state.index), count,
+            family,
+            len(state.index),
+            count,
         )
     return rebuild(store, signal_type, had_snapshot=(root / family).exists())
 
@@ -75,18 +74,20 @@ def open_index(store: Store, signal_type: SignalType, root: Path) -> IndexState:
 def rebuild(store: Store, signal_type: SignalType, *, had_snapshot: bool = False) -> IndexState:
     """A fresh index of every live value of the family."""
     started = time.monotonic()
-    seq, ids, values = store.live_values(signal_type.name)
     index = create_index(signal_type)
-    if ids:
-        index.add(ids, values)
-        index.compact()
+    with store.live_values(signal_type.name) as (seq, batches):
+        for ids, values in batches:
+            index.add(ids, values)
+    index.compact()
     log.info(
         "%s index rebuilt from the store: %d values in %.1fs",
-        signal_type.name, len(ids), time.monotonic() - started,
+        signal_type.name,
+        len(index),
+        time.monotonic() - started,
     )
     # An empty family with nothing on disk needs no snapshot; anything else does.
-    snapshot_seq = seq if not ids and not had_snapshot else None
-    return IndexState(signal_type.name, index, seq, "rebuilt", snapshot_seq)
+    dirty = len(index) > 0 or had_snapshot
+    return IndexState(signal_type.name, index, seq, "rebuilt", dirty=dirty)
 
 
 def replay(state: IndexState, store: Store, upto: int) -> int:
@@ -105,6 +106,7 @@ def replay(state: IndexState, store: Store, upto: int) -> int:
         state.index.add([value_id for value_id, _ in added], [value for _, value in added])
     state.seq = upto
     state.replayed += len(changes)
+    state.dirty = state.dirty or bool(changes)
     return len(changes)
 
 
@@ -124,7 +126,10 @@ def write_snapshot(state: IndexState, store: Store, root: Path) -> None:
             "count": len(state.index),
             "written_at": time.time(),
         }
-        (temp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        with (temp / MANIFEST).open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps(manifest, indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())  # the manifest must not outlive a torn index on a crash
         if final.exists():
             os.replace(final, old)
         os.replace(temp, final)
@@ -132,6 +137,7 @@ def write_snapshot(state: IndexState, store: Store, root: Path) -> None:
         shutil.rmtree(temp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
     state.snapshot_seq = state.seq
+    state.dirty = False
     log.info("%s index snapshot written at seq %d", state.family, state.seq)
 
 
@@ -152,7 +158,9 @@ def _from_snapshot(
         if len(index) != manifest["count"]:
             log.warning(
                 "%s index snapshot holds %d values, its manifest says %d; rebuilding",
-                family, len(index), manifest["count"],
+                family,
+                len(index),
+                manifest["count"],
             )
             return None
     except Exception as error:  # noqa: BLE001 - any unreadable snapshot is rebuilt, not fatal

@@ -12,7 +12,9 @@ from hashcore.model import Bank, Entry, EntryStatus
 from hashcore.signals import Signal
 
 BANK_COLUMNS = "id, name, source, labels, enabled, thresholds, created_at"
-ENTRY_COLUMNS = "e.id, b.name, e.external_id, e.labels, e.source, e.status, e.created_at, e.updated_at"
+ENTRY_COLUMNS = (
+    "e.id, b.name, e.external_id, e.labels, e.source, e.status, e.created_at, e.updated_at"
+)
 
 
 def clean_labels(labels: Iterable[str]) -> tuple[str, ...]:
@@ -34,7 +36,9 @@ def clean_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise InvalidInput(f"threshold for {family!r} is not a number", field="thresholds")
+            raise InvalidInput(
+                f"threshold for {family!r} is not a number", field="thresholds"
+            ) from None
         if not math.isfinite(number):
             raise InvalidInput(f"threshold for {family!r} must be finite", field="thresholds")
         result[str(family)] = number

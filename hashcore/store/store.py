@@ -23,6 +23,11 @@ from hashcore.store.schema import connect, ensure_schema
 from hashcore.store.writer import StoreWriter, Validator
 
 DB_NAME = "hashcore.sqlite3"
+_LIVE_SQL = (
+    "SELECT s.value_id, e.id, b.name, e.external_id, e.labels FROM entry_signals s"
+    " JOIN entries e ON e.id = s.entry_id JOIN banks b ON b.id = e.bank_id"
+    " WHERE s.value_id IN ({marks}) AND e.status = 'active' AND b.enabled = 1"
+)
 _CHUNK = 500
 """Ids per ``IN (...)`` list, well under SQLite's variable limit."""
 
@@ -93,14 +98,14 @@ class Store:
     # Reads
 
     def get_bank(self, name: str) -> Bank:
-        row = self._reader().execute(f"SELECT {BANK_COLUMNS} FROM banks WHERE name = ?", (name,))
+        row = self._reader().execute(f"SELECT {BANK_COLUMNS} FROM banks WHERE name = ?", (name,))  # noqa: S608
         found = row.fetchone()
         if found is None:
             raise NotFound(f"no bank named {name!r}", field="bank")
         return bank_from_row(found)
 
     def list_banks(self) -> list[Bank]:
-        rows = self._reader().execute(f"SELECT {BANK_COLUMNS} FROM banks ORDER BY name")
+        rows = self._reader().execute(f"SELECT {BANK_COLUMNS} FROM banks ORDER BY name")  # noqa: S608
         return [bank_from_row(row) for row in rows]
 
     def bank_infos(self, names: Iterable[str] | None = None) -> list[BankInfo]:
@@ -120,7 +125,7 @@ class Store:
             per_family[bank_id][family] = count
         wanted = None if names is None else set(names)
         infos = []
-        for row in conn.execute(f"SELECT {BANK_COLUMNS} FROM banks ORDER BY name"):
+        for row in conn.execute(f"SELECT {BANK_COLUMNS} FROM banks ORDER BY name"):  # noqa: S608
             if wanted is None or row[1] in wanted:
                 infos.append(
                     BankInfo(bank_from_row(row), entries.get(row[0], 0), per_family[row[0]])
@@ -154,16 +159,9 @@ class Store:
         for start in range(0, len(value_ids), _CHUNK):
             chunk = list(value_ids[start : start + _CHUNK])
             marks = ",".join("?" * len(chunk))
-            rows = conn.execute(
-                "SELECT s.value_id, e.id, b.name, e.external_id, e.labels FROM entry_signals s"
-                " JOIN entries e ON e.id = s.entry_id JOIN banks b ON b.id = e.bank_id"
-                f" WHERE s.value_id IN ({marks}) AND e.status = 'active' AND b.enabled = 1",
-                chunk,
-            )
+            rows = conn.execute(_LIVE_SQL.format(marks=marks), chunk)
             for value_id, entry_id, bank, external_id, labels in rows:
-                found.append(
-                    LiveEntry(value_id, entry_id, bank, external_id, _labels(labels))
-                )
+                found.append(LiveEntry(value_id, entry_id, bank, external_id, _labels(labels)))
         return found
 
     def get_checkpoint(self, bank: str, source: str) -> str | None:
@@ -197,26 +195,33 @@ class Store:
             for seq, value_id, op, value in rows
         ]
 
-    def live_values(self, family: str) -> tuple[int, list[int], list[bytes]]:
-        """Everything the family's index must hold, and the sequence number it is current to.
+    @contextmanager
+    def live_values(
+        self, family: str, batch: int = 100_000
+    ) -> Iterator[tuple[int, Iterator[tuple[list[int], list[bytes]]]]]:
+        """Everything the family's index must hold, in batches, and the sequence number the
+        values are current to; one read transaction, so the two agree.
 
-        Read in one transaction so the values and the number agree.
+        Batches keep a rebuild of millions of values from holding them all as Python objects.
         """
         conn = self._reader()
         conn.execute("BEGIN")
         try:
             seq = int(conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0)
-            ids: list[int] = []
-            values: list[bytes] = []
-            for value_id, value in conn.execute(
-                "SELECT id, value FROM signal_values WHERE family = ? AND refs > 0 ORDER BY id",
-                (family,),
-            ):
-                ids.append(value_id)
-                values.append(bytes(value))
+            yield seq, self._value_batches(conn, family, batch)
         finally:
             conn.execute("COMMIT")
-        return seq, ids, values
+
+    @staticmethod
+    def _value_batches(
+        conn: sqlite3.Connection, family: str, batch: int
+    ) -> Iterator[tuple[list[int], list[bytes]]]:
+        cursor = conn.execute(
+            "SELECT id, value FROM signal_values WHERE family = ? AND refs > 0 ORDER BY id",
+            (family,),
+        )
+        while rows := cursor.fetchmany(batch):
+            yield [row[0] for row in rows], [bytes(row[1]) for row in rows]
 
     def live_state(self, family: str) -> tuple[int, int]:
         """The last sequence number and the family's live value count, read together."""
@@ -260,7 +265,7 @@ def _labels(raw: str) -> tuple[str, ...]:
 
 def _read_entry(conn: sqlite3.Connection, entry_id: int) -> Entry:
     row = conn.execute(
-        f"SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id WHERE e.id = ?",
+        f"SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id WHERE e.id = ?",  # noqa: S608
         (entry_id,),
     ).fetchone()
     if row is None:
@@ -274,5 +279,3 @@ def _read_entry(conn: sqlite3.Connection, entry_id: int) -> Entry:
         )
     ]
     return entry_from_row(row, signals)
-
-

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
+from typing import Any
 
 from hashcore.errors import AlreadyExists, InvalidInput, NotFound
 from hashcore.model import Bank, Entry, EntryStatus
@@ -122,8 +123,15 @@ class StoreWriter:
                 "INSERT INTO entries"
                 " (bank_id, external_id, labels, source, status, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (bank_id, external_id, dump_json(list(clean_labels(labels))), source,
-                 status.value, now, now),
+                (
+                    bank_id,
+                    external_id,
+                    dump_json(list(clean_labels(labels))),
+                    source,
+                    status.value,
+                    now,
+                    now,
+                ),
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(
@@ -166,7 +174,11 @@ class StoreWriter:
             if status is not EntryStatus.ACTIVE:
                 return UpsertOutcome.UNCHANGED
             self.add_entry(
-                bank, signals, external_id=external_id, labels=labels, source=source,
+                bank,
+                signals,
+                external_id=external_id,
+                labels=labels,
+                source=source,
                 created_at=updated_at,
             )
             return UpsertOutcome.ADDED
@@ -203,8 +215,13 @@ class StoreWriter:
                 self._ref(value_id, -1)
         self._conn.execute(
             "UPDATE entries SET labels = ?, source = ?, status = ?, updated_at = ? WHERE id = ?",
-            (new_labels, source, status.value, time.time() if updated_at is None else updated_at,
-             entry_id),
+            (
+                new_labels,
+                source,
+                status.value,
+                time.time() if updated_at is None else updated_at,
+                entry_id,
+            ),
         )
         return UpsertOutcome.UPDATED
 
@@ -269,15 +286,15 @@ class StoreWriter:
 
     # Internals
 
-    def _bank_row(self, name: str) -> tuple[object, ...]:
-        row = self._conn.execute(f"SELECT {BANK_COLUMNS} FROM banks WHERE name = ?", (name,))
+    def _bank_row(self, name: str) -> tuple[Any, ...]:
+        row = self._conn.execute(f"SELECT {BANK_COLUMNS} FROM banks WHERE name = ?", (name,))  # noqa: S608
         found = row.fetchone()
         if found is None:
             raise NotFound(f"no bank named {name!r}", field="bank")
         return tuple(found)
 
     def _bank_id(self, name: str) -> int:
-        return int(self._bank_row(name)[0])  # type: ignore[call-overload]
+        return int(self._bank_row(name)[0])
 
     def _clean_signals(self, signals: Sequence[Signal]) -> list[Signal]:
         """Validated usable signals; at least one is required."""

@@ -1,0 +1,158 @@
+"""``hashcore bank``: create banks, add files to them, remove entries, enable, disable, compact."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hashcore.cli.common import clear_progress_line, open_engine, parse_thresholds, store_parent
+from hashcore.cli.progress import Progress
+from hashcore.engine import Engine
+from hashcore.errors import HashcoreError
+from hashcore.hashing import hash_file, iter_files
+from hashcore.model import BankInfo
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bank", help="manage banks of known content", description=__doc__
+    )
+    verbs = parser.add_subparsers(dest="bank_command", required=True, metavar="ACTION")
+    store = [store_parent()]
+
+    create = verbs.add_parser("create", parents=store, help="create a bank")
+    create.add_argument("name", metavar="NAME")
+    create.add_argument("--label", action="append", default=[], help="label (repeatable)")
+    create.add_argument("--source", help="where the bank's content comes from")
+    create.add_argument(
+        "--threshold", action="append", metavar="FAMILY=VALUE", help="override a match threshold"
+    )
+    create.add_argument("--disabled", action="store_true", help="create it disabled")
+    create.set_defaults(func=run_create)
+
+    listing = verbs.add_parser("list", parents=store, help="banks with their sizes")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=run_list)
+
+    add = verbs.add_parser("add", parents=store, help="hash files and add one entry per file")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    add.add_argument("--label", action="append", default=[], help="entry label (repeatable)")
+    add.set_defaults(func=run_add)
+
+    remove = verbs.add_parser("remove", parents=store, help="remove entries (kept as deleted)")
+    remove.add_argument("name", metavar="NAME")
+    remove.add_argument("entries", nargs="+", type=int, metavar="ENTRY", help="entry ids")
+    remove.set_defaults(func=run_remove)
+
+    for verb, enabled in (("enable", True), ("disable", False)):
+        toggle = verbs.add_parser(verb, parents=store, help=f"{verb} matching against a bank")
+        toggle.add_argument("name", metavar="NAME")
+        toggle.set_defaults(func=run_toggle, enabled=enabled)
+
+    compact = verbs.add_parser("compact", parents=store, help="compact indexes, write snapshots")
+    compact.set_defaults(func=run_compact)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    with open_engine(args) as engine:
+        bank = engine.create_bank(
+            args.name,
+            labels=args.label,
+            source=args.source,
+            enabled=not args.disabled,
+            thresholds=parse_thresholds(args.threshold),
+        )
+    print(f"created bank {bank.name}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with open_engine(args) as engine:
+        infos = engine.list_banks()
+    if args.json:
+        print(json.dumps([bank_to_json(info) for info in infos]))
+        return 0
+    for info in infos:
+        bank = info.bank
+        state = "enabled" if bank.enabled else "disabled"
+        families = ", ".join(f"{k} {v}" for k, v in sorted(info.signals_per_family.items()))
+        print(f"{bank.name}  ({state}; {info.entries} entries{'; ' if families else ''}{families})")
+        if bank.labels:
+            print(f"  labels: {', '.join(bank.labels)}")
+        if bank.thresholds:
+            overrides = ", ".join(f"{k}={v:g}" for k, v in sorted(bank.thresholds.items()))
+            print(f"  thresholds: {overrides}")
+    return 0
+
+
+def bank_to_json(info: BankInfo) -> dict[str, Any]:
+    bank = info.bank
+    return {
+        "name": bank.name,
+        "labels": list(bank.labels),
+        "source": bank.source,
+        "enabled": bank.enabled,
+        "thresholds": dict(bank.thresholds),
+        "entries": info.entries,
+        "signals": dict(info.signals_per_family),
+    }
+
+
+def run_add(args: argparse.Namespace) -> int:
+    with open_engine(args) as engine:
+        engine.get_bank(args.name)  # fail before hashing anything if the bank is unknown
+        files = list(iter_files(args.paths))
+        progress = Progress(len(files), "adding")
+        failed = 0
+        for path in files:
+            message = _add_one(engine, args.name, path, args.label)
+            clear_progress_line(progress.enabled)
+            if message.startswith("error"):
+                failed += 1
+                print(f"hashcore: {message}", file=sys.stderr)
+            else:
+                print(message, flush=True)
+            progress.advance()
+        progress.close()
+    if failed:
+        print(f"hashcore: {failed} of {len(files)} files not added", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _add_one(engine: Engine, bank: str, path: Path, labels: list[str]) -> str:
+    """``<entry id>\\t<path>`` on success (warnings on stderr), else ``error: ...``."""
+    hashes = hash_file(path, engine.registry)
+    try:
+        entry = engine.add_entry(bank, hashes.signals, labels=labels, source=str(path))
+    except HashcoreError as error:
+        reasons = [e.message for e in hashes.errors] or [error.message]
+        return f"error: {path}: not added: {'; '.join(reasons)}"
+    for problem in hashes.errors:
+        print(f"hashcore: warning: {problem.message}", file=sys.stderr)
+    return f"{entry.id}\t{path}"
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    with open_engine(args) as engine:
+        removed = engine.remove_entries(args.name, args.entries)
+    print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {args.name}")
+    return 0
+
+
+def run_toggle(args: argparse.Namespace) -> int:
+    with open_engine(args) as engine:
+        bank = engine.set_bank_enabled(args.name, args.enabled)
+    print(f"bank {bank.name} {'enabled' if bank.enabled else 'disabled'}")
+    return 0
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    with open_engine(args) as engine:
+        engine.compact()
+        for family, state in sorted(engine.index_status().items()):
+            print(f"{family}: {len(state.index)} values, snapshot at seq {state.seq}")
+    return 0

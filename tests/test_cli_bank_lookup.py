@@ -1,0 +1,144 @@
+"""``hashcore bank`` and ``hashcore lookup`` through the real argument parser and entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from media_data import media
+
+from hashcore.cli.main import main
+
+BRIDGE = "pdq/dih/bridge-1-original.jpg"
+ROTATED = "pdq/dih/bridge-2-rotate-90.jpg"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> list[str]:
+    return ["--store", str(tmp_path / "store")]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_bank_lifecycle_and_lookup_exit_codes(
+    capsys: pytest.CaptureFixture[str], store: list[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "bank", "create", "ncmec", "--label", "csem", *store)[0] == 0
+    code, _, err = run(capsys, "bank", "create", "ncmec", *store)
+    assert code == 2 and "already exists" in err
+    code, out, _ = run(capsys, "bank", "add", "ncmec", str(media(BRIDGE)), "--label", "A1", *store)
+    assert code == 0
+    entry_id = int(out.split("\t")[0])
+
+    code, out, _ = run(capsys, "lookup", "--json", str(media(ROTATED)), *store)
+    assert code == 0
+    result = json.loads(out)
+    assert result["path"] == str(media(ROTATED))
+    assert result["errors"] == [] and result["skipped"] == []
+    [match] = result["matches"]
+    assert match["bank"] == "ncmec" and match["entry"] == entry_id and match["labels"] == ["A1"]
+    assert isinstance(match["external_id"], str)
+    [signal] = match["signals"]
+    assert signal["type"] == "pdq" and signal["variant"] != "orig" and signal["distance"] <= 31
+
+    other = tmp_path / "other.txt"
+    other.write_text("unrelated\n")
+    assert run(capsys, "lookup", str(other), *store)[0] == 1
+    code, out, _ = run(capsys, "lookup", "--json", str(tmp_path / "missing.jpg"), *store)
+    assert code == 2 and json.loads(out)["errors"]
+
+    assert run(capsys, "bank", "disable", "ncmec", *store)[0] == 0
+    assert run(capsys, "lookup", str(media(BRIDGE)), *store)[0] == 1
+    assert run(capsys, "bank", "enable", "ncmec", *store)[0] == 0
+    code, out, _ = run(capsys, "lookup", str(media(BRIDGE)), *store)
+    assert code == 0 and "ncmec" in out and "pdq 0 (orig)" in out
+
+    code, out, _ = run(capsys, "bank", "list", "--json", *store)
+    [bank] = json.loads(out)
+    assert bank["name"] == "ncmec" and bank["entries"] == 1 and bank["labels"] == ["csem"]
+    assert bank["signals"] == {"md5": 1, "pdq": 1, "phash": 1} and bank["enabled"] is True
+
+    assert run(capsys, "bank", "remove", "ncmec", str(entry_id), *store)[0] == 0
+    assert run(capsys, "lookup", str(media(BRIDGE)), *store)[0] == 1
+    assert run(capsys, "bank", "remove", "ncmec", "999", *store)[0] == 2
+    assert run(capsys, "bank", "compact", *store)[0] == 0
+    assert run(capsys, "lookup", str(media(BRIDGE)), "--bank", "nosuch", *store)[0] == 2
+
+
+def test_bank_add_reports_failed_files(
+    capsys: pytest.CaptureFixture[str], store: list[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(media(BRIDGE), folder / "a.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    run(capsys, "bank", "create", "local", "--threshold", "pdq=10", *store)
+    code, out, err = run(capsys, "bank", "add", "local", str(folder), *store)
+    assert code == 1
+    assert out.strip().endswith("a.jpg") and len(out.strip().splitlines()) == 1
+    assert "empty.jpg" in err and "1 of 2 files not added" in err
+    code, out, _ = run(capsys, "bank", "list", *store)
+    assert "local  (enabled; 1 entries" in out and "pdq=10" in out
+    assert run(capsys, "bank", "add", "nosuch", str(folder), *store)[0] == 2
+
+
+def test_lookup_from_hash_json_equals_file_lookup(
+    capsys: pytest.CaptureFixture[str], store: list[str], tmp_path: Path
+) -> None:
+    run(capsys, "bank", "create", "local", *store)
+    run(capsys, "bank", "add", "local", str(media(BRIDGE)), *store)
+    small = media("pdq/misc/small.jpg")
+    code, hashed, _ = run(capsys, "hash", "--json", str(media(BRIDGE)), str(small))
+    assert code == 0
+    signals_file = tmp_path / "hashes.jsonl"
+    signals_file.write_text(hashed)
+    code, by_hash, _ = run(capsys, "lookup", "--json", "--signals", str(signals_file), *store)
+    code_files, by_file, _ = run(capsys, "lookup", "--json", str(media(BRIDGE)), str(small), *store)
+    assert code == code_files == 0
+    # `hash --json` has no dihedral variants, so compare what does not depend on them.
+    assert without_variants(by_hash) == without_variants(by_file)
+    skipped = json.loads(by_file.splitlines()[1])["skipped"]
+    assert [s["type"] for s in skipped] == ["pdq"]
+
+
+def without_variants(output: str) -> list[dict[str, object]]:
+    results = [json.loads(line) for line in output.splitlines()]
+    for result in results:
+        for match in result["matches"]:
+            for signal in match["signals"]:
+                signal.pop("variant", None)
+    return results
+
+
+def test_real_entry_point_reads_stdin_and_sets_exit_code(tmp_path: Path) -> None:
+    env = {**os.environ, "HASHCORE_STORE": str(tmp_path / "store")}
+    command = [sys.executable, "-m", "hashcore.cli.main"]
+    subprocess.run([*command, "bank", "create", "b"], env=env, check=True, capture_output=True)
+    line = json.dumps(
+        {
+            "path": "x.jpg",
+            "kind": "image",
+            "signals": [{"type": "md5", "value": "0" * 32}],
+            "errors": [],
+        }
+    )
+    done = subprocess.run(
+        [*command, "lookup", "--json", "--signals", "-"],
+        env=env,
+        input=line + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout) == {"path": "x.jpg", "matches": [], "skipped": [], "errors": []}
+    assert (tmp_path / "store" / "hashcore.sqlite3").exists()

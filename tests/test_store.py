@@ -1,0 +1,145 @@
+"""The SQLite store on its own: banks, entries, value sharing, the change log, upserts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hashcore.errors import AlreadyExists, InvalidInput, NotFound
+from hashcore.model import EntryStatus
+from hashcore.signals import Signal
+from hashcore.store import Store, UpsertOutcome
+
+PDQ_A = Signal("pdq", bytes(range(32)))
+PDQ_B = Signal("pdq", bytes(range(1, 33)))
+MD5_A = Signal("md5", bytes(16))
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "store") as opened:
+        with opened.transaction() as writer:
+            writer.create_bank("alpha", labels=["ncmec", "csem"], source="ncmec")
+            writer.create_bank("beta", thresholds={"pdq": 20})
+        yield opened
+
+
+def _ops(store: Store, family: str) -> list[tuple[int, str]]:
+    return [(c.value_id, c.op) for c in store.changes_since(family, 0, store.last_seq())]
+
+
+def test_banks_round_trip(store: Store) -> None:
+    alpha = store.get_bank("alpha")
+    assert alpha.labels == ("csem", "ncmec") and alpha.source == "ncmec" and alpha.enabled
+    assert store.get_bank("beta").thresholds == {"pdq": 20.0}
+    assert [bank.name for bank in store.list_banks()] == ["alpha", "beta"]
+    with pytest.raises(AlreadyExists), store.transaction() as writer:
+        writer.create_bank("alpha")
+    with pytest.raises(NotFound):
+        store.get_bank("gamma")
+
+
+def test_shared_value_is_stored_once_and_logged_once(store: Store) -> None:
+    with store.transaction() as writer:
+        first = writer.add_entry("alpha", [PDQ_A, MD5_A], labels=["ncmec:A1"])
+        second = writer.add_entry("beta", [PDQ_A])
+    assert first.external_id != second.external_id  # generated
+    assert first.labels == ("ncmec:A1",) and {s.type for s in first.signals} == {"pdq", "md5"}
+    assert _ops(store, "pdq") == [(1, "add")]
+    live = store.live_entries([1])
+    assert sorted((item.bank, item.entry_id) for item in live) == [
+        ("alpha", first.id),
+        ("beta", second.id),
+    ]
+    # Withdrawing one holder keeps the value live; removing the last one logs a removal.
+    with store.transaction() as writer:
+        writer.set_entry_status("alpha", first.id, EntryStatus.WITHDRAWN)
+    assert _ops(store, "pdq") == [(1, "add")]
+    assert [item.bank for item in store.live_entries([1])] == ["beta"]
+    with store.transaction() as writer:
+        assert writer.remove_entries("beta", [second.id]) == 1
+        assert writer.remove_entries("beta", [second.id]) == 0
+    assert _ops(store, "pdq") == [(1, "add"), (1, "remove")]
+    assert store.get_entry("beta", second.id).status is EntryStatus.DELETED
+    with store.live_values("pdq") as (seq, batches):
+        assert list(batches) == [] and seq == store.last_seq()
+
+
+def test_failed_transaction_changes_nothing(store: Store) -> None:
+    with pytest.raises(NotFound), store.transaction() as writer:
+        writer.add_entry("alpha", [PDQ_A], external_id="x")
+        writer.add_entry("nope", [PDQ_B])
+    with pytest.raises(NotFound):
+        store.find_entry("alpha", "x")
+    assert store.last_seq() == 0
+
+
+def test_duplicate_external_id_and_bad_input(store: Store) -> None:
+    with store.transaction() as writer:
+        writer.add_entry("alpha", [PDQ_A], external_id="x")
+    with pytest.raises(AlreadyExists), store.transaction() as writer:
+        writer.add_entry("alpha", [PDQ_B], external_id="x")
+    with pytest.raises(InvalidInput), store.transaction() as writer:
+        writer.add_entry("alpha", [Signal("pdq", PDQ_B.value, quality=10, usable=False)])
+    with pytest.raises(NotFound), store.transaction() as writer:
+        writer.remove_entries("alpha", [999])
+
+
+def test_upsert_outcomes_and_checkpoint(store: Store) -> None:
+    with store.transaction() as writer:
+        added = writer.upsert_entry("alpha", "n1", [PDQ_A], labels=["csem"])
+        same = writer.upsert_entry("alpha", "n1", [PDQ_A], labels=["csem"])
+        writer.set_checkpoint("alpha", "ncmec", "cursor-1")
+        assert writer.get_checkpoint("alpha", "ncmec") == "cursor-1"
+    assert (added, same) == (UpsertOutcome.ADDED, UpsertOutcome.UNCHANGED)
+    assert store.get_checkpoint("alpha", "ncmec") == "cursor-1"
+    with store.transaction() as writer:
+        changed = writer.upsert_entry("alpha", "n1", [PDQ_B, MD5_A], labels=["csem"])
+    assert changed is UpsertOutcome.UPDATED
+    entry = store.find_entry("alpha", "n1")
+    assert {s.value for s in entry.signals} == {PDQ_B.value, MD5_A.value}
+    assert _ops(store, "pdq") == [(1, "add"), (1, "remove"), (2, "add")]
+    with store.transaction() as writer:
+        gone = writer.upsert_entry("alpha", "n1", [PDQ_B], status=EntryStatus.DELETED)
+        never = writer.upsert_entry("alpha", "n2", [PDQ_A], status=EntryStatus.DELETED)
+    assert (gone, never) == (UpsertOutcome.UPDATED, UpsertOutcome.UNCHANGED)
+    assert store.live_state("pdq") == (store.last_seq(), 0)
+    assert store.live_state("md5")[1] == 0
+
+
+def test_checkpoint_rolls_back_with_its_batch(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as writer:
+        writer.upsert_entry("alpha", "n1", [PDQ_A])
+        writer.set_checkpoint("alpha", "ncmec", "cursor-2")
+        raise RuntimeError("network died mid-batch")
+    assert store.get_checkpoint("alpha", "ncmec") is None
+    with pytest.raises(NotFound):
+        store.find_entry("alpha", "n1")
+
+
+def test_bank_infos_count_active_signals(store: Store) -> None:
+    with store.transaction() as writer:
+        writer.add_entry("alpha", [PDQ_A, MD5_A])
+        gone = writer.add_entry("alpha", [PDQ_B])
+        writer.set_entry_status("alpha", gone.id, EntryStatus.WITHDRAWN)
+    info = {i.bank.name: i for i in store.bank_infos()}
+    assert info["alpha"].entries == 1
+    assert dict(info["alpha"].signals_per_family) == {"md5": 1, "pdq": 1}
+    assert info["beta"].entries == 0
+
+
+def test_reopen_keeps_store_id(tmp_path: Path) -> None:
+    with Store(tmp_path) as first:
+        store_id = first.store_id
+    with Store(tmp_path) as second:
+        assert second.store_id == store_id
+
+
+def test_live_values_come_in_batches(store: Store) -> None:
+    with store.transaction() as writer:
+        for n in range(5):
+            writer.add_entry("alpha", [Signal("pdq", bytes([n]) * 32)])
+    with store.live_values("pdq", batch=2) as (seq, batches):
+        sizes = [len(ids) for ids, values in batches]
+    assert sizes == [2, 2, 1] and seq == store.last_seq() == 5
