@@ -157,15 +157,22 @@ class Engine:
     ) -> Entry:
         """Hash ``path`` with every applicable family and add it as one entry.
 
-        Families that fail on the file are left out; :class:`ContentError` if all do.
+        Families that fail on the file are left out; :class:`ContentError` if all do. Without an
+        ``external_id`` the entry is keyed by the file's MD5 (``md5:<hex>``), so adding the same
+        file twice updates one entry instead of creating a duplicate.
         """
         hashes = hash_file(path, self.registry)
         if not any(signal.usable for signal in hashes.signals):
             reasons = "; ".join(error.message for error in hashes.errors) or "no usable hash"
             raise ContentError(f"{path}: nothing to add: {reasons}")
-        return self.add_entry(
-            bank, hashes.signals, external_id=external_id, labels=labels, source=str(path)
-        )
+        if external_id is None:
+            md5 = next((s.value.hex() for s in hashes.signals if s.type == "md5"), None)
+            if md5 is None:
+                return self.add_entry(bank, hashes.signals, labels=labels, source=str(path))
+            external_id = f"md5:{md5}"
+        with self.batch() as writer:
+            writer.upsert_entry(bank, external_id, hashes.signals, labels=labels, source=str(path))
+        return self.store.find_entry(bank, external_id)
 
     def get_entry(self, bank: str, entry_id: int) -> Entry:
         self.store.get_bank(bank)

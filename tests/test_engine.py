@@ -197,3 +197,12 @@ def test_lookups_are_safe_during_adds(engine: Engine) -> None:
             reader.join()
     assert not failures
     assert all(engine.lookup_signals([pdq(value)]).matched for value in values)
+
+
+def test_adding_the_same_file_twice_keeps_one_entry(engine: Engine) -> None:
+    engine.create_bank("dedup")
+    first = engine.add_file("dedup", media(BRIDGE), labels=["a"])
+    again = engine.add_file("dedup", media(BRIDGE), labels=["b"])
+    assert again.id == first.id
+    assert first.external_id.startswith("md5:") and again.labels == ("b",)
+    assert engine.get_bank("dedup").entries == 1

@@ -38,7 +38,6 @@ DUP_THRESHOLD = 1.1
 """ffmpeg emits a frame several times when its CFR ``delta`` is above this."""
 
 
-
 @dataclass
 class CfrSampler:
     """ffmpeg's output-side constant-frame-rate rule, one source frame at a time.

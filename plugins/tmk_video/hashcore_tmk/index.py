@@ -79,7 +79,12 @@ class TmkIndex(SignalIndex):
         unit = normalized_average(query)
         rows = self._main_candidates(unit, threshold)
         hits = self._rerank(
-            query, unit, self._ids[rows], self._averages[rows], self._cos[rows], self._sin[rows],
+            query,
+            unit,
+            self._ids[rows],
+            self._averages[rows],
+            self._cos[rows],
+            self._sin[rows],
             threshold,
         )
         if self._delta:
@@ -90,8 +95,12 @@ class TmkIndex(SignalIndex):
             chosen = [f for f, k in zip(features, keep, strict=True) if k]
             if chosen:
                 hits += self._rerank(
-                    query, unit, ids[keep], averages[keep],
-                    np.stack([f.cos for f in chosen]), np.stack([f.sin for f in chosen]),
+                    query,
+                    unit,
+                    ids[keep],
+                    averages[keep],
+                    np.stack([f.cos for f in chosen]),
+                    np.stack([f.sin for f in chosen]),
                     threshold,
                 )
         return sorted(hits, key=lambda hit: (-hit.distance, hit.value_id))

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import tmk_data_dir
 
+from conftest import tmk_data_dir
 from hashcore import InvalidInput
 from hashcore.index.base import IndexCorrupt
 from hashcore.index.factory import create_index, load_index
