@@ -174,6 +174,10 @@ class Engine:
             writer.upsert_entry(bank, external_id, hashes.signals, labels=labels, source=str(path))
         return self.store.find_entry(bank, external_id)
 
+    def iter_entries(self, bank: str) -> Iterator[Entry]:
+        """Every entry of ``bank`` (any status), streamed in id order: exports."""
+        return self.store.iter_entries(bank)
+
     def get_entry(self, bank: str, entry_id: int) -> Entry:
         self.store.get_bank(bank)
         return self.store.get_entry(bank, entry_id)

@@ -18,3 +18,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def hashcore_signal_types() -> list[type]:  # type: ignore[empty-body]
     """Return the :class:`hashcore.SignalType` subclasses (hash algorithms) a plugin provides."""
+
+
+@hookspec
+def hashcore_bank_formats() -> list[type]:  # type: ignore[empty-body]
+    """Return the :class:`hashcore.formats.BankFormat` subclasses (partner feeds) a plugin reads.
+
+    A format turns a partner file or API into ordered updates, problems and checkpoints; the
+    importer applies them, so a plugin never touches the store.
+    """

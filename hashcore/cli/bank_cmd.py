@@ -12,6 +12,7 @@ from hashcore.cli.common import clear_progress_line, open_engine, parse_threshol
 from hashcore.cli.progress import Progress
 from hashcore.engine import Engine
 from hashcore.errors import HashcoreError
+from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.hashing import hash_file, iter_files
 from hashcore.model import BankInfo
 
@@ -22,6 +23,7 @@ def register(subparsers: Any) -> None:
     )
     verbs = parser.add_subparsers(dest="bank_command", required=True, metavar="ACTION")
     store = [store_parent()]
+    register_bank_subcommands(verbs)
 
     create = verbs.add_parser("create", parents=store, help="create a bank")
     create.add_argument("name", metavar="NAME")

@@ -6,6 +6,7 @@ Every format resolves types through :class:`FamilyResolver`, so ``VideoMD5``, ``
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Final
 
@@ -120,3 +121,10 @@ class FamilyResolver:
         except InvalidInput as error:
             return Problem(position, f"malformed {family} value: {redact(error.message)}")
         return Signal(family, data)
+
+
+def value_key(signal: Signal) -> str:
+    """A stable external id for feeds without one: ``family:hex`` (a digest for big values)."""
+    if len(signal.value) <= 64:
+        return f"{signal.type}:{signal.value.hex()}"
+    return f"{signal.type}:sha256:{hashlib.sha256(signal.value).hexdigest()}"

@@ -152,6 +152,30 @@ class Store:
             raise NotFound(f"bank {bank!r} has no entry {external_id!r}", field="external_id")
         return _read_entry(self._reader(), int(row[0]))
 
+    def iter_entries(self, bank: str) -> Iterator[Entry]:
+        """Every entry of ``bank``, withdrawn and deleted ones too, in id order (exports).
+
+        Read in pages by id, so a bank of millions streams in flat memory.
+        """
+        bank_id = self._reader().execute("SELECT id FROM banks WHERE name = ?", (bank,)).fetchone()
+        if bank_id is None:
+            raise NotFound(f"no bank named {bank!r}", field="bank")
+        after = 0
+        while True:
+            rows = (
+                self._reader()
+                .execute(
+                    "SELECT id FROM entries WHERE bank_id = ? AND id > ? ORDER BY id LIMIT ?",
+                    (bank_id[0], after, _CHUNK),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            for (entry_id,) in rows:
+                yield _read_entry(self._reader(), int(entry_id))
+            after = int(rows[-1][0])
+
     def live_entries(self, value_ids: Sequence[int]) -> list[LiveEntry]:
         """Who carries these values: active entries of enabled banks only."""
         conn = self._reader()

@@ -115,37 +115,18 @@ class StoreWriter:
         """Insert a new entry; :class:`AlreadyExists` if its external id is taken in the bank."""
         bank_id = self._bank_id(bank)
         external_id = _clean_external_id(external_id) if external_id else uuid.uuid4().hex
-        clean = self._clean_signals(signals)
         status = EntryStatus(status)
-        now = time.time() if created_at is None else created_at
+        if status is EntryStatus.ACTIVE:
+            self._clean_signals(signals)  # refuse an active entry without usable signals early
         try:
-            cursor = self._conn.execute(
-                "INSERT INTO entries"
-                " (bank_id, external_id, labels, source, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    bank_id,
-                    external_id,
-                    dump_json(list(clean_labels(labels))),
-                    source,
-                    status.value,
-                    now,
-                    now,
-                ),
+            entry_id = self._insert_entry(
+                bank_id, external_id, signals, labels, source, status, created_at, None
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(
                 f"bank {bank!r} already has an entry with external id {external_id!r}",
                 field="external_id",
             ) from None
-        entry_id = int(cursor.lastrowid or 0)
-        for value_id, quality in self._intern(clean).items():
-            self._conn.execute(
-                "INSERT INTO entry_signals (entry_id, value_id, quality) VALUES (?, ?, ?)",
-                (entry_id, value_id, quality),
-            )
-            if status is EntryStatus.ACTIVE:
-                self._ref(value_id, +1)
         return self._read_entry(self._conn, entry_id)
 
     def upsert_entry(
@@ -158,43 +139,51 @@ class StoreWriter:
         source: str | None = None,
         status: EntryStatus = EntryStatus.ACTIVE,
         updated_at: float | None = None,
+        created_at: float | None = None,
     ) -> UpsertOutcome:
         """Make the entry ``external_id`` of ``bank`` look exactly like this (partner sync).
 
-        A delete or withdrawal of an id never seen is a no-op rather than a tombstone row.
+        Partner feeds are not time-ordered, so a record older than what we hold (``updated_at``)
+        changes nothing. A withdrawal or deletion may come without signals (NCMEC deletions
+        carry none): the entry keeps its signals and only stops matching. A deletion of an id
+        never seen is kept as a tombstone row, so an older add arriving later cannot revive it.
         """
         bank_id = self._bank_id(bank)
         external_id = _clean_external_id(external_id)
         status = EntryStatus(status)
+        active = status is EntryStatus.ACTIVE
         row = self._conn.execute(
-            "SELECT id, labels, source, status FROM entries WHERE bank_id = ? AND external_id = ?",
+            "SELECT id, labels, source, status, updated_at FROM entries"
+            " WHERE bank_id = ? AND external_id = ?",
             (bank_id, external_id),
         ).fetchone()
         if row is None:
-            if status is not EntryStatus.ACTIVE:
-                return UpsertOutcome.UNCHANGED
-            self.add_entry(
-                bank,
-                signals,
-                external_id=external_id,
-                labels=labels,
-                source=source,
-                created_at=updated_at,
+            self._insert_entry(
+                bank_id, external_id, signals, labels, source, status, created_at, updated_at
             )
-            return UpsertOutcome.ADDED
-        entry_id, old_labels, old_source, old_status = row
-        new_values = self._intern(self._clean_signals(signals))
+            return UpsertOutcome.ADDED if active else UpsertOutcome.UNCHANGED
+        entry_id, old_labels, old_source, old_status, old_updated = row
+        if updated_at is not None and old_updated is not None and updated_at < old_updated:
+            return UpsertOutcome.UNCHANGED
         old_values = self._entry_values(entry_id)
+        if not active and not any(signal.usable for signal in signals):
+            new_values = old_values
+        else:
+            new_values = self._intern(self._clean_signals(signals))
         new_labels = dump_json(list(clean_labels(labels)))
+        stamp = time.time() if updated_at is None else updated_at
         if (
             old_values.keys() == new_values.keys()
             and old_labels == new_labels
             and old_source == source
             and old_status == status.value
         ):
+            if updated_at is not None and updated_at != old_updated:
+                self._conn.execute(
+                    "UPDATE entries SET updated_at = ? WHERE id = ?", (updated_at, entry_id)
+                )
             return UpsertOutcome.UNCHANGED
         was_active = old_status == EntryStatus.ACTIVE.value
-        is_active = status is EntryStatus.ACTIVE
         for value_id in old_values.keys() - new_values.keys():
             self._conn.execute(
                 "DELETE FROM entry_signals WHERE entry_id = ? AND value_id = ?",
@@ -209,21 +198,57 @@ class StoreWriter:
                 (entry_id, value_id, quality),
             )
             kept = value_id in old_values
-            if is_active and not (kept and was_active):
+            if active and not (kept and was_active):
                 self._ref(value_id, +1)
-            elif kept and was_active and not is_active:
+            elif kept and was_active and not active:
                 self._ref(value_id, -1)
         self._conn.execute(
             "UPDATE entries SET labels = ?, source = ?, status = ?, updated_at = ? WHERE id = ?",
-            (
-                new_labels,
-                source,
-                status.value,
-                time.time() if updated_at is None else updated_at,
-                entry_id,
-            ),
+            (new_labels, source, status.value, stamp, entry_id),
         )
         return UpsertOutcome.UPDATED
+
+    def _insert_entry(
+        self,
+        bank_id: int,
+        external_id: str,
+        signals: Sequence[Signal],
+        labels: Iterable[str],
+        source: str | None,
+        status: EntryStatus,
+        created_at: float | None,
+        updated_at: float | None,
+    ) -> int:
+        """One new row; non-active entries (tombstones) may have no signals."""
+        active = status is EntryStatus.ACTIVE
+        usable = [signal for signal in signals if signal.usable]
+        clean = self._clean_signals(usable) if active or usable else []
+        now = time.time()
+        created = created_at if created_at is not None else (updated_at or now)
+        updated = updated_at if updated_at is not None else created
+        cursor = self._conn.execute(
+            "INSERT INTO entries"
+            " (bank_id, external_id, labels, source, status, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                bank_id,
+                external_id,
+                dump_json(list(clean_labels(labels))),
+                source,
+                status.value,
+                created,
+                updated,
+            ),
+        )
+        entry_id = int(cursor.lastrowid or 0)
+        for value_id, quality in self._intern(clean).items():
+            self._conn.execute(
+                "INSERT INTO entry_signals (entry_id, value_id, quality) VALUES (?, ?, ?)",
+                (entry_id, value_id, quality),
+            )
+            if active:
+                self._ref(value_id, +1)
+        return entry_id
 
     def set_entry_status(self, bank: str, entry_id: int, status: EntryStatus) -> Entry:
         bank_id = self._bank_id(bank)

@@ -1,0 +1,227 @@
+"""``hashcore bank import | fetch | export``: partner hash banks in and out.
+
+``import`` reads a partner file, ``fetch`` a partner API from the stored checkpoint on, and both
+apply updates (additions, replacements, deletions, withdrawals) in transactions with the
+checkpoint. ``export`` writes a bank in hashcore's lossless format or as a pytx dataset CSV.
+Credentials are never taken on the command line (they would show in ``ps``): ``--credentials``
+names an environment variable (``env:NAME``) or a file (``file:PATH``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hashcore.cli.common import open_engine, store_parent
+from hashcore.cli.progress import Progress
+from hashcore.errors import InvalidInput, NotFound
+from hashcore.formats.base import BankFormat, get_format
+from hashcore.formats.csvmap import load_mapping
+from hashcore.formats.export import EXPORT_FORMATS, export_bank
+from hashcore.formats.http import HttpClient, origin
+from hashcore.formats.importer import ImportSummary, import_updates, stored_checkpoint
+from hashcore.formats.records import Problem
+from hashcore.registry import load_registry
+
+CREDENTIALS_ENV = "HASHCORE_CREDENTIALS"
+
+
+def register_bank_subcommands(verbs: Any) -> None:
+    """Add ``import``, ``fetch`` and ``export`` to the ``hashcore bank`` sub-parsers."""
+    store = [store_parent()]
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("name", metavar="NAME", help="bank to import into")
+    common.add_argument(
+        "--format",
+        required=True,
+        dest="fmt",
+        metavar="FORMAT",
+        help="ncmec, stopncii, threatexchange, pytx-csv, pytx-local, tat, csv, "
+        "hashcore, or a plugin's",
+    )
+    common.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="format option (repeatable), e.g. value_column=hash",
+    )
+    common.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="TOML/JSON file of format options (the csv column mapping)",
+    )
+    common.add_argument(
+        "--strict", action="store_true", help="abort at the first malformed or unknown record"
+    )
+    common.add_argument("--create", action="store_true", help="create the bank if missing")
+    common.add_argument(
+        "--batch-size",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="updates per transaction (default 1000)",
+    )
+    common.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    imp = verbs.add_parser("import", parents=[*store, common], help="import a partner file")
+    imp.add_argument("path", type=Path, metavar="FILE")
+    imp.set_defaults(func=run_import)
+
+    fetch = verbs.add_parser(
+        "fetch",
+        parents=[*store, common],
+        help="fetch from a partner API, resuming at the stored checkpoint",
+    )
+    fetch.add_argument("--url", required=True, help="the partner API's base URL")
+    fetch.add_argument(
+        "--credentials",
+        metavar="env:NAME|file:PATH",
+        help=f"where to read credentials (default: ${CREDENTIALS_ENV})",
+    )
+    fetch.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    fetch.add_argument("--retries", type=int, default=4, help="retries of a failed request")
+    fetch.add_argument(
+        "--restart",
+        action="store_true",
+        help="ignore the stored checkpoint and fetch from the beginning",
+    )
+    fetch.set_defaults(func=run_fetch)
+
+    export = verbs.add_parser("export", parents=store, help="write a bank to a file")
+    export.add_argument("name", metavar="NAME")
+    export.add_argument("--format", dest="fmt", default="hashcore", choices=EXPORT_FORMATS)
+    export.add_argument("--output", "-o", type=Path, metavar="FILE", help="default: stdout")
+    export.set_defaults(func=run_export)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    fmt = _format(args)
+    if not args.path.is_file():
+        raise NotFound(f"{args.path}: no such file", field="path")
+    if args.strict:
+        with args.path.open("rb") as stream:
+            first = next((i for i in fmt.read(stream) if isinstance(i, Problem)), None)
+        if first is not None:
+            raise InvalidInput(f"{args.path}: {first} (--strict: nothing imported)")
+    with open_engine(args) as engine:
+        _ensure_bank(engine, args, fmt)
+        progress = Progress(None, f"importing {args.path.name}")
+        with args.path.open("rb") as stream:
+            summary = import_updates(
+                engine,
+                args.name,
+                fmt.read(stream),
+                strict=args.strict,
+                progress=progress,
+                batch_size=args.batch_size,
+            )
+        progress.close()
+    return _report(summary, args.json)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    fmt = _format(args)
+    headers = fmt.auth_headers(secret) if (secret := read_credentials(args.credentials)) else {}
+    client = HttpClient(
+        headers=headers, auth_origin=origin(args.url), timeout=args.timeout, retries=args.retries
+    )
+    key = fetch_checkpoint_key(fmt)
+    with open_engine(args) as engine:
+        _ensure_bank(engine, args, fmt)
+        checkpoint = None if args.restart else stored_checkpoint(engine, args.name, key)
+        progress = Progress(None, f"fetching {fmt.name}")
+        try:
+            summary = import_updates(
+                engine,
+                args.name,
+                fmt.fetch(client, args.url, checkpoint),
+                strict=args.strict,
+                progress=progress,
+                batch_size=args.batch_size,
+                checkpoint_source=key,
+            )
+        finally:
+            progress.close()
+    return _report(summary, args.json)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with open_engine(args) as engine:
+        if args.output is None:
+            counts = export_bank(engine, args.name, sys.stdout, args.fmt)  # type: ignore[arg-type]
+        else:
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                counts = export_bank(engine, args.name, out, args.fmt)  # type: ignore[arg-type]
+    for reason, count in sorted(counts.items()):
+        print(f"{reason}: {count}", file=sys.stderr)
+    return 0
+
+
+def fetch_checkpoint_key(fmt: BankFormat) -> str:
+    """Checkpoints are kept per bank and per format (one feed per format per bank)."""
+    return f"fetch:{fmt.name}"
+
+
+def read_credentials(spec: str | None) -> str | None:
+    """The secret named by ``env:NAME`` / ``file:PATH`` (or ``$HASHCORE_CREDENTIALS``)."""
+    if spec is None:
+        return os.environ.get(CREDENTIALS_ENV) or None
+    kind, sep, where = spec.partition(":")
+    if sep and kind == "env":
+        value = os.environ.get(where)
+        if not value:
+            raise InvalidInput(f"environment variable {where} is not set", field="credentials")
+        return value.strip()
+    if sep and kind == "file":
+        try:
+            return Path(where).read_text("utf-8").strip()
+        except OSError as error:
+            raise InvalidInput(
+                f"cannot read credentials file: {error.strerror}", field="credentials"
+            ) from None
+    raise InvalidInput("--credentials takes env:NAME or file:PATH", field="credentials")
+
+
+def parse_options(items: list[str], mapping: Path | None) -> dict[str, object]:
+    options: dict[str, object] = dict(load_mapping(mapping)) if mapping else {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--option expects KEY=VALUE, got {item!r}", field="option")
+        options[key.strip()] = value
+    return options
+
+
+def _format(args: argparse.Namespace) -> BankFormat:
+    options = parse_options(args.option, args.mapping)
+    path = getattr(args, "path", None)
+    jsonl = path is not None and path.suffix.lower() in (".jsonl", ".ndjson", ".json")
+    if args.fmt == "csv" and "input" not in options and jsonl:
+        options["input"] = "jsonl"
+    return get_format(args.fmt, load_registry(), options)
+
+
+def _ensure_bank(engine: Any, args: argparse.Namespace, fmt: BankFormat) -> None:
+    try:
+        engine.get_bank(args.name)
+    except NotFound:
+        if not args.create:
+            raise NotFound(f"no bank named {args.name!r} (use --create)", field="bank") from None
+        engine.create_bank(args.name, source=fmt.source_name)
+
+
+def _report(summary: ImportSummary, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary.as_dict()))
+        for problem in summary.problems:
+            print(f"problem: {problem}", file=sys.stderr)
+    else:
+        for line in summary.lines():
+            print(line)
+    return 1 if summary.problem_count else 0

@@ -1,0 +1,69 @@
+"""Writing a bank out: hashcore's lossless JSON lines, or python-threatexchange's dataset CSV.
+
+The native export carries every entry, withdrawn and deleted ones included, because the
+receiving hotline must stop matching those too. The pytx CSV can only say "this is a positive"
+(its categories have no "withdrawn"), so it carries the active entries only, one row per signal
+of a family pytx knows; the rest are counted and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Protocol, TextIO
+
+from hashcore.errors import InvalidInput
+from hashcore.formats.native import entry_line, header_line
+from hashcore.formats.pytx import DATASET_HEADER
+from hashcore.model import Bank, BankInfo, Entry, EntryStatus
+
+EXPORT_FORMATS = ("hashcore", "pytx-csv")
+PYTX_NAMES = {"pdq": "pdq", "md5": "video_md5"}
+"""Our family -> python-threatexchange signal type name (pytx's MD5 type is ``video_md5``)."""
+
+
+class Source(Protocol):
+    """What an export reads: the engine's bank info and a stream of every entry of a bank."""
+
+    def get_bank(self, name: str) -> BankInfo: ...
+
+    def iter_entries(self, bank: str) -> Iterator[Entry]: ...
+
+
+def export_bank(engine: Source, bank: str, out: TextIO, fmt: str = "hashcore") -> Counter[str]:
+    """Write ``bank`` to ``out``; returns counts (``entries`` written, and what was left out)."""
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput(f"cannot export as {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
+    info = engine.get_bank(bank)
+    if fmt == "hashcore":
+        return write_native(info.bank, engine.iter_entries(bank), out)
+    return write_pytx_csv(info.bank, engine.iter_entries(bank), out)
+
+
+def write_native(bank: Bank, entries: Iterable[Entry], out: TextIO) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    out.write(header_line(bank) + "\n")
+    for entry in entries:
+        out.write(entry_line(entry) + "\n")
+        counts["entries"] += 1
+    return counts
+
+
+def write_pytx_csv(bank: Bank, entries: Iterable[Entry], out: TextIO) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(DATASET_HEADER)
+    for entry in entries:
+        if entry.status is not EntryStatus.ACTIVE:
+            counts[f"left out: {entry.status.value} entry"] += 1
+            continue
+        for signal in entry.signals:
+            name = PYTX_NAMES.get(signal.type)
+            if name is None:
+                counts[f"left out: {signal.type} (no pytx type)"] += 1
+                continue
+            tags = " ".join(label.replace(" ", "_") for label in entry.labels)
+            writer.writerow([name, signal.value.hex(), bank.name, "POSITIVE_CLASS", tags])
+            counts["entries"] += 1
+    return counts

@@ -1,0 +1,214 @@
+"""Applying a format's update stream to an engine, in atomic batches with the checkpoint.
+
+Updates are buffered and written ``batch_size`` at a time in one transaction; a checkpoint from
+the format closes the batch it ends and is stored in the same transaction, so a crash or a
+network failure half-way leaves the store at the last committed checkpoint and a restart
+resumes from there. Upserts are keyed by external id and idempotent, so replaying the part of a
+window after the last checkpoint adds nothing twice.
+
+This is a plain function so the CLI and the gRPC server share it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hashcore.errors import InvalidInput
+from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
+from hashcore.model import EntryStatus
+from hashcore.signals import Signal
+
+BATCH_SIZE = 1000
+MAX_PROBLEMS_KEPT = 1000
+"""Problems beyond this are counted, not kept, so a broken million-line file stays cheap."""
+
+
+class Writer(Protocol):
+    """The transaction-bound write API the importer needs (``hashcore.store.StoreWriter``)."""
+
+    def upsert_entry(
+        self,
+        bank: str,
+        external_id: str,
+        signals: list[Signal],
+        *,
+        labels: tuple[str, ...] = (),
+        source: str | None = None,
+        status: EntryStatus = EntryStatus.ACTIVE,
+        updated_at: float | None = None,
+        created_at: float | None = None,
+    ) -> Any: ...
+
+    def get_checkpoint(self, bank: str, source: str) -> str | None: ...
+
+    def set_checkpoint(self, bank: str, source: str, value: str) -> None: ...
+
+
+class Target(Protocol):
+    """What an import writes to: an engine (``Engine.batch``) or anything shaped like one."""
+
+    def batch(self) -> AbstractContextManager[Any]: ...
+
+
+class Ticker(Protocol):
+    def advance(self, count: int = 1) -> None: ...
+
+
+@dataclass
+class ImportSummary:
+    """What an import did. ``deleted`` counts deletions and withdrawals that changed an entry."""
+
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+    checkpoint: Checkpoint | None = None
+    batches: int = 0
+
+    @property
+    def records(self) -> int:
+        return self.added + self.updated + self.deleted + self.unchanged
+
+    def note_problem(self, problem: Problem) -> None:
+        self.problem_count += 1
+        self.skipped["malformed or unknown"] += 1
+        if len(self.problems) < MAX_PROBLEMS_KEPT:
+            self.problems.append(problem)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "skipped": dict(sorted(self.skipped.items())),
+            "problems": self.problem_count,
+        }
+
+    def lines(self) -> list[str]:
+        """A human summary; problems first (with positions), then the counts."""
+        out = [f"problem: {p}" for p in self.problems]
+        if self.problem_count > len(self.problems):
+            out.append(f"... and {self.problem_count - len(self.problems)} more problems")
+        out.append(
+            f"added {self.added}, updated {self.updated}, deleted {self.deleted}, "
+            f"unchanged {self.unchanged}"
+        )
+        out.extend(f"skipped {n}: {reason}" for reason, n in sorted(self.skipped.items()))
+        return out
+
+
+def import_updates(
+    engine: Target,
+    bank: str,
+    source: Iterable[Item],
+    *,
+    strict: bool = False,
+    progress: Ticker | None = None,
+    batch_size: int = BATCH_SIZE,
+    checkpoint_source: str | None = None,
+) -> ImportSummary:
+    """Apply ``source`` to ``bank``; checkpoints go under ``checkpoint_source`` if given.
+
+    ``strict`` raises :class:`InvalidInput` at the first problem; the batch in progress is
+    dropped (batches committed before it stay: they were valid and re-applying them is a no-op).
+    """
+    if batch_size < 1:
+        raise InvalidInput("batch size must be at least 1", field="batch_size")
+    summary = ImportSummary()
+    pending: list[BankUpdate] = []
+    for item in source:
+        if isinstance(item, BankUpdate):
+            pending.append(item)
+            if len(pending) >= batch_size:
+                _commit(engine, bank, pending, None, checkpoint_source, summary, progress, strict)
+                pending = []
+        elif isinstance(item, Checkpoint):
+            _commit(engine, bank, pending, item, checkpoint_source, summary, progress, strict)
+            pending = []
+        elif isinstance(item, Problem):
+            if strict:
+                raise InvalidInput(f"{item} (--strict: import stopped)", field="input")
+            summary.note_problem(item)
+        elif isinstance(item, Skip):
+            summary.skipped[item.reason] += 1
+    if pending:
+        _commit(engine, bank, pending, None, checkpoint_source, summary, progress, strict)
+    return summary
+
+
+def stored_checkpoint(engine: Target, bank: str, checkpoint_source: str) -> Checkpoint | None:
+    """The checkpoint committed by the last import of ``checkpoint_source`` into ``bank``."""
+    with engine.batch() as writer:
+        text = writer.get_checkpoint(bank, checkpoint_source)
+    return None if text is None else Checkpoint.from_text(text)
+
+
+def _commit(
+    engine: Target,
+    bank: str,
+    updates: list[BankUpdate],
+    checkpoint: Checkpoint | None,
+    checkpoint_source: str | None,
+    summary: ImportSummary,
+    progress: Ticker | None,
+    strict: bool,
+) -> None:
+    """One transaction: the updates, then the checkpoint; counted only once committed."""
+    if not updates and (checkpoint is None or checkpoint_source is None):
+        return
+    counts: Counter[str] = Counter()
+    problems: list[Problem] = []
+    with engine.batch() as writer:
+        for update in updates:
+            try:
+                outcome = str(_apply(writer, bank, update))
+            except InvalidInput as error:
+                if strict:
+                    raise InvalidInput(f"{update.position}: {error.message} (--strict)") from None
+                problems.append(Problem(update.position or update.external_id, error.message))
+                continue
+            if update.status is not EntryStatus.ACTIVE and outcome in ("added", "updated"):
+                outcome = "deleted"
+            counts[outcome] += 1
+        if checkpoint is not None and checkpoint_source is not None:
+            writer.set_checkpoint(bank, checkpoint_source, checkpoint.to_text())
+    summary.added += counts["added"]
+    summary.updated += counts["updated"]
+    summary.deleted += counts["deleted"]
+    summary.unchanged += sum(n for k, n in counts.items() if k not in _COUNTED)
+    for problem in problems:
+        summary.note_problem(problem)
+    if checkpoint is not None:
+        summary.checkpoint = checkpoint
+    summary.batches += 1
+    if progress is not None and updates:
+        progress.advance(len(updates))
+
+
+_COUNTED = frozenset({"added", "updated", "deleted"})
+
+
+def _apply(writer: Writer, bank: str, update: BankUpdate) -> Any:
+    return writer.upsert_entry(
+        bank,
+        update.external_id,
+        list(update.signals),
+        labels=update.labels,
+        source=update.source,
+        status=update.status,
+        updated_at=update.updated_at,
+        created_at=update.created_at,
+    )
+
+
+def iter_updates(items: Iterable[Item]) -> Iterator[BankUpdate]:
+    """Only the updates of a stream (tests, previews)."""
+    return (item for item in items if isinstance(item, BankUpdate))

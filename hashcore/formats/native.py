@@ -1,0 +1,187 @@
+"""hashcore's own JSON-lines exchange format: lossless, for hotline-to-hotline sharing.
+
+Line 1 is a header ``{"format": "hashcore-bank", "version": 1, "bank": {...}}``; every other
+line is one entry with all its signals, labels, status and times, including withdrawn and
+deleted ones (the receiver must stop matching them too). Values are hex up to 128 bytes and
+base64 above (TMK features), so a file stays greppable without being lossy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Iterator, Mapping
+from typing import IO, Any, ClassVar
+
+import hashcore
+from hashcore.errors import InvalidInput
+from hashcore.formats.base import BankFormat
+from hashcore.formats.pytx import text_lines
+from hashcore.formats.records import BankUpdate, Item, Problem, Skip
+from hashcore.model import Bank, Entry, EntryStatus
+from hashcore.signals import Signal
+
+FORMAT_ID = "hashcore-bank"
+VERSION = 1
+HEX_LIMIT = 128
+
+
+def header_line(bank: Bank) -> str:
+    """The first line of an export of ``bank``."""
+    return _dump(
+        {
+            "format": FORMAT_ID,
+            "version": VERSION,
+            "exported_at": time.time(),
+            "bank": {
+                "name": bank.name,
+                "labels": list(bank.labels),
+                "source": bank.source,
+                "thresholds": dict(bank.thresholds),
+            },
+        }
+    )
+
+
+def entry_line(entry: Entry) -> str:
+    """One entry, every field a receiver needs to reproduce it exactly."""
+    return _dump(
+        {
+            "external_id": entry.external_id,
+            "status": entry.status.value,
+            "labels": list(entry.labels),
+            "source": entry.source,
+            "created_at": entry.created_at,
+            "updated_at": entry.updated_at,
+            "signals": [_signal_json(s) for s in entry.signals],
+        }
+    )
+
+
+def _signal_json(signal: Signal) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": signal.type}
+    if len(signal.value) <= HEX_LIMIT:
+        data["hex"] = signal.value.hex()
+    else:
+        data["base64"] = base64.b64encode(signal.value).decode("ascii")
+    if signal.quality is not None:
+        data["quality"] = signal.quality
+    return data
+
+
+def _dump(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+class NativeFormat(BankFormat):
+    name: ClassVar[str] = "hashcore"
+    description: ClassVar[str] = "hashcore JSON-lines bank export (lossless)"
+
+    def read(self, stream: IO[bytes]) -> Iterator[Item]:
+        seen_header = False
+        for number, line in enumerate(text_lines(stream), 1):
+            if not line.strip():
+                continue
+            position = f"line {number}"
+            try:
+                data = json.loads(line)
+            except ValueError as error:
+                yield Problem(position, f"malformed JSON: {error}")
+                continue
+            if not isinstance(data, dict):
+                yield Problem(position, "line is not a JSON object")
+                continue
+            if not seen_header:
+                if data.get("format") != FORMAT_ID:
+                    yield Problem(position, f"not a {FORMAT_ID} file (no header line)")
+                    return
+                if data.get("version") != VERSION:
+                    yield Problem(position, f"unsupported {FORMAT_ID} version")
+                    return
+                seen_header = True
+                continue
+            yield from self.entry(data, position)
+        if not seen_header:
+            yield Problem("line 1", f"not a {FORMAT_ID} file (empty)")
+
+    def entry(self, data: Mapping[str, Any], position: str) -> Iterator[Item]:
+        key = data.get("external_id")
+        if not isinstance(key, str) or not key:
+            yield Problem(position, "external_id missing")
+            return
+        position = f"{position} ({key})"
+        try:
+            status = EntryStatus(data.get("status", "active"))
+            labels = _strings(data.get("labels", []))
+            created, updated = _number(data.get("created_at")), _number(data.get("updated_at"))
+        except (ValueError, InvalidInput):
+            yield Problem(position, "malformed status, labels or times")
+            return
+        source = data.get("source")
+        signals: list[Signal] = []
+        raw_signals = data.get("signals", [])
+        for raw in raw_signals if isinstance(raw_signals, list) else [None]:
+            result = self._signal(raw, position)
+            if isinstance(result, Signal):
+                signals.append(result)
+            else:
+                yield result
+        if not signals and status is EntryStatus.ACTIVE:
+            yield Skip("no supported signal")
+            return
+        yield BankUpdate(
+            key,
+            tuple(signals),
+            labels,
+            source if isinstance(source, str) else None,
+            status,
+            updated,
+            created,
+            position=position,
+        )
+
+    def _signal(self, raw: object, position: str) -> Signal | Skip | Problem:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
+            return Problem(position, "signal is not an object with a type")
+        family = self.families.family(raw["type"], position)
+        if not isinstance(family, str):
+            return family
+        try:
+            if isinstance(raw.get("hex"), str):
+                value = bytes.fromhex(raw["hex"])
+            elif isinstance(raw.get("base64"), str):
+                value = base64.b64decode(raw["base64"], validate=True)
+            else:
+                return Problem(position, f"{family} signal without hex or base64 value")
+        except (ValueError, binascii.Error):
+            return Problem(position, f"malformed {family} value encoding")
+        signal = self.families.value(family, value, position)
+        quality = raw.get("quality")
+        if (
+            isinstance(signal, Signal)
+            and isinstance(quality, int)
+            and not isinstance(quality, bool)
+        ):
+            return Signal(signal.type, signal.value, quality=quality)
+        return signal
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise InvalidInput("expected a list of strings")
+    return tuple(value)
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput("expected a number")
+    return float(value)
+
+
+@hashcore.hookimpl
+def hashcore_bank_formats() -> list[type]:
+    return [NativeFormat]
