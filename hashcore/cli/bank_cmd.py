@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from hashcore.cli.common import clear_progress_line, open_engine, parse_thresholds, store_parent
+from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
 from hashcore.engine import Engine
 from hashcore.errors import HashcoreError
-from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.hashing import hash_file, iter_files
 from hashcore.model import BankInfo
 
