@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGINS := plugins/pdq plugins/phash plugins/md5 plugins/tmk_video
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv run hash-samples test lint typecheck pytest bench clean
+.PHONY: venv run serve hash-samples test lint typecheck pytest bench clean
 
 venv: $(STAMP)
 
@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PY) -m pip install --quiet -e '.[dev]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 
-# The main job: hash the public sample media with every algorithm.
-run: hash-samples
+# The main job: the gRPC server with its embedded default store (./var/hashcore).
+run: serve
+
+serve: venv
+	$(VENV)/bin/hashcore serve --listen $(or $(LISTEN),127.0.0.1:50051) --store $(or $(STORE),var/hashcore)
 
 hash-samples: venv
 	$(VENV)/bin/hashcore plugins
