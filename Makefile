@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGINS := plugins/pdq plugins/phash plugins/md5 plugins/tmk_video
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv run serve hash-samples test lint typecheck pytest bench clean
+.PHONY: venv run serve hash-samples test lint typecheck pytest bench clean proto
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ typecheck: venv
 
 pytest: venv
 	$(PY) -m pytest
+
+# Regenerate hashcore/api/v1 from proto/ (tests check it is current: generate.py --check).
+proto: venv
+	$(PY) proto/generate.py
 
 bench: venv
 	$(PY) -m pytest bench --benchmark-enable --benchmark-columns=min,median,mean,ops,rounds

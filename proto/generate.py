@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if args.check:
             for rel in stale:
-                print(f"stale generated code: {rel} (run python proto/generate.py)", file=sys.stderr)
+                print(
+                    f"stale generated code: {rel} (run python proto/generate.py)", file=sys.stderr
+                )
             return 1 if stale else 0
         for rel in generated:
             target = REPO_ROOT / rel

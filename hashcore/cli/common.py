@@ -13,7 +13,7 @@ from hashcore.errors import InvalidInput
 
 STORE_ENV = "HASHCORE_STORE"
 SERVER_ENV = "HASHCORE_SERVER"
-TOKEN_ENV = "HASHCORE_TOKEN"
+TOKEN_ENV = "HASHCORE_TOKEN"  # noqa: S105 - a variable name, not a secret
 DEFAULT_STORE = Path("var/hashcore")
 
 

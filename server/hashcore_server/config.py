@@ -32,7 +32,7 @@ class TokenGrant:
     name: str
     sha256: str
     grants: Mapping[str, str]
-    """Bank name (or ``*`` for all banks) to role: ``lookup`` or ``admin`` (admin implies lookup)."""
+    """Bank name (or ``*`` for every bank) to role: ``lookup``, or ``admin`` (implies lookup)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,12 @@ class ServerConfig:
     metrics_listen: str | None = None
     """``host:port`` for Prometheus metrics; off when unset."""
     grace_seconds: float = 10.0
-    call_timeout_seconds: float = 300.0
+    """How long in-flight calls may run on after SIGTERM before they are cancelled."""
+    spool_dir: Path | None = None
+    """Where content is spooled while it is hashed (deleted right after); a tmpfs keeps it off
+    disk. Default: the system temporary directory."""
+    compact_interval: float = 600.0
+    """Seconds between background index compactions (0: never; ``Compact`` still works)."""
 
     def validate(self) -> ServerConfig:
         """Refuse configurations that would expose an open server or make no sense."""
@@ -134,8 +139,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
-    known = {"listen", "store", "tls", "tokens", "tokens_file", "allow_anonymous", "limits",
-             "metrics_listen", "grace_seconds", "call_timeout_seconds"}
+    known = {
+        "listen",
+        "store",
+        "tls",
+        "tokens",
+        "tokens_file",
+        "allow_anonymous",
+        "limits",
+        "metrics_listen",
+        "grace_seconds",
+        "compact_interval",
+        "spool_dir",
+    }
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
@@ -154,12 +170,14 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
         config = replace(config, allow_anonymous=bool(data["allow_anonymous"]))
     if "limits" in data:
         config = replace(config, limits=_limits(data["limits"]))
-    for key in ("metrics_listen",):
-        if key in data:
-            config = replace(config, **{key: str(data[key])})
-    for key in ("grace_seconds", "call_timeout_seconds"):
-        if key in data:
-            config = replace(config, **{key: float(data[key])})
+    if "metrics_listen" in data:
+        config = replace(config, metrics_listen=str(data["metrics_listen"]))
+    if "grace_seconds" in data:
+        config = replace(config, grace_seconds=float(data["grace_seconds"]))
+    if "spool_dir" in data:
+        config = replace(config, spool_dir=base_dir / str(data["spool_dir"]))
+    if "compact_interval" in data:
+        config = replace(config, compact_interval=float(data["compact_interval"]))
     return config
 
 
@@ -230,12 +248,15 @@ def _apply_env(config: ServerConfig, env: Mapping[str, str]) -> ServerConfig:
         config = replace(
             config,
             tls=TlsConfig(
-                Path(env["HASHCORE_TLS_CERT"]), Path(env["HASHCORE_TLS_KEY"]),
+                Path(env["HASHCORE_TLS_CERT"]),
+                Path(env["HASHCORE_TLS_KEY"]),
                 Path(ca) if ca else None,
             ),
         )
     elif env.get("HASHCORE_TLS_CLIENT_CA") and config.tls is not None:
-        config = replace(config, tls=replace(config.tls, client_ca=Path(env["HASHCORE_TLS_CLIENT_CA"])))
+        config = replace(
+            config, tls=replace(config.tls, client_ca=Path(env["HASHCORE_TLS_CLIENT_CA"]))
+        )
     if env.get("HASHCORE_TOKENS_FILE"):
         config = replace(
             config,

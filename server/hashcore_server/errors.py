@@ -9,7 +9,7 @@ the server under that id and never sent, since it could reveal paths or data.
 from __future__ import annotations
 
 import logging
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -82,9 +82,7 @@ def to_status(error: BaseException, request_id: str) -> grpc.Status:
         detail = any_pb2.Any()
         detail.Pack(bad_request)
         details.append(detail)
-    status = status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=message, details=details
-    )
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
     return rpc_status.to_status(status)
 
 
@@ -97,18 +95,3 @@ def abort(context: grpc.ServicerContext, error: BaseException, request_id: str) 
         log.info("request %s: %s", request_id, code.name)
     context.abort_with_status(to_status(error, request_id))
     raise AssertionError("abort_with_status returned")  # pragma: no cover
-
-
-def bad_request_fields(error: grpc.RpcError) -> dict[str, str]:
-    """Client side: the field violations carried by an ``INVALID_ARGUMENT`` error."""
-    status: Any = rpc_status.from_call(error)  # type: ignore[arg-type]
-    fields: dict[str, str] = {}
-    if status is None:
-        return fields
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            for violation in bad_request.field_violations:
-                fields[violation.field] = violation.description
-    return fields

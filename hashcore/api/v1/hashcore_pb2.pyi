@@ -305,14 +305,16 @@ class Entry(_message.Message):
     def __init__(self, id: _Optional[int] = ..., bank: _Optional[str] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ...) -> None: ...
 
 class AddContentRequest(_message.Message):
-    __slots__ = ("bank", "content", "labels")
+    __slots__ = ("bank", "content", "labels", "external_id")
     BANK_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
     bank: str
     content: bytes
     labels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, bank: _Optional[str] = ..., content: _Optional[bytes] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
+    external_id: str
+    def __init__(self, bank: _Optional[str] = ..., content: _Optional[bytes] = ..., labels: _Optional[_Iterable[str]] = ..., external_id: _Optional[str] = ...) -> None: ...
 
 class NewEntry(_message.Message):
     __slots__ = ("signals", "external_id", "labels", "source")
@@ -380,26 +382,85 @@ class CompactResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class IndexStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FamilyIndex(_message.Message):
+    __slots__ = ("family", "values", "seq", "origin")
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    family: str
+    values: int
+    seq: int
+    origin: str
+    def __init__(self, family: _Optional[str] = ..., values: _Optional[int] = ..., seq: _Optional[int] = ..., origin: _Optional[str] = ...) -> None: ...
+
+class IndexStatusResponse(_message.Message):
+    __slots__ = ("families", "unindexed")
+    class UnindexedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    UNINDEXED_FIELD_NUMBER: _ClassVar[int]
+    families: _containers.RepeatedCompositeFieldContainer[FamilyIndex]
+    unindexed: _containers.ScalarMap[str, str]
+    def __init__(self, families: _Optional[_Iterable[_Union[FamilyIndex, _Mapping]]] = ..., unindexed: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
 class ImportUpdatesRequest(_message.Message):
-    __slots__ = ("bank", "data", "format")
+    __slots__ = ("bank", "data", "format", "options")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     BANK_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     bank: str
     data: bytes
     format: str
-    def __init__(self, bank: _Optional[str] = ..., data: _Optional[bytes] = ..., format: _Optional[str] = ...) -> None: ...
+    options: _containers.ScalarMap[str, str]
+    def __init__(self, bank: _Optional[str] = ..., data: _Optional[bytes] = ..., format: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ImportUpdatesResponse(_message.Message):
-    __slots__ = ("added", "updated", "removed", "skipped", "errors")
+    __slots__ = ("added", "updated", "deleted", "unchanged", "skipped", "problems", "problem_count")
+    class SkippedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     ADDED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
-    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
-    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_COUNT_FIELD_NUMBER: _ClassVar[int]
     added: int
     updated: int
-    removed: int
-    skipped: int
-    errors: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, added: _Optional[int] = ..., updated: _Optional[int] = ..., removed: _Optional[int] = ..., skipped: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
+    deleted: int
+    unchanged: int
+    skipped: _containers.ScalarMap[str, int]
+    problems: _containers.RepeatedCompositeFieldContainer[ImportProblem]
+    problem_count: int
+    def __init__(self, added: _Optional[int] = ..., updated: _Optional[int] = ..., deleted: _Optional[int] = ..., unchanged: _Optional[int] = ..., skipped: _Optional[_Mapping[str, int]] = ..., problems: _Optional[_Iterable[_Union[ImportProblem, _Mapping]]] = ..., problem_count: _Optional[int] = ...) -> None: ...
+
+class ImportProblem(_message.Message):
+    __slots__ = ("position", "reason")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    position: str
+    reason: str
+    def __init__(self, position: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -293,6 +293,11 @@ class BanksStub:
                 request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.CompactRequest.SerializeToString,
                 response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.CompactResponse.FromString,
                 _registered_method=True)
+        self.IndexStatus = channel.unary_unary(
+                '/hashcore.api.v1.Banks/IndexStatus',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.IndexStatusRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.IndexStatusResponse.FromString,
+                _registered_method=True)
         self.ImportUpdates = channel.unary_unary(
                 '/hashcore.api.v1.Banks/ImportUpdates',
                 request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ImportUpdatesRequest.SerializeToString,
@@ -367,8 +372,15 @@ class BanksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IndexStatus(self, request, context):
+        """Per-family index sizes and change-log positions (store-wide: admin on "*").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ImportUpdates(self, request, context):
-        """Import a partner feed file (NCMEC XML, StopNCII JSON, ...) into a bank.
+        """Import a partner feed file (NCMEC XML, StopNCII JSON, ...) into a bank, created if missing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -426,6 +438,11 @@ def add_BanksServicer_to_server(servicer, server):
                     servicer.Compact,
                     request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.CompactRequest.FromString,
                     response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.CompactResponse.SerializeToString,
+            ),
+            'IndexStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.IndexStatus,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.IndexStatusRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.IndexStatusResponse.SerializeToString,
             ),
             'ImportUpdates': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportUpdates,
@@ -704,6 +721,33 @@ class Banks:
             '/hashcore.api.v1.Banks/Compact',
             hashcore_dot_api_dot_v1_dot_hashcore__pb2.CompactRequest.SerializeToString,
             hashcore_dot_api_dot_v1_dot_hashcore__pb2.CompactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IndexStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashcore.api.v1.Banks/IndexStatus',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.IndexStatusRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.IndexStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

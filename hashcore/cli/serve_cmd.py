@@ -1,0 +1,50 @@
+"""``hashcore serve``: the engine as a gRPC server (see ``hashcore_server``).
+
+Settings come from ``--config`` (TOML), then ``HASHCORE_*`` environment variables, then these
+flags. Without API tokens the server runs open only on a loopback address (every caller is admin);
+on any other address it refuses to start unless the config sets ``allow_anonymous = true``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="serve lookups and bank administration over gRPC", description=__doc__
+    )
+    parser.add_argument("--listen", metavar="HOST:PORT", help="default 127.0.0.1:50051")
+    parser.add_argument("--store", type=Path, metavar="DIR", help="store directory")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML config file")
+    parser.add_argument("--workers", type=int, help="concurrent CPU-bound calls")
+    parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="Prometheus /metrics")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from hashcore_server.config import load_config
+    from hashcore_server.server import serve
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = load_config(
+        args.config,
+        overrides={
+            "listen": args.listen,
+            "store": args.store,
+            "metrics_listen": args.metrics_listen,
+        },
+    )
+    if args.workers is not None:
+        config = replace(config, limits=replace(config.limits, workers=args.workers)).validate()
+    code: int = serve(config)
+    return code

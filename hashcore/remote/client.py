@@ -1,0 +1,372 @@
+"""``RemoteEngine``: the :class:`~hashcore.engine.Engine` methods, answered by a server.
+
+The CLI opens either an Engine or a RemoteEngine and prints the same output from either. Every
+call has a timeout; gRPC failures come back as :class:`~hashcore.errors.HashcoreError`
+subclasses (the server's field violations included), so callers handle one error hierarchy.
+``hash_only`` makes :meth:`lookup_file` hash locally and send only hashes: the content never
+leaves the machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
+from hashcore.errors import (
+    ContentError,
+    HashcoreError,
+    InvalidInput,
+    LimitExceeded,
+)
+from hashcore.hashing import ensure_content, hash_file
+from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult
+from hashcore.registry import SignalRegistry, load_registry
+from hashcore.remote import wire
+from hashcore.remote.errors import TOKEN_ENV, NotRemote, query_error, translate
+from hashcore.signals import Signal
+
+if TYPE_CHECKING:
+    from hashcore.formats.importer import ImportSummary
+
+DEFAULT_TIMEOUT = 30.0
+CONTENT_TIMEOUT = 300.0
+"""Content calls hash on the server: a long video takes a while."""
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Count:
+    values: int
+
+    def __len__(self) -> int:
+        return self.values
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteIndexState:
+    """The parts of :class:`hashcore.snapshots.IndexState` a server reports."""
+
+    family: str
+    index: _Count
+    seq: int
+    origin: str
+
+
+class RemoteEngine:
+    """A client for ``hashcore serve`` with the Engine's method names."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        ca_cert: Path | None = None,
+        client_cert: Path | None = None,
+        client_key: Path | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        hash_only: bool = False,
+        registry: SignalRegistry | None = None,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.hash_only = hash_only
+        self._registry = registry
+        token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if ca_cert or client_cert:
+            if bool(client_cert) != bool(client_key):
+                raise InvalidInput("--client-cert and --client-key go together")
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(ca_cert),
+                private_key=_read(client_key),
+                certificate_chain=_read(client_cert),
+            )
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
+        self._matching = pb_grpc.MatchingStub(self._channel)
+        self._banks = pb_grpc.BanksStub(self._channel)
+
+    @property
+    def registry(self) -> SignalRegistry:
+        """The local plugins, for hashing locally (``hash_only``) and formatting hashes."""
+        if self._registry is None:
+            self._registry = load_registry()
+        return self._registry
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> RemoteEngine:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return method(request, timeout=timeout or self.timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise translate(error, self.address) from None
+
+    # Banks
+
+    def create_bank(
+        self,
+        name: str,
+        *,
+        labels: Iterable[str] = (),
+        source: str | None = None,
+        enabled: bool = True,
+        thresholds: Mapping[str, float] | None = None,
+    ) -> Bank:
+        request = pb.CreateBankRequest(
+            name=name,
+            labels=list(labels),
+            source=source or "",
+            disabled=not enabled,
+            thresholds=dict(thresholds or {}),
+        )
+        return wire.bank_from_pb(self._call(self._banks.CreateBank, request))
+
+    def get_bank(self, name: str) -> BankInfo:
+        return wire.bank_info_from_pb(self._call(self._banks.GetBank, pb.GetBankRequest(name=name)))
+
+    def list_banks(self) -> list[BankInfo]:
+        response = self._call(self._banks.ListBanks, pb.ListBanksRequest())
+        return [wire.bank_info_from_pb(info) for info in response.banks]
+
+    def set_bank_enabled(self, name: str, enabled: bool) -> Bank:
+        request = pb.SetBankEnabledRequest(name=name, enabled=enabled)
+        return wire.bank_from_pb(self._call(self._banks.SetBankEnabled, request))
+
+    # Entries
+
+    def add_entry(
+        self,
+        bank: str,
+        signals: Sequence[Signal],
+        *,
+        external_id: str | None = None,
+        labels: Iterable[str] = (),
+        source: str | None = None,
+    ) -> Entry:
+        new = pb.NewEntry(
+            signals=[wire.signal_to_pb(s) for s in signals],
+            external_id=external_id or "",
+            labels=list(labels),
+            source=source or "",
+        )
+        response = self._call(
+            self._banks.AddSignals, pb.AddSignalsRequest(bank=bank, entries=[new])
+        )
+        return wire.entry_from_pb(response.entries[0])
+
+    def add_file(
+        self,
+        bank: str,
+        path: Path,
+        *,
+        labels: Iterable[str] = (),
+        external_id: str | None = None,
+    ) -> Entry:
+        """Add a file: sent as content, or (``hash_only``) hashed here and sent as signals."""
+        if self.hash_only:
+            hashes = hash_file(path, self.registry)
+            if not any(signal.usable for signal in hashes.signals):
+                reasons = "; ".join(e.message for e in hashes.errors) or "no usable hash"
+                raise ContentError(f"{path}: nothing to add: {reasons}")
+            return self.add_entry(
+                bank, hashes.signals, external_id=external_id, labels=labels, source=str(path)
+            )
+        request = pb.AddContentRequest(
+            bank=bank, content=_content(path), labels=list(labels), external_id=external_id or ""
+        )
+        return wire.entry_from_pb(self._call(self._banks.AddContent, request, CONTENT_TIMEOUT))
+
+    def get_entry(self, bank: str, entry_id: int) -> Entry:
+        request = pb.GetEntryRequest(bank=bank, entry_id=entry_id)
+        return wire.entry_from_pb(self._call(self._banks.GetEntry, request))
+
+    def set_entry_status(self, bank: str, entry_id: int, status: EntryStatus) -> Entry:
+        request = pb.SetEntryStatusRequest(bank=bank, entry_id=entry_id, status=status.value)
+        return wire.entry_from_pb(self._call(self._banks.SetEntryStatus, request))
+
+    def remove_entries(self, bank: str, entry_ids: Iterable[int]) -> int:
+        request = pb.RemoveEntriesRequest(bank=bank, entry_ids=list(entry_ids))
+        return int(self._call(self._banks.RemoveEntries, request).removed)
+
+    def compact(self) -> None:
+        self._call(self._banks.Compact, pb.CompactRequest(), CONTENT_TIMEOUT)
+
+    def index_status(self) -> dict[str, RemoteIndexState]:
+        """Per family: live values and change-log position, as ``Engine.index_status``."""
+        response = self._call(self._banks.IndexStatus, pb.IndexStatusRequest())
+        return {
+            f.family: RemoteIndexState(f.family, _Count(f.values), f.seq, f.origin)
+            for f in response.families
+        }
+
+    def import_file(
+        self, bank: str, path: Path, *, format: str, options: Mapping[str, object] | None = None
+    ) -> ImportSummary:
+        """Send a feed file to be parsed and applied on the server (bank created if missing).
+
+        The summary is the one a local ``import_updates`` returns, so ``hashcore import`` prints
+        the same report either way.
+        """
+        from hashcore.formats.importer import ImportSummary
+        from hashcore.formats.records import Problem
+
+        request = pb.ImportUpdatesRequest(
+            bank=bank,
+            data=_read(path) or b"",
+            format=format,
+            options={key: str(value) for key, value in (options or {}).items()},
+        )
+        response = self._call(self._banks.ImportUpdates, request, CONTENT_TIMEOUT)
+        return ImportSummary(
+            added=response.added,
+            updated=response.updated,
+            deleted=response.deleted,
+            unchanged=response.unchanged,
+            skipped=Counter(dict(response.skipped)),
+            problems=[Problem(p.position, p.reason) for p in response.problems],
+            problem_count=response.problem_count,
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        """Engine methods without a remote form (``batch``, ``iter_entries``...) fail clearly."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotRemote(
+            f"{name}() is not available with --server: run this verb on the server's machine "
+            "(imports: the file is sent with ImportUpdates, see RemoteEngine.import_file)",
+            code="UNIMPLEMENTED",
+        )
+
+    # Lookups
+
+    def lookup_file(
+        self,
+        path: Path,
+        *,
+        thresholds: Mapping[str, float] | None = None,
+        banks: Collection[str] | None = None,
+    ) -> LookupResult:
+        """Look a file up: sent as content, or (``hash_only``) hashed here, hashes sent."""
+        if self.hash_only:
+            hashes = hash_file(path, self.registry, variants=True)
+            if not hashes.signals:
+                result = LookupResult()
+            else:
+                result = self.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
+            result.errors[:0] = [error.message for error in hashes.errors]
+            return result
+        request = pb.LookupRequest(
+            content=_content(path), thresholds=dict(thresholds or {}), banks=list(banks or ())
+        )
+        response = self._call(self._matching.Lookup, request, CONTENT_TIMEOUT)
+        return wire.lookup_from_pb(response)
+
+    def lookup_signals(
+        self,
+        signals: Sequence[Signal],
+        *,
+        thresholds: Mapping[str, float] | None = None,
+        banks: Collection[str] | None = None,
+    ) -> LookupResult:
+        request = pb.LookupRequest(
+            signals=pb.SignalList(signals=[wire.signal_to_pb(s) for s in signals]),
+            thresholds=dict(thresholds or {}),
+            banks=list(banks or ()),
+        )
+        return wire.lookup_from_pb(self._call(self._matching.Lookup, request))
+
+    def lookup_many(
+        self,
+        queries: Iterable[tuple[str, Sequence[Signal]]],
+        *,
+        thresholds: Mapping[str, float] | None = None,
+        banks: Collection[str] | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> Iterator[tuple[str, LookupResult | HashcoreError]]:
+        """Many hash lookups through one ``LookupBatch`` stream, answered by query id."""
+
+        def requests() -> Iterator[pb.LookupBatchRequest]:
+            batch: list[pb.Query] = []
+            for query_id, signals in queries:
+                batch.append(
+                    pb.Query(
+                        query_id=query_id,
+                        signals=pb.SignalList(signals=[wire.signal_to_pb(s) for s in signals]),
+                    )
+                )
+                if len(batch) >= batch_size:
+                    yield self._batch_request(batch, thresholds, banks)
+                    batch = []
+            if batch:
+                yield self._batch_request(batch, thresholds, banks)
+
+        stream = self._matching.LookupBatch(
+            requests(), timeout=CONTENT_TIMEOUT, metadata=self._metadata
+        )
+        try:
+            for response in stream:
+                for answer in response.results:
+                    if answer.HasField("error"):
+                        yield answer.query_id, query_error(answer.error)
+                    else:
+                        yield answer.query_id, wire.lookup_from_pb(answer.result)
+        except grpc.RpcError as error:
+            raise translate(error, self.address) from None
+        finally:
+            stream.cancel()
+
+    @staticmethod
+    def _batch_request(
+        batch: list[pb.Query],
+        thresholds: Mapping[str, float] | None,
+        banks: Collection[str] | None,
+    ) -> pb.LookupBatchRequest:
+        return pb.LookupBatchRequest(
+            queries=batch, thresholds=dict(thresholds or {}), banks=list(banks or ())
+        )
+
+
+def _read(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InvalidInput(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _content(path: Path) -> bytes:
+    ensure_content(path)
+    size = path.stat().st_size
+    if size > MAX_MESSAGE_BYTES - 1024:
+        raise LimitExceeded(f"{path}: {size:,} bytes is too large to send; try --hash-only")
+    return path.read_bytes()

@@ -1,0 +1,164 @@
+"""Domain objects to protobuf messages and back, shared by the server and the client.
+
+Conversions only: no validation beyond what the types force. The server validates what it
+receives (naming the offending field); the client trusts the server it chose to talk to.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore.model import (
+    Bank,
+    BankInfo,
+    Entry,
+    EntryStatus,
+    LookupResult,
+    Match,
+    SignalHit,
+    Skipped,
+)
+from hashcore.signals import Signal
+
+
+def timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def seconds(stamp: Timestamp) -> float:
+    return float(stamp.ToNanoseconds()) / 1e9
+
+
+def signal_to_pb(signal: Signal) -> pb.Signal:
+    message = pb.Signal(
+        type=signal.type,
+        value=signal.value,
+        unusable=not signal.usable,
+        variant=signal.variant or "",
+    )
+    if signal.quality is not None:
+        message.quality = signal.quality
+    return message
+
+
+def signal_from_pb(message: pb.Signal) -> Signal:
+    return Signal(
+        type=message.type,
+        value=message.value,
+        quality=message.quality if message.HasField("quality") else None,
+        usable=not message.unusable,
+        variant=message.variant or None,
+    )
+
+
+def hit_to_pb(hit: SignalHit) -> pb.SignalHit:
+    return pb.SignalHit(type=hit.type, distance=hit.distance, variant=hit.variant or "")
+
+
+def hit_from_pb(message: pb.SignalHit) -> SignalHit:
+    return SignalHit(message.type, message.distance, message.variant or None)
+
+
+def match_to_pb(match: Match) -> pb.Match:
+    return pb.Match(
+        bank=match.bank,
+        entry_id=match.entry_id,
+        external_id=match.external_id,
+        labels=list(match.labels),
+        signals=[hit_to_pb(hit) for hit in match.signals],
+    )
+
+
+def match_from_pb(message: pb.Match) -> Match:
+    return Match(
+        bank=message.bank,
+        entry_id=message.entry_id,
+        external_id=message.external_id,
+        labels=tuple(message.labels),
+        signals=tuple(hit_from_pb(hit) for hit in message.signals),
+    )
+
+
+def lookup_to_pb(result: LookupResult) -> pb.LookupResponse:
+    return pb.LookupResponse(
+        matches=[match_to_pb(m) for m in result.matches],
+        skipped=[pb.Skipped(type=s.type, reason=s.reason) for s in result.skipped],
+        errors=list(result.errors),
+    )
+
+
+def lookup_from_pb(message: pb.LookupResponse) -> LookupResult:
+    return LookupResult(
+        matches=[match_from_pb(m) for m in message.matches],
+        skipped=[Skipped(s.type, s.reason) for s in message.skipped],
+        errors=list(message.errors),
+    )
+
+
+def bank_to_pb(bank: Bank) -> pb.Bank:
+    return pb.Bank(
+        name=bank.name,
+        labels=list(bank.labels),
+        source=bank.source or "",
+        enabled=bank.enabled,
+        thresholds=dict(bank.thresholds),
+        created_at=timestamp(bank.created_at),
+    )
+
+
+def bank_from_pb(message: pb.Bank) -> Bank:
+    return Bank(
+        name=message.name,
+        labels=tuple(message.labels),
+        source=message.source or None,
+        enabled=message.enabled,
+        thresholds=dict(sorted(message.thresholds.items())),
+        created_at=seconds(message.created_at),
+    )
+
+
+def bank_info_to_pb(info: BankInfo) -> pb.BankInfo:
+    return pb.BankInfo(
+        bank=bank_to_pb(info.bank),
+        entries=info.entries,
+        signals_per_family=dict(info.signals_per_family),
+    )
+
+
+def bank_info_from_pb(message: pb.BankInfo) -> BankInfo:
+    return BankInfo(
+        bank=bank_from_pb(message.bank),
+        entries=message.entries,
+        signals_per_family=dict(sorted(message.signals_per_family.items())),
+    )
+
+
+def entry_to_pb(entry: Entry) -> pb.Entry:
+    return pb.Entry(
+        id=entry.id,
+        bank=entry.bank,
+        external_id=entry.external_id,
+        labels=list(entry.labels),
+        source=entry.source or "",
+        status=entry.status.value,
+        created_at=timestamp(entry.created_at),
+        updated_at=timestamp(entry.updated_at),
+        signals=[signal_to_pb(s) for s in entry.signals],
+    )
+
+
+def entry_from_pb(message: pb.Entry) -> Entry:
+    return Entry(
+        id=message.id,
+        bank=message.bank,
+        external_id=message.external_id,
+        labels=tuple(message.labels),
+        source=message.source or None,
+        status=EntryStatus(message.status),
+        created_at=seconds(message.created_at),
+        updated_at=seconds(message.updated_at),
+        signals=tuple(signal_from_pb(s) for s in message.signals),
+    )

@@ -1,0 +1,177 @@
+"""The ``Banks`` service: bank and entry administration, gated by the admin role."""
+
+from __future__ import annotations
+
+import logging
+
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
+from hashcore.errors import ContentError, InvalidInput, LimitExceeded
+from hashcore_server import convert
+from hashcore_server.auth import ADMIN, ALL
+from hashcore_server.calls import Call, State, rpc
+from hashcore_server.importing import import_feed
+
+log = logging.getLogger("hashcore.server")
+
+MAX_ENTRIES_PER_CALL = 10_000
+
+
+class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    @rpc
+    def CreateBank(self, request: pb.CreateBankRequest, call: Call) -> pb.Bank:
+        if not request.name:
+            raise InvalidInput("a bank needs a name", field="name")
+        call.principal.require(request.name, ADMIN)
+        thresholds = convert.thresholds_from_pb(request.thresholds, self.state.registry)
+        bank = self.state.require_engine().create_bank(
+            request.name,
+            labels=convert.labels_from_pb(request.labels),
+            source=request.source or None,
+            enabled=not request.disabled,
+            thresholds=thresholds,
+        )
+        log.info("bank %r created by %s", bank.name, call.principal.name)
+        return convert.bank_to_pb(bank)
+
+    @rpc
+    def ListBanks(self, request: pb.ListBanksRequest, call: Call) -> pb.ListBanksResponse:
+        infos = self.state.require_engine().list_banks()
+        visible = set(call.principal.visible(i.bank.name for i in infos))
+        return pb.ListBanksResponse(
+            banks=[convert.bank_info_to_pb(i) for i in infos if i.bank.name in visible]
+        )
+
+    @rpc
+    def GetBank(self, request: pb.GetBankRequest, call: Call) -> pb.BankInfo:
+        self._require_visible(call, request.name)
+        return convert.bank_info_to_pb(self.state.require_engine().get_bank(request.name))
+
+    @rpc
+    def SetBankEnabled(self, request: pb.SetBankEnabledRequest, call: Call) -> pb.Bank:
+        call.principal.require(request.name, ADMIN)
+        bank = self.state.require_engine().set_bank_enabled(request.name, request.enabled)
+        log.info(
+            "bank %r %s by %s",
+            bank.name,
+            "enabled" if bank.enabled else "disabled",
+            call.principal.name,
+        )
+        return convert.bank_to_pb(bank)
+
+    @rpc
+    def AddContent(self, request: pb.AddContentRequest, call: Call) -> pb.Entry:
+        call.principal.require(request.bank, ADMIN)
+        self.state.check_content(request.content, "content")
+        labels = convert.labels_from_pb(request.labels)
+        engine = self.state.require_engine()
+        # Hashed here rather than with engine.add_file, which would record the temporary
+        # file's path as the entry's source.
+        with self.state.cpu_slot(call):
+            hashes = self.state.hash_content(request.content, variants=False)
+            if not any(signal.usable for signal in hashes.signals):
+                reasons = "; ".join(e.message for e in hashes.errors) or "no usable hash"
+                raise ContentError(f"nothing to add: {reasons}", field="content")
+            entry = engine.add_entry(
+                request.bank,
+                hashes.signals,
+                labels=labels,
+                external_id=request.external_id or None,
+            )
+        return convert.entry_to_pb(entry)
+
+    @rpc
+    def AddSignals(self, request: pb.AddSignalsRequest, call: Call) -> pb.AddSignalsResponse:
+        call.principal.require(request.bank, ADMIN)
+        if len(request.entries) > MAX_ENTRIES_PER_CALL:
+            raise LimitExceeded(
+                f"{len(request.entries)} entries in one call; the limit is {MAX_ENTRIES_PER_CALL}",
+                field="entries",
+            )
+        registry = self.state.registry
+        new = [
+            (
+                convert.signals_from_pb(e.signals, registry, f"entries[{i}].signals"),
+                e.external_id or None,
+                convert.labels_from_pb(e.labels, f"entries[{i}].labels"),
+                e.source or None,
+            )
+            for i, e in enumerate(request.entries)
+        ]
+        engine = self.state.require_engine()
+        entries = []
+        with self.state.cpu_slot(call), engine.batch() as writer:  # one transaction
+            for signals, external_id, labels, source in new:
+                entries.append(
+                    writer.add_entry(
+                        request.bank,
+                        signals,
+                        external_id=external_id,
+                        labels=labels,
+                        source=source,
+                    )
+                )
+        return pb.AddSignalsResponse(entries=[convert.entry_to_pb(e) for e in entries])
+
+    @rpc
+    def GetEntry(self, request: pb.GetEntryRequest, call: Call) -> pb.Entry:
+        # Admin only: entries carry hashes, and a lookup partner should not be able to page
+        # through a bank's hashes one id at a time.
+        call.principal.require(request.bank, ADMIN)
+        entry = self.state.require_engine().get_entry(request.bank, request.entry_id)
+        return convert.entry_to_pb(entry)
+
+    @rpc
+    def SetEntryStatus(self, request: pb.SetEntryStatusRequest, call: Call) -> pb.Entry:
+        call.principal.require(request.bank, ADMIN)
+        status = convert.status_from_pb(request.status)
+        entry = self.state.require_engine().set_entry_status(request.bank, request.entry_id, status)
+        return convert.entry_to_pb(entry)
+
+    @rpc
+    def RemoveEntries(
+        self, request: pb.RemoveEntriesRequest, call: Call
+    ) -> pb.RemoveEntriesResponse:
+        call.principal.require(request.bank, ADMIN)
+        removed = self.state.require_engine().remove_entries(request.bank, list(request.entry_ids))
+        log.info("%d entries removed from %r by %s", removed, request.bank, call.principal.name)
+        return pb.RemoveEntriesResponse(removed=removed)
+
+    @rpc
+    def Compact(self, request: pb.CompactRequest, call: Call) -> pb.CompactResponse:
+        call.principal.require(ALL, ADMIN)
+        with self.state.cpu_slot(call):
+            self.state.require_engine().compact()
+        return pb.CompactResponse()
+
+    @rpc
+    def IndexStatus(self, request: pb.IndexStatusRequest, call: Call) -> pb.IndexStatusResponse:
+        call.principal.require(ALL, ADMIN)
+        engine = self.state.require_engine()
+        return pb.IndexStatusResponse(
+            families=[
+                pb.FamilyIndex(
+                    family=family, values=len(state.index), seq=state.seq, origin=state.origin
+                )
+                for family, state in sorted(engine.index_status().items())
+            ],
+            unindexed=engine.unindexed_families(),
+        )
+
+    @rpc
+    def ImportUpdates(
+        self, request: pb.ImportUpdatesRequest, call: Call
+    ) -> pb.ImportUpdatesResponse:
+        call.principal.require(request.bank, ADMIN)
+        self.state.check_content(request.data, "data")
+        with self.state.cpu_slot(call):
+            return import_feed(self.state, request)
+
+    def _require_visible(self, call: Call, bank: str) -> None:
+        if not bank:
+            raise InvalidInput("a bank name is required", field="name")
+        if call.principal.role_for(bank) is None:
+            call.principal.require(bank, "lookup")

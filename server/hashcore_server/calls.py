@@ -1,0 +1,183 @@
+"""What every RPC shares: authentication, a request id, error mapping, metrics, CPU slots.
+
+The :func:`rpc` decorator is the only path into a servicer method, so no method can forget to
+authenticate, and no exception can escape other than through :mod:`hashcore_server.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from hashcore.engine import Engine
+from hashcore.errors import LimitExceeded, NotReady
+from hashcore.hashing import FileHashes, HashFailure, hash_file
+from hashcore.registry import SignalRegistry
+from hashcore_server.audit import AuditLog
+from hashcore_server.auth import Authenticator, Principal
+from hashcore_server.config import ServerConfig
+from hashcore_server.errors import DeadlineExceeded, abort, status_code_for
+from hashcore_server.events import EventHub
+from hashcore_server.metrics import Metrics
+
+log = logging.getLogger("hashcore.server")
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Call:
+    """One RPC in progress: who, which request id, and its context."""
+
+    principal: Principal
+    request_id: str
+    method: str
+    context: grpc.ServicerContext
+
+    @property
+    def peer(self) -> str:
+        return str(self.context.peer() or "")
+
+    def check_deadline(self) -> None:
+        """Stop long work once the caller has gone or its deadline has passed."""
+        if not self.context.is_active():
+            raise DeadlineExceeded("the call was cancelled or its deadline passed")
+        remaining = self.context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExceeded("deadline exceeded")
+
+
+class State:
+    """Everything the servicers share; the engine arrives once its indexes are loaded."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        registry: SignalRegistry,
+        audit: AuditLog | None,
+        metrics: Metrics,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.audit = audit
+        self.metrics = metrics
+        self.auth = Authenticator.from_config(config)
+        self.events = EventHub()
+        self.engine: Engine | None = None
+        self._cpu = threading.BoundedSemaphore(config.limits.workers)
+        self._streams = threading.BoundedSemaphore(config.limits.max_streams)
+
+    def require_engine(self) -> Engine:
+        engine = self.engine
+        if engine is None:
+            raise NotReady("the server is still loading its indexes; retry shortly")
+        return engine
+
+    @contextlib.contextmanager
+    def cpu_slot(self, call: Call) -> Iterator[None]:
+        """Hold one of ``limits.workers`` CPU slots, waiting at most until the deadline."""
+        remaining = call.context.time_remaining()
+        timeout = None if remaining is None else max(remaining, 0.0)
+        if not self._cpu.acquire(timeout=timeout):
+            raise DeadlineExceeded("deadline exceeded while waiting for a worker")
+        try:
+            call.check_deadline()
+            yield
+        finally:
+            self._cpu.release()
+
+    @contextlib.contextmanager
+    def stream_slot(self) -> Iterator[None]:
+        """Long-lived streams each hold a server thread; refuse beyond ``limits.max_streams``."""
+        if not self._streams.acquire(blocking=False):
+            raise LimitExceeded(f"too many open streams (limit {self.config.limits.max_streams})")
+        try:
+            yield
+        finally:
+            self._streams.release()
+
+    def check_content(self, content: bytes, field: str) -> None:
+        limit = self.config.limits.max_content_bytes
+        if len(content) > limit:
+            raise LimitExceeded(
+                f"content is {len(content):,} bytes; the limit is {limit:,}", field=field
+            )
+
+    def hash_content(self, content: bytes, *, variants: bool) -> FileHashes:
+        """Hash bytes by spooling them to a private temporary file (hashers read files).
+
+        The temporary path is scrubbed from error messages: it means nothing to the caller.
+        """
+        spool = self.config.spool_dir
+        with tempfile.TemporaryDirectory(prefix="hashcore-", dir=spool) as tmp:
+            path = Path(tmp) / "content"
+            path.write_bytes(content)
+            hashes = hash_file(path, self.registry, variants=variants)
+        hashes.errors = [
+            HashFailure(e.type, e.message.replace(str(path), "content")) for e in hashes.errors
+        ]
+        hashes.path = Path("content")
+        return hashes
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+Handler = Callable[..., Any]
+
+
+def rpc(method: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a unary-response servicer method: ``method(self, request, call)``."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        state: State = self.state
+        request_id = new_request_id()
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            call = Call(state.auth.authenticate(context), request_id, name, context)
+            return method(self, request, call)
+        except Exception as error:  # noqa: BLE001 - every failure leaves through errors.py
+            code = status_code_for(error)
+            abort(context, error, request_id)
+        finally:
+            state.metrics.rpcs.labels(name, code.name).inc()
+            state.metrics.latency.labels(name).observe(time.perf_counter() - started)
+
+    return wrapper
+
+
+def rpc_stream(method: Callable[..., Iterator[T]]) -> Callable[..., Iterator[T]]:
+    """Wrap a streaming-response servicer method (a generator): ``method(self, request, call)``."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        state: State = self.state
+        request_id = new_request_id()
+        code = grpc.StatusCode.OK
+        try:
+            call = Call(state.auth.authenticate(context), request_id, name, context)
+            with state.stream_slot():
+                yield from method(self, request, call)
+        except Exception as error:  # noqa: BLE001 - every failure leaves through errors.py
+            code = status_code_for(error)
+            abort(context, error, request_id)
+        finally:
+            state.metrics.rpcs.labels(name, code.name).inc()
+
+    return wrapper

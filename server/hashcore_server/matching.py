@@ -1,0 +1,239 @@
+"""The ``Matching`` service: Hash, Lookup, LookupBatch, WatchMatches.
+
+Lookups are confined to the caller's granted banks before the engine runs and filtered again
+after, so a partner never sees another partner's bank even if a filter were mis-specified.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
+from hashcore.errors import ContentError, HashcoreError, InvalidInput, LimitExceeded
+from hashcore.model import LookupResult
+from hashcore.signals import Signal
+from hashcore_server import convert
+from hashcore_server.audit import AuditRecord
+from hashcore_server.auth import LOOKUP
+from hashcore_server.batching import bank_names, lookup_many
+from hashcore_server.calls import Call, State, rpc, rpc_stream
+from hashcore_server.errors import status_code_for
+
+log = logging.getLogger("hashcore.server")
+
+WATCH_POLL_SECONDS = 0.25
+
+
+class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    @rpc
+    def Hash(self, request: pb.HashRequest, call: Call) -> pb.HashResponse:
+        self.state.check_content(request.content, "content")
+        with self.state.cpu_slot(call):
+            hashes = self.state.hash_content(request.content, variants=request.variants)
+        return convert.hashes_to_pb(hashes)
+
+    @rpc
+    def Lookup(self, request: pb.LookupRequest, call: Call) -> pb.LookupResponse:
+        scope = self._scope(call, request.banks)
+        thresholds = convert.thresholds_from_pb(request.thresholds, self.state.registry)
+        with self.state.cpu_slot(call):
+            signals, errors = self._query_signals(request, "")
+            result = self._lookup(signals, thresholds, scope)
+        result.errors[:0] = errors
+        self._record(call, [(None, signals, result)])
+        return convert.lookup_to_pb(result)
+
+    @rpc_stream
+    def LookupBatch(
+        self, requests: Iterable[pb.LookupBatchRequest], call: Call
+    ) -> Iterator[pb.LookupBatchResponse]:
+        limit = self.state.config.limits.max_batch_queries
+        for request in requests:
+            if len(request.queries) > limit:
+                raise LimitExceeded(
+                    f"{len(request.queries)} queries in one message; the limit is {limit}",
+                    field="queries",
+                )
+            scope = self._scope(call, request.banks)
+            thresholds = convert.thresholds_from_pb(request.thresholds, self.state.registry)
+            with self.state.cpu_slot(call):
+                answers, found = self._run_batch(request.queries, thresholds, scope, call)
+            self._record(call, found)
+            yield pb.LookupBatchResponse(results=answers)
+
+    def _run_batch(
+        self,
+        queries: Sequence[pb.Query],
+        thresholds: dict[str, float] | None,
+        scope: list[str] | None,
+        call: Call,
+    ) -> tuple[list[pb.QueryResult], list[tuple[str | None, Sequence[Signal], LookupResult]]]:
+        """Answer every query of one message, in order; a bad query is its own answer.
+
+        Signals are checked (and content hashed) query by query, then every good query is
+        looked up in one batched search per family.
+        """
+        answers: list[pb.QueryResult | None] = []
+        good: list[tuple[int, list[Signal], list[str]]] = []
+        for index, query in enumerate(queries):
+            call.check_deadline()  # about a microsecond; content queries can take seconds
+            try:
+                signals, errors = self._query_signals(query, f"queries[{index}].")
+            except HashcoreError as error:
+                answers.append(_query_error(query.query_id, error))
+                continue
+            answers.append(None)
+            good.append((index, signals, errors))
+        call.check_deadline()
+        results = self._lookup_many([signals for _, signals, _ in good], thresholds, scope)
+        found: list[tuple[str | None, Sequence[Signal], LookupResult]] = []
+        for (index, signals, errors), result in zip(good, results, strict=True):
+            result.errors[:0] = errors
+            query_id = queries[index].query_id
+            if result.matches:
+                found.append((query_id, signals, result))
+            answers[index] = pb.QueryResult(query_id=query_id, result=convert.lookup_to_pb(result))
+        return [answer for answer in answers if answer is not None], found
+
+    @rpc_stream
+    def WatchMatches(self, request: pb.WatchMatchesRequest, call: Call) -> Iterator[pb.MatchEvent]:
+        principal = call.principal
+        for bank in request.banks:
+            principal.require(bank, LOOKUP)
+        wanted = set(request.banks)
+
+        def accepts(bank: str) -> bool:
+            return principal.can(bank, LOOKUP) and (not wanted or bank in wanted)
+
+        subscription = self.state.events.subscribe(accepts)
+        call.context.add_callback(subscription.close)
+        # Initial metadata tells the client the subscription is live before any event.
+        call.context.send_initial_metadata((("x-request-id", call.request_id),))
+        try:
+            while not subscription.closed and call.context.is_active():
+                event = subscription.get(WATCH_POLL_SECONDS)
+                if event is not None:
+                    yield event
+        finally:
+            self.state.events.unsubscribe(subscription)
+            if subscription.dropped:
+                self.state.metrics.dropped_events.inc(subscription.dropped)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _scope(self, call: Call, requested: Sequence[str]) -> list[str] | None:
+        principal = call.principal
+        if principal.sees_all and not requested:
+            return None
+        existing = [] if requested else bank_names(self.state.require_engine())
+        return principal.lookup_scope(list(requested), existing)
+
+    def _query_signals(
+        self, query: pb.LookupRequest | pb.Query, prefix: str
+    ) -> tuple[list[Signal], list[str]]:
+        """The signals to look up: the caller's, or those of content hashed here."""
+        kind = query.WhichOneof("query")
+        if kind == "signals":
+            signals = convert.signals_from_pb(
+                query.signals.signals, self.state.registry, f"{prefix}signals.signals"
+            )
+            return signals, []
+        if kind == "content":
+            self.state.check_content(query.content, f"{prefix}content")
+            hashes = self.state.hash_content(query.content, variants=True)
+            errors = [e.message for e in hashes.errors]
+            if not hashes.signals:
+                raise ContentError(
+                    "; ".join(errors) or "content could not be hashed", field=f"{prefix}content"
+                )
+            return hashes.signals, errors
+        raise InvalidInput("a query needs content or signals", field=f"{prefix}query")
+
+    def _lookup(
+        self, signals: list[Signal], thresholds: dict[str, float] | None, scope: list[str] | None
+    ) -> LookupResult:
+        return self._lookup_many([signals], thresholds, scope)[0]
+
+    def _lookup_many(
+        self,
+        queries: list[list[Signal]],
+        thresholds: dict[str, float] | None,
+        scope: list[str] | None,
+    ) -> list[LookupResult]:
+        if not queries:
+            return []
+        if scope is not None and not scope:
+            return [LookupResult() for _ in queries]  # no granted bank exists: nothing to search
+        engine = self.state.require_engine()
+        if len(queries) == 1:
+            results = [engine.lookup_signals(queries[0], thresholds=thresholds, banks=scope)]
+        else:
+            results = lookup_many(engine, queries, thresholds=thresholds, banks=scope)
+        allowed = None if scope is None else set(scope)
+        for signals, result in zip(queries, results, strict=True):
+            if allowed is not None:  # defence in depth: never return a bank outside the scope
+                result.matches = [m for m in result.matches if m.bank in allowed]
+            self.state.metrics.count_lookup(signals, result)
+        return results
+
+    def _record(
+        self, call: Call, found: Iterable[tuple[str | None, Sequence[Signal], LookupResult]]
+    ) -> None:
+        """Audit every match, then tell the watchers."""
+        now = time.time()
+        records: list[AuditRecord] = []
+        events: list[pb.MatchEvent] = []
+        for query_id, signals, result in found:
+            for match in result.matches:
+                records.append(
+                    AuditRecord(
+                        now,
+                        call.principal.name,
+                        call.peer,
+                        call.method,
+                        call.request_id,
+                        query_id,
+                        match,
+                        signals,
+                    )
+                )
+                events.append(
+                    pb.MatchEvent(
+                        time=convert.timestamp(now),
+                        bank=match.bank,
+                        entry_id=match.entry_id,
+                        external_id=match.external_id,
+                        labels=list(match.labels),
+                        families=sorted({hit.type for hit in match.signals}),
+                        signals=convert.match_to_pb(match).signals,
+                        caller=call.principal.name,
+                        request_id=call.request_id,
+                    )
+                )
+        if not records:
+            return
+        if self.state.audit is not None:
+            self.state.audit.append(records)
+        self.state.events.publish(events)
+        log.info(
+            "%s %s: %d match(es) for %s",
+            call.method,
+            call.request_id,
+            len(records),
+            call.principal.name,
+        )
+
+
+def _query_error(query_id: str, error: HashcoreError) -> pb.QueryResult:
+    return pb.QueryResult(
+        query_id=query_id,
+        error=pb.QueryError(
+            code=status_code_for(error).name, message=error.message, field=error.field or ""
+        ),
+    )

@@ -1,0 +1,188 @@
+"""Building, starting and stopping the gRPC server.
+
+:func:`create_server` wires everything but binds only what the config says (tests use
+``127.0.0.1:0``) and takes an already-open engine, or ``None`` to attach one later: the health
+service reports NOT_SERVING (and lookups answer UNAVAILABLE) until :meth:`attach_engine`.
+:func:`serve` is the process: logging, plugins, opening the store, signals, graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
+from hashcore.engine import Engine
+from hashcore.registry import SignalRegistry, load_registry
+from hashcore_server.audit import FILENAME as AUDIT_FILENAME
+from hashcore_server.audit import AuditLog
+from hashcore_server.banks import BanksServicer
+from hashcore_server.batching import bank_names
+from hashcore_server.calls import State
+from hashcore_server.config import ConfigError, ServerConfig
+from hashcore_server.matching import MatchingServicer
+from hashcore_server.metrics import Metrics
+
+log = logging.getLogger("hashcore.server")
+
+SERVICE_NAMES = tuple(
+    pb.DESCRIPTOR.services_by_name[name].full_name for name in ("Matching", "Banks")
+)
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class HashcoreServer:
+    """A started-or-not gRPC server with its state; :meth:`stop` undoes everything."""
+
+    def __init__(self, config: ServerConfig, registry: SignalRegistry, audit: bool) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        audit_log = AuditLog(config.store / AUDIT_FILENAME) if audit else None
+        self.state = State(config, registry, audit_log, self.metrics)
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        limits = config.limits
+        options = [
+            ("grpc.max_receive_message_length", limits.max_message_bytes),
+            ("grpc.max_send_message_length", limits.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        self._executor = futures.ThreadPoolExecutor(
+            max_workers=limits.workers + limits.max_streams + 2,
+            thread_name_prefix="hashcore-rpc",
+        )
+        self.grpc = grpc.server(self._executor, options=options)
+        pb_grpc.add_MatchingServicer_to_server(MatchingServicer(self.state), self.grpc)
+        pb_grpc.add_BanksServicer_to_server(BanksServicer(self.state), self.grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
+        )
+        self._set_health(NOT_SERVING)
+        self.metrics.watch_indexes(lambda: self.state.engine)
+        self.metrics_port: int | None = None
+        self._stopped = False
+
+    def _bind(self) -> int:
+        tls = self.config.tls
+        if tls is None:
+            port = self.grpc.add_insecure_port(self.config.listen)
+        else:
+            try:
+                key, cert = tls.key.read_bytes(), tls.cert.read_bytes()
+                ca = tls.client_ca.read_bytes() if tls.client_ca else None
+            except OSError as error:
+                raise ConfigError(f"cannot read TLS files: {error}") from error
+            credentials = grpc.ssl_server_credentials(
+                [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+            )
+            port = self.grpc.add_secure_port(self.config.listen, credentials)
+        if port == 0:
+            raise ConfigError(f"cannot listen on {self.config.listen}")
+        return int(port)
+
+    def _set_health(self, status: int) -> None:
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, status)
+
+    def start(self) -> None:
+        self.grpc.start()
+        if self.config.metrics_listen:
+            self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+
+    def attach_engine(self, engine: Engine) -> None:
+        """Start answering: the indexes are loaded."""
+        self.state.engine = engine
+        banks = bank_names(engine)
+        log.info("serving %d bank(s): %s", len(banks), ", ".join(banks) or "none")
+        for family, state in sorted(engine.index_status().items()):
+            log.info("index %s: %d values (%s)", family, len(state.index), state.origin)
+        for family, reason in sorted(engine.unindexed_families().items()):
+            log.warning("no index for %s: %s", family, reason)
+        self._set_health(SERVING)
+
+    def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING first (load balancers drain), end watches, let in-flight calls finish."""
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.config.grace_seconds if grace is None else grace
+        self.health.enter_graceful_shutdown()
+        self.state.events.close()
+        self.grpc.stop(grace).wait()
+        self._executor.shutdown(wait=True)
+        self.metrics.close()
+        if self.state.audit is not None:
+            self.state.audit.close()
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return bool(self.grpc.wait_for_termination(timeout))
+
+
+def create_server(
+    config: ServerConfig,
+    engine: Engine | None,
+    *,
+    registry: SignalRegistry | None = None,
+    audit: bool = True,
+) -> tuple[HashcoreServer, int]:
+    """A configured, bound, not yet started server and its port (useful with port 0)."""
+    if registry is None:
+        registry = getattr(engine, "registry", None) or load_registry()
+    server = HashcoreServer(config, registry, audit)
+    port = server._bind()
+    if engine is not None:
+        server.attach_engine(engine)
+    return server, port
+
+
+def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM or SIGINT; return the process exit code."""
+    from hashcore.plugins import describe_plugins, get_plugin_manager
+
+    manager = get_plugin_manager()
+    registry = SignalRegistry.from_plugins(manager)
+    for info in describe_plugins(manager):
+        log.info("plugin %s %s: %s", info.name, info.version or "", ", ".join(info.signal_types))
+    log.info("signal families: %s", ", ".join(registry.names()) or "none")
+    config.store.mkdir(parents=True, exist_ok=True)
+    server, port = create_server(config, None, registry=registry)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server.start()
+    host = config.listen.rsplit(":", 1)[0]
+    log.info(
+        "listening on %s:%d (%s); loading %s",
+        host,
+        port,
+        "TLS" if config.tls else "plaintext",
+        config.store,
+    )
+    engine: Engine | None = None
+    try:
+        engine = Engine(config.store, registry, compact_interval=config.compact_interval or None)
+        if not stop.is_set():
+            server.attach_engine(engine)
+            log.info("ready")
+        stop.wait()
+    finally:
+        server.stop()
+        if engine is not None:
+            engine.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("stopped")
+    return 0

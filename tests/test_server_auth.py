@@ -1,0 +1,218 @@
+"""Tokens and grants: a partner never sees a bank outside its grant."""
+
+from __future__ import annotations
+
+import threading
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from server_support import (
+    ADMIN_TOKEN,
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    ROTATED,
+    TOKENS,
+    auth,
+    content,
+    running_server,
+)
+
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore_server.config import ConfigError, ServerConfig, hash_token, load_config
+
+
+def code_of(call, *args, **kwargs) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args, **kwargs)
+    return info.value.code()
+
+
+def seed(banks) -> None:
+    """alice-bank, bob-bank and shared, each holding the same image."""
+    for name in ("alice-bank", "bob-bank", "shared"):
+        banks.CreateBank(pb.CreateBankRequest(name=name), timeout=10, metadata=auth(ADMIN_TOKEN))
+        banks.AddContent(
+            pb.AddContentRequest(bank=name, content=content(), external_id=f"{name}-1"),
+            timeout=30,
+            metadata=auth(ADMIN_TOKEN),
+        )
+
+
+def test_missing_or_wrong_token_is_unauthenticated_but_health_is_open(tmp_path):
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        matching, banks = srv.stubs()
+        assert code_of(banks.ListBanks, pb.ListBanksRequest(), timeout=10) is (
+            grpc.StatusCode.UNAUTHENTICATED
+        )
+        for metadata in (auth("nope"), (("authorization", ADMIN_TOKEN),), auth("")):
+            assert (
+                code_of(banks.ListBanks, pb.ListBanksRequest(), timeout=10, metadata=metadata)
+                is grpc.StatusCode.UNAUTHENTICATED
+            )
+        assert code_of(matching.Hash, pb.HashRequest(content=b"x"), timeout=10) is (
+            grpc.StatusCode.UNAUTHENTICATED
+        )
+        health = health_pb2_grpc.HealthStub(srv.channel())
+        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == (
+            health_pb2.HealthCheckResponse.SERVING
+        )
+
+
+def test_lookups_only_see_granted_banks(tmp_path):
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        matching, banks = srv.stubs()
+        seed(banks)
+        query = pb.LookupRequest(content=content(ROTATED))
+        everything = matching.Lookup(query, timeout=30, metadata=auth(ADMIN_TOKEN))
+        assert sorted(m.bank for m in everything.matches) == ["alice-bank", "bob-bank", "shared"]
+        alice = matching.Lookup(query, timeout=30, metadata=auth(ALICE_TOKEN))
+        assert sorted(m.bank for m in alice.matches) == ["alice-bank", "shared"]
+        bob = matching.Lookup(query, timeout=30, metadata=auth(BOB_TOKEN))
+        assert [m.bank for m in bob.matches] == ["bob-bank"]
+        # Asking for a bank outside the grant is refused, not silently emptied.
+        filtered = pb.LookupRequest(content=content(ROTATED), banks=["alice-bank"])
+        assert code_of(matching.Lookup, filtered, timeout=30, metadata=auth(BOB_TOKEN)) is (
+            grpc.StatusCode.PERMISSION_DENIED
+        )
+        batch = pb.LookupBatchRequest(
+            queries=[pb.Query(query_id="q", content=content(ROTATED))], banks=["bob-bank"]
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            list(matching.LookupBatch(iter([batch]), timeout=30, metadata=auth(ALICE_TOKEN)))
+        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        batch.ClearField("banks")
+        replies = list(matching.LookupBatch(iter([batch]), timeout=30, metadata=auth(BOB_TOKEN)))
+        assert [m.bank for m in replies[0].results[0].result.matches] == ["bob-bank"]
+
+
+def test_bank_listing_and_admin_follow_the_grant(tmp_path):
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        _, banks = srv.stubs()
+        seed(banks)
+        listed = banks.ListBanks(pb.ListBanksRequest(), timeout=10, metadata=auth(ALICE_TOKEN))
+        assert sorted(b.bank.name for b in listed.banks) == ["alice-bank", "shared"]
+        denied = grpc.StatusCode.PERMISSION_DENIED
+        alice = auth(ALICE_TOKEN)
+        assert (
+            code_of(banks.GetBank, pb.GetBankRequest(name="bob-bank"), timeout=10, metadata=alice)
+            is denied
+        )
+        assert banks.GetBank(pb.GetBankRequest(name="shared"), timeout=10, metadata=alice).entries
+        # lookup role on "shared": no admin there; admin on alice-bank only.
+        add = pb.AddSignalsRequest(
+            bank="shared", entries=[pb.NewEntry(signals=[pb.Signal(type="pdq", value=b"\0" * 32)])]
+        )
+        assert code_of(banks.AddSignals, add, timeout=10, metadata=alice) is denied
+        add.bank = "alice-bank"
+        assert banks.AddSignals(add, timeout=10, metadata=alice).entries
+        assert (
+            code_of(banks.CreateBank, pb.CreateBankRequest(name="new"), timeout=10, metadata=alice)
+            is denied
+        )
+        assert code_of(banks.Compact, pb.CompactRequest(), timeout=10, metadata=alice) is denied
+        assert (
+            code_of(
+                banks.GetEntry,
+                pb.GetEntryRequest(bank="shared", entry_id=1),
+                timeout=10,
+                metadata=alice,
+            )
+            is denied
+        )
+        assert (
+            code_of(
+                banks.SetBankEnabled,
+                pb.SetBankEnabledRequest(name="bob-bank", enabled=False),
+                timeout=10,
+                metadata=alice,
+            )
+            is denied
+        )
+        assert (
+            code_of(
+                banks.RemoveEntries,
+                pb.RemoveEntriesRequest(bank="bob-bank"),
+                timeout=10,
+                metadata=alice,
+            )
+            is denied
+        )
+
+
+def test_watchers_only_hear_about_granted_banks(tmp_path):
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        matching, banks = srv.stubs()
+        seed(banks)
+        stream = matching.WatchMatches(
+            pb.WatchMatchesRequest(), timeout=30, metadata=auth(BOB_TOKEN)
+        )
+        stream.initial_metadata()
+        events = []
+
+        def read():
+            try:
+                for event in stream:
+                    events.append(event)
+            except grpc.RpcError as error:
+                assert error.code() is grpc.StatusCode.CANCELLED
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        matching.Lookup(
+            pb.LookupRequest(content=content(ROTATED)), timeout=30, metadata=auth(ALICE_TOKEN)
+        )
+        matching.Lookup(
+            pb.LookupRequest(content=content(ROTATED)), timeout=30, metadata=auth(ADMIN_TOKEN)
+        )
+        deadline = threading.Event()
+        deadline.wait(1.0)
+        stream.cancel()
+        reader.join(10)
+        assert [(e.bank, e.caller) for e in events] == [("bob-bank", "ops")]
+        other = matching.WatchMatches(
+            pb.WatchMatchesRequest(banks=["alice-bank"]), timeout=5, metadata=auth(BOB_TOKEN)
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            next(other)
+        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_open_server_only_on_loopback(tmp_path):
+    with pytest.raises(ConfigError, match="allow_anonymous"):
+        ServerConfig(listen="0.0.0.0:50051").validate()
+    ServerConfig(listen="0.0.0.0:50051", allow_anonymous=True).validate()
+    ServerConfig(listen="[::1]:50051").validate()
+    ServerConfig(listen="localhost:50051").validate()
+
+
+def test_config_file_and_environment(tmp_path):
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text(
+        f'[[tokens]]\nname = "p"\nsha256 = "{hash_token("t")}"\ngrants = {{ "b" = "lookup" }}\n'
+    )
+    config_file = tmp_path / "hashcore.toml"
+    config_file.write_text(
+        'listen = "0.0.0.0:6000"\nstore = "data"\ntokens_file = "tokens.toml"\n'
+        "[limits]\nworkers = 3\nmax_batch_queries = 50\n"
+    )
+    config = load_config(config_file, env={})
+    assert config.listen == "0.0.0.0:6000" and config.store == tmp_path / "data"
+    assert config.limits.workers == 3 and config.limits.max_batch_queries == 50
+    assert [(t.name, dict(t.grants)) for t in config.tokens] == [("p", {"b": "lookup"})]
+    assert config.tokens[0].sha256 == hash_token("t")
+    env = {
+        "HASHCORE_LISTEN": "127.0.0.1:7000",
+        "HASHCORE_STORE": str(tmp_path / "s"),
+        "HASHCORE_WORKERS": "2",
+    }
+    config = load_config(config_file, env=env, overrides={"listen": "127.0.0.1:7001"})
+    assert config.listen == "127.0.0.1:7001" and config.store == tmp_path / "s"
+    assert config.limits.workers == 2
+    with pytest.raises(ConfigError, match="unknown config keys"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text("lisen = 'x'\n")
+        load_config(bad, env={})
+    with pytest.raises(ConfigError, match="role"):
+        bad.write_text('[[tokens]]\nname = "x"\ntoken = "y"\ngrants = { "*" = "root" }\n')
+        load_config(bad, env={})

@@ -1,0 +1,117 @@
+"""The CLI's remote mode: same verbs, same output, with ``--server``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from server_support import ADMIN_TOKEN, BOB_TOKEN, DIH, ORIGINAL, ROTATED, TOKENS, running_server
+
+from hashcore.cli.main import main
+from hashcore.remote import RemoteEngine, ServerUnavailable
+from hashcore.remote.errors import NotRemote
+
+RANDOM_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def session(capsys, *target: str) -> list[tuple[int, str]]:
+    """The same sequence of verbs against a store or a server; their exit codes and stdout."""
+    steps = [
+        ("bank", "create", "known", "--label", "csam", *target),
+        ("bank", "add", "known", str(ORIGINAL), "--label", "a", *target),
+        ("bank", "list", "--json", *target),
+        ("lookup", str(ROTATED), *target),
+        ("lookup", "--json", str(ROTATED), *target),
+        ("lookup", str(DIH / "bridge-5-flipx.jpg"), "--bank", "known", *target),
+        ("bank", "disable", "known", *target),
+        ("lookup", str(ROTATED), *target),
+        ("bank", "enable", "known", *target),
+        ("bank", "remove", "known", "1", *target),
+        ("bank", "compact", *target),
+    ]
+    results = []
+    for step in steps:
+        code, out, _ = run(capsys, *step)
+        results.append((code, RANDOM_ID.sub("<id>", out)))  # external ids are random
+    return results
+
+
+def test_remote_verbs_print_what_local_verbs_print(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HASHCORE_SERVER", raising=False)
+    local = session(capsys, "--store", str(tmp_path / "local"))
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        remote = session(capsys, "--server", srv.address, "--token", ADMIN_TOKEN)
+        code, _, _ = run(
+            capsys,
+            "lookup",
+            "--server",
+            srv.address,
+            "--token",
+            ADMIN_TOKEN,
+            "--hash-only",
+            str(ORIGINAL),
+        )
+    assert remote == local
+    assert local[3][0] == 0 and "known" in local[3][1]
+    assert code == 1  # entry 1 was removed
+
+
+def test_hash_only_lookup_never_sends_content(tmp_path, capsys, monkeypatch):
+    with running_server(tmp_path) as srv:
+        with RemoteEngine(srv.address) as remote:
+            remote.create_bank("known")
+            remote.add_file("known", ORIGINAL)
+        sent = []
+        real = srv.server.state.hash_content
+        monkeypatch.setattr(
+            srv.server.state, "hash_content", lambda *a, **k: sent.append(1) or real(*a, **k)
+        )
+        code, out, _ = run(capsys, "lookup", "--server", srv.address, "--hash-only", str(ROTATED))
+        assert code == 0 and "known" in out and not sent
+        code, out, _ = run(capsys, "lookup", "--server", srv.address, str(ROTATED))
+        assert code == 0 and sent
+
+
+def test_unreachable_server_and_refused_token_exit_2(tmp_path, capsys):
+    code, _, err = run(capsys, "bank", "list", "--server", "127.0.0.1:1", "--server-timeout", "3")
+    assert code == 2 and "unavailable" in err and "Traceback" not in err
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        code, _, err = run(capsys, "bank", "list", "--server", srv.address, "--token", "wrong")
+        assert code == 2 and "refused the token" in err and "wrong" not in err
+        code, _, err = run(
+            capsys, "bank", "create", "x", "--server", srv.address, "--token", BOB_TOKEN
+        )
+        assert code == 2 and "may not" in err
+
+
+def test_remote_engine_round_trip(tmp_path):
+    with running_server(tmp_path) as srv, RemoteEngine(srv.address) as remote:
+        bank = remote.create_bank("b", labels=["x"], thresholds={"pdq": 20})
+        assert bank.name == "b" and dict(bank.thresholds) == {"pdq": 20}
+        entry = remote.add_file("b", ORIGINAL, labels=["l"], external_id="ext")
+        assert remote.get_entry("b", entry.id).external_id == "ext"
+        result = remote.lookup_file(ROTATED)
+        assert [m.external_id for m in result.matches] == ["ext"]
+        pdq = [s for s in entry.signals if s.type == "pdq"]
+        answers = dict(remote.lookup_many([("q1", pdq), ("q2", [])]))
+        assert [m.entry_id for m in answers["q1"].matches] == [entry.id]
+        assert answers["q2"].field == "queries[1].signals.signals"
+        assert remote.get_bank("b").entries == 1
+        assert remote.index_status()["pdq"].index.values >= 1
+        feed = Path("/work/shared/data/partner-samples/stopncii_fetch.json")
+        summary = remote.import_file("stopncii", feed, format="stopncii")
+        assert summary.added > 0
+        assert any(line.startswith(f"added {summary.added},") for line in summary.lines())
+        assert remote.get_bank("stopncii").entries == summary.added
+        assert not hasattr(remote, "iter_entries")
+        with pytest.raises(NotRemote, match="not available with --server"):
+            remote.batch()
+        with pytest.raises(ServerUnavailable):
+            RemoteEngine("127.0.0.1:1", timeout=2).list_banks()
