@@ -115,3 +115,26 @@ def test_remote_engine_round_trip(tmp_path):
             remote.batch()
         with pytest.raises(ServerUnavailable):
             RemoteEngine("127.0.0.1:1", timeout=2).list_banks()
+
+
+def test_bank_import_with_server_prints_the_local_summary(tmp_path, capsys):
+    feed = Path(__file__).parent / "data" / "partner-samples" / "stopncii_fetch.json"
+    verb = ("bank", "import", "ncii", "--create", "--format", "stopncii", str(feed))
+    local = run(capsys, *verb, "--store", str(tmp_path / "local"))
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        remote = run(capsys, *verb, "--server", srv.address, "--token", ADMIN_TOKEN)
+        assert srv.engine is not None and srv.engine.get_bank("ncii").entries == 1
+    assert local[0] == 0 and remote[:2] == local[:2]
+    assert "added 1" in local[1]
+    missing = run(
+        capsys,
+        "bank",
+        "import",
+        "nobank",
+        "--format",
+        "stopncii",
+        str(feed),
+        "--store",
+        str(tmp_path / "local"),
+    )
+    assert missing[0] == 2 and "no bank named 'nobank'" in missing[2]

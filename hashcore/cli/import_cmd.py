@@ -26,6 +26,7 @@ from hashcore.formats.http import HttpClient, origin
 from hashcore.formats.importer import ImportSummary, import_updates, stored_checkpoint
 from hashcore.formats.records import Problem
 from hashcore.registry import load_registry
+from hashcore.remote import RemoteEngine
 
 CREDENTIALS_ENV = "HASHCORE_CREDENTIALS"
 
@@ -111,6 +112,10 @@ def run_import(args: argparse.Namespace) -> int:
             raise InvalidInput(f"{args.path}: {first} (--strict: nothing imported)")
     with open_engine(args) as engine:
         _ensure_bank(engine, args, fmt)
+        if isinstance(engine, RemoteEngine):  # the server parses and applies; same summary
+            options = parse_options(args.option, args.mapping)
+            summary = engine.import_file(args.name, args.path, format=args.fmt, options=options)
+            return _report(summary, args.json)
         progress = Progress(None, f"importing {args.path.name}")
         with args.path.open("rb") as stream:
             summary = import_updates(
