@@ -37,7 +37,6 @@ from hashcore.engine import Engine
 from hashcore.hashing import hash_file
 from hashcore.registry import load_registry
 from hashcore.signals import Signal
-from hashcore_server.batching import lookup_many
 
 SIZE = int(os.environ.get("HASHCORE_BENCH_SERVER_SIZE", "1000000"))
 BATCH = 500
@@ -171,12 +170,12 @@ def test_in_process_reference(benchmark, pdq_store: Path, codes: np.ndarray):
         for message in messages
     ]
     with Engine(pdq_store) as engine:
-        lookup_many(engine, queries[0])
+        engine.lookup_many(queries[0])
 
         def run() -> float:
             started = time.perf_counter()
             for query in queries:
-                lookup_many(engine, query)
+                engine.lookup_many(query)
             return time.perf_counter() - started
 
         elapsed = benchmark.pedantic(run, rounds=1)

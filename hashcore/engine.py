@@ -29,7 +29,7 @@ from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult, Ski
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
 from hashcore.snapshots import IndexState, open_index, replay, write_snapshot
-from hashcore.store import Store, StoreWriter
+from hashcore.store import LiveEntry, Store, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,21 @@ class Engine:
         banks: Collection[str] | None = None,
     ) -> LookupResult:
         """Look hashes up in every family's index and merge the hits per entry."""
+        return self.lookup_many([signals], thresholds=thresholds, banks=banks)[0]
+
+    def lookup_many(
+        self,
+        queries: Sequence[Sequence[Signal]],
+        *,
+        thresholds: Thresholds | None = None,
+        banks: Collection[str] | None = None,
+    ) -> list[LookupResult]:
+        """One :class:`LookupResult` per query, each equal to :meth:`lookup_signals` on it.
+
+        Every query's signals go to one ``index.search`` call per family, so the per-call costs
+        (bank list, change-log check, probe setup) are paid once per batch: this is what lets a
+        platform check its upload stream at thousands of lookups per second.
+        """
         request = check_thresholds(self.registry, thresholds)
         all_banks = {bank.name: bank for bank in self.store.list_banks()}
         wanted = None if banks is None else set(banks)
@@ -249,31 +264,45 @@ class Engine:
             for bank in all_banks.values()
             if bank.enabled and (wanted is None or bank.name in wanted)
         ]
-        result = LookupResult()
-        queries = self._queries(signals, result)
-        if not candidates or not queries:
-            return result
+        results = [LookupResult() for _ in queries]
+        grouped = [
+            self._queries(signals, result) for signals, result in zip(queries, results, strict=True)
+        ]
+        if not candidates or not any(grouped):
+            return results
         self._catch_up()
-        value_hits: dict[str, dict[int, ValueHit]] = {}
+        hits_per_query: list[dict[str, dict[int, ValueHit]]] = [{} for _ in queries]
         with self._lock.read():
-            for family, family_signals in queries.items():
+            for family in sorted({family for group in grouped for family in group}):
                 signal_type = self.registry.get(family)
                 threshold = loosest_threshold(signal_type, candidates, request)
+                owners = [n for n, group in enumerate(grouped) for _ in group.get(family, ())]
+                family_signals = [s for group in grouped for s in group.get(family, ())]
                 found = self._states[family].index.search(
                     [signal.value for signal in family_signals], threshold
                 )
-                value_hits[family] = best_per_value(
-                    signal_type,
-                    (
-                        (hit.value_id, hit.distance, signal.variant)
-                        for signal, hits in zip(family_signals, found, strict=True)
-                        for hit in hits
-                    ),
+                triples: dict[int, list[tuple[int, float, str | None]]] = defaultdict(list)
+                for number, signal, index_hits in zip(owners, family_signals, found, strict=True):
+                    triples[number].extend(
+                        (hit.value_id, hit.distance, signal.variant) for hit in index_hits
+                    )
+                for number, items in triples.items():
+                    hits_per_query[number][family] = best_per_value(signal_type, items)
+        value_ids = {v for hits in hits_per_query for per in hits.values() for v in per}
+        live_by_value: dict[int, list[LiveEntry]] = defaultdict(list)
+        for item in self.store.live_entries(sorted(value_ids)) if value_ids else []:
+            live_by_value[item.value_id].append(item)
+        for number, hits in enumerate(hits_per_query):
+            if hits:
+                live = [item for per in hits.values() for v in per for item in live_by_value[v]]
+                results[number].matches = merge_matches(
+                    hits, live, self.registry, all_banks, request, wanted
                 )
-        value_ids = [value_id for hits in value_hits.values() for value_id in hits]
-        live = self.store.live_entries(value_ids) if value_ids else []
-        result.matches = merge_matches(value_hits, live, self.registry, all_banks, request, wanted)
-        return result
+        return results
+
+    def bank_names(self) -> list[str]:
+        """Every bank's name, without the entry counts :meth:`list_banks` computes (slow)."""
+        return [bank.name for bank in self.store.list_banks()]
 
     # Internals
 

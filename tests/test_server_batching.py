@@ -1,4 +1,4 @@
-"""The batched lookup behind LookupBatch answers exactly what Engine.lookup_signals answers."""
+"""Engine.lookup_many (behind LookupBatch) answers exactly what lookup_signals answers per query."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from server_support import registry
 
 from hashcore.engine import Engine
 from hashcore.signals import Signal
-from hashcore_server.batching import lookup_many
 
 
 def flip(value: bytes, bits: int, rng: random.Random) -> bytes:
@@ -47,7 +46,7 @@ def test_batched_lookups_equal_one_by_one(tmp_path):
             expected = [
                 engine.lookup_signals(q, thresholds=thresholds, banks=banks) for q in queries
             ]
-            got = lookup_many(engine, queries, thresholds=thresholds, banks=banks)
+            got = engine.lookup_many(queries, thresholds=thresholds, banks=banks)
             assert got == expected
             matched = sum(bool(result.matches) for result in got)
             assert matched == 0 if banks == ["off"] else 0 < matched < len(queries)

@@ -46,7 +46,7 @@ def test_health_goes_serving_when_the_engine_arrives_and_not_serving_on_stop(tmp
 def test_stop_lets_an_in_flight_call_finish(tmp_path, monkeypatch):
     with running_server(tmp_path) as srv:
         matching, _ = srv.stubs()
-        real = srv.engine.lookup_signals
+        real = srv.engine.lookup_many
         started = threading.Event()
 
         def slow(*args, **kwargs):
@@ -54,7 +54,7 @@ def test_stop_lets_an_in_flight_call_finish(tmp_path, monkeypatch):
             time.sleep(0.5)
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(srv.engine, "lookup_signals", slow)
+        monkeypatch.setattr(srv.engine, "lookup_many", slow)
         outcome = {}
 
         def call():

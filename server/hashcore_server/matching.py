@@ -18,7 +18,6 @@ from hashcore.signals import Signal
 from hashcore_server import convert
 from hashcore_server.audit import AuditRecord
 from hashcore_server.auth import LOOKUP
-from hashcore_server.batching import bank_names, lookup_many
 from hashcore_server.calls import Call, State, rpc, rpc_stream
 from hashcore_server.errors import status_code_for
 
@@ -131,7 +130,7 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
         principal = call.principal
         if principal.sees_all and not requested:
             return None
-        existing = [] if requested else bank_names(self.state.require_engine())
+        existing = [] if requested else self.state.require_engine().bank_names()
         return principal.lookup_scope(list(requested), existing)
 
     def _query_signals(
@@ -171,10 +170,7 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
         if scope is not None and not scope:
             return [LookupResult() for _ in queries]  # no granted bank exists: nothing to search
         engine = self.state.require_engine()
-        if len(queries) == 1:
-            results = [engine.lookup_signals(queries[0], thresholds=thresholds, banks=scope)]
-        else:
-            results = lookup_many(engine, queries, thresholds=thresholds, banks=scope)
+        results = engine.lookup_many(queries, thresholds=thresholds, banks=scope)
         allowed = None if scope is None else set(scope)
         for signals, result in zip(queries, results, strict=True):
             if allowed is not None:  # defence in depth: never return a bank outside the scope

@@ -19,7 +19,6 @@ from prometheus_client.registry import Collector
 from hashcore.engine import Engine
 from hashcore.model import LookupResult
 from hashcore.signals import Signal
-from hashcore_server.batching import bank_names
 
 log = logging.getLogger("hashcore.server")
 
@@ -113,7 +112,7 @@ class _IndexCollector(Collector):
             try:
                 for family, state in sorted(engine.index_status().items()):
                     signals.add_metric([family], len(state.index))
-                banks.add_metric([], len(bank_names(engine)))
+                banks.add_metric([], len(engine.bank_names()))
             except Exception:
                 log.warning("metrics: could not read index sizes", exc_info=True)
         yield signals

@@ -25,7 +25,6 @@ from hashcore.registry import SignalRegistry, load_registry
 from hashcore_server.audit import FILENAME as AUDIT_FILENAME
 from hashcore_server.audit import AuditLog
 from hashcore_server.banks import BanksServicer
-from hashcore_server.batching import bank_names
 from hashcore_server.calls import State
 from hashcore_server.config import ConfigError, ServerConfig
 from hashcore_server.matching import MatchingServicer
@@ -101,7 +100,7 @@ class HashcoreServer:
     def attach_engine(self, engine: Engine) -> None:
         """Start answering: the indexes are loaded."""
         self.state.engine = engine
-        banks = bank_names(engine)
+        banks = engine.bank_names()
         log.info("serving %d bank(s): %s", len(banks), ", ".join(banks) or "none")
         for family, state in sorted(engine.index_status().items()):
             log.info("index %s: %d values (%s)", family, len(state.index), state.origin)
