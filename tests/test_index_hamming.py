@@ -129,6 +129,28 @@ def test_forced_multi_index_is_exact_at_large_radii(
     assert got(index, queries, threshold) == brute(stored, queries, threshold)
 
 
+def test_dense_cluster_many_hits_per_query_with_tombstones() -> None:
+    """Hundreds of hits for one query, each found through several tables, some removed.
+
+    Exercises the compiled search's growing buffers and its per-query de-duplication.
+    """
+    rng = np.random.default_rng(11)
+    centre = rng.integers(0, 256, 32, dtype=np.uint8)
+    cluster = {i: flip(centre, int(rng.integers(0, 6)), rng).tobytes() for i in range(700)}
+    noise = {10_000 + i: rng.integers(0, 256, 32, dtype=np.uint8).tobytes() for i in range(3000)}
+    stored = cluster | noise
+    index = build(256, stored)
+    assert index._tables is not None and not index._plan(31).flat
+    queries = [centre.tobytes(), flip(centre, 3, rng).tobytes(), noise[10_000]]
+    assert got(index, queries, 31) == brute(stored, queries, 31)
+    assert len(got(index, queries, 31)[0]) >= 700
+    gone = list(range(0, 700, 3))
+    index.remove(gone)
+    for i in gone:
+        del stored[i]
+    assert got(index, queries, 31) == brute(stored, queries, 31)
+
+
 def test_flat_scan_for_small_index_and_huge_thresholds() -> None:
     stored, queries = planted(256, 500, 31, seed=3)
     index = build(256, stored, flat_below=10_000)

@@ -7,9 +7,9 @@ multi-index hashing, the code is cut into ``m`` substrings of about log2(n) bits
 the positions of all codes sorted by one substring, plus a dense offsets array, so a bucket is
 one slice. By pigeonhole, distance <= T = m*r + a means some substring among ``a + 1`` chosen
 ones is within ``r`` bits, or one of the others within ``r - 1``; we probe exactly those keys,
-gather the candidates and verify every one with a popcount, so results equal a brute-force scan
-for any threshold. When the probes would touch a large part of the index (big thresholds) a flat
-scan is cheaper and used instead: still exact.
+gather the candidates and verify every one with a popcount (compiled: :mod:`.mih_kernel`), so
+results equal a brute-force scan for any threshold. When the probes would touch a large part of
+the index (big thresholds) a flat scan is cheaper and used instead: still exact.
 
 Adds go to a small delta that is scanned flat; removes set tombstones; :meth:`compact` rebuilds.
 """
@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from hashcore.errors import InvalidInput
 from hashcore.index.base import IndexCorrupt, IndexHit, SignalIndex
+from hashcore.index.mih_kernel import SearchArrays, search_tables
 from hashcore.index.snapshot import read_snapshot, require, write_snapshot
 
 U8 = npt.NDArray[np.uint8]
@@ -41,9 +42,9 @@ Offsets = npt.NDArray[np.signedinteger[Any]]  # int32, or int64 past 2**31 table
 Matches = tuple[I64, I64, I64]  # (query index, value id or position, distance)
 
 FORMAT_VERSION = 1
-FLAT_BELOW = 200_000
-"""Below this many values FAISS's flat scan beats the tables' fixed numpy overhead of about
-0.25 ms a query (measured: 0.15 ms flat vs 0.29 ms tables at 100k; 1.8 vs 0.44 ms at 1M)."""
+FLAT_BELOW = 10_000
+"""Below this many values FAISS's flat scan is as fast as the tables (measured at 10k PDQ,
+T = 31: 42 vs 33 us for one query, 12.9 vs 6.1 us a query in a batch of 300)."""
 BULK_MIN = 10_000
 """Batches at least this big (or a quarter of main) skip the delta and are merged into main."""
 MAX_SUBSTRING_BITS = 24
@@ -52,8 +53,6 @@ CANDIDATE_COST = 16.0
 """Cost of verifying one candidate relative to one code of a flat FAISS scan (measured)."""
 PROBE_COST = 8.0
 """Cost of one bucket probe relative to one code of a flat scan."""
-CHUNK_CANDIDATES = 1 << 16
-"""Candidates gathered per batch step: bounds temporary memory to tens of MB."""
 
 
 def _empty() -> Matches:
@@ -138,7 +137,6 @@ class _Plan:
     table: I64
     mask: U64
     flat: bool
-    per_query: float = 0.0  # expected candidates per query on uniform codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +151,14 @@ class _Tables:
     order: I32
     offsets: Offsets
     base: I64
+
+    @property
+    def span_start(self) -> I64:
+        return np.array([start for start, _ in self.spans], np.int64)
+
+    @property
+    def span_width(self) -> I64:
+        return np.array([width for _, width in self.spans], np.int64)
 
     @staticmethod
     def bases(spans: list[tuple[int, int]]) -> I64:
@@ -204,22 +210,7 @@ class _Tables:
                 flips = _flip_masks(widths[t], radii[t])
                 tables.append(np.full(flips.shape[0], t, np.int64))
                 masks.append(flips)
-        per_query = sum(_n_masks(widths[t], radii[t]) * n / (1 << widths[t]) for t in range(m))
-        return _Plan(np.concatenate(tables), np.concatenate(masks), False, per_query)
-
-    def candidates(self, plan: _Plan, qkeys: U64) -> tuple[I64, I32]:
-        """(query index, position) of every code sharing a probed bucket with each query."""
-        probed = qkeys[:, plan.table] ^ plan.mask  # (queries, probes)
-        buckets = (self.base[plan.table] + probed.astype(np.int64)).ravel()
-        starts = self.offsets[buckets].astype(np.int64)
-        lens = self.offsets[buckets + 1] - starts
-        keep = lens > 0
-        starts, lens = starts[keep], lens[keep]
-        total = int(lens.sum())
-        seg_first = np.cumsum(lens) - lens
-        idx = np.arange(total, dtype=np.int64) + np.repeat(starts - seg_first, lens)
-        qidx = np.repeat(np.arange(qkeys.shape[0], dtype=np.int64), plan.table.shape[0])
-        return np.repeat(qidx[keep], lens), self.order[idx]
+        return _Plan(np.concatenate(tables), np.concatenate(masks), False)
 
 
 class HammingIndex(SignalIndex):
@@ -403,8 +394,7 @@ class HammingIndex(SignalIndex):
         limit = min(limit, self.bits)
         queries = np.ascontiguousarray(queries, dtype=np.uint64).reshape(-1, self.words)
         qm, rows, dm = self._search_main(queries, limit)
-        keep = ~self._dead[rows]
-        parts = [(qm[keep], self._ids[rows[keep]], dm[keep])]
+        parts = [(qm, self._ids[rows], dm)]
         if self._delta:
             delta_ids, delta_codes = self._delta_view()
             qd, drows, dd = _flat(delta_codes, queries, limit)
@@ -428,47 +418,18 @@ class HammingIndex(SignalIndex):
         )
 
     def _search_main(self, queries: U64, limit: int) -> Matches:
+        """Live main rows within ``limit`` of each query: table probes, or a flat scan."""
         plan = self._plan(limit)
         if plan.flat or self._tables is None:
-            return _flat(self._codes, queries, limit)
+            qidx, rows, dist = _flat(self._codes, queries, limit)
+            keep = ~self._dead[rows]
+            return qidx[keep], rows[keep], dist[keep]
         tables = self._tables
-        q8 = queries.view(np.uint8)
-        qkeys = np.stack([_keys(q8, s, w) for s, w in tables.spans], axis=1)
-        step = max(1, int(CHUNK_CANDIDATES // max(plan.per_query, 1.0)))
-        out = []
-        for lo in range(0, queries.shape[0], step):
-            out.append(
-                self._verify(
-                    tables, plan, qkeys[lo : lo + step], queries[lo : lo + step], limit, lo
-                )
-            )
-        return (
-            np.concatenate([o[0] for o in out]),
-            np.concatenate([o[1] for o in out]),
-            np.concatenate([o[2] for o in out]),
-        )
-
-    def _verify(
-        self, tables: _Tables, plan: _Plan, qkeys: U64, queries: U64, limit: int, offset: int
-    ) -> Matches:
-        """Candidates of a chunk of queries, deduplicated and checked by exact popcount."""
-        qidx, pos = tables.candidates(plan, qkeys)
-        if pos.shape[0] == 0:
-            return _empty()
-        # Sorting (query, position) dedupes repeats across tables and makes the gather sequential.
-        packed = (qidx << 32) | pos.astype(np.int64)
-        packed.sort()
-        if packed.shape[0] > 1:
-            packed = packed[np.concatenate([[True], packed[1:] != packed[:-1]])]
-        qidx, rows = packed >> 32, packed & 0xFFFFFFFF
-        gathered = self._codes[rows]
-        single = queries.shape[0] == 1
-        dist = np.zeros(rows.shape[0], np.int64)
-        for w in range(self.words):
-            col = gathered[:, w] ^ (queries[0, w] if single else queries[qidx, w])
-            dist += np.bitwise_count(col)
-        hit = dist <= limit
-        return qidx[hit] + offset, rows[hit], dist[hit]
+        arrays = SearchArrays(
+            self._codes, self._dead, tables.order, tables.offsets, tables.base,
+            tables.span_start, tables.span_width, plan.table, plan.mask,
+        )  # fmt: skip
+        return search_tables(arrays, queries, limit)
 
     # -- snapshots ---------------------------------------------------------------------------
 
