@@ -283,9 +283,10 @@ class Engine:
                 )
                 triples: dict[int, list[tuple[int, float, str | None]]] = defaultdict(list)
                 for number, signal, index_hits in zip(owners, family_signals, found, strict=True):
-                    triples[number].extend(
-                        (hit.value_id, hit.distance, signal.variant) for hit in index_hits
-                    )
+                    if index_hits:  # most queries of a platform's stream match nothing
+                        triples[number].extend(
+                            (hit.value_id, hit.distance, signal.variant) for hit in index_hits
+                        )
                 for number, items in triples.items():
                     hits_per_query[number][family] = best_per_value(signal_type, items)
         value_ids = {v for hits in hits_per_query for per in hits.values() for v in per}

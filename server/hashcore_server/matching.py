@@ -171,11 +171,11 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
             return [LookupResult() for _ in queries]  # no granted bank exists: nothing to search
         engine = self.state.require_engine()
         results = engine.lookup_many(queries, thresholds=thresholds, banks=scope)
-        allowed = None if scope is None else set(scope)
-        for signals, result in zip(queries, results, strict=True):
-            if allowed is not None:  # defence in depth: never return a bank outside the scope
+        if scope is not None:  # defence in depth: never return a bank outside the scope
+            allowed = set(scope)
+            for result in results:
                 result.matches = [m for m in result.matches if m.bank in allowed]
-            self.state.metrics.count_lookup(signals, result)
+        self.state.metrics.count_lookups(zip(queries, results, strict=True))
         return results
 
     def _record(
