@@ -356,6 +356,7 @@ class HammingIndex(SignalIndex):
         uniq, first = np.unique(ids[::-1], return_index=True)
         last = ids.shape[0] - 1 - first
         self._set_main(uniq, np.ascontiguousarray(codes[last]), None)
+        self._warm_up()
 
     def _set_main(self, ids: I64, codes: U64, tables: _Tables | None) -> None:
         self._ids, self._codes = ids, codes
@@ -367,6 +368,15 @@ class HammingIndex(SignalIndex):
             tables = _Tables.build(self._codes.view(np.uint8), m, self.bits)
         self._tables = tables
         self._plans = {}
+
+    def _warm_up(self) -> None:
+        """Compile the search for these arrays now, or load it from numba's cache.
+
+        Done when an index is loaded or rebuilt, before a server reports SERVING, so that no
+        caller's first lookup waits seconds for the compiler.
+        """
+        if self._tables is not None:
+            self._search_main(np.zeros((1, self.words), np.uint64), 0)
 
     # -- search ------------------------------------------------------------------------------
 
@@ -500,4 +510,5 @@ class HammingIndex(SignalIndex):
             )
         if len(index) != count:
             raise IndexCorrupt(f"{directory}: {len(index)} live values, manifest says {count}")
+        index._warm_up()
         return index
