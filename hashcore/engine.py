@@ -28,7 +28,7 @@ from hashcore.matching import (
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult, Skipped
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
-from hashcore.snapshots import IndexState, open_index, replay, write_snapshot
+from hashcore.snapshots import IndexState, catch_up_index, open_index, write_snapshot
 from hashcore.store import LiveEntry, Store, StoreWriter
 
 log = logging.getLogger(__name__)
@@ -191,11 +191,16 @@ class Engine:
             return writer.remove_entries(bank, entry_ids)
 
     @contextmanager
-    def batch(self) -> Iterator[StoreWriter]:
-        """Many writes in one atomic transaction (imports); indexes catch up on commit."""
+    def batch(self, *, catch_up: bool = True) -> Iterator[StoreWriter]:
+        """Many writes in one atomic transaction (imports); indexes catch up on commit.
+
+        ``catch_up=False`` leaves that to the next lookup or batch: a bulk import then brings
+        the indexes up once at its end (a rebuild when it changed most values), not per batch.
+        """
         with self.store.transaction() as writer:
             yield writer
-        self._catch_up()
+        if catch_up:
+            self._catch_up()
 
     # Indexes
 
@@ -357,8 +362,8 @@ class Engine:
         if all(state.seq >= last for state in self._states.values()):
             return
         with self._lock.write():
-            for state in self._states.values():
-                replay(state, self.store, last)
+            for family, state in self._states.items():
+                catch_up_index(state, self.store, self.registry.get(family), last)
 
     def _write_snapshots(self) -> None:
         with self._snapshot_lock, self._lock.read():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +70,9 @@ class MemoryWriter:
         entries[external_id] = new
         return "unchanged" if same else "updated"
 
+    def upsert_entries(self, bank: str, updates: Sequence[Any]) -> list[Any]:
+        return upsert_one_by_one(self, bank, updates)
+
     def get_checkpoint(self, bank: str, source: str) -> str | None:
         return self.state["checkpoints"].get((bank, source))
 
@@ -85,7 +88,7 @@ class MemoryTarget:
         self.commits = 0
 
     @contextmanager
-    def batch(self) -> Iterator[MemoryWriter]:
+    def batch(self, *, catch_up: bool = True) -> Iterator[MemoryWriter]:
         draft = copy.deepcopy(self.state)
         yield MemoryWriter(draft)
         self.state = draft
@@ -181,3 +184,25 @@ class PartnerServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join()
+
+
+def upsert_one_by_one(writer: Any, bank: str, updates: Sequence[Any]) -> list[Any]:
+    """``upsert_entries`` as a loop of ``upsert_entry`` calls: the reference it must equal."""
+    results: list[Any] = []
+    for update in updates:
+        try:
+            results.append(
+                writer.upsert_entry(
+                    bank,
+                    update.external_id,
+                    list(update.signals),
+                    labels=update.labels,
+                    source=update.source,
+                    status=update.status,
+                    updated_at=update.updated_at,
+                    created_at=update.created_at,
+                )
+            )
+        except InvalidInput as error:
+            results.append(error)
+    return results

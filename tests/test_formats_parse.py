@@ -20,6 +20,7 @@ from hashcore.formats import (
     load_formats,
 )
 from hashcore.formats.csvmap import load_mapping
+from hashcore.formats.ncmec import PageInfo
 from hashcore.model import EntryStatus
 from hashcore.plugins import get_plugin_manager
 from hashcore.registry import SignalRegistry
@@ -133,6 +134,40 @@ def test_ncmec_truncated_file_keeps_records_before_the_break(registry: SignalReg
     assert set(updates(items)) == {"10-ok"}
     [problem] = problems(items)
     assert problem.reason == "malformed XML" and "line 12" in problem.position
+
+
+def test_ncmec_keeps_entries_before_a_syntax_error_mid_document(registry: SignalRegistry) -> None:
+    entry = (
+        "<image><member id='1'>m</member><id>{n}</id>"
+        "<fingerprints><md5>" + BRIDGE_MD5 + "</md5></fingerprints></image>\n"
+    )
+    body = "<queryResult><images>" + entry.format(n="a") + entry.format(n="b")
+    body += "<image><id>c</i></image>" + entry.format(n="d") + "</images></queryResult>"
+    items = list(get_format("ncmec", registry).read(io.BytesIO(body.encode())))
+    assert set(updates(items)) == {"1-a", "1-b"}
+    [problem] = problems(items)
+    assert problem.reason == "malformed XML" and problem.position.startswith("file line 3 ")
+
+
+def test_ncmec_reads_fields_like_elementtree(registry: SignalRegistry) -> None:
+    """Prefixed names, nested markup in a field (its text before the child counts), the last
+    of repeated fields and fingerprints, entries split across any chunk boundary."""
+    body = (
+        "<q:queryResult xmlns:q='urn:x'><q:images><q:image>"
+        "<q:member id='7'>M</q:member><q:id> e1 <b>x</b>tail</q:id>"
+        "<q:classification>A1</q:classification><q:classification>B2</q:classification>"
+        "<q:fingerprints><q:md5>" + "0" * 32 + "</q:md5></q:fingerprints>"
+        "<q:fingerprints><q:md5> " + BRIDGE_MD5 + " </q:md5><q:sha1>ab</q:sha1></q:fingerprints>"
+        "</q:image></q:images></q:queryResult>"
+    ).encode()
+    fmt = get_format("ncmec", registry)
+    for size in (1, 7, len(body)):
+        chunks = [body[i : i + size] for i in range(0, len(body), size)]
+        items = list(fmt.parse(chunks, "file", PageInfo(), None))
+        [update] = updates(items).values()
+        assert update.external_id == "7-e1" and update.labels == ("ncmec:B2",)
+        assert [s.value.hex() for s in update.signals] == [BRIDGE_MD5]
+        assert skips(items) == ["unsupported family sha1"]
 
 
 def test_ncmec_refuses_doctype_and_entities(registry: SignalRegistry) -> None:

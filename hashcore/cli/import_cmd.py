@@ -23,7 +23,12 @@ from hashcore.formats.base import BankFormat, get_format
 from hashcore.formats.csvmap import load_mapping
 from hashcore.formats.export import EXPORT_FORMATS, export_bank
 from hashcore.formats.http import HttpClient, origin
-from hashcore.formats.importer import ImportSummary, import_updates, stored_checkpoint
+from hashcore.formats.importer import (
+    BATCH_SIZE,
+    ImportSummary,
+    import_updates,
+    stored_checkpoint,
+)
 from hashcore.formats.records import Problem
 from hashcore.registry import load_registry
 from hashcore.remote import RemoteEngine
@@ -64,9 +69,9 @@ def register_bank_subcommands(verbs: Any) -> None:
     common.add_argument(
         "--batch-size",
         type=int,
-        default=1000,
+        default=BATCH_SIZE,
         metavar="N",
-        help="updates per transaction (default 1000)",
+        help=f"updates per transaction (default {BATCH_SIZE})",
     )
     common.add_argument("--json", action="store_true", help="print the summary as JSON")
 

@@ -89,9 +89,20 @@ class FamilyResolver:
 
     def __init__(self, registry: SignalRegistry) -> None:
         self.registry = registry
+        self._known: dict[str, str | Skip] = {}
+        """Answers for spellings already met: a feed repeats a handful millions of times."""
 
     def family(self, raw_type: str, position: str) -> str | Skip | Problem:
         """The loaded family for ``raw_type``, or why it cannot be used."""
+        known = self._known.get(raw_type) if isinstance(raw_type, str) else None
+        if known is not None:
+            return known
+        found = self._family(raw_type, position)
+        if isinstance(raw_type, str) and not isinstance(found, Problem) and len(self._known) < 256:
+            self._known[raw_type] = found
+        return found
+
+    def _family(self, raw_type: str, position: str) -> str | Skip | Problem:
         name = canonical_family(raw_type) if isinstance(raw_type, str) else None
         if name is None and isinstance(raw_type, str) and raw_type in self.registry:
             name = raw_type  # a third-party plugin family no partner spelling maps to yet

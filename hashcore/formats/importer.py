@@ -1,28 +1,36 @@
 """Applying a format's update stream to an engine, in atomic batches with the checkpoint.
 
-Updates are buffered and written ``batch_size`` at a time in one transaction; a checkpoint from
+Updates are buffered and written ``batch_size`` at a time in one transaction (one
+``upsert_entries`` call: a few statements per batch, not a dozen per record); a checkpoint from
 the format closes the batch it ends and is stored in the same transaction, so a crash or a
 network failure half-way leaves the store at the last committed checkpoint and a restart
 resumes from there. Upserts are keyed by external id and idempotent, so replaying the part of a
-window after the last checkpoint adds nothing twice.
+window after the last checkpoint adds nothing twice. The indexes catch up once, at the end (a
+lookup meanwhile catches up by itself), so a large import rebuilds them instead of replaying
+every change.
 
 This is a plain function so the CLI and the gRPC server share it.
 """
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hashcore.errors import InvalidInput
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
 from hashcore.model import EntryStatus
-from hashcore.signals import Signal
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
+"""Updates per transaction: 1M hashed records took 85 s at 1,000, 73 s at 5,000 (fewer commits
+and WAL checkpoints); larger batches gain less and hold the write lock longer."""
+GC_YOUNG_THRESHOLD = 20_000
+"""Container allocations between young garbage-collector passes during an import (default 700)."""
 MAX_PROBLEMS_KEPT = 1000
 """Problems beyond this are counted, not kept, so a broken million-line file stays cheap."""
 
@@ -30,18 +38,12 @@ MAX_PROBLEMS_KEPT = 1000
 class Writer(Protocol):
     """The transaction-bound write API the importer needs (``hashcore.store.StoreWriter``)."""
 
-    def upsert_entry(
-        self,
-        bank: str,
-        external_id: str,
-        signals: list[Signal],
-        *,
-        labels: tuple[str, ...] = (),
-        source: str | None = None,
-        status: EntryStatus = EntryStatus.ACTIVE,
-        updated_at: float | None = None,
-        created_at: float | None = None,
-    ) -> Any: ...
+    def upsert_entries(
+        self, bank: str, updates: Sequence[BankUpdate]
+    ) -> Sequence[str | InvalidInput]:
+        """Per update, in order: its outcome (``added``, ``updated``, ``unchanged``) or why it
+        was refused; the same as upserting the records one by one."""
+        ...
 
     def get_checkpoint(self, bank: str, source: str) -> str | None: ...
 
@@ -51,7 +53,7 @@ class Writer(Protocol):
 class Target(Protocol):
     """What an import writes to: an engine (``Engine.batch``) or anything shaped like one."""
 
-    def batch(self) -> AbstractContextManager[Any]: ...
+    def batch(self, *, catch_up: bool = True) -> AbstractContextManager[Any]: ...
 
 
 class Ticker(Protocol):
@@ -124,24 +126,61 @@ def import_updates(
         raise InvalidInput("batch size must be at least 1", field="batch_size")
     summary = ImportSummary()
     pending: list[BankUpdate] = []
-    for item in source:
-        if isinstance(item, BankUpdate):
-            pending.append(item)
-            if len(pending) >= batch_size:
-                _commit(engine, bank, pending, None, checkpoint_source, summary, progress, strict)
+    with fewer_gc_passes():
+        for item in source:
+            if isinstance(item, BankUpdate):
+                pending.append(item)
+                if len(pending) >= batch_size:
+                    _commit(
+                        engine, bank, pending, None, checkpoint_source, summary, progress, strict
+                    )
+                    pending = []
+            elif isinstance(item, Checkpoint):
+                _commit(engine, bank, pending, item, checkpoint_source, summary, progress, strict)
                 pending = []
-        elif isinstance(item, Checkpoint):
-            _commit(engine, bank, pending, item, checkpoint_source, summary, progress, strict)
-            pending = []
-        elif isinstance(item, Problem):
-            if strict:
-                raise InvalidInput(f"{item} (--strict: import stopped)", field="input")
-            summary.note_problem(item)
-        elif isinstance(item, Skip):
-            summary.skipped[item.reason] += 1
-    if pending:
-        _commit(engine, bank, pending, None, checkpoint_source, summary, progress, strict)
+            elif isinstance(item, Problem):
+                if strict:
+                    raise InvalidInput(f"{item} (--strict: import stopped)", field="input")
+                summary.note_problem(item)
+            elif isinstance(item, Skip):
+                summary.skipped[item.reason] += 1
+        if pending:
+            _commit(engine, bank, pending, None, checkpoint_source, summary, progress, strict)
+        if summary.batches:
+            with engine.batch():  # nothing to write: brings the indexes up to date once
+                pass
     return summary
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] = gc.get_threshold()
+
+
+@contextmanager
+def fewer_gc_passes(young: int = GC_YOUNG_THRESHOLD) -> Iterator[None]:
+    """Run the cyclic garbage collector's young-generation passes less often meanwhile.
+
+    An import allocates millions of short-lived objects (records, signals, SQL parameters) and
+    keeps a batch of them alive at a time; with the default threshold (700 allocations) the
+    collector traverses them again and again, about 15% of a large import's time. Nothing is
+    left uncollected: reference counting still frees them and cycles are still collected, in
+    passes 30 times rarer. The setting is process-wide, so concurrent imports share it and the
+    last one to finish restores the previous thresholds.
+    """
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(young, _gc_saved[0]), *_gc_saved[1:])
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_saved)
 
 
 def stored_checkpoint(engine: Target, bank: str, checkpoint_source: str) -> Checkpoint | None:
@@ -166,15 +205,15 @@ def _commit(
         return
     counts: Counter[str] = Counter()
     problems: list[Problem] = []
-    with engine.batch() as writer:
-        for update in updates:
-            try:
-                outcome = str(_apply(writer, bank, update))
-            except InvalidInput as error:
+    with engine.batch(catch_up=False) as writer:
+        results = writer.upsert_entries(bank, updates) if updates else []
+        for update, result in zip(updates, results, strict=True):
+            if isinstance(result, InvalidInput):
                 if strict:
-                    raise InvalidInput(f"{update.position}: {error.message} (--strict)") from None
-                problems.append(Problem(update.position or update.external_id, error.message))
+                    raise InvalidInput(f"{update.position}: {result.message} (--strict)") from None
+                problems.append(Problem(update.position or update.external_id, result.message))
                 continue
+            outcome = str(result)
             if update.status is not EntryStatus.ACTIVE and outcome in ("added", "updated"):
                 outcome = "deleted"
             counts[outcome] += 1
@@ -194,19 +233,6 @@ def _commit(
 
 
 _COUNTED = frozenset({"added", "updated", "deleted"})
-
-
-def _apply(writer: Writer, bank: str, update: BankUpdate) -> Any:
-    return writer.upsert_entry(
-        bank,
-        update.external_id,
-        list(update.signals),
-        labels=update.labels,
-        source=update.source,
-        status=update.status,
-        updated_at=update.updated_at,
-        created_at=update.created_at,
-    )
 
 
 def iter_updates(items: Iterable[Item]) -> Iterator[BankUpdate]:

@@ -1,7 +1,8 @@
 """NCMEC hash sharing, API v2: ``<queryResult>`` XML from a file or from the paged API.
 
-Streams with the ElementTree pull parser and drops every entry once read, so memory stays flat
-in file size. Key = ``member id`` + ``-`` + ``id``. Classification becomes the label
+Streams through one guarded expat parser (``xmlsafe``: DTDs refused) whose handlers keep only an
+entry's fields, no element tree, and drops every entry once read, so memory stays flat in file
+size. Key = ``member id`` + ``-`` + ``id``. Classification becomes the label
 ``ncmec:A1``. ``<deletedImage>``/``<deletedVideo>`` delete. Large fingerprints (TMK+PDQF) come
 as links, fetched with a second request in API mode only.
 
@@ -17,8 +18,9 @@ import binascii
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, ClassVar
+from xml.parsers import expat
 
 import hashcore
 from hashcore.errors import InvalidInput, NotFound
@@ -26,7 +28,7 @@ from hashcore.formats.base import BankFormat
 from hashcore.formats.http import HttpClient, join_url, with_query
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
 from hashcore.formats.timeutil import to_iso, to_unix
-from hashcore.formats.xmlsafe import UnsafeXml, file_chunks, iter_events, local
+from hashcore.formats.xmlsafe import UnsafeXml, file_chunks, guarded_parser, local, parse_error
 from hashcore.model import EntryStatus
 from hashcore.signals import Signal
 
@@ -113,55 +115,64 @@ class NcmecFormat(BankFormat):
         fetch_link: LinkFetcher | None,
     ) -> Iterator[Item]:
         """Items of one ``<queryResult>`` document; fills ``info`` with paging and max time."""
-        stack: list[ET.Element] = []
+        reader = _Reader()
         counts: dict[str, int] = {}
         try:
-            for event, elem in iter_events(chunks):
-                if event == "start":
-                    stack.append(elem)
-                    continue
-                stack.pop()
-                tag = local(elem.tag)
-                if tag in ENTRY_TAGS:
-                    counts[tag] = counts.get(tag, 0) + 1
-                    yield from self._entry(
-                        elem, tag, f"{where} {tag} #{counts[tag]}", info, fetch_link
-                    )
-                    if stack:
-                        stack[-1].remove(elem)
-                elif tag == "next" and stack and local(stack[-1].tag) == "paging":
-                    info.next = (elem.text or "").strip() or None
-                elif tag in ("images", "videos"):
-                    stamp = elem.get("maxTimestamp")
-                    if stamp:
-                        try:
-                            info.saw(to_unix(stamp))
-                        except InvalidInput:
-                            yield Problem(f"{where} <{tag}>", "malformed maxTimestamp")
+            for chunk in chunks:
+                reader.feed(chunk)
+                yield from self._drain(reader, where, counts, info, fetch_link)
+            reader.close()
         except UnsafeXml as error:
+            yield from self._drain(reader, where, counts, info, fetch_link)
             yield Problem(where, error.message)
+            return
         except ET.ParseError as error:
+            yield from self._drain(reader, where, counts, info, fetch_link)
             line, column = error.position
             yield Problem(f"{where} line {line} column {column}", "malformed XML")
+            return
+        yield from self._drain(reader, where, counts, info, fetch_link)
+
+    def _drain(
+        self,
+        reader: _Reader,
+        where: str,
+        counts: dict[str, int],
+        info: PageInfo,
+        fetch_link: LinkFetcher | None,
+    ) -> Iterator[Item]:
+        """Items of what the reader has finished so far, in document order."""
+        done = reader.done[:]
+        reader.done.clear()  # in place: the parser's handlers hold this list
+        for found in done:
+            if isinstance(found, _Open):
+                tag = found.tag
+                counts[tag] = counts.get(tag, 0) + 1
+                yield from self._entry(found, f"{where} {tag} #{counts[tag]}", info, fetch_link)
+            elif found[0] == "next":
+                info.next = found[1].strip() or None
+            elif found[1]:
+                try:
+                    info.saw(to_unix(found[1]))
+                except InvalidInput:
+                    yield Problem(f"{where} <{found[0]}>", "malformed maxTimestamp")
 
     def _entry(
         self,
-        elem: ET.Element,
-        tag: str,
+        entry: _Open,
         position: str,
         info: PageInfo,
         fetch_link: LinkFetcher | None,
     ) -> Iterator[Item]:
-        fields: dict[str, ET.Element] = {local(child.tag): child for child in elem}
-        member = fields.get("member")
-        member_id = (member.get("id") or "").strip() if member is not None else ""
-        entry_id = _text(fields.get("id"))
+        fields = entry.fields
+        member_id = entry.member.strip()
+        entry_id = fields.get("id", "").strip()
         if not member_id or not entry_id:
             yield Problem(position, "entry without member id or id")
             return
         key = f"{member_id}-{entry_id}"
         position = f"{position} ({key})"
-        stamp = _text(fields.get("timestamp"))
+        stamp = fields.get("timestamp", "").strip()
         try:
             updated_at = to_unix(stamp) if stamp else None
         except InvalidInput:
@@ -169,6 +180,7 @@ class NcmecFormat(BankFormat):
             return
         if updated_at is not None:
             info.saw(updated_at)
+        tag = entry.tag
         kind = "video" if tag in ("video", "deletedVideo") else "image"
         if tag.startswith("deleted"):
             yield BankUpdate(
@@ -181,9 +193,8 @@ class NcmecFormat(BankFormat):
             )
             return
         signals: list[Signal] = []
-        prints = fields.get("fingerprints")
-        for child in prints if prints is not None else ():
-            result = self._fingerprint(child, position, fetch_link)
+        for raw_type, href, text in entry.prints:
+            result = self._fingerprint(raw_type, href, text, position, fetch_link)
             if isinstance(result, Signal):
                 signals.append(result)
             elif result is not None:
@@ -191,7 +202,7 @@ class NcmecFormat(BankFormat):
         if not signals:
             yield Skip("no supported signal")
             return
-        classification = _text(fields.get("classification"))
+        classification = fields.get("classification", "").strip()
         labels = (f"ncmec:{classification}",) if classification else ()
         yield BankUpdate(
             key,
@@ -205,15 +216,18 @@ class NcmecFormat(BankFormat):
         )
 
     def _fingerprint(
-        self, child: ET.Element, position: str, fetch_link: LinkFetcher | None
+        self,
+        raw_type: str,
+        href: str | None,
+        text: str,
+        position: str,
+        fetch_link: LinkFetcher | None,
     ) -> Signal | Skip | Problem | None:
-        raw_type = local(child.tag)
-        href = child.get("href")
         family = self.families.family(raw_type, position)
         if not isinstance(family, str):
             return family
         if href is None:
-            return self.families.value(family, _text(child), position)
+            return self.families.value(family, text.strip(), position)
         if fetch_link is None:
             return Skip(f"{family} link not fetched (file mode)")
         try:
@@ -221,6 +235,126 @@ class NcmecFormat(BankFormat):
         except (InvalidInput, NotFound) as error:  # a broken link spoils one entry, not the feed
             return Problem(position, f"{family} link: {error.message}")
         return self.families.value(family, payload, position)
+
+
+@dataclass(slots=True)
+class _Open:
+    """An entry element as it is read: only what :meth:`NcmecFormat._entry` uses of it.
+
+    As with ElementTree, a field is the text of a child before its first own child, and the
+    last of two same-named children wins.
+    """
+
+    tag: str
+    depth: int
+    fields: dict[str, str] = field(default_factory=dict)
+    member: str = ""
+    """The ``id`` attribute of ``<member>``."""
+    prints: list[tuple[str, str | None, str]] = field(default_factory=list)
+    """The children of ``<fingerprints>``: tag, ``href`` and text."""
+    reading: list[tuple[str, str | None, str]] | None = None
+    """The ``<fingerprints>`` being read."""
+    href: str | None = None
+    """The ``href`` of the fingerprint being read."""
+
+
+Found = _Open | tuple[str, str]
+"""What the reader finishes: an entry, ``("next", link)`` or ``(tag, maxTimestamp)``."""
+
+
+class _Reader:
+    """One guarded expat parser whose handlers keep only what entries and paging need.
+
+    No element tree is built (an entry is a few strings, dropped once its items are yielded),
+    which makes this about twice as fast as ElementTree's pull parser behind a guard pass.
+    Finished entries, ``<paging><next>`` texts and ``<images>``/``<videos>`` ``maxTimestamp``
+    attributes land in :attr:`done` in document order. The handlers are closures over local
+    state: they run for every element of files with millions of them.
+    """
+
+    def __init__(self) -> None:
+        self.done: list[Found] = []
+        self._parser = guarded_parser(namespace_separator="}")
+        self._parser.buffer_text = True
+        self._install(self._parser, self.done)
+
+    def feed(self, chunk: bytes) -> None:
+        self._parse(chunk, False)
+
+    def close(self) -> None:
+        self._parse(b"", True)
+
+    def _parse(self, chunk: bytes, final: bool) -> None:
+        try:
+            self._parser.Parse(chunk, final)
+        except expat.ExpatError as error:
+            raise parse_error(error) from None
+
+    @staticmethod
+    def _install(parser: expat.XMLParserType, done: list[Found]) -> None:
+        names: dict[str, str] = {}  # expat's "uri}local" -> local
+        path: list[str] = []  # local names of the open elements
+        texts: list[str] = []  # per open element: its text, once a child has started
+        stamps: list[str] = []  # maxTimestamp of the open <images>/<videos>
+        entries: list[_Open] = []  # open entry elements (nested ones are read on their own)
+        text: str | None = None  # the innermost element's text while it has no child
+
+        def start(name: str, attrs: dict[str, str]) -> None:
+            nonlocal text
+            tag = names.get(name)
+            if tag is None:
+                tag = names[name] = local(name)
+            if text is not None:
+                texts[-1] = text
+            text = ""
+            texts.append("")
+            depth = len(path)
+            path.append(tag)
+            if tag == "images" or tag == "videos":
+                stamps.append(attrs.get("maxTimestamp", ""))
+            if tag in ENTRY_TAGS:
+                entries.append(_Open(tag, depth))
+            elif entries:
+                entry = entries[-1]
+                level = depth - entry.depth
+                if level == 2:
+                    entry.href = attrs.get("href")
+                elif level == 1 and tag == "member":
+                    entry.member = attrs.get("id", "")
+                elif level == 1 and tag == "fingerprints":
+                    entry.reading = []
+
+        def data(chunk: str) -> None:
+            nonlocal text
+            if text is not None:
+                text += chunk
+
+        def end(name: str) -> None:
+            nonlocal text
+            tag = path.pop()
+            value = texts.pop()
+            if text is not None:
+                value, text = text, None
+            if tag == "next" and path and path[-1] == "paging":
+                done.append(("next", value))
+            elif tag == "images" or tag == "videos":
+                done.append((tag, stamps.pop()))
+            if not entries:
+                return
+            entry = entries[-1]
+            level = len(path) - entry.depth
+            if level == 0:
+                done.append(entries.pop())
+            elif level == 1:
+                entry.fields[tag] = value
+                if tag == "fingerprints" and entry.reading is not None:
+                    entry.prints, entry.reading = entry.reading, None
+            elif level == 2 and entry.reading is not None and path[-1] == "fingerprints":
+                entry.reading.append((tag, entry.href, value))
+
+        parser.StartElementHandler = start
+        parser.EndElementHandler = end
+        parser.CharacterDataHandler = data
 
 
 def decode_feature(body: bytes) -> bytes:
@@ -231,10 +365,6 @@ def decode_feature(body: bytes) -> bytes:
         return base64.b64decode(b"".join(body.split()), validate=True)
     except (binascii.Error, ValueError):
         return body
-
-
-def _text(elem: ET.Element | None) -> str:
-    return (elem.text or "").strip() if elem is not None else ""
 
 
 @hashcore.hookimpl

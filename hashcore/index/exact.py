@@ -42,6 +42,7 @@ class ExactIndex(SignalIndex):
         self._keys: Keys = np.zeros(0, f"S{nbytes}")
         self._ids: I64 = np.zeros(0, np.int64)
         self._id_order: I64 = np.zeros(0, np.int64)  # argsort of _ids, for removes
+        self._sorted_ids: I64 = np.zeros(0, np.int64)  # _ids[_id_order], not redone per add
         self._dead = np.zeros(0, np.bool_)
         self._n_dead = 0
         self._delta: dict[int, bytes] = {}  # id -> value
@@ -57,7 +58,7 @@ class ExactIndex(SignalIndex):
         return np.ascontiguousarray(raw).view(f"S{self.nbytes}").reshape(-1)
 
     @staticmethod
-    def _id_array(value_ids: Sequence[int]) -> I64:
+    def _id_array(value_ids: Sequence[int] | I64) -> I64:
         try:
             return np.asarray(value_ids, dtype=np.int64).reshape(-1)
         except (OverflowError, ValueError, TypeError) as exc:
@@ -66,7 +67,7 @@ class ExactIndex(SignalIndex):
     def _main_rows(self, ids: I64) -> I64:
         if self._ids.shape[0] == 0:
             return np.zeros(0, np.int64)
-        sorted_ids = self._ids[self._id_order]
+        sorted_ids = self._sorted_ids
         at = np.searchsorted(sorted_ids, ids)
         at[at >= sorted_ids.shape[0]] = 0
         rows: I64 = self._id_order[at[sorted_ids[at] == ids]]
@@ -99,6 +100,22 @@ class ExactIndex(SignalIndex):
             self._delta_drop(value_id)
             self._delta[value_id] = bytes(value)
             self._delta_by_value.setdefault(bytes(value), set()).add(value_id)
+
+    def add_array(self, value_ids: I64, codes: U8) -> None:
+        """:meth:`add` for bulk loads: ids and an (n, nbytes) uint8 array, no per-value objects."""
+        ids = self._id_array(value_ids)
+        codes = np.asarray(codes)
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != self.nbytes:
+            raise InvalidInput(
+                f"expected a (n, {self.nbytes}) uint8 array, got {codes.dtype}{codes.shape}"
+            )
+        if ids.shape[0] != codes.shape[0]:
+            raise InvalidInput(f"{ids.shape[0]} value ids for {codes.shape[0]} values")
+        if ids.shape[0] >= max(BULK_MIN, self._ids.shape[0] // 4):
+            keys = np.ascontiguousarray(codes).view(f"S{self.nbytes}").reshape(-1)
+            self._rebuild(ids, keys)
+        else:
+            self.add(ids.tolist(), [row.tobytes() for row in codes])
 
     def remove(self, value_ids: Sequence[int]) -> None:
         ids = self._id_array(value_ids)
@@ -147,6 +164,7 @@ class ExactIndex(SignalIndex):
     def _set_main(self, keys: Keys, ids: I64) -> None:
         self._keys, self._ids = keys, ids
         self._id_order = np.argsort(ids, kind="stable")
+        self._sorted_ids = ids[self._id_order]
         self._dead = np.zeros(ids.shape[0], np.bool_)
         self._n_dead = 0
         self._delta, self._delta_by_value = {}, {}

@@ -34,7 +34,7 @@ def _popcount_codegen(context: Any, builder: Any, signature: Any, args: Any) -> 
 
 
 def _popcount_typer(typingctx: Any, x: Any) -> Any:
-    """``llvm.ctpop``: one POPCNT instruction (numba lowers the bit-trick formula poorly)."""
+    """``llvm.ctpop``: one POPCNT instruction; numba offers no popcount of its own."""
     return types.uint64(types.uint64), _popcount_codegen
 
 

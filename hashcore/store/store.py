@@ -67,6 +67,10 @@ class Store:
         self._connections_lock = threading.Lock()
         self._closed = False
         self._writer = self._open()
+        # The writer alone gets a bigger page cache and rarer WAL checkpoints: a bulk import
+        # touches random pages of the value index (1M hashed records: 75 s -> 57 s, measured).
+        self._writer.execute("PRAGMA cache_size=-131072")  # KiB: 128 MiB
+        self._writer.execute("PRAGMA wal_autocheckpoint=50000")  # pages: ~200 MB of WAL
         self.store_id = ensure_schema(self._writer)
 
     def close(self) -> None:
