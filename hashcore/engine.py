@@ -194,8 +194,8 @@ class Engine:
     def batch(self, *, catch_up: bool = True) -> Iterator[StoreWriter]:
         """Many writes in one atomic transaction (imports); indexes catch up on commit.
 
-        ``catch_up=False`` leaves that to the next lookup or batch: a bulk import then brings
-        the indexes up once at its end (a rebuild when it changed most values), not per batch.
+        ``catch_up=False`` leaves that to :meth:`catch_up` or the next lookup: a bulk import
+        then brings the indexes up once at its end (a rebuild when it changed most values).
         """
         with self.store.transaction() as writer:
             yield writer
@@ -203,6 +203,13 @@ class Engine:
             self._catch_up()
 
     # Indexes
+
+    def catch_up(self) -> None:
+        """Bring every index up to the store's committed changes.
+
+        Needed after ``batch(catch_up=False)``; lookups also catch up on their own.
+        """
+        self._catch_up()
 
     def compact(self) -> None:
         """Fold every index's delta into its main structure and write the snapshots."""

@@ -94,6 +94,9 @@ class MemoryTarget:
         self.state = draft
         self.commits += 1
 
+    def catch_up(self) -> None:
+        """Nothing is indexed in memory."""
+
     def entries(self, bank: str) -> dict[str, Stored]:
         return dict(self.state["entries"].get(bank, {}))
 

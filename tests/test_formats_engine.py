@@ -83,25 +83,27 @@ def test_withdrawal_stops_matching_at_once(
     assert matched(engine, bridge(shared_data)) == set()
 
 
-def test_newer_record_replaces_older(engine: Engine, registry: SignalRegistry) -> None:
-    def page(labels: list[str], stamp: int) -> bytes:
-        return json.dumps(
-            {
-                "data": [
-                    {
-                        "id": "7",
-                        "indicator": BRIDGE_MD5,
-                        "type": "HASH_MD5",
-                        "last_updated": stamp,
-                        "should_delete": False,
-                        "descriptors": {"data": [{"status": "MALICIOUS", "tags": labels}]},
-                    }
-                ]
-            }
-        ).encode()
+def te_page(labels: list[str], stamp: int) -> bytes:
+    """One ThreatExchange record for the bridge MD5, with these tags, updated at ``stamp``."""
+    return json.dumps(
+        {
+            "data": [
+                {
+                    "id": "7",
+                    "indicator": BRIDGE_MD5,
+                    "type": "HASH_MD5",
+                    "last_updated": stamp,
+                    "should_delete": False,
+                    "descriptors": {"data": [{"status": "MALICIOUS", "tags": labels}]},
+                }
+            ]
+        }
+    ).encode()
 
-    run(engine, "threatexchange", page(["old"], 100), registry)
-    summary = run(engine, "threatexchange", page(["new"], 200), registry)
+
+def test_newer_record_replaces_older(engine: Engine, registry: SignalRegistry) -> None:
+    run(engine, "threatexchange", te_page(["old"], 100), registry)
+    summary = run(engine, "threatexchange", te_page(["new"], 200), registry)
     assert summary.updated == 1
     entry = next(
         m for m in engine.lookup_signals([registry.get("md5").signal_from_text(BRIDGE_MD5)]).matches
@@ -110,24 +112,8 @@ def test_newer_record_replaces_older(engine: Engine, registry: SignalRegistry) -
 
 
 def test_older_record_is_ignored(engine: Engine, registry: SignalRegistry) -> None:
-    def page(labels: list[str], stamp: int) -> bytes:
-        return json.dumps(
-            {
-                "data": [
-                    {
-                        "id": "7",
-                        "indicator": BRIDGE_MD5,
-                        "type": "HASH_MD5",
-                        "last_updated": stamp,
-                        "should_delete": False,
-                        "descriptors": {"data": [{"status": "MALICIOUS", "tags": labels}]},
-                    }
-                ]
-            }
-        ).encode()
-
-    run(engine, "threatexchange", page(["new"], 200), registry)
-    summary = run(engine, "threatexchange", page(["old"], 100), registry)
+    run(engine, "threatexchange", te_page(["new"], 200), registry)
+    summary = run(engine, "threatexchange", te_page(["old"], 100), registry)
     assert summary.updated == 0 and summary.unchanged == 1
 
 

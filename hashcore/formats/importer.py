@@ -55,6 +55,8 @@ class Target(Protocol):
 
     def batch(self, *, catch_up: bool = True) -> AbstractContextManager[Any]: ...
 
+    def catch_up(self) -> None: ...
+
 
 class Ticker(Protocol):
     def advance(self, count: int = 1) -> None: ...
@@ -147,8 +149,7 @@ def import_updates(
         if pending:
             _commit(engine, bank, pending, None, checkpoint_source, summary, progress, strict)
         if summary.batches:
-            with engine.batch():  # nothing to write: brings the indexes up to date once
-                pass
+            engine.catch_up()  # once, here: batches were committed with catch_up=False
     return summary
 
 

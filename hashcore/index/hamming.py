@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -152,13 +152,13 @@ class _Tables:
     offsets: Offsets
     base: I64
 
-    @property
-    def span_start(self) -> I64:
-        return np.array([start for start, _ in self.spans], np.int64)
+    span_start: I64 = field(init=False)
+    span_width: I64 = field(init=False)
 
-    @property
-    def span_width(self) -> I64:
-        return np.array([width for _, width in self.spans], np.int64)
+    def __post_init__(self) -> None:
+        # Read by every search: made once here rather than per call.
+        object.__setattr__(self, "span_start", np.array([a for a, _ in self.spans], np.int64))
+        object.__setattr__(self, "span_width", np.array([w for _, w in self.spans], np.int64))
 
     @staticmethod
     def bases(spans: list[tuple[int, int]]) -> I64:
