@@ -27,6 +27,7 @@ from hashcore.model import EntryStatus
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
 from hashcore.store import Store
+from hashcore.store.schema import RECOUNT_SQL
 from hashcore.store.writer import Upsert
 from tests.formats_support import upsert_one_by_one
 
@@ -66,6 +67,9 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
             " ORDER BY entry_id, value_id",
             "signal_values": "SELECT id, family, value, refs FROM signal_values ORDER BY id",
             "changes": "SELECT seq, family, value_id, op FROM changes ORDER BY seq",
+            "bank_counts": "SELECT bank_id, family, count FROM bank_counts WHERE count != 0"
+            " ORDER BY bank_id, family",
+            "recounted": f"SELECT * FROM ({RECOUNT_SQL}) ORDER BY 1, 2",
         }
         return {name: conn.execute(sql).fetchall() for name, sql in queries.items()}
     finally:
@@ -73,7 +77,9 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def check_invariants(tables: dict[str, list[tuple[Any, ...]]]) -> None:
-    """refs = active entries carrying a value; replaying the log gives the live values."""
+    """refs = active entries carrying a value; replaying the log gives the live values; the
+    maintained bank counts are what counting from scratch gives."""
+    assert tables["bank_counts"] == tables["recounted"]
     status = {row[0]: row[5] for row in tables["entries"]}
     carried: dict[int, int] = {}
     for entry_id, value_id, _ in tables["entry_signals"]:

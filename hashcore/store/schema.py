@@ -5,6 +5,14 @@ many banks) carry it; its row id is the id the family's index knows it by. ``ref
 *active* entries that carry it: the value is in the index exactly while ``refs > 0``, and every
 0 -> 1 and 1 -> 0 step appends a row to ``changes``, so an index snapshot tagged with a sequence
 number is brought up to date by replaying only the later changes.
+
+``bank_counts`` keeps each bank's active entries (family ``''``) and the signals of its active
+entries per family, maintained by the writer in the same transaction as the change, so listing
+banks reads a few rows instead of scanning every entry (6.5 s on a 1M-entry bank).
+
+Version 2 added ``bank_counts`` and made ``entry_signals`` a ``WITHOUT ROWID`` table (its
+primary key is the table: one B-tree less to write per signal); a version 1 store is migrated
+when it is opened.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import uuid
 
 from hashcore.errors import HashcoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -54,7 +62,7 @@ CREATE TABLE IF NOT EXISTS entry_signals (
     value_id INTEGER NOT NULL REFERENCES signal_values(id),
     quality INTEGER,
     PRIMARY KEY (entry_id, value_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entry_signals_value ON entry_signals (value_id);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,6 +72,12 @@ CREATE TABLE IF NOT EXISTS changes (
     ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS changes_family ON changes (family, seq);
+CREATE TABLE IF NOT EXISTS bank_counts (
+    bank_id INTEGER NOT NULL REFERENCES banks(id) ON DELETE CASCADE,
+    family TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (bank_id, family)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
     bank_id INTEGER NOT NULL REFERENCES banks(id) ON DELETE CASCADE,
     source TEXT NOT NULL,
@@ -72,6 +86,30 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     PRIMARY KEY (bank_id, source)
 );
 """
+
+ENTRY_SIGNALS_V2 = """
+CREATE TABLE entry_signals_v2 (
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    value_id INTEGER NOT NULL REFERENCES signal_values(id),
+    quality INTEGER,
+    PRIMARY KEY (entry_id, value_id)
+) WITHOUT ROWID;
+INSERT INTO entry_signals_v2 (entry_id, value_id, quality)
+    SELECT entry_id, value_id, quality FROM entry_signals ORDER BY entry_id, value_id;
+DROP TABLE entry_signals;
+ALTER TABLE entry_signals_v2 RENAME TO entry_signals;
+CREATE INDEX entry_signals_value ON entry_signals (value_id);
+"""
+"""Version 1 -> 2: ``entry_signals`` copied into its ``WITHOUT ROWID`` shape."""
+
+RECOUNT_SQL = """
+SELECT bank_id, '', COUNT(*) FROM entries WHERE status = 'active' GROUP BY bank_id
+UNION ALL
+SELECT e.bank_id, v.family, COUNT(*) FROM entry_signals s
+    JOIN entries e ON e.id = s.entry_id JOIN signal_values v ON v.id = s.value_id
+    WHERE e.status = 'active' GROUP BY e.bank_id, v.family
+"""
+"""``bank_counts`` computed from scratch: the migration, and the oracle in tests."""
 
 
 def connect(path: str, *, timeout: float = 30.0) -> sqlite3.Connection:
@@ -97,9 +135,9 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
             raise HashcoreError(
                 f"store schema version {version} is newer than this hashcore ({SCHEMA_VERSION})"
             )
-        for statement in DDL.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        _run_script(conn, DDL)
+        if version < 2:
+            _migrate_to_v2(conn)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,)
@@ -110,3 +148,21 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
         conn.execute("ROLLBACK")
         raise
     return store_id
+
+
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    """Reshape ``entry_signals`` if it has a rowid, and count every bank once."""
+    sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entry_signals'"
+    ).fetchone()[0]
+    if "WITHOUT ROWID" not in sql.upper():
+        _run_script(conn, ENTRY_SIGNALS_V2)
+    conn.execute("DELETE FROM bank_counts")
+    conn.execute(f"INSERT INTO bank_counts (bank_id, family, count) {RECOUNT_SQL}")
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Each statement of ``script`` in the open transaction (``executescript`` would commit)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)

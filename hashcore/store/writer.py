@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from hashcore.errors import AlreadyExists, HashcoreError, InvalidInput, NotFound
 from hashcore.model import Bank, Entry, EntryStatus
 from hashcore.signals import Signal
+from hashcore.store.counts import ENTRIES, CountDeltas
 from hashcore.store.rows import (
     BANK_COLUMNS,
     bank_from_row,
@@ -150,6 +151,13 @@ class StoreWriter:
         self._read_entry = read_entry
         self.changes = 0
         """Rows appended to ``changes`` so far in this transaction."""
+        self._counts = CountDeltas()
+
+    def finish(self) -> None:
+        """Write what the transaction changed in ``bank_counts``; the store calls this just
+        before it commits (tallied in memory meanwhile: a counter row per write would double
+        the statements of an import)."""
+        self._counts.flush(self._conn)
 
     # Banks
 
@@ -322,13 +330,15 @@ class StoreWriter:
             ),
         )
         entry_id = int(cursor.lastrowid or 0)
+        if active:
+            self._counts.entry(bank_id, +1)
         for value_id, quality in self._intern(clean).items():
             self._conn.execute(
                 "INSERT INTO entry_signals (entry_id, value_id, quality) VALUES (?, ?, ?)",
                 (entry_id, value_id, quality),
             )
             if active:
-                self._ref(value_id, +1)
+                self._counts.signal(bank_id, self._ref(value_id, +1), +1)
         return entry_id
 
     def set_entry_status(self, bank: str, entry_id: int, status: EntryStatus) -> Entry:
@@ -342,8 +352,10 @@ class StoreWriter:
         was_active = row[0] == EntryStatus.ACTIVE.value
         is_active = status is EntryStatus.ACTIVE
         if was_active != is_active:
+            delta = +1 if is_active else -1
+            self._counts.entry(bank_id, delta)
             for value_id in self._entry_values(entry_id):
-                self._ref(value_id, +1 if is_active else -1)
+                self._counts.signal(bank_id, self._ref(value_id, delta), delta)
         if row[0] != status.value:
             self._conn.execute(
                 "UPDATE entries SET status = ?, updated_at = ? WHERE id = ?",
@@ -396,6 +408,7 @@ class StoreWriter:
         return batch
 
     def _write_batch(self, bank_id: int, batch: _Batch) -> None:
+        self._counts.add(bank_id, batch.counts)
         ids = self._store_values(batch)
         self._write_refs(batch, ids)
         self._write_entries(bank_id, batch, ids)
@@ -602,7 +615,8 @@ class StoreWriter:
         )
         return {int(value_id): quality for value_id, quality in rows}
 
-    def _ref(self, value_id: int, delta: int) -> None:
+    def _ref(self, value_id: int, delta: int) -> str:
+        """Add ``delta`` to the value's ``refs``, logging a change at 0 <-> 1; its family."""
         family, refs = self._conn.execute(
             "UPDATE signal_values SET refs = refs + ? WHERE id = ? RETURNING family, refs",
             (delta, value_id),
@@ -613,6 +627,7 @@ class StoreWriter:
                 (family, value_id, "add" if delta > 0 else "remove", time.time()),
             )
             self.changes += 1
+        return str(family)
 
 
 _ACTIVE = EntryStatus.ACTIVE.value
@@ -658,6 +673,9 @@ class _Batch:
     follows it."""
     steps: list[list[tuple[Key, int]]] = field(default_factory=list)
     """Per record that changed ``refs``: its +1/-1 steps."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Net change of the bank's ``bank_counts`` rows (:data:`~hashcore.store.counts.ENTRIES`
+    for active entries, else per family)."""
     _labels: dict[Any, str] = field(default_factory=dict, repr=False)
 
     def apply(self, external_id: str, update: EntryUpdate) -> UpsertOutcome:
@@ -700,6 +718,10 @@ class _Batch:
                 step.append((key, -1))
         if step:
             self.steps.append(step)
+        if was_active:
+            self._count(entry.values, -1)
+        if active:
+            self._count(values, +1)
         entry.values, entry.labels, entry.source = values, labels, update.source
         entry.status = status.value
         entry.updated_at = self.now if updated_at is None else updated_at
@@ -723,8 +745,16 @@ class _Batch:
         self.created.append(external_id)
         if active:
             self.steps.append([(key, +1) for key in values])
+            self._count(values, +1)
             return UpsertOutcome.ADDED
         return UpsertOutcome.UNCHANGED
+
+    def _count(self, values: Values, delta: int) -> None:
+        """An active entry with ``values`` appeared (+1) or went (-1)."""
+        counts = self.counts
+        counts[ENTRIES] = counts.get(ENTRIES, 0) + delta
+        for family, _ in values:
+            counts[family] = counts.get(family, 0) + delta
 
     def _values(self, signals: Iterable[Signal]) -> Values:
         """Validated usable signals (at least one) by value, the last quality winning."""
