@@ -19,6 +19,7 @@ from typing import Any
 from hashcore.cli.common import open_engine, store_parent
 from hashcore.cli.progress import Progress
 from hashcore.errors import InvalidInput, NotFound
+from hashcore.formats.background import read_feed
 from hashcore.formats.base import BankFormat, get_format
 from hashcore.formats.csvmap import load_mapping
 from hashcore.formats.export import EXPORT_FORMATS, export_bank
@@ -122,15 +123,15 @@ def run_import(args: argparse.Namespace) -> int:
             summary = engine.import_file(args.name, args.path, format=args.fmt, options=options)
             return _report(summary, args.json)
         progress = Progress(None, f"importing {args.path.name}")
-        with args.path.open("rb") as stream:
-            summary = import_updates(
-                engine,
-                args.name,
-                fmt.read(stream),
-                strict=args.strict,
-                progress=progress,
-                batch_size=args.batch_size,
-            )
+        items = read_feed(args.fmt, args.path, load_registry(), _format_options(args))
+        summary = import_updates(
+            engine,
+            args.name,
+            items,
+            strict=args.strict,
+            progress=progress,
+            batch_size=args.batch_size,
+        )
         progress.close()
     return _report(summary, args.json)
 
@@ -209,12 +210,16 @@ def parse_options(items: list[str], mapping: Path | None) -> dict[str, object]:
 
 
 def _format(args: argparse.Namespace) -> BankFormat:
+    return get_format(args.fmt, load_registry(), _format_options(args))
+
+
+def _format_options(args: argparse.Namespace) -> dict[str, object]:
     options = parse_options(args.option, args.mapping)
     path = getattr(args, "path", None)
     jsonl = path is not None and path.suffix.lower() in (".jsonl", ".ndjson", ".json")
     if args.fmt == "csv" and "input" not in options and jsonl:
         options["input"] = "jsonl"
-    return get_format(args.fmt, load_registry(), options)
+    return options
 
 
 def _ensure_bank(engine: Any, args: argparse.Namespace, fmt: BankFormat) -> None:

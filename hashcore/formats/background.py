@@ -1,0 +1,174 @@
+"""Reading a large feed file in a second process while this one writes the store.
+
+Parsing a partner file is Python work (expat callbacks, record objects: about 40% of a 1M-record
+NCMEC import), and so is the in-memory half of applying it; two threads would take turns on one
+GIL. So a child process reads the file and sends its items in chunks, and it may run up to
+:data:`AHEAD` chunks ahead: while this process commits a transaction, the child parses the next
+one. Records cross as plain tuples: pickling the record objects themselves costs more than
+parsing them. The items, their order and any error are exactly those of reading in-process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from hashcore import errors
+from hashcore.formats.base import get_format
+from hashcore.formats.records import BankUpdate, Item, Opinion
+from hashcore.model import EntryStatus
+from hashcore.registry import SignalRegistry, load_registry
+from hashcore.signals import Signal
+
+BACKGROUND_MIN_BYTES = 8 << 20
+"""Files smaller than this are read in-process: starting the child costs about half a second."""
+CHUNK = 2000
+"""Items per message from the child."""
+AHEAD = 32
+"""Messages the child may send before this process takes them: 64,000 items, three import
+transactions, so it is never idle while a transaction commits; memory stays bounded."""
+POLL_SECONDS = 1.0
+"""How often a wait for the child checks that it is still alive."""
+
+Packed = tuple[Any, ...]
+_STATUSES = {status.value: status for status in EntryStatus}
+_OPINIONS = {opinion.value: opinion for opinion in Opinion}
+
+
+def read_feed(
+    format_name: str,
+    path: Path,
+    registry: SignalRegistry,
+    options: Mapping[str, object] | None = None,
+    *,
+    min_bytes: int = BACKGROUND_MIN_BYTES,
+) -> Iterator[Item]:
+    """The items of the feed file ``path`` in ``format_name``; read by a child process when the
+    file has at least ``min_bytes``. The format is checked here first, so an unknown one or bad
+    options fail before any process starts.
+
+    The child is started with ``spawn``, which imports the caller's main module again: a script
+    calling this must keep its work under ``if __name__ == "__main__":`` (the ``hashcore``
+    command does).
+    """
+    fmt = get_format(format_name, registry, options)
+    if path.stat().st_size < min_bytes:
+        with path.open("rb") as stream:
+            yield from fmt.read(stream)
+        return
+    yield from _read_in_child(format_name, path, dict(options or {}))
+
+
+def _read_in_child(format_name: str, path: Path, options: dict[str, object]) -> Iterator[Item]:
+    context = multiprocessing.get_context("spawn")  # fork is unsafe beside gRPC or numba threads
+    messages: multiprocessing.Queue[tuple[str, Any]] = context.Queue(AHEAD)
+    child = context.Process(
+        target=_child_main,
+        args=(format_name, str(path), options, messages),
+        name="hashcore-feed-reader",
+        daemon=True,
+    )
+    child.start()
+    try:
+        while True:
+            try:
+                kind, payload = messages.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise errors.HashcoreError(
+                        f"the process reading {path.name} stopped (exit code {child.exitcode})"
+                    ) from None
+                continue
+            if kind == "items":
+                for packed in payload:
+                    yield _unpack(packed)
+            elif kind == "end":
+                return
+            else:
+                raise _error(payload)
+    finally:  # also when the caller stops early (--strict, a failed transaction)
+        if child.is_alive():
+            child.terminate()
+        child.join()
+        messages.close()
+
+
+def _child_main(
+    format_name: str,
+    path: str,
+    options: dict[str, object],
+    messages: multiprocessing.Queue[tuple[str, Any]],
+) -> None:
+    """The child: read the file, send chunks of packed items, then ``end`` or the error (after
+    the items read before it, as reading in-process would have yielded them)."""
+    chunk: list[Packed | Item] = []
+    try:
+        fmt = get_format(format_name, load_registry(), options)
+        with open(path, "rb") as stream:
+            for item in fmt.read(stream):
+                chunk.append(_pack(item) if type(item) is BankUpdate else item)
+                if len(chunk) >= CHUNK:
+                    messages.put(("items", chunk))
+                    chunk = []
+        messages.put(("items", chunk))
+        messages.put(("end", None))
+    except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
+        messages.put(("items", chunk))
+        messages.put(("error", _describe(error)))
+
+
+def _pack(update: BankUpdate) -> Packed:
+    signals = tuple((s.type, s.value, s.quality, s.usable, s.variant) for s in update.signals)
+    opinion = None if update.opinion is None else update.opinion.value
+    return (
+        update.external_id,
+        signals,
+        update.labels,
+        update.source,
+        update.status.value,
+        update.updated_at,
+        update.created_at,
+        opinion,
+        update.content_kind,
+        update.position,
+    )
+
+
+def _unpack(packed: Packed | Item) -> Item:
+    if not isinstance(packed, tuple):
+        return packed  # problems, skips and checkpoints cross as themselves
+    external_id, signals, labels, source, status, updated_at, created_at, opinion, kind, where = (
+        packed
+    )
+    return BankUpdate(
+        external_id,
+        tuple([Signal(*signal) for signal in signals]),
+        labels,
+        source,
+        _STATUSES[status],
+        updated_at,
+        created_at,
+        None if opinion is None else _OPINIONS[opinion],
+        kind,
+        where,
+    )
+
+
+def _describe(error: BaseException) -> tuple[str, str, str | None]:
+    """An error as plain data: exception classes do not all survive pickling."""
+    if isinstance(error, errors.HashcoreError):
+        return type(error).__name__, error.message, error.field
+    return type(error).__name__, str(error), None
+
+
+def _error(described: tuple[str, str, str | None]) -> errors.HashcoreError:
+    name, message, field = described
+    kind = getattr(errors, name, None)
+    if isinstance(kind, type) and issubclass(kind, errors.HashcoreError):
+        return kind(message, field=field)
+    if name in ("FileNotFoundError", "IsADirectoryError", "PermissionError"):
+        return errors.InvalidInput(f"cannot read the feed: {message}", field="path")
+    return errors.HashcoreError(f"reading the feed failed: {name}: {message}")
