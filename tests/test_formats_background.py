@@ -6,8 +6,12 @@ deletions, problems, skips, paging) crosses the process boundary here.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,7 @@ import pytest
 from hashcore.engine import Engine
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats import get_format
-from hashcore.formats.background import read_feed
+from hashcore.formats.background import BACKGROUND_MIN_BYTES, read_feed
 from hashcore.formats.importer import import_updates
 from hashcore.formats.records import BankUpdate, Problem
 from hashcore.registry import SignalRegistry
@@ -97,3 +101,30 @@ def test_stopping_early_ends_the_child(registry: SignalRegistry) -> None:
     assert next(feed) is not None
     feed.close()  # as import_updates does when --strict stops it
     assert multiprocessing.active_children() == []
+
+
+def test_command_imports_a_large_file_through_the_child(tmp_path: Path) -> None:
+    """The real ``hashcore bank import`` on a file over the threshold: the child is spawned
+    from the command's own process (its main module is imported again there)."""
+    path = tmp_path / "big.jsonl"
+    with path.open("w") as out:
+        out.write('{"format": "hashcore-bank", "version": 1, "bank": {"name": "x"}}\n')
+        count = 0
+        while out.tell() < BACKGROUND_MIN_BYTES:
+            out.write(
+                f'{{"external_id": "e{count}", "status": "active", "labels": ["l"],'
+                f' "updated_at": 1.0, "signals": [{{"type": "md5", "hex": "{count:032x}"}},'
+                f' {{"type": "pdq", "hex": "{count * 2654435761 % (1 << 256):064x}"}}]}}\n'
+            )
+            count += 1
+    env = {**os.environ, "HASHCORE_STORE": str(tmp_path / "store")}
+    command = [sys.executable, "-m", "hashcore.cli.main", "bank", "import", "b", "--create"]
+    done = subprocess.run(
+        [*command, "--format", "hashcore", "--json", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == count > 30_000
