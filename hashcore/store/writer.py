@@ -3,7 +3,9 @@
 Each method keeps ``signal_values.refs`` equal to the number of active entries carrying a value
 and appends to ``changes`` whenever a value enters (refs 0 -> 1) or leaves (1 -> 0) the set the
 indexes must hold. Engines replay ``changes`` to stay current, so a write made here, through an
-engine or by an importer in another process, reaches every index without a rebuild.
+engine or by an importer in another process, reaches every index without a rebuild. Each also
+tallies how a bank's active entries and signals change (``CountDeltas``); the tallies are
+written to ``bank_counts`` once, just before the transaction commits.
 
 Partner imports go through :meth:`StoreWriter.upsert_entries`: a batch of records is played in
 memory by the per-record rules, then written with a few multi-row statements per table.
