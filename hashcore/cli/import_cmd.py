@@ -108,7 +108,8 @@ def register_bank_subcommands(verbs: Any) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    fmt = _format(args)
+    registry, options = load_registry(), _format_options(args)
+    fmt = get_format(args.fmt, registry, options)
     if not args.path.is_file():
         raise NotFound(f"{args.path}: no such file", field="path")
     if args.strict:
@@ -119,11 +120,10 @@ def run_import(args: argparse.Namespace) -> int:
     with open_engine(args) as engine:
         _ensure_bank(engine, args, fmt)
         if isinstance(engine, RemoteEngine):  # the server parses and applies; same summary
-            options = parse_options(args.option, args.mapping)
             summary = engine.import_file(args.name, args.path, format=args.fmt, options=options)
             return _report(summary, args.json)
         progress = Progress(None, f"importing {args.path.name}")
-        items = read_feed(args.fmt, args.path, load_registry(), _format_options(args))
+        items = read_feed(args.fmt, args.path, registry, options)
         summary = import_updates(
             engine,
             args.name,

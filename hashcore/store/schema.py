@@ -136,7 +136,7 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
                 f"store schema version {version} is newer than this hashcore ({SCHEMA_VERSION})"
             )
         _run_script(conn, DDL)
-        if version < 2:
+        if version == 1:  # a new store (0) was just created in the version 2 shape
             _migrate_to_v2(conn)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute(
@@ -151,13 +151,8 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
 
 
 def _migrate_to_v2(conn: sqlite3.Connection) -> None:
-    """Reshape ``entry_signals`` if it has a rowid, and count every bank once."""
-    sql = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entry_signals'"
-    ).fetchone()[0]
-    if "WITHOUT ROWID" not in sql.upper():
-        _run_script(conn, ENTRY_SIGNALS_V2)
-    conn.execute("DELETE FROM bank_counts")
+    """Reshape ``entry_signals`` without its rowid, and count every bank once."""
+    _run_script(conn, ENTRY_SIGNALS_V2)
     conn.execute(f"INSERT INTO bank_counts (bank_id, family, count) {RECOUNT_SQL}")
 
 
