@@ -258,12 +258,17 @@ class Engine:
         *,
         thresholds: Thresholds | None = None,
         banks: Collection[str] | None = None,
+        loosen_banks: Collection[str] | None = None,
     ) -> list[LookupResult]:
         """One :class:`LookupResult` per query, each equal to :meth:`lookup_signals` on it.
 
         Every query's signals go to one ``index.search`` call per family, so the per-call costs
         (bank list, change-log check, probe setup) are paid once per batch: this is what lets a
         platform check its upload stream at thousands of lookups per second.
+
+        ``thresholds`` replace a bank's own only in ``loosen_banks`` (``None``: every bank, for
+        the store's owner); elsewhere they can only tighten it. The server passes the banks the
+        caller administers, so a lookup-only partner cannot widen a search into a read.
         """
         request = check_thresholds(self.registry, thresholds)
         all_banks = {bank.name: bank for bank in self.store.list_banks()}
@@ -287,7 +292,7 @@ class Engine:
         with self._lock.read():
             for family in sorted({family for group in grouped for family in group}):
                 signal_type = self.registry.get(family)
-                threshold = loosest_threshold(signal_type, candidates, request)
+                threshold = loosest_threshold(signal_type, candidates, request, loosen_banks)
                 owners = [n for n, group in enumerate(grouped) for _ in group.get(family, ())]
                 family_signals = [s for group in grouped for s in group.get(family, ())]
                 found = self._states[family].index.search(
@@ -309,7 +314,7 @@ class Engine:
             if hits:
                 live = [item for per in hits.values() for v in per for item in live_by_value[v]]
                 results[number].matches = merge_matches(
-                    hits, live, self.registry, all_banks, request, wanted
+                    hits, live, self.registry, all_banks, request, wanted, loosen_banks
                 )
         return results
 

@@ -1,9 +1,15 @@
 """Thresholds and merging: from per-family index hits to one match per entry.
 
 Each family's index is searched once at the loosest threshold any candidate bank allows; the
-per-bank threshold (request over bank over family default) is applied here, when hits are
-attributed to entries. An entry reports, per family, its best distance or score and which query
-variant (a PDQ rotation or flip) produced it.
+per-bank threshold is applied here, when hits are attributed to entries. An entry reports, per
+family, its best distance or score and which query variant (a PDQ rotation or flip) produced it.
+
+A bank's threshold is its own override, else the family default. A request's threshold replaces
+it only in the banks the caller may *loosen* (``loosen_banks``: the store's owner, or a server
+admin of that bank); everywhere else a request can only make the bank's threshold stricter. A
+caller who could loosen a bank it may only search would turn lookups into reads: with the PDQ
+threshold at 256 every entry comes back with its distance, and 257 such queries recover any
+stored hash (see docs/server.md).
 """
 
 from __future__ import annotations
@@ -40,21 +46,46 @@ def check_thresholds(
     return checked
 
 
-def threshold_for(signal_type: SignalType, bank: Bank, request: Mapping[str, float]) -> float:
-    """The threshold in force for one bank: the request's, else the bank's, else the default."""
-    family = signal_type.name
-    if family in request:
-        return request[family]
-    if family in bank.thresholds:
-        return float(bank.thresholds[family])
+def bank_threshold(signal_type: SignalType, bank: Bank) -> float:
+    """The bank's own threshold for a family: its override, else the family default."""
+    if signal_type.name in bank.thresholds:
+        return float(bank.thresholds[signal_type.name])
     return float(signal_type.default_threshold)
 
 
+def stricter(signal_type: SignalType, a: float, b: float) -> float:
+    """The stricter of two thresholds: the smaller distance, or the larger score."""
+    return max(a, b) if signal_type.metric is Metric.SIMILARITY else min(a, b)
+
+
+def threshold_for(
+    signal_type: SignalType,
+    bank: Bank,
+    request: Mapping[str, float],
+    loosen_banks: Collection[str] | None = None,
+) -> float:
+    """The threshold in force for one bank.
+
+    ``loosen_banks`` names the banks where the request's threshold replaces the bank's (``None``:
+    every bank, as for the owner of a local store); in the others the request can only tighten.
+    """
+    own = bank_threshold(signal_type, bank)
+    wanted = request.get(signal_type.name)
+    if wanted is None:
+        return own
+    if loosen_banks is None or bank.name in loosen_banks:
+        return float(wanted)
+    return stricter(signal_type, float(wanted), own)
+
+
 def loosest_threshold(
-    signal_type: SignalType, banks: Iterable[Bank], request: Mapping[str, float]
+    signal_type: SignalType,
+    banks: Iterable[Bank],
+    request: Mapping[str, float],
+    loosen_banks: Collection[str] | None = None,
 ) -> float:
     """The threshold to search the index with so that no bank misses a hit it wants."""
-    limits = [threshold_for(signal_type, bank, request) for bank in banks]
+    limits = [threshold_for(signal_type, bank, request, loosen_banks) for bank in banks]
     if not limits:
         return float(signal_type.default_threshold)
     return min(limits) if signal_type.metric is Metric.SIMILARITY else max(limits)
@@ -95,6 +126,7 @@ def merge_matches(
     banks: Mapping[str, Bank],
     request: Mapping[str, float],
     wanted_banks: Collection[str] | None = None,
+    loosen_banks: Collection[str] | None = None,
 ) -> list[Match]:
     """One :class:`Match` per entry that some family recognises within its bank's threshold."""
     family_of = {value_id: family for family, hits in value_hits.items() for value_id in hits}
@@ -108,7 +140,8 @@ def merge_matches(
         family = family_of[item.value_id]
         signal_type = registry.get(family)
         hit = value_hits[family][item.value_id]
-        if not signal_type.is_match(hit.distance, threshold_for(signal_type, bank, request)):
+        limit = threshold_for(signal_type, bank, request, loosen_banks)
+        if not signal_type.is_match(hit.distance, limit):
             continue
         _, families = per_entry.setdefault(item.entry_id, (item, {}))
         current = families.get(family)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -46,6 +47,13 @@ class Limits:
     """Long-lived streams (WatchMatches, LookupBatch) held open at once; each holds a thread."""
 
 
+DEFAULT_ADMIN_THRESHOLD_BOUNDS: Mapping[str, float] = {"pdq": 63, "phash": 12, "tmk_pdqf": 0.5}
+"""How far an admin's per-request threshold may loosen a family (a score is a floor).
+
+Lookup-only callers may never loosen a bank's threshold; admins may, up to these bounds, to
+investigate near misses. A family not named here cannot be loosened past its default."""
+
+
 @dataclass(frozen=True, slots=True)
 class TlsConfig:
     cert: Path
@@ -72,6 +80,10 @@ class ServerConfig:
     disk. Default: the system temporary directory."""
     compact_interval: float = 600.0
     """Seconds between background index compactions (0: never; ``Compact`` still works)."""
+    admin_threshold_bounds: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_ADMIN_THRESHOLD_BOUNDS)
+    )
+    """Per family, the loosest threshold an admin's lookup may ask for (see docs/server.md)."""
 
     def validate(self) -> ServerConfig:
         """Refuse configurations that would expose an open server or make no sense."""
@@ -151,6 +163,7 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
         "grace_seconds",
         "compact_interval",
         "spool_dir",
+        "admin_threshold_bounds",
     }
     unknown = set(data) - known
     if unknown:
@@ -178,7 +191,23 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
         config = replace(config, spool_dir=base_dir / str(data["spool_dir"]))
     if "compact_interval" in data:
         config = replace(config, compact_interval=float(data["compact_interval"]))
+    if "admin_threshold_bounds" in data:
+        config = replace(config, admin_threshold_bounds=_bounds(data["admin_threshold_bounds"]))
     return config
+
+
+def _bounds(raw: Any) -> dict[str, float]:
+    """``admin_threshold_bounds``: family to a finite number; the defaults fill the rest."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("admin_threshold_bounds must be a table of family = number")
+    bounds = dict(DEFAULT_ADMIN_THRESHOLD_BOUNDS)
+    for family, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"admin_threshold_bounds.{family} must be a number")
+        if not math.isfinite(value):
+            raise ConfigError(f"admin_threshold_bounds.{family} must be finite")
+        bounds[str(family)] = float(value)
+    return bounds
 
 
 def _tls(raw: Any, base_dir: Path) -> TlsConfig:

@@ -20,6 +20,7 @@ from hashcore_server.audit import AuditRecord
 from hashcore_server.auth import LOOKUP
 from hashcore_server.calls import Call, State, rpc, rpc_stream
 from hashcore_server.errors import status_code_for
+from hashcore_server.thresholds import check_admin_bounds, loosen_banks
 
 log = logging.getLogger("hashcore.server")
 
@@ -41,9 +42,10 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
     def Lookup(self, request: pb.LookupRequest, call: Call) -> pb.LookupResponse:
         scope = self._scope(call, request.banks)
         thresholds = convert.thresholds_from_pb(request.thresholds, self.state.registry)
+        loosen = self._loosen_banks(call, scope, thresholds)
         with self.state.cpu_slot(call):
             signals, errors = self._query_signals(request, "")
-            result = self._lookup(signals, thresholds, scope)
+            result = self._lookup_many([signals], thresholds, scope, loosen)[0]
         result.errors[:0] = errors
         self._record(call, [(None, signals, result)])
         return convert.lookup_to_pb(result)
@@ -61,8 +63,9 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
                 )
             scope = self._scope(call, request.banks)
             thresholds = convert.thresholds_from_pb(request.thresholds, self.state.registry)
+            loosen = self._loosen_banks(call, scope, thresholds)
             with self.state.cpu_slot(call):
-                answers, found = self._run_batch(request.queries, thresholds, scope, call)
+                answers, found = self._run_batch(request.queries, thresholds, scope, loosen, call)
             self._record(call, found)
             yield pb.LookupBatchResponse(results=answers)
 
@@ -71,6 +74,7 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
         queries: Sequence[pb.Query],
         thresholds: dict[str, float] | None,
         scope: list[str] | None,
+        loosen: list[str],
         call: Call,
     ) -> tuple[list[pb.QueryResult], list[tuple[str | None, Sequence[Signal], LookupResult]]]:
         """Answer every query of one message, in order; a bad query is its own answer.
@@ -90,7 +94,7 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
             answers.append(None)
             good.append((index, signals, errors))
         call.check_deadline()
-        results = self._lookup_many([signals for _, signals, _ in good], thresholds, scope)
+        results = self._lookup_many([signals for _, signals, _ in good], thresholds, scope, loosen)
         found: list[tuple[str | None, Sequence[Signal], LookupResult]] = []
         for (index, signals, errors), result in zip(good, results, strict=True):
             result.errors[:0] = errors
@@ -154,23 +158,38 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
             return hashes.signals, errors
         raise InvalidInput("a query needs content or signals", field=f"{prefix}query")
 
-    def _lookup(
-        self, signals: list[Signal], thresholds: dict[str, float] | None, scope: list[str] | None
-    ) -> LookupResult:
-        return self._lookup_many([signals], thresholds, scope)[0]
+    def _loosen_banks(
+        self, call: Call, scope: list[str] | None, thresholds: dict[str, float] | None
+    ) -> list[str]:
+        """The banks where this caller's thresholds may loosen the bank's own (see thresholds.py).
+
+        Checked before any work, so an admin asking past the server's bound learns it at once.
+        """
+        if not thresholds:
+            return []
+        banks = self.state.require_engine().bank_names() if scope is None else scope
+        allowed = loosen_banks(call.principal, banks)
+        if allowed:
+            check_admin_bounds(
+                thresholds, self.state.config.admin_threshold_bounds, self.state.registry
+            )
+        return allowed
 
     def _lookup_many(
         self,
         queries: list[list[Signal]],
         thresholds: dict[str, float] | None,
         scope: list[str] | None,
+        loosen: list[str],
     ) -> list[LookupResult]:
         if not queries:
             return []
         if scope is not None and not scope:
             return [LookupResult() for _ in queries]  # no granted bank exists: nothing to search
         engine = self.state.require_engine()
-        results = engine.lookup_many(queries, thresholds=thresholds, banks=scope)
+        results = engine.lookup_many(
+            queries, thresholds=thresholds, banks=scope, loosen_banks=loosen
+        )
         if scope is not None:  # defence in depth: never return a bank outside the scope
             allowed = set(scope)
             for result in results:
