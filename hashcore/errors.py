@@ -43,3 +43,20 @@ class NotReady(HashcoreError):
 
 class PluginError(HashcoreError):
     """A plugin is broken: a duplicate name, a missing attribute, a misspelt hook."""
+
+
+class StoreError(HashcoreError):
+    """The store's database or disk refused (read-only, full, unopenable): not the caller's
+    input, not a bug; the message says what was and was not written."""
+
+
+class StoreReadOnly(StoreError):
+    """A write to a store opened read-only (the files or their directory are not writable)."""
+
+
+class StoreFull(StoreError, LimitExceeded):
+    """The disk (or the database's size limit) is full: the transaction was rolled back."""
+
+
+class Cancelled(HashcoreError):
+    """Work stopped because its caller's deadline passed or it went away (``hashcore.cancel``)."""

@@ -2,13 +2,15 @@
 
 A snapshot is ``<store>/indexes/<family>/``: the index's own files (written by
 :meth:`SignalIndex.save`, never pickle) and ``manifest.json`` naming the family, the store it
-came from, the change sequence number it contains and its value count. Opening loads the
-snapshot and replays only the later changes; a snapshot that fails to load or does not agree
-with the store is rebuilt from SQLite instead of being trusted.
+came from, the change sequence number it contains, its value count and the SHA-256 of every
+file of the index (``files``). Opening checks those digests, loads the snapshot and replays only
+the later changes; a snapshot that fails to load or does not agree with the store is rebuilt
+from SQLite instead of being trusted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -175,13 +177,14 @@ def write_snapshot(state: IndexState, store: Store, root: Path) -> None:
     try:
         temp.mkdir(parents=True)
         state.index.save(temp / INDEX_DIR)
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "family": state.family,
             "store_id": store.store_id,
             "seq": state.seq,
             "count": len(state.index),
             "written_at": time.time(),
+            "files": file_digests(temp / INDEX_DIR),
         }
         with (temp / MANIFEST).open("w", encoding="utf-8") as handle:
             handle.write(json.dumps(manifest, indent=2) + "\n")
@@ -211,6 +214,10 @@ def _from_snapshot(
         if problem:
             log.warning("%s index snapshot not used: %s; rebuilding", family, problem)
             return None
+        problem = digest_problem(manifest, directory / INDEX_DIR)
+        if problem:
+            log.warning("%s index snapshot not used: %s; rebuilding", family, problem)
+            return None
         index = load_index(signal_type, directory / INDEX_DIR)
         if len(index) != manifest["count"]:
             log.warning(
@@ -225,6 +232,54 @@ def _from_snapshot(
         return None
     seq = int(manifest["seq"])
     return IndexState(family, index, seq, "snapshot", snapshot_seq=seq)
+
+
+def file_digests(directory: Path) -> dict[str, str]:
+    """SHA-256 (hex) of every file under ``directory``, by path relative to it."""
+    digests = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+            digests[path.relative_to(directory).as_posix()] = digest.hexdigest()
+    return digests
+
+
+def digest_problem(manifest: dict[str, Any], directory: Path) -> str | None:
+    """Why the files under ``directory`` do not match the manifest's ``files`` digests, if
+    they don't. Snapshots written before digests were recorded have none and pass."""
+    expected = manifest.get("files")
+    if expected is None:
+        return None
+    if not isinstance(expected, dict):
+        return "its manifest has malformed file digests"
+    found = file_digests(directory)
+    changed = sorted(
+        name for name in expected.keys() & found.keys() if expected[name] != found[name]
+    )
+    missing = sorted(expected.keys() - found.keys())
+    extra = sorted(found.keys() - expected.keys())
+    if changed:
+        return f"checksum mismatch in {', '.join(changed)}"
+    if missing:
+        return f"missing files {', '.join(missing)}"
+    if extra:
+        return f"unexpected files {', '.join(extra)}"
+    return None
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The snapshot manifest in ``directory`` (a family's snapshot directory)."""
+    return _read_manifest(directory / MANIFEST)
+
+
+def manifest_problem(
+    manifest: dict[str, Any], family: str, store_id: str, store_seq: int
+) -> str | None:
+    """Why a snapshot's manifest does not fit this store, if it doesn't."""
+    return _manifest_problem(manifest, family, store_id, store_seq)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

@@ -194,6 +194,7 @@ def test_config_file_and_environment(tmp_path):
     config_file = tmp_path / "hashcore.toml"
     config_file.write_text(
         'listen = "0.0.0.0:6000"\nstore = "data"\ntokens_file = "tokens.toml"\n'
+        "allow_plaintext_tokens = true\n"  # tokens off loopback without TLS need consent
         "[limits]\nworkers = 3\nmax_batch_queries = 50\n"
     )
     config = load_config(config_file, env={})

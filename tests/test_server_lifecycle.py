@@ -88,7 +88,8 @@ def test_metrics_endpoint(tmp_path):
         with urllib.request.urlopen(url, timeout=10) as response:
             text = response.read().decode()
         assert 'hashcore_lookups_total{family="pdq",result="match"} 1.0' in text
-        assert 'hashcore_index_values{family="pdq"} 1.0' in text
+        # The picture's PDQ and its three banked crops (centre90, top80, bottom80).
+        assert 'hashcore_index_values{family="pdq"} 4.0' in text
         assert "hashcore_banks 1.0" in text
         assert 'hashcore_rpc_latency_seconds_count{method="Lookup"} 1.0' in text
         assert 'hashcore_rpcs_total{code="OK",method="CreateBank"} 1.0' in text
@@ -155,7 +156,7 @@ def test_hashcore_serve_stops_gracefully_on_sigterm(tmp_path):
     assert process.returncode == 0, stderr
     assert "signal families:" in stderr and "pdq" in stderr
     assert "plugin " in stderr and "serving 1 bank(s): known" in stderr
-    assert "index pdq: 1 values" in stderr
+    assert "index pdq: 4 values" in stderr  # the PDQ and its three banked crops
     assert "SIGTERM" in stderr and "stopped" in stderr
     assert "s3cret-token" not in stderr
 

@@ -12,7 +12,7 @@ from hashcore.cli.common import clear_progress_line, open_engine, parse_threshol
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
 from hashcore.engine import Engine
-from hashcore.errors import HashcoreError
+from hashcore.errors import AlreadyExists, HashcoreError
 from hashcore.hashing import hash_file, iter_files
 from hashcore.model import BankInfo
 
@@ -129,7 +129,10 @@ def _add_one(engine: Engine, bank: str, path: Path, labels: list[str]) -> str:
     """``<entry id>\\t<path>`` on success (warnings on stderr), else ``error: ...``."""
     hashes = hash_file(path, engine.registry)
     try:
-        entry = engine.add_entry(bank, hashes.signals, labels=labels, source=str(path))
+        # Keyed by the file's MD5, so a re-run (after a kill) updates instead of duplicating.
+        entry = engine.add_hashes(bank, hashes.signals, labels=labels, source=str(path))
+    except AlreadyExists:  # a server's bank (AddSignals does not update) has the file already
+        return f"-\t{path}\t(already in {bank})"
     except HashcoreError as error:
         reasons = [e.message for e in hashes.errors] or [error.message]
         return f"error: {path}: not added: {'; '.join(reasons)}"

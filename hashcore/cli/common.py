@@ -42,6 +42,11 @@ def store_parent() -> argparse.ArgumentParser:
         help="per server call (default 30; content lookups allow 300)",
     )
     remote.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="send --token without TLS to a non-loopback server (only on a trusted network)",
+    )
+    remote.add_argument(
         "--hash-only",
         action="store_true",
         help="hash files here and send only their hashes, never their content",
@@ -83,6 +88,7 @@ def open_engine(args: argparse.Namespace) -> Engine:
         client_key=getattr(args, "client_key", None),
         timeout=getattr(args, "server_timeout", 30.0),
         hash_only=getattr(args, "hash_only", False),
+        insecure_plaintext=getattr(args, "insecure_plaintext", False),
     )
     return cast(Engine, remote)
 

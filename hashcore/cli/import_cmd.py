@@ -26,6 +26,7 @@ from hashcore.formats.export import EXPORT_FORMATS, export_bank
 from hashcore.formats.http import HttpClient, origin
 from hashcore.formats.importer import (
     BATCH_SIZE,
+    MAX_DELETE_FRACTION,
     ImportSummary,
     import_updates,
     stored_checkpoint,
@@ -75,6 +76,11 @@ def register_bank_subcommands(verbs: Any) -> None:
         help=f"updates per transaction (default {BATCH_SIZE})",
     )
     common.add_argument("--json", action="store_true", help="print the summary as JSON")
+    common.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="let the feed delete or withdraw more than half of the bank's active entries",
+    )
 
     imp = verbs.add_parser("import", parents=[*store, common], help="import a partner file")
     imp.add_argument("path", type=Path, metavar="FILE")
@@ -91,7 +97,12 @@ def register_bank_subcommands(verbs: Any) -> None:
         metavar="env:NAME|file:PATH",
         help=f"where to read credentials (default: ${CREDENTIALS_ENV})",
     )
-    fetch.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    fetch.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds one request may take in all, body included (default 30)",
+    )
     fetch.add_argument("--retries", type=int, default=4, help="retries of a failed request")
     fetch.add_argument(
         "--restart",
@@ -120,7 +131,13 @@ def run_import(args: argparse.Namespace) -> int:
     with open_engine(args) as engine:
         _ensure_bank(engine, args, fmt)
         if isinstance(engine, RemoteEngine):  # the server parses and applies; same summary
-            summary = engine.import_file(args.name, args.path, format=args.fmt, options=options)
+            summary = engine.import_file(
+                args.name,
+                args.path,
+                format=args.fmt,
+                options=options,
+                allow_mass_delete=args.allow_mass_delete,
+            )
             return _report(summary, args.json)
         progress = Progress(None, f"importing {args.path.name}")
         items = read_feed(args.fmt, args.path, registry, options)
@@ -131,6 +148,7 @@ def run_import(args: argparse.Namespace) -> int:
             strict=args.strict,
             progress=progress,
             batch_size=args.batch_size,
+            max_delete_fraction=_delete_fraction(args),
         )
         progress.close()
     return _report(summary, args.json)
@@ -156,6 +174,7 @@ def run_fetch(args: argparse.Namespace) -> int:
                 progress=progress,
                 batch_size=args.batch_size,
                 checkpoint_source=key,
+                max_delete_fraction=_delete_fraction(args),
             )
         finally:
             progress.close()
@@ -172,6 +191,10 @@ def run_export(args: argparse.Namespace) -> int:
     for reason, count in sorted(counts.items()):
         print(f"{reason}: {count}", file=sys.stderr)
     return 0
+
+
+def _delete_fraction(args: argparse.Namespace) -> float | None:
+    return None if args.allow_mass_delete else MAX_DELETE_FRACTION
 
 
 def fetch_checkpoint_key(fmt: BankFormat) -> str:

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from hashcore import __version__
-from hashcore.cli import bank_cmd, hash_cmd, lookup_cmd, plugins_cmd, serve_cmd
+from hashcore.cli import bank_cmd, check_cmd, hash_cmd, lookup_cmd, plugins_cmd, serve_cmd
 from hashcore.errors import HashcoreError
 
 EXIT_USAGE = 2
-COMMANDS = (hash_cmd, bank_cmd, lookup_cmd, plugins_cmd, serve_cmd)
+COMMANDS = (hash_cmd, bank_cmd, lookup_cmd, plugins_cmd, serve_cmd, check_cmd)
 """Each module has ``register(subparsers)`` and sets ``func`` on its parser."""
 
 

@@ -6,12 +6,24 @@ GIL. So a child process reads the file and sends its items in chunks, and it may
 :data:`AHEAD` chunks ahead: while this process commits a transaction, the child parses the next
 one. Records cross as plain tuples: pickling the record objects themselves costs more than
 parsing them. The items, their order and any error are exactly those of reading in-process.
+
+The child never outlives this process, however it ends (``kill -9`` included): on Linux the
+kernel kills it when its parent dies (``PR_SET_PDEATHSIG``), and everywhere a watchdog thread in
+the child exits as soon as it is re-parented, which also frees a ``put`` blocked on a queue
+nobody will read. The resource tracker ``multiprocessing`` starts beside it exits once both are
+gone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import queue
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +44,11 @@ AHEAD = 32
 transactions, so it is never idle while a transaction commits; memory stays bounded."""
 POLL_SECONDS = 1.0
 """How often a wait for the child checks that it is still alive."""
+WATCH_SECONDS = 0.5
+"""How often the child checks that its parent is still alive."""
+STOP_SECONDS = 5.0
+"""How long a terminated child may take to exit before it is killed."""
+PR_SET_PDEATHSIG = 1
 
 Packed = tuple[Any, ...]
 _STATUSES = {status.value: status for status in EntryStatus}
@@ -67,7 +84,7 @@ def _read_in_child(format_name: str, path: Path, options: dict[str, object]) -> 
     messages: multiprocessing.Queue[tuple[str, Any]] = context.Queue(AHEAD)
     child = context.Process(
         target=_child_main,
-        args=(format_name, str(path), options, messages),
+        args=(format_name, str(path), options, messages, os.getpid()),
         name="hashcore-feed-reader",
         daemon=True,
     )
@@ -92,7 +109,10 @@ def _read_in_child(format_name: str, path: Path, options: dict[str, object]) -> 
     finally:  # also when the caller stops early (--strict, a failed transaction)
         if child.is_alive():
             child.terminate()
-        child.join()
+        child.join(STOP_SECONDS)
+        if child.is_alive():  # stuck (a flush into a full pipe): it must not outlive us
+            child.kill()
+            child.join()
         messages.close()
 
 
@@ -101,9 +121,21 @@ def _child_main(
     path: str,
     options: dict[str, object],
     messages: multiprocessing.Queue[tuple[str, Any]],
+    parent: int,
 ) -> None:
     """The child: read the file, send chunks of packed items, then ``end`` or the error (after
     the items read before it, as reading in-process would have yielded them)."""
+    die_with_parent(parent)
+
+    def send(message: tuple[str, Any]) -> None:
+        while True:  # a put that waits for room notices when the parent has gone
+            try:
+                messages.put(message, timeout=POLL_SECONDS)
+                return
+            except queue.Full:
+                if os.getppid() != parent:
+                    os._exit(1)
+
     chunk: list[Packed | Item] = []
     try:
         fmt = get_format(format_name, load_registry(), options)
@@ -111,13 +143,36 @@ def _child_main(
             for item in fmt.read(stream):
                 chunk.append(_pack(item) if type(item) is BankUpdate else item)
                 if len(chunk) >= CHUNK:
-                    messages.put(("items", chunk))
+                    send(("items", chunk))
                     chunk = []
-        messages.put(("items", chunk))
-        messages.put(("end", None))
+        send(("items", chunk))
+        send(("end", None))
     except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
-        messages.put(("items", chunk))
-        messages.put(("error", _describe(error)))
+        send(("items", chunk))
+        send(("error", _describe(error)))
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (child) process exit when ``parent`` dies: the kernel's parent-death signal
+    on Linux, and a watchdog thread that exits once the process is re-parented."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no usable libc: the watchdog still works
+            pass
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent,), name="hashcore-parent-watch", daemon=True
+    ).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(WATCH_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 def _pack(update: BankUpdate) -> Packed:

@@ -48,6 +48,8 @@ def load_mapping(path: Path) -> dict[str, object]:
         )
     except (OSError, ValueError) as error:
         raise InvalidInput(f"{path}: cannot read mapping: {error}", field="mapping") from None
+    except RecursionError:
+        raise InvalidInput(f"{path}: mapping nested too deeply", field="mapping") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{path}: mapping must be a table/object", field="mapping")
     return data
@@ -94,6 +96,9 @@ class MappedFormat(BankFormat):
                     row = json.loads(line)
                 except ValueError as error:
                     yield Problem(f"line {number}", f"malformed JSON: {error}")
+                    continue
+                except RecursionError:
+                    yield Problem(f"line {number}", "JSON nested too deeply")
                     continue
                 if not isinstance(row, dict):
                     yield Problem(f"line {number}", "line is not a JSON object")

@@ -9,8 +9,12 @@ are reported without their query string (which may hold tokens or cursors).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import http.client
 import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -74,6 +78,8 @@ class HttpClient:
     """Sent with every request to ``auth_origin`` only (credentials)."""
     auth_origin: str | None = None
     timeout: float = 30.0
+    """Seconds one request (connecting, headers and the whole body) may take in all: a server
+    trickling a byte now and then cannot hold an import forever."""
     retries: int = 4
     backoff: float = 1.0
     max_bytes: int = 256 << 20
@@ -103,6 +109,8 @@ class HttpClient:
             return json.loads(body)
         except ValueError as error:
             raise InvalidInput(f"{redact_url(url)}: response is not JSON: {error}") from None
+        except RecursionError:
+            raise InvalidInput(f"{redact_url(url)}: response JSON nested too deeply") from None
 
     def _get_once(self, url: str, accept: str | None) -> bytes:
         headers = {"User-Agent": USER_AGENT}
@@ -112,9 +120,13 @@ class HttpClient:
             headers.update(self.headers)
         request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310
         self.requests += 1
+        watchdog = _Watchdog(self.timeout)
+        opener = urllib.request.build_opener(_HttpHandler(watchdog), _HttpsHandler(watchdog))
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with opener.open(request, timeout=self.timeout) as response:
                 body: bytes = response.read(self.max_bytes + 1)
+            if watchdog.expired:  # the read may have ended at the shutdown, short
+                raise _Transient(f"no complete response within {self.timeout:g} s")
         except urllib.error.HTTPError as error:
             error.close()
             if error.code in RETRY_STATUS:
@@ -128,11 +140,93 @@ class HttpClient:
                 raise NotFound(f"{redact_url(url)}: HTTP 404") from None
             raise InvalidInput(f"{redact_url(url)}: HTTP {error.code}") from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            if watchdog.expired:
+                raise _Transient(f"no complete response within {self.timeout:g} s") from None
             reason = getattr(error, "reason", None) or type(error).__name__
             raise _Transient(f"connection failed: {reason}") from None
+        finally:
+            watchdog.cancel()
         if len(body) > self.max_bytes:
             raise LimitExceeded(f"{redact_url(url)}: response over {self.max_bytes} bytes")
         return body
+
+
+class _Watchdog:
+    """Shuts down every socket of one request once its total time is up.
+
+    urllib's ``timeout`` bounds each socket operation, not the request: a server sending a
+    byte every few seconds never trips it. Shutting the socket down wakes the blocked read.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shutdown(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def connect(self) -> None:
+        super().connect()
+        self._watchdog.watch(self.sock)
+
+
+class _WatchedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def connect(self) -> None:
+        super().connect()
+        self._watchdog.watch(self.sock)
+
+
+class _HttpHandler(urllib.request.HTTPHandler):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = functools.partial(_WatchedHTTPConnection, watchdog=self._watchdog)
+        return self.do_open(connection, req)  # type: ignore[arg-type]
+
+
+class _HttpsHandler(urllib.request.HTTPSHandler):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = functools.partial(_WatchedHTTPSConnection, watchdog=self._watchdog)
+        return self.do_open(connection, req)  # type: ignore[arg-type]
 
 
 class _Transient(Exception):

@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hashcore.errors import InvalidInput
+from hashcore.errors import HashcoreError, InvalidInput, StoreError
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
 from hashcore.model import EntryStatus
 
@@ -34,6 +34,16 @@ GC_YOUNG_THRESHOLD = 20_000
 """Container allocations between young garbage-collector passes during an import (default 700)."""
 MAX_PROBLEMS_KEPT = 1000
 """Problems beyond this are counted, not kept, so a broken million-line file stays cheap."""
+MAX_DELETE_FRACTION = 0.5
+"""An import may delete or withdraw at most this fraction of a bank's active entries unless
+told it may (``--allow-mass-delete``): a broken or hostile feed must not empty a bank."""
+MASS_DELETE_MIN_ENTRIES = 10
+"""Banks with fewer active entries than this are not guarded (withdrawing the one entry of a
+one-entry bank is an ordinary withdrawal)."""
+
+
+class MassDeleteRefused(InvalidInput):
+    """The feed would delete or withdraw too much of the bank; its batch was rolled back."""
 
 
 class Writer(Protocol):
@@ -76,6 +86,9 @@ class ImportSummary:
     problem_count: int = 0
     checkpoint: Checkpoint | None = None
     batches: int = 0
+    delete_limit: int | None = None
+    """Deletions of active entries this import may make (None: unguarded)."""
+    active_deleted: int = 0
 
     @property
     def records(self) -> int:
@@ -119,15 +132,46 @@ def import_updates(
     progress: Ticker | None = None,
     batch_size: int = BATCH_SIZE,
     checkpoint_source: str | None = None,
+    max_delete_fraction: float | None = MAX_DELETE_FRACTION,
 ) -> ImportSummary:
     """Apply ``source`` to ``bank``; checkpoints go under ``checkpoint_source`` if given.
 
     ``strict`` raises :class:`InvalidInput` at the first problem; the batch in progress is
     dropped (batches committed before it stay: they were valid and re-applying them is a no-op).
+
+    The batch that would take the import's deletions and withdrawals of active entries past
+    ``max_delete_fraction`` of the bank's active entries (counted before the import) is rolled
+    back and :class:`MassDeleteRefused` raised; ``None`` turns the guard off.
     """
     if batch_size < 1:
         raise InvalidInput("batch size must be at least 1", field="batch_size")
     summary = ImportSummary()
+    summary.delete_limit = _delete_limit(engine, bank, max_delete_fraction)
+    try:
+        _apply(engine, bank, source, strict, progress, batch_size, checkpoint_source, summary)
+    except StoreError as error:  # say what this import had committed before the failure
+        done = (
+            f"this import committed {summary.records:,} updates in {summary.batches} "
+            "transaction(s) before it"
+            if summary.batches
+            else "this import committed nothing"
+        )
+        if summary.checkpoint is not None:
+            done += f", up to checkpoint {summary.checkpoint.to_text()}"
+        raise type(error)(f"{error.message}; {done}", field=error.field) from None
+    return summary
+
+
+def _apply(
+    engine: Target,
+    bank: str,
+    source: Iterable[Item],
+    strict: bool,
+    progress: Ticker | None,
+    batch_size: int,
+    checkpoint_source: str | None,
+    summary: ImportSummary,
+) -> None:
     pending: list[BankUpdate] = []
     with fewer_gc_passes():
         for item in source:
@@ -151,7 +195,6 @@ def import_updates(
             _commit(engine, bank, pending, None, checkpoint_source, summary, progress, strict)
         if summary.batches:
             engine.catch_up()  # once, here: batches were committed with catch_up=False
-    return summary
 
 
 _gc_lock = threading.Lock()
@@ -183,6 +226,20 @@ def fewer_gc_passes(young: int = GC_YOUNG_THRESHOLD) -> Iterator[None]:
             _gc_users -= 1
             if _gc_users == 0:
                 gc.set_threshold(*_gc_saved)
+
+
+def _delete_limit(engine: Target, bank: str, fraction: float | None) -> int | None:
+    """How many active entries the import may delete, from the bank's count before it."""
+    get_bank = getattr(engine, "get_bank", None)
+    if fraction is None or get_bank is None:
+        return None
+    try:
+        active = int(get_bank(bank).entries)
+    except HashcoreError:  # no such bank yet: nothing to delete
+        return None
+    if active < MASS_DELETE_MIN_ENTRIES:
+        return None
+    return int(active * fraction)
 
 
 def stored_checkpoint(engine: Target, bank: str, checkpoint_source: str) -> Checkpoint | None:
@@ -217,14 +274,33 @@ def _commit(
                 continue
             outcome = str(result)
             if update.status is not EntryStatus.ACTIVE and outcome in ("added", "updated"):
+                counts["active_deleted"] += outcome == "updated"
                 outcome = "deleted"
             counts[outcome] += 1
+        limit = summary.delete_limit
+        if limit is not None and summary.active_deleted + counts["active_deleted"] > limit:
+            raise MassDeleteRefused(
+                f"refused: this feed deletes or withdraws more than {limit:,} of the active "
+                f"entries of bank {bank!r} (the mass-delete guard); "
+                f"its batch of {len(updates):,} updates was rolled back"
+                + (
+                    f" ({summary.records:,} updates in {summary.batches} earlier batch(es) "
+                    "were committed)"
+                    if summary.batches
+                    else ", nothing was imported"
+                )
+                + ". If the partner really withdrew them, re-run with --allow-mass-delete",
+                field="allow_mass_delete",
+            )
         if checkpoint is not None and checkpoint_source is not None:
             writer.set_checkpoint(bank, checkpoint_source, checkpoint.to_text())
     summary.added += counts["added"]
     summary.updated += counts["updated"]
     summary.deleted += counts["deleted"]
-    summary.unchanged += sum(n for k, n in counts.items() if k not in _COUNTED)
+    summary.active_deleted += counts["active_deleted"]
+    summary.unchanged += sum(
+        n for k, n in counts.items() if k not in _COUNTED and k != "active_deleted"
+    )
     for problem in problems:
         summary.note_problem(problem)
     if checkpoint is not None:

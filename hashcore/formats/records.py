@@ -101,7 +101,7 @@ class Checkpoint:
     def from_text(cls, text: str) -> Checkpoint:
         try:
             state = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidInput("stored checkpoint is not valid JSON", field="checkpoint") from None
         if not isinstance(state, dict):
             raise InvalidInput("stored checkpoint is not a JSON object", field="checkpoint")

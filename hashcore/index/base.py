@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 
 class IndexCorrupt(Exception):
     """A snapshot is truncated, corrupted, or from another index or format version.
@@ -56,6 +59,11 @@ class SignalIndex(ABC):
     @abstractmethod
     def __len__(self) -> int:
         """Number of live values."""
+
+    def value_ids(self) -> npt.NDArray[np.int64]:
+        """The ids of every live value, sorted (``hashcore check`` compares them with the
+        store). Indexes that cannot list them raise :class:`NotImplementedError`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its value ids")
 
     @abstractmethod
     def compact(self) -> None:

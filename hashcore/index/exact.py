@@ -126,6 +126,10 @@ class ExactIndex(SignalIndex):
     def __len__(self) -> int:
         return int(self._ids.shape[0]) - self._n_dead + len(self._delta)
 
+    def value_ids(self) -> I64:
+        delta = np.fromiter(self._delta.keys(), np.int64, len(self._delta))
+        return np.sort(np.concatenate([self._ids[~self._dead], delta]))
+
     def search(self, queries: Sequence[bytes], threshold: float = 0.0) -> list[list[IndexHit]]:
         """Ids whose value equals each query, ascending; ``threshold`` is ignored."""
         self._check(queries)

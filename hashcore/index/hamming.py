@@ -324,6 +324,10 @@ class HammingIndex(SignalIndex):
     def __len__(self) -> int:
         return int(self._ids.shape[0]) - self._n_dead + len(self._delta)
 
+    def value_ids(self) -> I64:
+        delta = np.fromiter(self._delta.keys(), np.int64, len(self._delta))
+        return np.sort(np.concatenate([self._ids[~self._dead], delta]))
+
     @property
     def delta_size(self) -> int:
         """Values waiting in the delta plus tombstones: a cue for the caller to :meth:`compact`."""

@@ -9,6 +9,7 @@ leaves the machine.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -35,6 +36,7 @@ from hashcore.remote.errors import TOKEN_ENV, NotRemote, query_error, translate
 from hashcore.signals import Signal
 
 if TYPE_CHECKING:
+    from hashcore.check import CheckReport
     from hashcore.formats.importer import ImportSummary
 
 DEFAULT_TIMEOUT = 30.0
@@ -42,6 +44,8 @@ CONTENT_TIMEOUT = 300.0
 """Content calls hash on the server: a long video takes a while."""
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 BATCH_SIZE = 500
+ALLOW_MASS_DELETE = "allow_mass_delete"
+"""An ``ImportUpdates`` option the server takes itself (not the format's): lift the guard."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,7 @@ class RemoteEngine:
         timeout: float = DEFAULT_TIMEOUT,
         hash_only: bool = False,
         registry: SignalRegistry | None = None,
+        insecure_plaintext: bool = False,
     ) -> None:
         self.address = address
         self.timeout = timeout
@@ -89,7 +94,15 @@ class RemoteEngine:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
-        if ca_cert or client_cert:
+        tls = bool(ca_cert or client_cert)
+        if token and not tls and not insecure_plaintext and not is_loopback_address(address):
+            # Refused before any channel exists: nothing has been sent.
+            raise InvalidInput(
+                f"refusing to send an API token in plaintext to {address}: it is not a loopback "
+                "address. Use TLS (--ca-cert), or --insecure-plaintext if the network is trusted",
+                field="token",
+            )
+        if tls:
             if bool(client_cert) != bool(client_key):
                 raise InvalidInput("--client-cert and --client-key go together")
             credentials = grpc.ssl_channel_credentials(
@@ -183,6 +196,22 @@ class RemoteEngine:
         )
         return wire.entry_from_pb(response.entries[0])
 
+    def add_hashes(
+        self,
+        bank: str,
+        signals: Sequence[Signal],
+        *,
+        labels: Iterable[str] = (),
+        source: str | None = None,
+        external_id: str | None = None,
+    ) -> Entry:
+        """``Engine.add_hashes`` over AddSignals: keyed by the file's MD5, so adding a file the
+        bank already has raises :class:`AlreadyExists` instead of creating a duplicate."""
+        from hashcore.engine import content_key
+
+        key = external_id or content_key(signals)
+        return self.add_entry(bank, signals, external_id=key, labels=labels, source=source)
+
     def add_file(
         self,
         bank: str,
@@ -220,6 +249,13 @@ class RemoteEngine:
     def compact(self) -> None:
         self._call(self._banks.Compact, pb.CompactRequest(), CONTENT_TIMEOUT)
 
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """The server's ``hashcore check`` of its store and loaded indexes (admin on ``*``)."""
+        from hashcore.check import report_from_pb
+
+        response = self._call(self._banks.Check, pb.CheckRequest(repair=repair), CONTENT_TIMEOUT)
+        return report_from_pb(response)
+
     def index_status(self) -> dict[str, RemoteIndexState]:
         """Per family: live values and change-log position, as ``Engine.index_status``."""
         response = self._call(self._banks.IndexStatus, pb.IndexStatusRequest())
@@ -229,7 +265,13 @@ class RemoteEngine:
         }
 
     def import_file(
-        self, bank: str, path: Path, *, format: str, options: Mapping[str, object] | None = None
+        self,
+        bank: str,
+        path: Path,
+        *,
+        format: str,
+        options: Mapping[str, object] | None = None,
+        allow_mass_delete: bool = False,
     ) -> ImportSummary:
         """Send a feed file to be parsed and applied on the server (bank created if missing).
 
@@ -239,11 +281,11 @@ class RemoteEngine:
         from hashcore.formats.importer import ImportSummary
         from hashcore.formats.records import Problem
 
+        sent = {key: str(value) for key, value in (options or {}).items()}
+        if allow_mass_delete:
+            sent[ALLOW_MASS_DELETE] = "true"
         request = pb.ImportUpdatesRequest(
-            bank=bank,
-            data=_read(path) or b"",
-            format=format,
-            options={key: str(value) for key, value in (options or {}).items()},
+            bank=bank, data=_read(path) or b"", format=format, options=sent
         )
         response = self._call(self._banks.ImportUpdates, request, CONTENT_TIMEOUT)
         return ImportSummary(
@@ -353,6 +395,28 @@ class RemoteEngine:
         return pb.LookupBatchRequest(
             queries=batch, thresholds=dict(thresholds or {}), banks=list(banks or ())
         )
+
+
+def is_loopback_address(address: str) -> bool:
+    """Whether a ``host:port`` target (``dns:``/``ipv4:``/``ipv6:`` prefixes allowed) names this
+    machine: ``localhost``, ``127.0.0.0/8``, ``::1`` or a unix socket."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    for scheme in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        if address.startswith(scheme):
+            address = address[len(scheme) :]
+            break
+    host = address
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _read(path: Path | None) -> bytes | None:

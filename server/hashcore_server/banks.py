@@ -6,6 +6,7 @@ import logging
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
+from hashcore.check import check_engine, report_to_pb
 from hashcore.errors import ContentError, InvalidInput, LimitExceeded
 from hashcore_server import convert
 from hashcore_server.auth import ADMIN, ALL
@@ -75,12 +76,12 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
             if not any(signal.usable for signal in hashes.signals):
                 reasons = "; ".join(e.message for e in hashes.errors) or "no usable hash"
                 raise ContentError(f"nothing to add: {reasons}", field="content")
-            entry = engine.add_entry(
-                request.bank,
-                hashes.signals,
-                labels=labels,
-                external_id=request.external_id or None,
-            )
+            if request.external_id:
+                entry = engine.add_entry(
+                    request.bank, hashes.signals, labels=labels, external_id=request.external_id
+                )
+            else:  # keyed by the content's MD5: sending the same file again updates its entry
+                entry = engine.add_hashes(request.bank, hashes.signals, labels=labels)
         return convert.entry_to_pb(entry)
 
     @rpc
@@ -146,6 +147,20 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
         with self.state.cpu_slot(call):
             self.state.require_engine().compact()
         return pb.CompactResponse()
+
+    @rpc
+    def Check(self, request: pb.CheckRequest, call: Call) -> pb.CheckResponse:
+        call.principal.require(ALL, ADMIN)
+        with self.state.cpu_slot(call):
+            report = check_engine(self.state.require_engine(), repair=request.repair)
+        log.info(
+            "check%s by %s: %s",
+            " --repair" if request.repair else "",
+            call.principal.name,
+            "consistent" if report.ok else "INCONSISTENT",
+        )
+        response: pb.CheckResponse = report_to_pb(report)
+        return response
 
     @rpc
     def IndexStatus(self, request: pb.IndexStatusRequest, call: Call) -> pb.IndexStatusResponse:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from hashcore.cancel import stop_when
 from hashcore.engine import Engine
 from hashcore.errors import LimitExceeded, NotReady
 from hashcore.hashing import FileHashes, HashFailure, hash_file
@@ -30,6 +31,7 @@ from hashcore_server.config import ServerConfig
 from hashcore_server.errors import DeadlineExceeded, abort, status_code_for
 from hashcore_server.events import EventHub
 from hashcore_server.metrics import Metrics
+from hashcore_server.parsing import check, checked_stream
 
 log = logging.getLogger("hashcore.server")
 
@@ -57,6 +59,13 @@ class Call:
         if remaining is not None and remaining <= 0:
             raise DeadlineExceeded("deadline exceeded")
 
+    def stopped(self) -> bool:
+        """Whether the caller has gone or its deadline has passed (for ``hashcore.cancel``)."""
+        if not self.context.is_active():
+            return True
+        remaining = self.context.time_remaining()
+        return remaining is not None and remaining <= 0
+
 
 class State:
     """Everything the servicers share; the engine arrives once its indexes are loaded."""
@@ -77,6 +86,8 @@ class State:
         self.engine: Engine | None = None
         self._cpu = threading.BoundedSemaphore(config.limits.workers)
         self._streams = threading.BoundedSemaphore(config.limits.max_streams)
+        self._streams_by_principal: dict[str, int] = {}
+        self._streams_lock = threading.Lock()
 
     def require_engine(self) -> Engine:
         engine = self.engine
@@ -93,19 +104,41 @@ class State:
             raise DeadlineExceeded("deadline exceeded while waiting for a worker")
         try:
             call.check_deadline()
-            yield
+            with stop_when(call.stopped):  # hashing stops soon after the deadline: slot freed
+                yield
         finally:
             self._cpu.release()
 
     @contextlib.contextmanager
-    def stream_slot(self) -> Iterator[None]:
-        """Long-lived streams each hold a server thread; refuse beyond ``limits.max_streams``."""
-        if not self._streams.acquire(blocking=False):
-            raise LimitExceeded(f"too many open streams (limit {self.config.limits.max_streams})")
+    def stream_slot(self, principal: str | None = None) -> Iterator[None]:
+        """Long-lived streams each hold a server thread; refuse beyond ``limits.max_streams``,
+        and beyond ``limits.max_streams_per_principal`` for one token, so that one partner's
+        idle watches cannot lock the others out."""
+        limits = self.config.limits
+        quota = limits.streams_per_principal if principal and self.config.tokens else None
+        if quota is not None:
+            with self._streams_lock:
+                held = self._streams_by_principal.get(principal or "", 0)
+                if held >= quota:
+                    raise LimitExceeded(
+                        f"too many open streams for {principal!r} (limit {quota} per caller)"
+                    )
+                self._streams_by_principal[principal or ""] = held + 1
         try:
-            yield
+            if not self._streams.acquire(blocking=False):
+                raise LimitExceeded(f"too many open streams (limit {limits.max_streams})")
+            try:
+                yield
+            finally:
+                self._streams.release()
         finally:
-            self._streams.release()
+            if quota is not None:
+                with self._streams_lock:
+                    left = self._streams_by_principal[principal or ""] - 1
+                    if left:
+                        self._streams_by_principal[principal or ""] = left
+                    else:
+                        del self._streams_by_principal[principal or ""]
 
     def check_content(self, content: bytes, field: str) -> None:
         limit = self.config.limits.max_content_bytes
@@ -150,6 +183,7 @@ def rpc(method: Callable[..., T]) -> Callable[..., T]:
         code = grpc.StatusCode.OK
         try:
             call = Call(state.auth.authenticate(context), request_id, name, context)
+            check(request)
             return method(self, request, call)
         except Exception as error:  # noqa: BLE001 - every failure leaves through errors.py
             code = status_code_for(error)
@@ -172,7 +206,10 @@ def rpc_stream(method: Callable[..., Iterator[T]]) -> Callable[..., Iterator[T]]
         code = grpc.StatusCode.OK
         try:
             call = Call(state.auth.authenticate(context), request_id, name, context)
-            with state.stream_slot():
+            check(request)
+            if not hasattr(request, "DESCRIPTOR"):  # a request stream (LookupBatch)
+                request = checked_stream(request)
+            with state.stream_slot(call.principal.name):
                 yield from method(self, request, call)
         except Exception as error:  # noqa: BLE001 - every failure leaves through errors.py
             code = status_code_for(error)

@@ -45,6 +45,15 @@ class Limits:
     """Concurrent CPU-bound calls (hashing, lookups); the rest wait their turn."""
     max_streams: int = 32
     """Long-lived streams (WatchMatches, LookupBatch) held open at once; each holds a thread."""
+    max_streams_per_principal: int | None = None
+    """Of those, how many one token may hold, so one partner cannot take every slot; default
+    half of ``max_streams`` (at least 1). Not applied without tokens (everyone is the same)."""
+
+    @property
+    def streams_per_principal(self) -> int:
+        if self.max_streams_per_principal is not None:
+            return self.max_streams_per_principal
+        return max(1, self.max_streams // 2)
 
 
 DEFAULT_ADMIN_THRESHOLD_BOUNDS: Mapping[str, float] = {"pdq": 63, "phash": 12, "tmk_pdqf": 0.5}
@@ -70,6 +79,9 @@ class ServerConfig:
     tokens: tuple[TokenGrant, ...] = ()
     allow_anonymous: bool = False
     """Serve without tokens on a non-loopback address. Without tokens on loopback it is implied."""
+    allow_plaintext_tokens: bool = False
+    """Accept bearer tokens without TLS on a non-loopback address (anyone on the path can read
+    them): only behind a TLS-terminating proxy or on a trusted network."""
     limits: Limits = field(default_factory=Limits)
     metrics_listen: str | None = None
     """``host:port`` for Prometheus metrics; off when unset."""
@@ -92,9 +104,28 @@ class ServerConfig:
                 f"no API tokens configured and {self.listen} is not a loopback address: "
                 "configure tokens (tokens_file) or set allow_anonymous = true"
             )
+        if (
+            self.tokens
+            and self.tls is None
+            and not self.allow_plaintext_tokens
+            and not is_loopback(self.listen)
+        ):
+            raise ConfigError(
+                f"API tokens configured but {self.listen} is not a loopback address and TLS is "
+                "off: tokens would cross the network in plaintext. Configure [tls] (cert, key), "
+                "or set allow_plaintext_tokens = true (e.g. behind a TLS-terminating proxy)"
+            )
         limits = self.limits
-        for name in ("max_message_bytes", "max_content_bytes", "max_batch_queries", "workers"):
-            if getattr(limits, name) < 1:
+        for name in (
+            "max_message_bytes",
+            "max_content_bytes",
+            "max_batch_queries",
+            "workers",
+            "max_streams",
+            "max_streams_per_principal",
+        ):
+            value = getattr(limits, name)
+            if value is not None and value < 1:
                 raise ConfigError(f"limits.{name} must be at least 1")
         if limits.max_content_bytes > limits.max_message_bytes:
             raise ConfigError("limits.max_content_bytes cannot exceed limits.max_message_bytes")
@@ -158,6 +189,7 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
         "tokens",
         "tokens_file",
         "allow_anonymous",
+        "allow_plaintext_tokens",
         "limits",
         "metrics_listen",
         "grace_seconds",
@@ -181,6 +213,8 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
     config = replace(config, tokens=tuple(tokens))
     if "allow_anonymous" in data:
         config = replace(config, allow_anonymous=bool(data["allow_anonymous"]))
+    if "allow_plaintext_tokens" in data:
+        config = replace(config, allow_plaintext_tokens=data["allow_plaintext_tokens"] is True)
     if "limits" in data:
         config = replace(config, limits=_limits(data["limits"]))
     if "metrics_listen" in data:
@@ -293,6 +327,10 @@ def _apply_env(config: ServerConfig, env: Mapping[str, str]) -> ServerConfig:
         )
     if env.get("HASHCORE_ALLOW_ANONYMOUS"):
         config = replace(config, allow_anonymous=env["HASHCORE_ALLOW_ANONYMOUS"] in ("1", "true"))
+    if env.get("HASHCORE_ALLOW_PLAINTEXT_TOKENS"):
+        config = replace(
+            config, allow_plaintext_tokens=env["HASHCORE_ALLOW_PLAINTEXT_TOKENS"] in ("1", "true")
+        )
     if env.get("HASHCORE_METRICS_LISTEN"):
         config = replace(config, metrics_listen=env["HASHCORE_METRICS_LISTEN"])
     if env.get("HASHCORE_WORKERS"):

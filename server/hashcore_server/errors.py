@@ -9,6 +9,7 @@ the server under that id and never sent, since it could reveal paths or data.
 from __future__ import annotations
 
 import logging
+import re
 from typing import NoReturn
 
 import grpc
@@ -18,11 +19,13 @@ from grpc_status import rpc_status
 
 from hashcore.errors import (
     AlreadyExists,
+    Cancelled,
     HashcoreError,
     InvalidInput,
     LimitExceeded,
     NotFound,
     NotReady,
+    StoreError,
 )
 
 log = logging.getLogger("hashcore.server")
@@ -49,7 +52,34 @@ _CODES: tuple[tuple[type[HashcoreError], grpc.StatusCode], ...] = (
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (Cancelled, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (StoreError, grpc.StatusCode.FAILED_PRECONDITION),  # StoreFull is RESOURCE_EXHAUSTED above
 )
+
+
+MAX_MESSAGE_BYTES = 1000
+"""Status messages are cut to this many UTF-8 bytes: they travel in trailing metadata (twice,
+with the rich status), and a message echoing a huge client value would push the trailers past
+gRPC's metadata limit, so the client saw "Stream removed" instead of the status."""
+MAX_ECHO_CHARS = 80
+"""A quoted value (a bank name, a family...) echoed back in a message is cut to this length."""
+_QUOTED = re.compile(rf"'[^'\n]{{{MAX_ECHO_CHARS},}}'|\"[^\"\n]{{{MAX_ECHO_CHARS},}}\"")
+
+
+def clip_message(message: str) -> str:
+    """``message`` with long quoted values shortened and the whole cut to a safe size."""
+
+    def shorten(match: re.Match[str]) -> str:
+        text = match.group(0)
+        quote, inner = text[0], text[1:-1]
+        return f"{quote}{inner[: MAX_ECHO_CHARS - 20]}...{quote} ({len(inner):,} characters)"
+
+    message = _QUOTED.sub(shorten, message)
+    encoded = message.encode("utf-8", "replace")
+    if len(encoded) <= MAX_MESSAGE_BYTES:
+        return message
+    kept = encoded[: MAX_MESSAGE_BYTES - 40].decode("utf-8", "ignore")
+    return f"{kept}... (message cut at {len(kept):,} characters)"
 
 
 def status_code_for(error: BaseException) -> grpc.StatusCode:
@@ -63,7 +93,7 @@ def status_code_for(error: BaseException) -> grpc.StatusCode:
 def public_message(error: BaseException, request_id: str) -> str:
     """What the client may read: the domain message, or only a request id for a bug."""
     if isinstance(error, HashcoreError) and status_code_for(error) is not grpc.StatusCode.INTERNAL:
-        return error.message
+        return clip_message(error.message)
     return f"internal error (request id {request_id}); the server log has the details"
 
 
@@ -73,6 +103,8 @@ def to_status(error: BaseException, request_id: str) -> grpc.Status:
     message = public_message(error, request_id)
     details = []
     field = getattr(error, "field", None)
+    if isinstance(field, str):
+        field = clip_message(field)
     if code is grpc.StatusCode.INVALID_ARGUMENT and field:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[

@@ -11,7 +11,8 @@ import io
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.base import get_format
-from hashcore.formats.importer import import_updates
+from hashcore.formats.importer import MAX_DELETE_FRACTION, import_updates
+from hashcore.remote.client import ALLOW_MASS_DELETE
 from hashcore_server.calls import State
 
 MAX_PROBLEMS = 100
@@ -22,7 +23,9 @@ def import_feed(state: State, request: pb.ImportUpdatesRequest) -> pb.ImportUpda
         raise InvalidInput("a feed format is required", field="format")
     if not request.bank:
         raise InvalidInput("a bank name is required", field="bank")
-    fmt = get_format(request.format, state.registry, dict(request.options))
+    options = dict(request.options)
+    allow_mass_delete = options.pop(ALLOW_MASS_DELETE, "").lower() in ("1", "true", "yes")
+    fmt = get_format(request.format, state.registry, options)
     if not fmt.can_read():
         raise InvalidInput(f"format {request.format!r} cannot read files", field="format")
     engine = state.require_engine()
@@ -30,7 +33,12 @@ def import_feed(state: State, request: pb.ImportUpdatesRequest) -> pb.ImportUpda
         engine.get_bank(request.bank)
     except NotFound:
         engine.create_bank(request.bank, source=fmt.source_name)
-    summary = import_updates(engine, request.bank, fmt.read(io.BytesIO(request.data)))
+    summary = import_updates(
+        engine,
+        request.bank,
+        fmt.read(io.BytesIO(request.data)),
+        max_delete_fraction=None if allow_mass_delete else MAX_DELETE_FRACTION,
+    )
     metrics = state.metrics.imports
     for outcome in ("added", "updated", "deleted", "unchanged"):
         metrics.labels(outcome).inc(getattr(summary, outcome))

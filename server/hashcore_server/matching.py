@@ -19,7 +19,7 @@ from hashcore_server import convert
 from hashcore_server.audit import AuditRecord
 from hashcore_server.auth import LOOKUP
 from hashcore_server.calls import Call, State, rpc, rpc_stream
-from hashcore_server.errors import status_code_for
+from hashcore_server.errors import clip_message, status_code_for
 from hashcore_server.thresholds import check_admin_bounds, loosen_banks
 
 log = logging.getLogger("hashcore.server")
@@ -229,6 +229,7 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
                         signals=convert.match_to_pb(match).signals,
                         caller=call.principal.name,
                         request_id=call.request_id,
+                        confidence=match.confidence,
                     )
                 )
         if not records:
@@ -249,6 +250,8 @@ def _query_error(query_id: str, error: HashcoreError) -> pb.QueryResult:
     return pb.QueryResult(
         query_id=query_id,
         error=pb.QueryError(
-            code=status_code_for(error).name, message=error.message, field=error.field or ""
+            code=status_code_for(error).name,
+            message=clip_message(error.message),
+            field=clip_message(error.field or ""),
         ),
     )

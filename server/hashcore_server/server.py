@@ -29,6 +29,7 @@ from hashcore_server.calls import State
 from hashcore_server.config import ConfigError, ServerConfig
 from hashcore_server.matching import MatchingServicer
 from hashcore_server.metrics import Metrics
+from hashcore_server.parsing import ParseGuard
 
 log = logging.getLogger("hashcore.server")
 
@@ -58,7 +59,7 @@ class HashcoreServer:
             max_workers=limits.workers + limits.max_streams + 2,
             thread_name_prefix="hashcore-rpc",
         )
-        self.grpc = grpc.server(self._executor, options=options)
+        self.grpc = grpc.server(self._executor, options=options, interceptors=[ParseGuard()])
         pb_grpc.add_MatchingServicer_to_server(MatchingServicer(self.state), self.grpc)
         pb_grpc.add_BanksServicer_to_server(BanksServicer(self.state), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)

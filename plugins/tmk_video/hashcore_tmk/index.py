@@ -72,6 +72,10 @@ class TmkIndex(SignalIndex):
     def __len__(self) -> int:
         return int(self._alive.sum()) + len(self._delta)
 
+    def value_ids(self) -> NDArray[np.int64]:
+        delta = np.fromiter(self._delta, np.int64, len(self._delta))
+        return np.sort(np.concatenate([self._ids[self._alive], delta]))
+
     def search(self, queries: Sequence[bytes], threshold: float) -> list[list[IndexHit]]:
         return [self._search_one(TmkFeature.from_bytes(bytes(q)), threshold) for q in queries]
 

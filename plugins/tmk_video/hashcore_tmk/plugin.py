@@ -12,8 +12,10 @@ from typing import ClassVar
 
 import hashcore
 from hashcore import ContentKind, InvalidInput, Media, Metric, Signal, SignalType
+from hashcore.cancel import cancellable
 from hashcore_tmk.errors import TmkError
-from hashcore_tmk.feature import TmkFeature, compute_tmk
+from hashcore_tmk.feature import TmkFeature, feature_from_frames
+from hashcore_tmk.frames import iter_frames
 from hashcore_tmk.index import TmkIndex
 from hashcore_tmk.score import MATCH_THRESHOLD, level1, level2
 
@@ -26,7 +28,9 @@ class TmkSignal(SignalType):
     default_threshold: ClassVar[float] = MATCH_THRESHOLD
 
     def hash(self, media: Media) -> Signal:
-        return Signal(self.name, compute_tmk(media.path).to_bytes())
+        # The frame loop stops once the caller's deadline passes (hashcore.cancel).
+        frames = cancellable(iter_frames(media.path))
+        return Signal(self.name, feature_from_frames(frames).to_bytes())
 
     def parse(self, text: str) -> bytes:
         if not isinstance(text, str):

@@ -1,0 +1,74 @@
+"""Finding 3: ``bank add`` keys entries by the file's MD5, so re-running it (after a kill)
+updates the entries it made instead of duplicating them; the server's AddContent likewise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from crash_support import store_state, write_images
+from server_support import running_server
+
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore.cli.main import main
+from hashcore.engine import Engine
+from hashcore.registry import SignalRegistry
+
+
+def test_adding_a_folder_twice_keeps_one_entry_per_file(
+    tmp_path: Path, registry: SignalRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = write_images(tmp_path / "pics", 12)
+    (tmp_path / "pics" / "copy.png").write_bytes(files[0].read_bytes())  # same content twice
+    store = str(tmp_path / "store")
+    assert main(["bank", "create", "b", "--store", store]) == 0
+    assert main(["bank", "add", "b", str(tmp_path / "pics"), "--store", store]) == 0
+    first = store_state(tmp_path / "store")
+    assert main(["bank", "add", "b", str(tmp_path / "pics"), "--store", store]) == 0
+    assert store_state(tmp_path / "store") == first
+    assert len(first["b"]) == 12
+    assert all(external_id.startswith("md5:") for external_id in first["b"])
+    with Engine(tmp_path / "store", registry) as engine:
+        assert engine.get_bank("b").entries == 12
+    capsys.readouterr()
+
+
+def test_re_adding_updates_labels_instead_of_duplicating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_images(tmp_path / "pics", 3)
+    store = str(tmp_path / "store")
+    main(["bank", "create", "b", "--store", store])
+    main(["bank", "add", "b", str(tmp_path / "pics"), "--store", store])
+    main(["bank", "add", "b", str(tmp_path / "pics"), "--store", store, "--label", "seen"])
+    state = store_state(tmp_path / "store")["b"]
+    assert len(state) == 3 and all(entry["labels"] == ["seen"] for entry in state.values())
+    capsys.readouterr()
+
+
+def test_remote_bank_add_twice_adds_nothing_new(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_images(tmp_path / "pics", 4)
+    with running_server(tmp_path) as srv:
+        remote = ["--server", srv.address]
+        assert main(["bank", "create", "b", *remote]) == 0
+        assert main(["bank", "add", "b", str(tmp_path / "pics"), *remote]) == 0
+        assert main(["bank", "add", "b", str(tmp_path / "pics"), *remote]) == 0
+        out = capsys.readouterr().out
+        assert out.count("already in b") == 4
+        assert len(store_state(srv.store)["b"]) == 4
+
+
+def test_add_content_twice_is_one_entry(tmp_path: Path) -> None:
+    picture = write_images(tmp_path / "pics", 1)[0].read_bytes()
+    with running_server(tmp_path) as srv:
+        _, banks = srv.stubs()
+        banks.CreateBank(pb.CreateBankRequest(name="b"), timeout=10)
+        one = banks.AddContent(pb.AddContentRequest(bank="b", content=picture), timeout=60)
+        two = banks.AddContent(
+            pb.AddContentRequest(bank="b", content=picture, labels=["again"]), timeout=60
+        )
+        assert one.id == two.id and one.external_id.startswith("md5:")
+        assert list(two.labels) == ["again"]
+        assert banks.GetBank(pb.GetBankRequest(name="b"), timeout=10).entries == 1
