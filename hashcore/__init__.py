@@ -19,11 +19,12 @@ from hashcore.hookspecs import hookimpl
 from hashcore.media import Media
 from hashcore.plugins import get_plugin_manager
 from hashcore.registry import SignalRegistry, load_registry
-from hashcore.signals import BitSignalType, Metric, Signal, SignalType, bits_to_bytes
+from hashcore.signals import NEVER_ALONE, BitSignalType, Metric, Signal, SignalType, bits_to_bytes
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "NEVER_ALONE",
     "AlreadyExists",
     "BitSignalType",
     "ContentError",

@@ -28,13 +28,21 @@ from hashcore.matching import (
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult, Skipped
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
-from hashcore.snapshots import IndexState, catch_up_index, open_index, write_snapshot
+from hashcore.snapshots import IndexState, catch_up_index, open_index, rebuild, write_snapshot
 from hashcore.store import LiveEntry, Store, StoreWriter
 
 log = logging.getLogger(__name__)
 
 Thresholds = Mapping[str, float]
 INDEX_DIR = "indexes"
+
+
+def content_key(signals: Sequence[Signal]) -> str | None:
+    """The external id a file's entry gets from its hashes: ``md5:<hex>``, if it has an MD5."""
+    md5 = next(
+        (s.value.hex() for s in signals if s.type == "md5" and s.usable and not s.variant), None
+    )
+    return None if md5 is None else f"md5:{md5}"
 
 
 class Engine:
@@ -165,13 +173,28 @@ class Engine:
         if not any(signal.usable for signal in hashes.signals):
             reasons = "; ".join(error.message for error in hashes.errors) or "no usable hash"
             raise ContentError(f"{path}: nothing to add: {reasons}")
+        return self.add_hashes(
+            bank, hashes.signals, labels=labels, source=str(path), external_id=external_id
+        )
+
+    def add_hashes(
+        self,
+        bank: str,
+        signals: Sequence[Signal],
+        *,
+        labels: Iterable[str] = (),
+        source: str | None = None,
+        external_id: str | None = None,
+    ) -> Entry:
+        """Add a file's hashes as one entry, keyed like :meth:`add_file`: without an
+        ``external_id``, by the file's MD5 (``md5:<hex>``), so adding it again (a re-run after
+        a kill) updates that entry instead of creating a duplicate."""
         if external_id is None:
-            md5 = next((s.value.hex() for s in hashes.signals if s.type == "md5"), None)
-            if md5 is None:
-                return self.add_entry(bank, hashes.signals, labels=labels, source=str(path))
-            external_id = f"md5:{md5}"
+            external_id = content_key(signals)
+            if external_id is None:
+                return self.add_entry(bank, signals, labels=labels, source=source)
         with self.batch() as writer:
-            writer.upsert_entry(bank, external_id, hashes.signals, labels=labels, source=str(path))
+            writer.upsert_entry(bank, external_id, signals, labels=labels, source=source)
         return self.store.find_entry(bank, external_id)
 
     def iter_entries(self, bank: str) -> Iterator[Entry]:
@@ -217,6 +240,24 @@ class Engine:
         with self._lock.write():
             for state in self._states.values():
                 state.index.compact()
+        self._write_snapshots()
+
+    @contextmanager
+    def quiesced_indexes(self) -> Iterator[dict[str, IndexState]]:
+        """Every index caught up to the store and held still (lookups still run): what
+        ``hashcore check`` compares with the store."""
+        self._catch_up()
+        with self._lock.read():
+            yield dict(self._states)
+
+    def rebuild_indexes(self, families: Iterable[str]) -> None:
+        """Rebuild these families' indexes from the store and write their snapshots
+        (``hashcore check --repair``)."""
+        with self._lock.write():
+            for family in families:
+                if family in self._states:
+                    fresh = rebuild(self.store, self.registry.get(family), had_snapshot=True)
+                    self._states[family] = fresh
         self._write_snapshots()
 
     def index_status(self) -> dict[str, IndexState]:
@@ -353,7 +394,8 @@ class Engine:
         return signal if value is signal.value else dataclasses.replace(signal, value=value)
 
     def _open_indexes(self) -> None:
-        self._index_root.mkdir(parents=True, exist_ok=True)
+        if not self.store.read_only:  # a read-only store's indexes are rebuilt in memory
+            self._index_root.mkdir(parents=True, exist_ok=True)
         for signal_type in self.registry:
             try:
                 self._states[signal_type.name] = open_index(
@@ -378,6 +420,8 @@ class Engine:
                 catch_up_index(state, self.store, self.registry.get(family), last)
 
     def _write_snapshots(self) -> None:
+        if self.store.read_only:
+            return
         with self._snapshot_lock, self._lock.read():
             for state in self._states.values():
                 if state.dirty:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hashcore.cancel import check as check_cancelled
 from hashcore.content import ContentKind, probe
-from hashcore.errors import ContentError, HashcoreError
+from hashcore.crops import BANKED
+from hashcore.errors import Cancelled, ContentError, HashcoreError
 from hashcore.media import Media
 from hashcore.registry import SignalRegistry
-from hashcore.signals import Signal
+from hashcore.signals import Signal, SignalType, derived_variant
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,12 @@ def hash_file(path: Path | str, registry: SignalRegistry, *, variants: bool = Fa
 
     With ``variants`` the families that have lookup variants (PDQ's eight dihedral
     transformations) return all of them, as a lookup wants.
+
+    When the picture has uniform borders, the families with ``border_variants`` also hash it
+    trimmed (variant ``trimmed``; with ``variants``, ``trimmed+rot90`` and so on too). Then the
+    families with ``crop_variants`` hash their standard crops (variant ``centre90``...; the
+    lookup-only ones such as ``centre90-right`` with ``variants`` only). Those signals come after
+    every plain one, so the plain hashes keep their places and values.
     """
     path = Path(path)
     problem = _unhashable_reason(path)
@@ -55,21 +63,107 @@ def hash_file(path: Path | str, registry: SignalRegistry, *, variants: bool = Fa
     result = FileHashes(path, media.kind)
     if probed.problem:
         result.errors.append(HashFailure(None, f"{path}: {probed.problem}; hashed as a plain file"))
+    trimmable, croppable = [], []
     for signal_type in registry.applicable(media.kind):
-        try:
-            if variants:
-                result.signals.extend(signal_type.hash_variants(media))
-            else:
-                result.signals.append(signal_type.hash(media))
-        except HashcoreError as error:
-            result.errors.append(HashFailure(signal_type.name, _with_path(path, error.message)))
-        except MemoryError:
-            result.errors.append(HashFailure(signal_type.name, f"{path}: out of memory"))
-        except Exception as error:  # noqa: BLE001 - a plugin bug must not stop other families
-            result.errors.append(
-                HashFailure(signal_type.name, f"{path}: {signal_type.name} failed: {error!r}")
-            )
+        signals = _hash_family(signal_type, media, variants, result)
+        result.signals.extend(signals)
+        if signals and media.kind is ContentKind.IMAGE:
+            if signal_type.border_variants:
+                trimmable.append((signal_type, signals))
+            if signal_type.crop_variants:
+                croppable.append((signal_type, signals))
+    for signal_type, plain in trimmable:
+        trimmed = _trimmed_signals(signal_type, media, plain, variants, result)
+        plain.extend(trimmed)  # the crops below leave out values the family already has
+        result.signals.extend(trimmed)
+    for signal_type, plain in croppable:
+        result.signals.extend(_crop_signals(signal_type, media, plain, variants, result))
     return result
+
+
+def _hash_family(
+    signal_type: SignalType, media: Media, variants: bool, result: FileHashes
+) -> list[Signal]:
+    """One family's signals for ``media``; a failure is noted in ``result`` instead."""
+    path = result.path
+    check_cancelled()
+    try:
+        if variants:
+            return signal_type.hash_variants(media)
+        return [signal_type.hash(media)]
+    except Cancelled:
+        raise  # nobody waits for this file any more: stop hashing it altogether
+    except HashcoreError as error:
+        result.errors.append(HashFailure(signal_type.name, _with_path(path, error.message)))
+    except MemoryError:
+        result.errors.append(HashFailure(signal_type.name, f"{path}: out of memory"))
+    except Exception as error:  # noqa: BLE001 - a plugin bug must not stop other families
+        result.errors.append(
+            HashFailure(signal_type.name, f"{path}: {signal_type.name} failed: {error!r}")
+        )
+    return []
+
+
+def _trimmed_signals(
+    signal_type: SignalType,
+    media: Media,
+    plain: list[Signal],
+    variants: bool,
+    result: FileHashes,
+) -> list[Signal]:
+    """The family's signals for the picture without its borders, when it has some.
+
+    Only when a border was found: every extra query variant is one more chance of an
+    accidental match. A value equal to a plain one adds nothing and is left out.
+    """
+    try:
+        trimmed = media.trimmed
+    except Exception as error:  # noqa: BLE001 - the plain hashes stand without it
+        result.errors.append(
+            HashFailure(signal_type.name, f"{result.path}: border detection failed: {error!r}")
+        )
+        return []
+    if trimmed is None or trimmed.variant is None:
+        return []
+    seen = {signal.value for signal in plain}
+    return [
+        replace(signal, variant=derived_variant(trimmed.variant, signal.variant))
+        for signal in _hash_family(signal_type, trimmed, variants, result)
+        if signal.value not in seen
+    ]
+
+
+def _crop_signals(
+    signal_type: SignalType,
+    media: Media,
+    plain: list[Signal],
+    variants: bool,
+    result: FileHashes,
+) -> list[Signal]:
+    """The family's signals for its standard crops (``crop_variants``), plain :meth:`hash` each.
+
+    Lookup-only crops only with ``variants``. A value the family already has, or one too weak
+    to match on (a crop of a featureless picture), adds nothing and is left out.
+    """
+    seen = {signal.value for signal in plain}
+    signals: list[Signal] = []
+    for name in signal_type.crop_variants:
+        if not variants and name not in BANKED:
+            continue
+        try:
+            cropped = media.cropped(name)
+        except Exception as error:  # noqa: BLE001 - the plain hashes stand without it
+            result.errors.append(
+                HashFailure(signal_type.name, f"{result.path}: crop {name} failed: {error!r}")
+            )
+            return signals
+        if cropped is None:
+            continue
+        for signal in _hash_family(signal_type, cropped, False, result):
+            if signal.usable and signal.value not in seen:
+                seen.add(signal.value)
+                signals.append(replace(signal, variant=name))
+    return signals
 
 
 def _unhashable_reason(path: Path) -> str | None:
@@ -89,7 +183,12 @@ def _unhashable_reason(path: Path) -> str | None:
 
 
 def _with_path(path: Path, message: str) -> str:
-    return message if str(path) in message else f"{path}: {message}"
+    """``message`` prefixed with ``path`` once: messages that name the file by its base name
+    (``photo.jpg: cannot decode image``) get the full path instead, not both."""
+    if str(path) in message:
+        return message
+    own = f"{path.name}: "
+    return f"{path}: {message.removeprefix(own)}"
 
 
 def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:

@@ -128,9 +128,13 @@ def merge_matches(
     wanted_banks: Collection[str] | None = None,
     loosen_banks: Collection[str] | None = None,
 ) -> list[Match]:
-    """One :class:`Match` per entry that some family recognises within its bank's threshold."""
+    """One :class:`Match` per entry that the families recognise within its bank's thresholds.
+
+    An entry matches when one family's hit stands alone (within its ``solo_threshold``), or when
+    two or more families recognise it: a weak family's loose hit needs a second opinion.
+    """
     family_of = {value_id: family for family, hits in value_hits.items() for value_id in hits}
-    per_entry: dict[int, tuple[LiveEntry, dict[str, SignalHit]]] = {}
+    per_entry: dict[int, tuple[LiveEntry, dict[str, SignalHit], set[str]]] = {}
     for item in live:
         bank = banks.get(item.bank)
         if bank is None or not bank.enabled:
@@ -143,19 +147,67 @@ def merge_matches(
         limit = threshold_for(signal_type, bank, request, loosen_banks)
         if not signal_type.is_match(hit.distance, limit):
             continue
-        _, families = per_entry.setdefault(item.entry_id, (item, {}))
+        _, families, alone = per_entry.setdefault(item.entry_id, (item, {}, set()))
+        if stands_alone(signal_type, hit.distance, limit):
+            alone.add(family)
         current = families.get(family)
-        if current is None or better(signal_type, hit.distance, current.distance):
-            families[family] = SignalHit(family, hit.distance, hit.variant)
-    matches = [
-        Match(
-            bank=item.bank,
-            entry_id=item.entry_id,
-            external_id=item.external_id,
-            labels=item.labels,
-            signals=tuple(families[name] for name in sorted(families)),
+        if current is None or _preferred(signal_type, hit, item.variant, current):
+            families[family] = SignalHit(family, hit.distance, hit.variant, item.variant)
+    matches = []
+    for item, families, alone in per_entry.values():
+        if not alone and len(families) < 2:
+            continue
+        hits = tuple(families[name] for name in sorted(families))
+        matches.append(
+            Match(
+                bank=item.bank,
+                entry_id=item.entry_id,
+                external_id=item.external_id,
+                labels=item.labels,
+                signals=hits,
+                confidence=confidence(registry, hits),
+            )
         )
-        for item, families in per_entry.values()
-    ]
     matches.sort(key=lambda match: (match.bank, match.entry_id))
     return matches
+
+
+def _preferred(
+    signal_type: SignalType, hit: ValueHit, stored_variant: str | None, current: SignalHit
+) -> bool:
+    """Whether a hit beats the entry's current one: closer, or as close on the file as banked
+    (a tie between the plain and the trimmed picture reports the plain one)."""
+    if better(signal_type, hit.distance, current.distance):
+        return True
+    return (
+        hit.distance == current.distance
+        and stored_variant is None
+        and current.stored_variant is not None
+    )
+
+
+def stands_alone(signal_type: SignalType, score: float, limit: float) -> bool:
+    """Whether a hit within ``limit`` is close enough to match without another family."""
+    solo = signal_type.solo_threshold
+    if solo is None:
+        return True
+    return signal_type.is_match(score, stricter(signal_type, float(solo), limit))
+
+
+MAX_CONFIDENCE_DIGITS = 300.0
+"""Where a float's probability runs out; an exact MD5 plus PDQ and pHash is about 134."""
+
+
+def confidence(registry: SignalRegistry, hits: Iterable[SignalHit]) -> float | None:
+    """``-log10`` of the chance that an unrelated item matches this closely in every family.
+
+    Families are taken as independent, so their chances multiply (their digits add). A family
+    that cannot say (``accidental_probability`` is None) adds nothing.
+    """
+    digits: float | None = None
+    for hit in hits:
+        chance = registry.get(hit.type).accidental_probability(hit.distance)
+        if chance is None:
+            continue
+        digits = (digits or 0.0) + (-math.log10(chance) if chance > 0 else MAX_CONFIDENCE_DIGITS)
+    return None if digits is None else round(min(digits, MAX_CONFIDENCE_DIGITS), 2)

@@ -1,4 +1,5 @@
-"""A file being hashed, with its decoded image shared by every image algorithm."""
+"""A file being hashed, with its decoded image (and its border-trimmed form and standard crops)
+shared by every image algorithm."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ from pathlib import Path
 
 from PIL import Image
 
+from hashcore.borders import Box, content_box
 from hashcore.content import ContentKind, detect_kind
+from hashcore.crops import CROPS, crop_box, working_copy
+from hashcore.decode import decode_rgb
 from hashcore.errors import ContentError
 
 DEFAULT_MAX_IMAGE_PIXELS = 128_000_000
 """Images above this are refused: decoding them could exhaust memory (decompression bombs)."""
+
+TRIMMED = "trimmed"
+"""The variant name of a picture with its borders cut off."""
 
 MIN_IMAGE_SIDE = 8
 """Below 8 px a side an image carries no perceptual information: its hashes would be noise."""
@@ -28,12 +35,51 @@ def max_image_pixels() -> int:
 class Media:
     """One file on disk and its content kind.
 
-    The RGB image is decoded at most once and shared, so PDQ and pHash do not decode twice.
+    The RGB image is decoded at most once and shared, so PDQ and pHash do not decode twice;
+    likewise its borders are looked for once (:attr:`content_box`, :attr:`trimmed`).
     """
 
     def __init__(self, path: Path | str, kind: ContentKind | None = None) -> None:
         self.path = Path(path)
         self.kind = kind if kind is not None else detect_kind(self.path)
+        self.variant: str | None = None
+        """What picture this is when derived from the file (``trimmed``, ``centre90``); None for
+        the file."""
+        self._crops: dict[str, Media | None] = {}
+
+    @classmethod
+    def derived(cls, path: Path | str, image: Image.Image, variant: str) -> Media:
+        """A picture made from the file at ``path`` (its trimmed form): algorithms that read
+        :attr:`rgb_image` hash ``image`` instead of decoding the file."""
+        media = cls(path, ContentKind.IMAGE)
+        media.variant = variant
+        media.__dict__["rgb_image"] = image  # the cached_property's slot
+        media.__dict__["content_box"] = None  # a derived picture is not trimmed again
+        return media
+
+    @cached_property
+    def working_image(self) -> Image.Image:
+        """:attr:`rgb_image` scaled down to at most ``crops.WORKING_SIDE`` a side: what the
+        standard crops are cut from (:meth:`cropped`). Raises as :attr:`rgb_image` does."""
+        return working_copy(self.rgb_image)
+
+    def cropped(self, name: str) -> Media | None:
+        """The standard crop ``name`` (:data:`hashcore.crops.CROPS`) of the file's picture, as a
+        derived :class:`Media` with that variant, cut from :attr:`working_image` once for every
+        family; None for a derived picture (crops are of the file as it is) or when the crop
+        would be under ``MIN_IMAGE_SIDE`` a side. ``KeyError`` for an unknown name."""
+        crop = CROPS[name]
+        if self.variant is not None:
+            return None
+        if name not in self._crops:
+            image = self.working_image
+            box = crop_box(image.size, crop)
+            self._crops[name] = (
+                Media.derived(self.path, image.crop(box), name)
+                if min(box.width, box.height) >= MIN_IMAGE_SIDE
+                else None
+            )
+        return self._crops[name]
 
     def __repr__(self) -> str:
         return f"Media({str(self.path)!r}, {self.kind.value})"
@@ -59,9 +105,7 @@ class Media:
                             f"{self.path.name}: image is {width}x{height}, too small to hash "
                             f"(minimum {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})"
                         )
-                    rgb = image.convert("RGB")
-                    rgb.load()
-                    return rgb
+                    return decode_rgb(image, self.path.name)  # within the memory budget
         except Image.DecompressionBombError as error:
             raise ContentError(
                 f"{self.path.name}: {error} (possible decompression bomb)"
@@ -70,3 +114,18 @@ class Media:
             raise
         except (OSError, ValueError, SyntaxError, EOFError) as error:
             raise ContentError(f"{self.path.name}: cannot decode image: {error}") from error
+
+    @cached_property
+    def content_box(self) -> Box | None:
+        """The picture inside uniform borders (:func:`hashcore.borders.content_box`), or None
+        when there is no border worth trimming. Raises as :attr:`rgb_image` does."""
+        return content_box(self.rgb_image)
+
+    @cached_property
+    def trimmed(self) -> Media | None:
+        """The picture with its borders cut off, as a derived :class:`Media` (variant
+        ``trimmed``), or None when it has none; computed once for every image family."""
+        box = self.content_box
+        if box is None:
+            return None
+        return Media.derived(self.path, self.rgb_image.crop(box), TRIMMED)

@@ -61,7 +61,11 @@ class SignalHit:
     type: str
     distance: float
     variant: str | None = None
-    """For PDQ dihedral lookups: which transformation of the query matched (``rot90``...)."""
+    """Which variant of the query matched: a PDQ rotation or flip (``rot90``...), the query with
+    its borders cut off (``trimmed``, ``trimmed+rot90``)."""
+    stored_variant: str | None = None
+    """Which picture of the banked file matched, when not the file as it is: ``trimmed`` (a
+    clean copy matching a file banked with borders)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,11 @@ class Match:
     external_id: str
     labels: tuple[str, ...]
     signals: tuple[SignalHit, ...]
+    confidence: float | None = None
+    """How unlikely the match is to be an accident, in decimal digits: ``12`` means an unrelated
+    item comes this close in every matching family about once in 10**12 comparisons, so against
+    a bank of N entries about N * 10**-12 accidental matches per lookup. The families' chances
+    are multiplied (taken as independent); ``None`` when no matching family can say."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pluggy
 
 from hashcore.content import ContentKind
+from hashcore.crops import CROPS
 from hashcore.errors import InvalidInput, PluginError
 from hashcore.signals import Metric, SignalType
 
@@ -70,6 +71,11 @@ def _check_contract(signal_type: SignalType) -> None:
         isinstance(kind, ContentKind) for kind in signal_type.content_kinds
     ):
         raise PluginError(f"{name}: content_kinds must be a non-empty set of ContentKind")
+    crops = signal_type.crop_variants
+    if not isinstance(crops, tuple) or not all(crop in CROPS for crop in crops):
+        raise PluginError(
+            f"{name}: crop_variants must be a tuple of standard crop names ({', '.join(CROPS)})"
+        )
 
 
 def load_registry() -> SignalRegistry:

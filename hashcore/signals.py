@@ -10,6 +10,8 @@ the ``hashcore_signal_types`` hook.
 from __future__ import annotations
 
 import binascii
+import functools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,8 +19,21 @@ from enum import StrEnum
 from typing import ClassVar
 
 from hashcore.content import ContentKind
+from hashcore.crops import BANKED
 from hashcore.errors import InvalidInput
-from hashcore.media import Media
+from hashcore.media import TRIMMED, Media
+
+IDENTITY_VARIANTS = frozenset({"orig", "original"})
+"""Variant names that mean "the picture as it is" (PDQ's dihedral ``orig``)."""
+
+DERIVED_VARIANTS = frozenset({TRIMMED, *BANKED})
+"""Variants naming another picture made from the file (its trimmed form, a banked standard crop
+such as ``centre90``), rather than a lookup-time transformation of the same picture: the only
+variants a store keeps."""
+
+
+NEVER_ALONE = float("-inf")
+"""A ``solo_threshold`` no result meets: the family only ever seconds another family's match."""
 
 
 class Metric(StrEnum):
@@ -35,7 +50,8 @@ class Signal:
 
     ``quality`` is the algorithm's own confidence (PDQ: 0-100) where it has one; ``usable`` is
     false when the value is too weak to match on (PDQ quality < 50). ``variant`` names a
-    transformation of the content (``rot90``) for lookup-time variants.
+    transformation of the content (``rot90``) for lookup-time variants, and the picture hashed
+    when it is not the file as it is: ``trimmed`` (borders cut off), ``trimmed+rot90``.
     """
 
     type: str
@@ -62,6 +78,26 @@ class SignalType(ABC):
 
     description: ClassVar[str] = ""
     """One line for ``hashcore plugins``."""
+
+    border_variants: ClassVar[bool] = False
+    """Image families: also hash the picture with its uniform borders cut off, when it has
+    some (:mod:`hashcore.borders`), as variant ``trimmed``: looked up beside the plain hash, and
+    banked beside it in the same entry. For algorithms that read ``media.rgb_image``."""
+
+    crop_variants: ClassVar[tuple[str, ...]] = ()
+    """Image families: standard crops (:data:`hashcore.crops.CROPS`) also hashed, so cropped
+    and captioned copies match: ``crops.BANKED`` ones (``centre90``, ``top80``, ``bottom80``)
+    when a file is hashed or banked, stored in the same entry; ``crops.LOOKUP_ONLY`` ones
+    (``centre90-right``...) only for lookups. Each is hashed with :meth:`hash` (no lookup
+    variants) from ``media.cropped(name)``. For algorithms that read ``media.rgb_image``."""
+
+    solo_threshold: ClassVar[float | None] = None
+    """The loosest result that matches on this family's word alone (``None``: the threshold;
+    :data:`NEVER_ALONE`: none, as for pHash).
+
+    A hit between this and the threshold in force still counts, but only for an entry that
+    another family recognises too: a weak family's loose matches are where accidental matches
+    at scale come from (pHash: docs/thresholds.md)."""
 
     def applies_to(self, kind: ContentKind) -> bool:
         """Whether this algorithm hashes content of ``kind``."""
@@ -99,6 +135,13 @@ class SignalType(ABC):
         if self.metric is Metric.EXACT:
             return score == 0
         return score <= limit
+
+    def accidental_probability(self, score: float) -> float | None:
+        """The chance that an unrelated value compares at least this close (``None``: unknown).
+
+        Feeds a match's confidence; the default knows nothing, bit hashes use the binomial law.
+        """
+        return None
 
     def signal_from_text(self, text: str) -> Signal:
         """A signal parsed from its canonical text (hash-only lookups)."""
@@ -150,6 +193,41 @@ class BitSignalType(SignalType):
         if self.metric is Metric.EXACT:
             return 0.0 if self.validate(a) == self.validate(b) else 1.0
         return float(hamming_distance(self.validate(a), self.validate(b)))
+
+    def accidental_probability(self, score: float) -> float | None:
+        """For uniformly random codes: ``P(Binomial(bits, 1/2) <= distance)``; ``2**-bits`` exact.
+
+        Real perceptual hashes cluster more than uniform codes, so a family may override this
+        with a measured law; this is the floor any ``bits``-bit hash can claim.
+        """
+        if self.metric is Metric.EXACT:
+            return 2.0**-self.bits if score == 0 else 1.0
+        return uniform_hamming_tail(self.bits, int(score))
+
+
+@functools.cache
+def uniform_hamming_tail(bits: int, distance: int) -> float:
+    """``P(d <= distance)`` between two independent uniformly random ``bits``-bit codes."""
+    if distance < 0:
+        return 0.0
+    return min(1.0, sum(math.comb(bits, k) for k in range(min(distance, bits) + 1)) / 2.0**bits)
+
+
+def derived_variant(picture: str, variant: str | None) -> str:
+    """The variant name of ``variant`` applied to a derived ``picture``: ``trimmed``,
+    ``trimmed+rot90``."""
+    if variant is None or variant in IDENTITY_VARIANTS:
+        return picture
+    return f"{picture}+{variant}"
+
+
+def stored_variant(variant: str | None) -> str | None:
+    """What a store keeps of a banked signal's variant: a derived picture's name
+    (``trimmed``), or None for the file as it is (lookup-time names such as PDQ's ``orig``
+    describe the query, not the banked file)."""
+    if variant is None or variant.split("+", 1)[0] not in DERIVED_VARIANTS:
+        return None
+    return variant
 
 
 def hamming_distance(a: bytes, b: bytes) -> int:

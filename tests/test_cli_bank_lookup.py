@@ -47,8 +47,13 @@ def test_bank_lifecycle_and_lookup_exit_codes(
     [match] = result["matches"]
     assert match["bank"] == "ncmec" and match["entry"] == entry_id and match["labels"] == ["A1"]
     assert isinstance(match["external_id"], str)
-    [signal] = match["signals"]
-    assert signal["type"] == "pdq" and signal["variant"] != "orig" and signal["distance"] <= 31
+    # Both perceptual families find the rotated copy through the variant that undoes it.
+    pdq_hit, phash_hit = match["signals"]
+    assert pdq_hit["type"] == "pdq" and pdq_hit["variant"] == "rot270"
+    assert pdq_hit["distance"] <= 31
+    assert phash_hit["type"] == "phash" and phash_hit["variant"] == "rot270"
+    assert phash_hit["distance"] <= 4
+    assert match["confidence"] > 37
 
     other = tmp_path / "other.txt"
     other.write_text("unrelated\n")
@@ -65,7 +70,8 @@ def test_bank_lifecycle_and_lookup_exit_codes(
     code, out, _ = run(capsys, "bank", "list", "--json", *store)
     [bank] = json.loads(out)
     assert bank["name"] == "ncmec" and bank["entries"] == 1 and bank["labels"] == ["csem"]
-    assert bank["signals"] == {"md5": 1, "pdq": 1, "phash": 1} and bank["enabled"] is True
+    # pdq: the plain hash and its three banked crops (centre90, top80, bottom80)
+    assert bank["signals"] == {"md5": 1, "pdq": 4, "phash": 1} and bank["enabled"] is True
 
     assert run(capsys, "bank", "remove", "ncmec", str(entry_id), *store)[0] == 0
     assert run(capsys, "lookup", str(media(BRIDGE)), *store)[0] == 1

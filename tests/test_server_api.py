@@ -7,12 +7,12 @@ import json
 import random
 import sqlite3
 import threading
-from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from media_data import media
 from server_support import FLIPPED, ORIGINAL, ROTATED, content, running_server
 
 from hashcore.api.v1 import hashcore_pb2 as pb
@@ -28,7 +28,7 @@ def test_hash_returns_every_family_as_bytes(tmp_path):
         assert len(by_type["pdq"].value) == 32 and by_type["pdq"].HasField("quality")
         assert by_type["md5"].value.hex() == hashlib.md5(content()).hexdigest()
         variants = matching.Hash(pb.HashRequest(content=content(), variants=True), timeout=30)
-        assert len([s for s in variants.signals if s.type == "pdq"]) == 8
+        assert len([s for s in variants.signals if s.type == "pdq"]) == 8 + 7  # dihedral, crops
 
 
 def test_add_content_then_rotated_content_matches(tmp_path):
@@ -238,7 +238,7 @@ def test_unknown_method_is_unimplemented(tmp_path):
 
 
 def test_import_updates_applies_a_partner_feed(tmp_path):
-    feed = Path("/work/shared/data/partner-samples/stopncii_fetch.json")
+    feed = media("partner-samples/stopncii_fetch.json")
     with running_server(tmp_path) as srv:
         _, banks = srv.stubs()
         reply = banks.ImportUpdates(

@@ -152,7 +152,7 @@ CREATE TABLE entry_signals_v1 (
     quality INTEGER,
     PRIMARY KEY (entry_id, value_id)
 );
-INSERT INTO entry_signals_v1 SELECT * FROM entry_signals;
+INSERT INTO entry_signals_v1 SELECT entry_id, value_id, quality FROM entry_signals;
 DROP TABLE entry_signals;
 ALTER TABLE entry_signals_v1 RENAME TO entry_signals;
 CREATE INDEX entry_signals_value ON entry_signals (value_id);
@@ -180,7 +180,7 @@ def test_version_1_store_is_migrated(tmp_path: Path) -> None:
         assert _entry_signals(store.path) == signals_before
         assert "WITHOUT ROWID" in _table_sql(store.path, "entry_signals")
         conn = sqlite3.connect(store.path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         indexes = conn.execute("PRAGMA index_list(entry_signals)").fetchall()
         conn.close()
         assert "entry_signals_value" in {row[1] for row in indexes}

@@ -11,7 +11,7 @@ from typing import Any
 from hashcore.cli.progress import Progress
 from hashcore.hashing import FileHashes, hash_file, iter_files
 from hashcore.registry import SignalRegistry, load_registry
-from hashcore.signals import Signal
+from hashcore.signals import Signal, stored_variant
 
 TMK_TYPE = "tmk_pdqf"
 TMK_SUFFIX = ".tmk"
@@ -55,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def signal_to_json(signal: Signal, registry: SignalRegistry) -> dict[str, Any]:
-    """The JSON form of one signal, which ``lookup --signals`` reads back."""
+    """The JSON form of one signal, which ``lookup --signals`` reads back.
+
+    ``variant`` is written for a derived picture's hash only (``trimmed``: the file with its
+    borders cut off), so the plain hashes read exactly as before.
+    """
     data: dict[str, Any] = {
         "type": signal.type,
         "value": registry.get(signal.type).format(signal.value),
@@ -64,6 +68,9 @@ def signal_to_json(signal: Signal, registry: SignalRegistry) -> dict[str, Any]:
         data["quality"] = signal.quality
     if not signal.usable:
         data["usable"] = False
+    variant = stored_variant(signal.variant)
+    if variant is not None:
+        data["variant"] = variant
     return data
 
 
@@ -84,6 +91,8 @@ def to_table_row(result: FileHashes, registry: SignalRegistry) -> str:
             text = f"{text[:24]}... ({len(signal.value):,} bytes)"
         extra = f"  quality {signal.quality}" if signal.quality is not None else ""
         extra += "  (unusable: quality too low)" if not signal.usable else ""
+        variant = stored_variant(signal.variant)
+        extra += f"  ({variant})" if variant is not None else ""
         lines.append(f"  {signal.type:<9} {text}{extra}")
     lines.extend(f"  error     {error.message}" for error in result.errors)
     return "\n".join(lines)

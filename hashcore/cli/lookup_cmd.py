@@ -44,6 +44,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--threshold", action="append", metavar="FAMILY=VALUE", help="override a match threshold"
     )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        metavar="DIGITS",
+        help="drop matches less certain than this (see docs/thresholds.md; unknown passes)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -55,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     matched = errors = 0
     with open_engine(args) as engine:
         for path, result in _results(engine, args, thresholds):
+            if args.min_confidence is not None:
+                result.matches = confident(result.matches, args.min_confidence)
             matched += result.matched
             errors += bool(result.errors)
             print(
@@ -137,6 +145,11 @@ def parse_hash_line(
     return str(data.get("path", "")), signals, errors, skipped
 
 
+def confident(matches: list[Match], minimum: float) -> list[Match]:
+    """The matches at or above ``minimum``; a match no family can rate is kept (no evidence)."""
+    return [m for m in matches if m.confidence is None or m.confidence >= minimum]
+
+
 def to_json(path: str, result: LookupResult, registry: SignalRegistry) -> dict[str, Any]:
     return {
         "path": path,
@@ -154,6 +167,8 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
         data["score" if similarity else "distance"] = _number(hit.distance)
         if hit.variant is not None:
             data["variant"] = hit.variant
+        if hit.stored_variant is not None:
+            data["stored_variant"] = hit.stored_variant
         signals.append(data)
     return {
         "bank": match.bank,
@@ -161,6 +176,7 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
         "external_id": match.external_id,
         "labels": list(match.labels),
         "signals": signals,
+        "confidence": match.confidence,
     }
 
 
@@ -171,10 +187,14 @@ def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
         how = ", ".join(
             f"{s['type']} {s.get('distance', s.get('score'))}"
             + (f" ({s['variant']})" if "variant" in s else "")
+            + (f" (banked {s['stored_variant']})" if "stored_variant" in s else "")
             for s in match_to_json(match, registry)["signals"]
         )
         labels = f"  [{', '.join(match.labels)}]" if match.labels else ""
-        lines.append(f"  {match.bank}  entry {match.entry_id} ({match.external_id}){labels}  {how}")
+        sure = f"  confidence {match.confidence:g}" if match.confidence is not None else ""
+        lines.append(
+            f"  {match.bank}  entry {match.entry_id} ({match.external_id}){labels}  {how}{sure}"
+        )
     lines.extend(f"  skipped {skip.type}: {skip.reason}" for skip in result.skipped)
     lines.extend(f"  error   {error}" for error in result.errors)
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from hashcore.formats.base import BankFormat
 from hashcore.formats.pytx import text_lines
 from hashcore.formats.records import BankUpdate, Item, Problem, Skip
 from hashcore.model import Bank, Entry, EntryStatus
-from hashcore.signals import Signal
+from hashcore.signals import Signal, stored_variant
 
 FORMAT_ID = "hashcore-bank"
 VERSION = 1
@@ -68,6 +68,8 @@ def _signal_json(signal: Signal) -> dict[str, Any]:
         data["base64"] = base64.b64encode(signal.value).decode("ascii")
     if signal.quality is not None:
         data["quality"] = signal.quality
+    if signal.variant is not None:
+        data["variant"] = signal.variant  # a derived picture's hash: "trimmed"
     return data
 
 
@@ -89,6 +91,9 @@ class NativeFormat(BankFormat):
                 data = json.loads(line)
             except ValueError as error:
                 yield Problem(position, f"malformed JSON: {error}")
+                continue
+            except RecursionError:
+                yield Problem(position, "JSON nested too deeply")
                 continue
             if not isinstance(data, dict):
                 yield Problem(position, "line is not a JSON object")
@@ -158,14 +163,16 @@ class NativeFormat(BankFormat):
         except (ValueError, binascii.Error):
             return Problem(position, f"malformed {family} value encoding")
         signal = self.families.value(family, value, position)
+        if not isinstance(signal, Signal):
+            return signal
         quality = raw.get("quality")
-        if (
-            isinstance(signal, Signal)
-            and isinstance(quality, int)
-            and not isinstance(quality, bool)
-        ):
-            return Signal(signal.type, signal.value, quality=quality)
-        return signal
+        if not isinstance(quality, int) or isinstance(quality, bool):
+            quality = None
+        variant = raw.get("variant")
+        variant = stored_variant(variant) if isinstance(variant, str) else None
+        if quality is None and variant is None:
+            return signal
+        return Signal(signal.type, signal.value, quality=quality, variant=variant)
 
 
 def _strings(value: object) -> tuple[str, ...]:

@@ -55,11 +55,18 @@ def signal_from_pb(message: pb.Signal) -> Signal:
 
 
 def hit_to_pb(hit: SignalHit) -> pb.SignalHit:
-    return pb.SignalHit(type=hit.type, distance=hit.distance, variant=hit.variant or "")
+    return pb.SignalHit(
+        type=hit.type,
+        distance=hit.distance,
+        variant=hit.variant or "",
+        stored_variant=hit.stored_variant or "",
+    )
 
 
 def hit_from_pb(message: pb.SignalHit) -> SignalHit:
-    return SignalHit(message.type, message.distance, message.variant or None)
+    return SignalHit(
+        message.type, message.distance, message.variant or None, message.stored_variant or None
+    )
 
 
 def match_to_pb(match: Match) -> pb.Match:
@@ -69,6 +76,7 @@ def match_to_pb(match: Match) -> pb.Match:
         external_id=match.external_id,
         labels=list(match.labels),
         signals=[hit_to_pb(hit) for hit in match.signals],
+        confidence=match.confidence,
     )
 
 
@@ -79,6 +87,7 @@ def match_from_pb(message: pb.Match) -> Match:
         external_id=message.external_id,
         labels=tuple(message.labels),
         signals=tuple(hit_from_pb(hit) for hit in message.signals),
+        confidence=message.confidence if message.HasField("confidence") else None,
     )
 
 

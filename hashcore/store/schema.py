@@ -13,6 +13,11 @@ banks reads a few rows instead of scanning every entry (6.5 s on a 1M-entry bank
 Version 2 added ``bank_counts`` and made ``entry_signals`` a ``WITHOUT ROWID`` table (its
 primary key is the table: one B-tree less to write per signal); a version 1 store is migrated
 when it is opened.
+
+Version 3 added ``entry_signals.variant``: NULL for a hash of the banked file as it is, else the
+derived picture the value hashes (``trimmed``: the file with its borders cut off, banked beside
+the plain hash so a clean copy matches a bordered banked file). Older stores get the column
+(all NULL) when they are opened.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import uuid
 
 from hashcore.errors import HashcoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -61,6 +66,7 @@ CREATE TABLE IF NOT EXISTS entry_signals (
     entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
     value_id INTEGER NOT NULL REFERENCES signal_values(id),
     quality INTEGER,
+    variant TEXT,
     PRIMARY KEY (entry_id, value_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entry_signals_value ON entry_signals (value_id);
@@ -102,6 +108,9 @@ CREATE INDEX entry_signals_value ON entry_signals (value_id);
 """
 """Version 1 -> 2: ``entry_signals`` copied into its ``WITHOUT ROWID`` shape."""
 
+ENTRY_SIGNALS_V3 = "ALTER TABLE entry_signals ADD COLUMN variant TEXT"
+"""Version 2 -> 3: the stored variant, NULL (the file as it is) for every existing signal."""
+
 RECOUNT_SQL = """
 SELECT bank_id, '', COUNT(*) FROM entries WHERE status = 'active' GROUP BY bank_id
 UNION ALL
@@ -136,8 +145,10 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
                 f"store schema version {version} is newer than this hashcore ({SCHEMA_VERSION})"
             )
         _run_script(conn, DDL)
-        if version == 1:  # a new store (0) was just created in the version 2 shape
+        if version == 1:  # a new store (0) was just created in the current shape
             _migrate_to_v2(conn)
+        if version in (1, 2):
+            conn.execute(ENTRY_SIGNALS_V3)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,)

@@ -15,17 +15,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashcore.errors import NotFound
+from hashcore.errors import NotFound, StoreError, StoreReadOnly
 from hashcore.model import Bank, BankInfo, Entry
 from hashcore.signals import Signal
 from hashcore.store.counts import ENTRIES
 from hashcore.store.rows import BANK_COLUMNS, ENTRY_COLUMNS, bank_from_row, entry_from_row
-from hashcore.store.schema import connect, ensure_schema
+from hashcore.store.schema import SCHEMA_VERSION, connect, ensure_schema
+from hashcore.store.storage import (
+    connect_read_only,
+    is_read_only_error,
+    read_only_message,
+    read_store_id,
+    storage_error,
+)
 from hashcore.store.writer import StoreWriter, Validator
 
 DB_NAME = "hashcore.sqlite3"
 _LIVE_SQL = (
-    "SELECT s.value_id, e.id, b.name, e.external_id, e.labels FROM entry_signals s"
+    "SELECT s.value_id, e.id, b.name, e.external_id, e.labels, s.variant FROM entry_signals s"
     " JOIN entries e ON e.id = s.entry_id JOIN banks b ON b.id = e.bank_id"
     " WHERE s.value_id IN ({marks}) AND e.status = 'active' AND b.enabled = 1"
 )
@@ -52,6 +59,8 @@ class LiveEntry:
     bank: str
     external_id: str
     labels: tuple[str, ...]
+    variant: str | None = None
+    """What picture of the banked file the value hashes: None (the file), ``trimmed``."""
 
 
 class Store:
@@ -59,15 +68,28 @@ class Store:
 
     def __init__(self, directory: Path | str, *, validate: Validator | None = None) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
+        self.read_only = False
+        """Opened for reading only (the files or directory are not writable): writes refuse."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(
+                f"cannot create store {self.directory}: {error.strerror or error}"
+            ) from None
         self._validate: Validator = validate or (lambda signal: signal)
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
-        self._writer = self._open()
+        try:
+            self._writer = self._open()
+        except sqlite3.OperationalError as error:
+            if not (is_read_only_error(error) and self.path.is_file()):
+                raise StoreError(f"cannot open store {self.directory}: {error}") from None
+            self._open_read_only()
+            return
         # The writer alone gets a bigger page cache and rarer WAL checkpoints: a bulk import
         # dirties random pages of the value index in every transaction, and a larger WAL
         # writes each of them back to the database fewer times (1M hashed NCMEC records:
@@ -76,7 +98,22 @@ class Store:
         # (journal_size_limit=64 MB) made that import 10 s slower, regrowing it every time.
         self._writer.execute("PRAGMA cache_size=-131072")  # KiB: 128 MiB
         self._writer.execute("PRAGMA wal_autocheckpoint=250000")  # pages: ~1 GB of WAL
-        self.store_id = ensure_schema(self._writer)
+        try:
+            self.store_id = ensure_schema(self._writer)
+        except sqlite3.OperationalError as error:
+            if not is_read_only_error(error):
+                raise
+            self._open_read_only()
+
+    def _open_read_only(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self.read_only = True
+        self._local = threading.local()
+        self._writer = self._open()
+        self.store_id = read_store_id(self._writer, self.directory, SCHEMA_VERSION)
 
     def close(self) -> None:
         with self._connections_lock:
@@ -95,16 +132,25 @@ class Store:
     def transaction(self) -> Iterator[StoreWriter]:
         """Every write in the block commits together, or none does (partner import batches)."""
         with self._write_lock:
+            if self.read_only:
+                raise StoreReadOnly(read_only_message(self.directory))
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise (storage_error(error, self.directory) or error) from None
             try:
                 writer = StoreWriter(conn, self._validate, _read_entry)
                 yield writer
                 writer.finish()
-            except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("COMMIT")  # a full disk can refuse here too: rolled back below
+            except BaseException as error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                clear = storage_error(error, self.directory)
+                if clear is not None:
+                    raise clear from None
                 raise
-            conn.execute("COMMIT")
 
     # Reads
 
@@ -193,8 +239,10 @@ class Store:
             chunk = list(value_ids[start : start + _CHUNK])
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(_LIVE_SQL.format(marks=marks), chunk)
-            for value_id, entry_id, bank, external_id, labels in rows:
-                found.append(LiveEntry(value_id, entry_id, bank, external_id, _labels(labels)))
+            for value_id, entry_id, bank, external_id, labels, variant in rows:
+                found.append(
+                    LiveEntry(value_id, entry_id, bank, external_id, _labels(labels), variant)
+                )
         return found
 
     def get_checkpoint(self, bank: str, source: str) -> str | None:
@@ -280,7 +328,7 @@ class Store:
         with self._connections_lock:
             if self._closed:
                 raise RuntimeError("store is closed")
-            conn = connect(str(self.path))
+            conn = connect_read_only(self.path) if self.read_only else connect(str(self.path))
             self._connections.append(conn)
             return conn
 
@@ -304,10 +352,11 @@ def _read_entry(conn: sqlite3.Connection, entry_id: int) -> Entry:
     if row is None:
         raise NotFound(f"no entry {entry_id}", field="entry")
     signals = [
-        Signal(family, bytes(value), quality=quality)
-        for family, value, quality in conn.execute(
-            "SELECT v.family, v.value, s.quality FROM entry_signals s"
-            " JOIN signal_values v ON v.id = s.value_id WHERE s.entry_id = ? ORDER BY v.family",
+        Signal(family, bytes(value), quality=quality, variant=variant)
+        for family, value, quality, variant in conn.execute(
+            "SELECT v.family, v.value, s.quality, s.variant FROM entry_signals s"
+            " JOIN signal_values v ON v.id = s.value_id WHERE s.entry_id = ?"
+            " ORDER BY v.family, s.variant IS NOT NULL, s.variant, s.value_id",
             (entry_id,),
         )
     ]

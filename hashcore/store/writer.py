@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from hashcore.errors import AlreadyExists, HashcoreError, InvalidInput, NotFound
 from hashcore.model import Bank, Entry, EntryStatus
-from hashcore.signals import Signal
+from hashcore.signals import Signal, stored_variant
 from hashcore.store.counts import ENTRIES, CountDeltas
 from hashcore.store.rows import (
     BANK_COLUMNS,
@@ -38,6 +38,31 @@ Validator = Callable[[Signal], Signal]
 """Checks one signal (family known, value well-formed) and returns it with clean bytes."""
 
 MAX_EXTERNAL_ID = 512
+MAX_BANK_NAME = 128
+_BANK_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@+-")
+
+
+def check_bank_name(name: object) -> None:
+    """Raise :class:`InvalidInput` unless ``name`` is a usable bank name.
+
+    Letters, digits and ``. _ : @ + -``, starting with a letter or digit, at most
+    ``MAX_BANK_NAME`` characters: no ``*`` (the wildcard of server grants), no spaces or
+    control characters that would make logs, grants and the CLI ambiguous.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("a bank needs a name", field="bank")
+    if len(name) > MAX_BANK_NAME:
+        raise InvalidInput(
+            f"bank name is {len(name):,} characters; the limit is {MAX_BANK_NAME}", field="bank"
+        )
+    if not name[0].isascii() or not name[0].isalnum() or not set(name) <= _BANK_NAME_CHARS:
+        raise InvalidInput(
+            f"invalid bank name {name!r}: use letters, digits and . _ : @ + - "
+            "(starting with a letter or digit)",
+            field="bank",
+        )
+
+
 CHUNK = 500
 """Parameters per ``IN (...)`` list, well under SQLite's variable limit."""
 MAX_PARAMETERS = 999
@@ -50,7 +75,7 @@ _ENTRIES_SQL = (
     " WHERE bank_id = ? AND external_id IN ({marks})"
 )
 _ENTRY_VALUES_SQL = (
-    "SELECT s.entry_id, v.family, v.value, s.quality, v.id, v.refs"
+    "SELECT s.entry_id, v.family, v.value, s.quality, s.variant, v.id, v.refs"
     " FROM entry_signals s JOIN signal_values v ON v.id = s.value_id"
     " WHERE s.entry_id IN ({marks}) ORDER BY s.entry_id, s.value_id"
 )
@@ -60,8 +85,10 @@ _NEW_IDS_SQL = "SELECT COUNT(*), MAX(id) FROM {table} WHERE id > ?"
 
 Key = tuple[str, bytes]
 """A value as ``(family, bytes)``: how a batch names values before they have row ids."""
-Values = dict[Key, int | None]
-"""An entry's values (in order) with their quality."""
+Link = tuple[int | None, str | None]
+"""What an entry keeps with each of its values: quality and stored variant (``trimmed``)."""
+Values = dict[Key, Link]
+"""An entry's values (in order) with their quality and stored variant."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +124,7 @@ _ENTRIES = _Insert(
     ("bank_id", "external_id", "labels", "source", "status", "created_at", "updated_at"),
 )
 _NEW_SIGNAL_VALUES = _Insert("signal_values", ("family", "value", "refs"), "INSERT OR IGNORE")
-_ENTRY_SIGNALS = _Insert("entry_signals", ("entry_id", "value_id", "quality"))
+_ENTRY_SIGNALS = _Insert("entry_signals", ("entry_id", "value_id", "quality", "variant"))
 _CHANGES = _Insert("changes", ("family", "value_id", "op", "ts"))
 
 
@@ -172,8 +199,7 @@ class StoreWriter:
         enabled: bool = True,
         thresholds: Mapping[str, float] | None = None,
     ) -> Bank:
-        if not isinstance(name, str) or not name.strip() or name != name.strip():
-            raise InvalidInput(f"invalid bank name {name!r}", field="bank")
+        check_bank_name(name)
         try:
             self._conn.execute(
                 "INSERT INTO banks (name, source, labels, enabled, thresholds, created_at)"
@@ -334,10 +360,11 @@ class StoreWriter:
         entry_id = int(cursor.lastrowid or 0)
         if active:
             self._counts.entry(bank_id, +1)
-        for value_id, quality in self._intern(clean).items():
+        for value_id, (quality, variant) in self._intern(clean).items():
             self._conn.execute(
-                "INSERT INTO entry_signals (entry_id, value_id, quality) VALUES (?, ?, ?)",
-                (entry_id, value_id, quality),
+                "INSERT INTO entry_signals (entry_id, value_id, quality, variant)"
+                " VALUES (?, ?, ?, ?)",
+                (entry_id, value_id, quality, variant),
             )
             if active:
                 self._counts.signal(bank_id, self._ref(value_id, +1), +1)
@@ -400,9 +427,9 @@ class StoreWriter:
                 batch.held[external_id] = by_id[entry_id] = entry
         for chunk in _chunks(list(by_id)):
             rows = self._conn.execute(_ENTRY_VALUES_SQL.format(marks=_marks(chunk)), chunk)
-            for entry_id, family, value, quality, value_id, refs in rows:
+            for entry_id, family, value, quality, variant, value_id, refs in rows:
                 key = (family, bytes(value))
-                by_id[entry_id].values[key] = quality
+                by_id[entry_id].values[key] = (quality, variant)
                 batch.stored[key] = (value_id, refs)
         for entry in by_id.values():
             values = entry.values
@@ -514,8 +541,8 @@ class StoreWriter:
         self._insert_entries(bank_id, batch)
         links: list[Any] = []
         for entry in map(batch.held.__getitem__, batch.created):
-            for key, quality in entry.values.items():
-                links += (entry.entry_id, ids[key], quality)
+            for key, (quality, variant) in entry.values.items():
+                links += (entry.entry_id, ids[key], quality, variant)
         _ENTRY_SIGNALS.run(self._conn, links)
         changed, unlinked, relinked = [], [], []
         for entry in batch.held.values():
@@ -528,9 +555,9 @@ class StoreWriter:
             if entry.values is not values:
                 unlinked += [(entry.entry_id, ids[key]) for key in values.keys() - entry.values]
                 relinked += [
-                    (entry.entry_id, ids[key], quality)
-                    for key, quality in entry.values.items()
-                    if key not in values or values[key] != quality
+                    (entry.entry_id, ids[key], *link)
+                    for key, link in entry.values.items()
+                    if key not in values or values[key] != link
                 ]
         self._conn.executemany(
             "UPDATE entries SET labels = ?, source = ?, status = ?, updated_at = ? WHERE id = ?",
@@ -540,7 +567,8 @@ class StoreWriter:
             "DELETE FROM entry_signals WHERE entry_id = ? AND value_id = ?", unlinked
         )
         self._conn.executemany(
-            "INSERT OR REPLACE INTO entry_signals (entry_id, value_id, quality) VALUES (?, ?, ?)",
+            "INSERT OR REPLACE INTO entry_signals (entry_id, value_id, quality, variant)"
+            " VALUES (?, ?, ?, ?)",
             relinked,
         )
 
@@ -596,9 +624,10 @@ class StoreWriter:
             raise InvalidInput("an entry needs at least one usable signal", field="signals")
         return clean
 
-    def _intern(self, signals: Sequence[Signal]) -> dict[int, int | None]:
-        """Value ids (with quality) of the signals, inserting values not seen before."""
-        result: dict[int, int | None] = {}
+    def _intern(self, signals: Sequence[Signal]) -> dict[int, Link]:
+        """Value ids (with quality and stored variant) of the signals, inserting values not
+        seen before."""
+        result: dict[int, Link] = {}
         for signal in signals:
             self._conn.execute(
                 "INSERT OR IGNORE INTO signal_values (family, value) VALUES (?, ?)",
@@ -608,7 +637,7 @@ class StoreWriter:
                 "SELECT id FROM signal_values WHERE family = ? AND value = ?",
                 (signal.type, signal.value),
             ).fetchone()[0]
-            result[int(value_id)] = signal.quality
+            result[int(value_id)] = (signal.quality, stored_variant(signal.variant))
         return result
 
     def _entry_values(self, entry_id: int) -> dict[int, int | None]:
@@ -759,7 +788,8 @@ class _Batch:
             counts[family] = counts.get(family, 0) + delta
 
     def _values(self, signals: Iterable[Signal]) -> Values:
-        """Validated usable signals (at least one) by value, the last quality winning."""
+        """Validated usable signals (at least one) by value, the last quality (and stored
+        variant) winning."""
         values: Values = {}
         validate = self.validate
         for signal in signals:
@@ -768,7 +798,11 @@ class _Batch:
                 value = clean.value
                 if type(value) is not bytes:
                     value = bytes(value)
-                values[(clean.type, value)] = clean.quality
+                variant = clean.variant
+                values[(clean.type, value)] = (
+                    clean.quality,
+                    None if variant is None else stored_variant(variant),
+                )
         if not values:
             raise InvalidInput("an entry needs at least one usable signal", field="signals")
         return values

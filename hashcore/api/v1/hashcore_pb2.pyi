@@ -75,28 +75,32 @@ class LookupRequest(_message.Message):
     def __init__(self, content: _Optional[bytes] = ..., signals: _Optional[_Union[SignalList, _Mapping]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., banks: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SignalHit(_message.Message):
-    __slots__ = ("type", "distance", "variant")
+    __slots__ = ("type", "distance", "variant", "stored_variant")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
+    STORED_VARIANT_FIELD_NUMBER: _ClassVar[int]
     type: str
     distance: float
     variant: str
-    def __init__(self, type: _Optional[str] = ..., distance: _Optional[float] = ..., variant: _Optional[str] = ...) -> None: ...
+    stored_variant: str
+    def __init__(self, type: _Optional[str] = ..., distance: _Optional[float] = ..., variant: _Optional[str] = ..., stored_variant: _Optional[str] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("bank", "entry_id", "external_id", "labels", "signals")
+    __slots__ = ("bank", "entry_id", "external_id", "labels", "signals", "confidence")
     BANK_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     bank: str
     entry_id: int
     external_id: str
     labels: _containers.RepeatedScalarFieldContainer[str]
     signals: _containers.RepeatedCompositeFieldContainer[SignalHit]
-    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ...) -> None: ...
+    confidence: float
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class Skipped(_message.Message):
     __slots__ = ("type", "reason")
@@ -176,7 +180,7 @@ class WatchMatchesRequest(_message.Message):
     def __init__(self, banks: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MatchEvent(_message.Message):
-    __slots__ = ("time", "bank", "entry_id", "external_id", "labels", "families", "signals", "caller", "request_id")
+    __slots__ = ("time", "bank", "entry_id", "external_id", "labels", "families", "signals", "caller", "request_id", "confidence")
     TIME_FIELD_NUMBER: _ClassVar[int]
     BANK_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +190,7 @@ class MatchEvent(_message.Message):
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     time: _timestamp_pb2.Timestamp
     bank: str
     entry_id: int
@@ -195,7 +200,8 @@ class MatchEvent(_message.Message):
     signals: _containers.RepeatedCompositeFieldContainer[SignalHit]
     caller: str
     request_id: str
-    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., families: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ..., caller: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    confidence: float
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., families: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ..., caller: _Optional[str] = ..., request_id: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class Bank(_message.Message):
     __slots__ = ("name", "labels", "source", "enabled", "thresholds", "created_at")
@@ -464,3 +470,37 @@ class ImportProblem(_message.Message):
     position: str
     reason: str
     def __init__(self, position: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CheckRequest(_message.Message):
+    __slots__ = ("repair",)
+    REPAIR_FIELD_NUMBER: _ClassVar[int]
+    repair: bool
+    def __init__(self, repair: _Optional[bool] = ...) -> None: ...
+
+class CheckResult(_message.Message):
+    __slots__ = ("name", "problems", "examples", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    problems: int
+    examples: _containers.RepeatedScalarFieldContainer[str]
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., problems: _Optional[int] = ..., examples: _Optional[_Iterable[str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class CheckResponse(_message.Message):
+    __slots__ = ("ok", "results", "before_repair", "repaired", "seconds", "repair")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_REPAIR_FIELD_NUMBER: _ClassVar[int]
+    REPAIRED_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REPAIR_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    results: _containers.RepeatedCompositeFieldContainer[CheckResult]
+    before_repair: _containers.RepeatedCompositeFieldContainer[CheckResult]
+    repaired: _containers.RepeatedScalarFieldContainer[str]
+    seconds: float
+    repair: bool
+    def __init__(self, ok: _Optional[bool] = ..., results: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., before_repair: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., repaired: _Optional[_Iterable[str]] = ..., seconds: _Optional[float] = ..., repair: _Optional[bool] = ...) -> None: ...

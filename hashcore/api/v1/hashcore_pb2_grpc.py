@@ -303,6 +303,11 @@ class BanksStub:
                 request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ImportUpdatesRequest.SerializeToString,
                 response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ImportUpdatesResponse.FromString,
                 _registered_method=True)
+        self.Check = channel.unary_unary(
+                '/hashcore.api.v1.Banks/Check',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.CheckRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.CheckResponse.FromString,
+                _registered_method=True)
 
 
 class BanksServicer:
@@ -386,6 +391,14 @@ class BanksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Check(self, request, context):
+        """Verify the store, the snapshots and the loaded indexes against each other; with repair,
+        rebuild what is derived and verify again (store-wide: admin on "*"). `hashcore check`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BanksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -448,6 +461,11 @@ def add_BanksServicer_to_server(servicer, server):
                     servicer.ImportUpdates,
                     request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ImportUpdatesRequest.FromString,
                     response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ImportUpdatesResponse.SerializeToString,
+            ),
+            'Check': grpc.unary_unary_rpc_method_handler(
+                    servicer.Check,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.CheckRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.CheckResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -775,6 +793,33 @@ class Banks:
             '/hashcore.api.v1.Banks/ImportUpdates',
             hashcore_dot_api_dot_v1_dot_hashcore__pb2.ImportUpdatesRequest.SerializeToString,
             hashcore_dot_api_dot_v1_dot_hashcore__pb2.ImportUpdatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Check(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashcore.api.v1.Banks/Check',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.CheckRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.CheckResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,18 @@ class PdqSignal(BitSignalType):
     content_kinds: ClassVar[frozenset[ContentKind]] = frozenset({ContentKind.IMAGE})
     bits: ClassVar[int] = 256
     default_threshold: ClassVar[float] = 31
+    border_variants: ClassVar[bool] = True
+    crop_variants: ClassVar[tuple[str, ...]] = (
+        "centre90",
+        "top80",
+        "bottom80",
+        "centre90-left",
+        "centre90-top",
+        "centre90-right",
+        "centre90-bottom",
+    )
+    """Crops and caption bars: see hashcore.crops and docs/crops.md (PDQ alone: pHash's 64 bits
+    leave no room for more comparisons per lookup)."""
 
     def hash(self, media: Media) -> Signal:
         vector, quality = pdqhash.compute(_pixels(media))

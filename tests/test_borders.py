@@ -1,0 +1,140 @@
+"""Border detection (hashcore.borders): known borders in, exact content boxes out."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from hashcore.borders import Box, content_box
+from hashcore.media import Media
+
+DATA = Path(__file__).parent / "data" / "pdq"
+PHOTO = DATA / "dih" / "bridge-1-original.jpg"
+
+JPEG_SLACK = 8
+"""A JPEG border may end up to one 8 px block early (ringing next to the content)."""
+
+
+def texture(width: int, height: int, seed: int = 1, low: int = 0, high: int = 256) -> Image.Image:
+    """Random RGB noise: no line of it is uniform."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(low, high, size=(height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels, "RGB")
+
+
+def framed(
+    content: Image.Image, left: int, top: int, right: int, bottom: int, colour: object
+) -> tuple[Image.Image, Box]:
+    """``content`` with borders of the given widths, and where the content is."""
+    image = ImageOps.expand(content, border=(left, top, right, bottom), fill=colour)
+    return image, Box(left, top, left + content.width, top + content.height)
+
+
+def jpeg(image: Image.Image, quality: int = 75) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def photo() -> Image.Image:
+    return Image.open(PHOTO).convert("RGB")
+
+
+@pytest.mark.parametrize("colour", ["black", "white", (200, 30, 40), (90, 140, 90)])
+@pytest.mark.parametrize(
+    "sides",
+    [
+        (0, 40, 0, 40),  # letterbox
+        (30, 0, 30, 0),  # pillarbox
+        (20, 20, 20, 20),  # frame
+        (0, 25, 0, 0),  # one side
+        (7, 30, 50, 11),  # every side its own width
+    ],
+)
+def test_exact_box_of_a_known_border(colour: object, sides: tuple[int, int, int, int]) -> None:
+    image, box = framed(texture(300, 200), *sides, colour)
+    assert content_box(image) == box
+
+
+def test_exact_box_around_a_real_photo() -> None:
+    image, box = framed(photo(), 160, 100, 160, 100, "black")
+    assert content_box(image) == box
+
+
+@pytest.mark.parametrize("colour", ["black", "white", (200, 30, 40)])
+@pytest.mark.parametrize("quality", [75, 40])
+def test_jpeg_border_within_one_block(colour: object, quality: int) -> None:
+    original = photo().resize((800, 502))
+    image, box = framed(original, 0, 60, 0, 60, colour)
+    found = content_box(jpeg(image, quality))
+    assert found is not None
+    assert all(abs(a - b) <= JPEG_SLACK for a, b in zip(found, box, strict=True)), (found, box)
+    # Never inside the content: a JPEG border can only end early.
+    assert found.top <= box.top and found.bottom >= box.bottom
+
+
+def test_soft_edge_of_a_resized_bordered_picture() -> None:
+    image, box = framed(photo(), 100, 0, 100, 0, "white")
+    half = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+    found = content_box(half)
+    assert found is not None
+    want = Box(*(edge // 2 for edge in box))
+    assert all(abs(a - b) <= 2 for a, b in zip(found, want, strict=True)), (found, want)
+
+
+@pytest.mark.parametrize("colour", ["black", "white", (12, 200, 99)])
+def test_picture_all_one_colour_is_not_trimmed(colour: object) -> None:
+    assert content_box(Image.new("RGB", (320, 240), colour)) is None
+    assert content_box(jpeg(Image.new("RGB", (320, 240), colour))) is None
+
+
+def test_dark_photo_edges_are_not_trimmed() -> None:
+    dark = ImageEnhance.Brightness(photo()).enhance(0.35)
+    assert content_box(dark) is None
+    assert content_box(jpeg(dark)) is None
+
+
+def test_dark_texture_is_not_taken_for_a_black_border() -> None:
+    dark = texture(300, 200, low=0, high=40)
+    assert content_box(dark) is None
+    image, box = framed(dark, 0, 30, 0, 30, "black")
+    assert content_box(image) == box  # the bars go, the dark content stays whole
+
+
+def test_thin_border_is_not_worth_trimming() -> None:
+    image, _ = framed(texture(400, 300), 1, 1, 1, 1, "black")  # < 2% of each side
+    assert content_box(image) is None
+
+
+def test_border_leaving_too_little_content_is_not_trimmed() -> None:
+    image, _ = framed(texture(60, 60), 70, 70, 70, 70, "white")  # content 1/9 of the area
+    assert content_box(image) is None
+
+
+def test_no_border_is_none() -> None:
+    assert content_box(photo()) is None
+    assert content_box(texture(64, 64)) is None
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "LA", "I;16", "CMYK"])
+def test_any_mode(mode: str) -> None:
+    image, box = framed(texture(200, 160), 0, 30, 0, 30, "black")
+    assert content_box(image.convert(mode)) == box
+
+
+def test_media_trims_once_for_every_family(tmp_path: Path) -> None:
+    image, box = framed(photo(), 0, 100, 0, 100, "black")
+    path = tmp_path / "bordered.png"
+    image.save(path)
+    media = Media(path)
+    assert media.content_box == box
+    trimmed = media.trimmed
+    assert trimmed is not None and trimmed is media.trimmed
+    assert trimmed.variant == "trimmed"
+    assert trimmed.rgb_image.size == (box.width, box.height)
+    assert trimmed.trimmed is None  # a trimmed picture is not trimmed again
+    assert Media(PHOTO).trimmed is None
