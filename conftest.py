@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from hashcore.registry import SignalRegistry, load_registry
-
-REPO = Path(__file__).resolve().parent
-DATA = REPO / "tests" / "data"
-
-
-def shared_data_dir() -> Path:
-    """``../shared/data`` beside the repository (CI has it), or ``HASHCORE_SHARED_DATA``."""
-    return Path(os.environ.get("HASHCORE_SHARED_DATA", REPO.parent / "shared" / "data"))
+from tests.media_data import TESTS_DATA, require_shared_data
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    return DATA
+    return TESTS_DATA
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    path = shared_data_dir()
-    if not path.is_dir():
-        pytest.fail(f"shared sample data not found at {path}; set HASHCORE_SHARED_DATA")
-    return path
+    """``../shared/data`` beside the repository (CI has it), or ``HASHCORE_SHARED_DATA``."""
+    return require_shared_data()
 
 
 @pytest.fixture(scope="session")

@@ -190,7 +190,10 @@ class PartnerServer:
 
 
 def upsert_one_by_one(writer: Any, bank: str, updates: Sequence[Any]) -> list[Any]:
-    """``upsert_entries`` as a loop of ``upsert_entry`` calls: the reference it must equal."""
+    """``upsert_entries`` as a loop of ``upsert_entry`` calls.
+
+    Not a reference for the store: ``upsert_entry`` is ``upsert_entries`` on one record, so
+    tests/test_store_upsert_batch.py checks both against the model in tests/store_model.py."""
     results: list[Any] = []
     for update in updates:
         try:

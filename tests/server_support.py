@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from media_data import TESTS_DATA
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
@@ -18,9 +19,7 @@ from hashcore.registry import SignalRegistry, load_registry
 from hashcore_server.config import Limits, ServerConfig, TlsConfig, TokenGrant, hash_token
 from hashcore_server.server import HashcoreServer, create_server
 
-DIH = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdq" / "dih"
-if not DIH.is_dir():
-    DIH = Path("/work/shared/data/pdq/dih")
+DIH = TESTS_DATA / "pdq" / "dih"
 ORIGINAL = DIH / "bridge-1-original.jpg"
 ROTATED = DIH / "bridge-2-rotate-90.jpg"
 FLIPPED = DIH / "bridge-5-flipx.jpg"

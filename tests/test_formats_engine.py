@@ -10,6 +10,7 @@ import pytest
 
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.engine import Engine
+from hashcore.errors import InvalidInput
 from hashcore.formats import BankUpdate, get_format
 from hashcore.formats.export import export_bank
 from hashcore.formats.importer import import_updates
@@ -226,5 +227,6 @@ def test_cli_import_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[st
     strict = parser.parse_args(
         ["import", "te", "--format", "threatexchange", str(source), "--store", store, "--strict"]
     )
-    with pytest.raises(Exception, match="nothing imported"):
+    refusal = r"te_updates\.json: file record 5 \(id 5\): unknown signal type 'HASH_FANCY'"
+    with pytest.raises(InvalidInput, match=refusal + r" \(--strict: nothing imported\)$"):
         strict.func(strict)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,11 @@ from hashcore.formats.http import origin
 from hashcore.formats.importer import import_updates, stored_checkpoint
 from hashcore.registry import SignalRegistry
 from tests.formats_support import FakeTmk, MemoryTarget, PartnerServer
+from tests.media_data import shared_file
 
 MD5S = [f"{n:032x}" for n in range(1, 100)]
-TMK_FILE = Path(__file__).resolve().parents[2] / "shared/data/tmk/reference/chair-19-sd-bar.tmk"
+TMK_FILE = "tmk/reference/chair-19-sd-bar.tmk"
+"""A real .tmk feature from the shared data set (``HASHCORE_SHARED_DATA``)."""
 
 
 def ncmec_page(start: int, count: int, last: bool) -> bytes:
@@ -114,7 +115,7 @@ def test_ncmec_fetch_resumes_from_checkpoint_after_failure(
 
 
 def test_ncmec_fetch_follows_tmk_link_with_basic_auth(registry: SignalRegistry) -> None:
-    feature = TMK_FILE.read_bytes() if TMK_FILE.exists() else b"TMK1" + bytes(100)
+    feature = shared_file(TMK_FILE).read_bytes()
     page = (
         b"<queryResult><videos><video><member id='77'>H</member>"
         b"<timestamp>2026-03-02T10:20:00Z</timestamp><id>v1</id><classification>A1</classification>"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -177,16 +180,71 @@ def test_ncmec_refuses_doctype_and_entities(registry: SignalRegistry) -> None:
     assert "DOCTYPE" in problem.reason
 
 
-def test_ncmec_memory_is_dropped_as_it_streams(registry: SignalRegistry) -> None:
-    entry = (
-        "<image><member id='1'>m</member><timestamp>2026-03-02T10:00:00Z</timestamp>"
-        "<id>{n}</id><fingerprints><md5>" + BRIDGE_MD5 + "</md5></fingerprints></image>"
-    )
-    body = "<queryResult><images>" + "".join(entry.format(n=n) for n in range(5000))
-    body += "</images></queryResult>"
+class GeneratedFeed(io.RawIOBase):
+    """An NCMEC file of ``count`` entries of about 2 KB, made as it is read: never whole in
+    memory, so what a parse holds shows in tracemalloc. ``size`` counts the bytes read."""
+
+    PAD = b"n" * 2000
+
+    def __init__(self, count: int) -> None:
+        self.pieces = self._pieces(count)
+        self.pending = b""
+        self.size = 0
+
+    def _pieces(self, count: int) -> Iterator[bytes]:
+        yield b"<queryResult><images>"
+        head = b"<image><member id='1'>m</member><timestamp>2026-03-02T10:00:00Z</timestamp>"
+        head += b"<classification>A1</classification><note>" + self.PAD + b"</note>"
+        tail = b"<id>%d</id><fingerprints><md5>%032x</md5></fingerprints></image>"
+        for n in range(count):
+            yield head + tail % (n, n)
+        yield b"</images></queryResult>"
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self.pending:
+                self.pending = next(self.pieces, b"")
+                if not self.pending:
+                    break
+            take = min(len(view) - filled, len(self.pending))
+            view[filled : filled + take] = self.pending[:take]
+            self.pending = self.pending[take:]
+            filled += take
+        self.size += filled
+        return filled
+
+
+def streaming_peak(registry: SignalRegistry, count: int) -> tuple[int, int, int]:
+    """(records read, feed bytes, peak bytes allocated while reading), no record kept."""
     fmt = get_format("ncmec", registry)
-    count = sum(isinstance(i, BankUpdate) for i in fmt.read(io.BytesIO(body.encode())))
-    assert count == 5000
+    feed = GeneratedFeed(count)
+    records = 0
+    tracemalloc.start()
+    try:
+        for item in fmt.read(feed):
+            records += isinstance(item, BankUpdate)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return records, feed.size, peak
+
+
+def test_ncmec_memory_is_dropped_as_it_streams(registry: SignalRegistry) -> None:
+    """The peak memory of reading a feed is flat in its size and far below it: a reader that
+    kept its entries (or records, or the file) would grow with the feed."""
+    small = streaming_peak(registry, 500)
+    records, size, peak = streaming_peak(registry, 3000)
+    assert (small[0], records) == (500, 3000)
+    assert size > 6_000_000
+    assert peak < size / 10, f"{peak:,} bytes at peak reading a {size:,}-byte feed"
+    assert peak < small[2] * 1.25 + 32_000, (
+        f"peak grew from {small[2]:,} bytes ({small[1]:,}-byte feed) to {peak:,} ({size:,})"
+    )
 
 
 # StopNCII

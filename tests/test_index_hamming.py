@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from hashcore.errors import InvalidInput
 from hashcore.index import hamming
 from hashcore.index.base import IndexCorrupt
 from hashcore.index.hamming import HammingIndex
+from tests.media_data import media
 
 
 @pytest.fixture(autouse=True)
@@ -25,12 +25,7 @@ def small_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def shared_data(*parts: str) -> Path:
     """A test data file: tests/data first, then the shared data directory."""
-    local = Path(__file__).parent / "data" / Path(*parts)
-    if local.exists():
-        return local
-    root = os.environ.get("HASHCORE_SHARED_DATA")
-    base = Path(root) if root else Path(__file__).parents[1].parent / "shared" / "data"
-    return base / Path(*parts)
+    return media("/".join(parts))
 
 
 def flip(code: np.ndarray, nbits: int, rng: np.random.Generator) -> np.ndarray:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from media_data import media
 from server_support import ADMIN_TOKEN, BOB_TOKEN, DIH, ORIGINAL, ROTATED, TOKENS, running_server
 
 from hashcore.cli.main import main
@@ -105,7 +106,7 @@ def test_remote_engine_round_trip(tmp_path):
         assert answers["q2"].field == "queries[1].signals.signals"
         assert remote.get_bank("b").entries == 1
         assert remote.index_status()["pdq"].index.values >= 1
-        feed = Path("/work/shared/data/partner-samples/stopncii_fetch.json")
+        feed = media("partner-samples/stopncii_fetch.json")
         summary = remote.import_file("stopncii", feed, format="stopncii")
         assert summary.added > 0
         assert any(line.startswith(f"added {summary.added},") for line in summary.lines())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import random
+import threading
 import time
 
 import grpc
@@ -14,6 +15,9 @@ from server_support import content, running_server
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore_server.config import Limits
+
+VALID_LENGTHS = {"pdq": 32, "phash": 8, "md5": 16}
+"""Bytes of a well-formed value per fixed-size family (``tmk_pdqf`` values are .tmk features)."""
 
 
 def rpc_error(call, *args, **kwargs) -> grpc.RpcError:
@@ -134,23 +138,71 @@ def test_internal_error_carries_only_a_request_id(tmp_path, monkeypatch, caplog)
 
 
 def test_deadline_stops_a_long_batch(tmp_path, monkeypatch):
+    """No query of a batch starts once its deadline has passed (the check before each query).
+
+    Query ``STALL`` blocks until the client has seen DEADLINE_EXCEEDED and the server itself
+    reports the call's deadline as passed; the batch then must stop before the next query. The
+    test waits for the server to leave the stream (its stream slot closes), not for a clock.
+    """
+    stall, queries = 2, 50
     with running_server(tmp_path) as srv:
         matching, _ = srv.stubs()
-        calls = []
-        real = srv.server.state.hash_content
+        state = srv.server.state
+        calls: list[object] = []
+        seen: list[object] = []  # the server-side Call of the batch, captured at its cpu slot
+        hashed_before_expiry: list[int] = []
+        client_gave_up = threading.Event()
+        server_done = threading.Event()
+        real_hash, real_cpu_slot, real_stream_slot = (
+            state.hash_content,
+            state.cpu_slot,
+            state.stream_slot,
+        )
 
-        def slow(*args, **kwargs):
+        @contextlib.contextmanager
+        def cpu_slot(call, *args, **kwargs):
+            seen.append(call)
+            with real_cpu_slot(call, *args, **kwargs):
+                yield
+
+        @contextlib.contextmanager
+        def stream_slot(*args, **kwargs):
+            try:
+                with real_stream_slot(*args, **kwargs):
+                    yield
+            finally:
+                server_done.set()
+
+        def deadline_passed(context) -> bool:
+            remaining = context.time_remaining()
+            return not context.is_active() or (remaining is not None and remaining <= 0)
+
+        def stalling(*args, **kwargs):
             calls.append(1)
-            time.sleep(0.02)
-            return real(*args, **kwargs)
+            if len(calls) == stall + 1:
+                assert client_gave_up.wait(30), "the client never saw its deadline pass"
+                context = seen[-1].context
+                for _ in range(3000):  # the server learns of the deadline a moment later
+                    if deadline_passed(context):
+                        break
+                    time.sleep(0.01)
+                hashed_before_expiry.append(len(calls))
+            return real_hash(*args, **kwargs)
 
-        monkeypatch.setattr(srv.server.state, "hash_content", slow)
+        monkeypatch.setattr(state, "hash_content", stalling)
+        monkeypatch.setattr(state, "cpu_slot", cpu_slot)
+        monkeypatch.setattr(state, "stream_slot", stream_slot)
         query = pb.Query(query_id="q", content=b"not an image, hashed by md5 only")
-        batch = pb.LookupBatchRequest(queries=[query] * 500)
-        error = rpc_error(matching.LookupBatch, iter([batch]), timeout=0.3)
+        batch = pb.LookupBatchRequest(queries=[query] * queries)
+        error = rpc_error(matching.LookupBatch, iter([batch]), timeout=1.0)
         assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-        time.sleep(0.5)  # the server checks the deadline before every query
-        assert len(calls) < 100
+        client_gave_up.set()
+        assert server_done.wait(60), "the server never finished the batch"
+        assert hashed_before_expiry == [stall + 1], "the stalling query was never reached"
+        assert deadline_passed(seen[-1].context)
+        assert len(calls) - hashed_before_expiry[0] == 0, (
+            f"{len(calls) - hashed_before_expiry[0]} queries were hashed after the deadline"
+        )
 
 
 def test_server_survives_garbage(tmp_path):
@@ -163,15 +215,26 @@ def test_server_survives_garbage(tmp_path):
             hashed = matching.Hash(pb.HashRequest(content=junk), timeout=30)
             assert hashed.kind == "file" and [s.type for s in hashed.signals] == ["md5"]
             matching.Lookup(pb.LookupRequest(content=junk), timeout=30)
-        for value in (b"", b"\x00", os.urandom(31), os.urandom(33), os.urandom(4096)):
+        # Every length around the valid ones: only a family's own length is well-formed (no
+        # random bytes make a .tmk feature); everything else is refused, naming the field.
+        values = [rng.randbytes(size) for size in (0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 4096)]
+        values.append(b"TMK1" + rng.randbytes(200))
+        for value in values:
             for family in ("pdq", "phash", "md5", "tmk_pdqf"):
                 request = pb.LookupRequest(
                     signals=pb.SignalList(signals=[pb.Signal(type=family, value=value)])
                 )
+                if len(value) == VALID_LENGTHS.get(family):
+                    assert not matching.Lookup(request, timeout=10).matches
+                    continue
+                what = f"{family} value of {len(value)} bytes"
                 try:
                     matching.Lookup(request, timeout=10)
                 except grpc.RpcError as error:
-                    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+                    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (what, error.details())
+                    assert list(field_violations(error)) == ["signals.signals[0].value"], what
+                else:
+                    pytest.fail(f"the server accepted a malformed {what}")
         # Raw bytes that are not a protobuf message at all.
         raw = srv.channel().unary_unary("/hashcore.api.v1.Matching/Lookup")
         with pytest.raises(grpc.RpcError) as info:

@@ -1,7 +1,11 @@
-"""Batched upserts (``StoreWriter.upsert_entries``) against record-by-record ``upsert_entry``.
+"""Batched upserts (``StoreWriter.upsert_entries``) and record-by-record ``upsert_entry``
+against an independent model of the upsert rules (``tests/store_model.py``).
 
-Both run on real SQLite stores on disk; every table is compared row for row (ids, refs, the
-change log in order), so a batch must leave exactly what the records one at a time leave.
+``upsert_entry`` is ``upsert_entries`` on one record, so comparing the two alone would compare
+the writer with itself: both are checked against the model, which knows nothing of SQL or
+batching, through the store's public read API. Both run on real SQLite stores on disk, and
+every table is also compared row for row between them (ids, refs, the change log in order), so
+a batch must leave exactly what the records one at a time leave.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from hypothesis import strategies as st
 
 from hashcore.engine import Engine
 from hashcore.errors import InvalidInput, NotFound
-from hashcore.formats import get_format
+from hashcore.formats import BankUpdate, Problem, get_format
 from hashcore.formats.importer import import_updates
 from hashcore.model import EntryStatus
 from hashcore.registry import SignalRegistry
@@ -30,6 +34,7 @@ from hashcore.store import Store
 from hashcore.store.schema import RECOUNT_SQL
 from hashcore.store.writer import Upsert
 from tests.formats_support import upsert_one_by_one
+from tests.store_model import StoreModel, assert_store_matches, outcome
 
 ACTIVE, WITHDRAWN, DELETED = EntryStatus.ACTIVE, EntryStatus.WITHDRAWN, EntryStatus.DELETED
 PDQ = [Signal("pdq", bytes([n]) * 32, quality=90) for n in range(4)]
@@ -93,25 +98,51 @@ def check_invariants(tables: dict[str, list[tuple[Any, ...]]]) -> None:
         assert (refs > 0) == (value_id in live)
 
 
-def outcome(result: object) -> object:
-    return ("error", result.message, result.field) if isinstance(result, InvalidInput) else result
+def seeded_model() -> StoreModel:
+    """The model of :func:`open_store`'s two banks."""
+    model = StoreModel(NOW)
+    model.create_bank("alpha")
+    model.create_bank("beta")
+    model.upsert("beta", Upsert("shared", [PDQ[0]], updated_at=1.0))
+    return model
 
 
-def one_by_one(store: Store, updates: Sequence[Upsert], bank: str = "alpha") -> list[object]:
-    with store.transaction() as writer:
-        results = upsert_one_by_one(writer, bank, updates)
-    return [outcome(result) for result in results]
+def one_by_one(
+    store: Store, updates: Sequence[Upsert], bank: str = "alpha", model: StoreModel | None = None
+) -> list[object]:
+    """``upsert_entry`` record by record; with a ``model``, each in its own transaction and
+    the store checked against the model after every one (so a state later overwritten counts)."""
+    if model is None:
+        with store.transaction() as writer:
+            return [outcome(result) for result in upsert_one_by_one(writer, bank, updates)]
+    results: list[object] = []
+    for update in updates:
+        with store.transaction() as writer:
+            [result] = [outcome(r) for r in upsert_one_by_one(writer, bank, [update])]
+        assert result == model.upsert(bank, update), update
+        assert_store_matches(store, model)
+        results.append(result)
+    return results
 
 
 def batched(
-    store: Store, updates: Sequence[Upsert], cuts: Sequence[int] = (), bank: str = "alpha"
+    store: Store,
+    updates: Sequence[Upsert],
+    cuts: Sequence[int] = (),
+    bank: str = "alpha",
+    model: StoreModel | None = None,
 ) -> list[object]:
-    """``upsert_entries`` over ``updates`` split at ``cuts``, one transaction per part."""
+    """``upsert_entries`` over ``updates`` split at ``cuts``, one transaction per part; with a
+    ``model``, the store is checked against it after every part."""
     results: list[object] = []
     bounds = [0, *sorted(set(cuts)), len(updates)]
     for start, end in itertools.pairwise(bounds):
         with store.transaction() as writer:
-            results += [outcome(r) for r in writer.upsert_entries(bank, updates[start:end])]
+            part = [outcome(r) for r in writer.upsert_entries(bank, updates[start:end])]
+        if model is not None:
+            assert part == model.upsert_all(bank, updates[start:end]), (start, end)
+            assert_store_matches(store, model)
+        results += part
     return results
 
 
@@ -145,12 +176,21 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("frozen_clock")
-def test_mixed_batch_equals_one_by_one(tmp_path: Path, registry: SignalRegistry) -> None:
+def test_mixed_batch_and_one_by_one_equal_the_model(
+    tmp_path: Path, registry: SignalRegistry
+) -> None:
+    model = seeded_model()
+    expected = model.upsert_all("alpha", MIXED)
     with open_store(tmp_path / "one", registry) as one, open_store(tmp_path / "all", registry) as b:
-        expected = one_by_one(one, MIXED)
+        assert one_by_one(one, MIXED, model=seeded_model()) == expected  # checked per record
         assert batched(b, MIXED) == expected
-        assert dump(b) == dump(one)
-        check_invariants(dump(b))
+        assert_store_matches(b, model)
+        dumped = dump(b)
+        assert dumped == dump(one)
+        check_invariants(dumped)
+    with open_store(tmp_path / "parts", registry) as parts:  # checked after each part
+        assert batched(parts, MIXED, cuts=[4, 12, 16], model=seeded_model()) == expected
+        assert dump(parts) == dumped
     assert [r if isinstance(r, str) else r[0] for r in expected] == [
         *["added", "added", "updated", "unchanged", "unchanged", "unchanged"],
         *["error", "error", "error", "error", "updated", "unchanged", "unchanged", "updated"],
@@ -161,11 +201,12 @@ def test_mixed_batch_equals_one_by_one(tmp_path: Path, registry: SignalRegistry)
 @pytest.mark.usefixtures("frozen_clock")
 def test_mixed_batch_on_top_of_stored_entries(tmp_path: Path, registry: SignalRegistry) -> None:
     """The same records again, now against entries the store holds, split across batches."""
+    again = [dataclasses.replace(u, updated_at=(u.updated_at or 0) + 100) for u in MIXED]
+    checked, plain = seeded_model(), seeded_model()
     with open_store(tmp_path / "one", registry) as one, open_store(tmp_path / "all", registry) as b:
-        one_by_one(one, MIXED[:9])
-        batched(b, MIXED[:9], cuts=[4])
-        again = [dataclasses.replace(u, updated_at=(u.updated_at or 0) + 100) for u in MIXED]
-        assert batched(b, again, cuts=[3, 11]) == one_by_one(one, again)
+        first = one_by_one(one, MIXED[:9], model=checked)
+        assert batched(b, MIXED[:9], cuts=[4], model=plain) == first
+        assert batched(b, again, cuts=[3, 11], model=plain) == one_by_one(one, again, model=checked)
         assert dump(b) == dump(one)
         check_invariants(dump(b))
 
@@ -182,10 +223,12 @@ def test_unknown_bank_aborts_the_call(tmp_path: Path, registry: SignalRegistry) 
 
 EXTERNAL_IDS = ["a", "b", "c", " a", ""]
 SIGNALS = [*PDQ[:3], MD5[0], Signal("pdq", PDQ[1].value, quality=60), WEAK, BAD]
+SIGNAL_SETS = [(), (WEAK,), (PDQ[0],), (PDQ[1],), (SIGNALS[4],), (PDQ[0], MD5[0]), (PDQ[2], BAD)]
+"""A few sets drawn often, so records repeat an entry's values (label- or status-only changes)."""
 records = st.builds(
     Upsert,
     external_id=st.sampled_from(EXTERNAL_IDS),
-    signals=st.lists(st.sampled_from(SIGNALS), max_size=3),
+    signals=st.one_of(st.sampled_from(SIGNAL_SETS), st.lists(st.sampled_from(SIGNALS), max_size=3)),
     labels=st.sampled_from([(), ("x",), ("x", "y"), ("y", "x"), ("",)]),
     source=st.sampled_from([None, "s", "t"]),
     status=st.sampled_from([ACTIVE, ACTIVE, WITHDRAWN, DELETED]),
@@ -201,7 +244,7 @@ records = st.builds(
     updates=st.lists(records, min_size=1, max_size=14),
     cuts=st.lists(st.integers(0, 14), max_size=3),
 )
-def test_any_batching_equals_one_by_one(
+def test_any_batching_and_one_by_one_equal_the_model(
     tmp_path_factory: pytest.TempPathFactory,
     registry: SignalRegistry,
     updates: list[Upsert],
@@ -212,7 +255,9 @@ def test_any_batching_equals_one_by_one(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("hashcore.store.writer.time.time", lambda: NOW)
         with open_store(root / "one", registry) as one, open_store(root / "b", registry) as b:
-            assert batched(b, updates, cuts) == one_by_one(one, updates)
+            assert batched(b, updates, cuts, model=seeded_model()) == one_by_one(
+                one, updates, model=seeded_model()
+            )
             assert dump(b) == dump(one)
             check_invariants(dump(b))
 
@@ -221,7 +266,8 @@ def test_any_batching_equals_one_by_one(
 def test_import_in_batches_equals_import_one_by_one(
     tmp_path: Path, registry: SignalRegistry
 ) -> None:
-    """Through the importer and the engine: the same summary, tables and matches."""
+    """Through the importer and the engine: the same summary and tables at every batch size,
+    and the state and counts the model gives for the records read."""
     lines = [json.dumps({"format": "hashcore-bank", "version": 1, "bank": {"name": "x"}})]
     for n in range(60):
         status = "deleted" if n % 7 == 3 else "active"
@@ -238,6 +284,16 @@ def test_import_in_batches_equals_import_one_by_one(
             )
         )
     data = "\n".join(lines).encode()
+    model = StoreModel(NOW)
+    model.create_bank("partner")
+    parsed = list(get_format("hashcore", registry).read(io.BytesIO(data)))
+    records = [item for item in parsed if isinstance(item, BankUpdate)]
+    outcomes = [
+        "deleted"
+        if record.status is not ACTIVE and result in ("added", "updated")
+        else (result if isinstance(result, str) else "problems")
+        for record, result in zip(records, model.upsert_all("partner", records), strict=True)
+    ]
     dumps = []
     summaries = []
     for batch_size in (1, 8, 1000):
@@ -247,8 +303,14 @@ def test_import_in_batches_equals_import_one_by_one(
             summary = import_updates(engine, "partner", items, batch_size=batch_size)
             summaries.append((summary.as_dict(), [str(p) for p in summary.problems]))
             live = sorted(len(state.index) for state in engine.index_status().values())
+            assert_store_matches(engine.store, model)
             dumps.append((dump(engine.store), live))
     assert summaries[0] == summaries[1] == summaries[2]
     assert summaries[0][0]["problems"] > 0 and summaries[0][0]["deleted"] > 0
+    counted = summaries[0][0]
+    for kind in ("added", "updated", "deleted", "unchanged"):
+        assert counted[kind] == outcomes.count(kind), kind
+    unreadable = sum(isinstance(item, Problem) for item in parsed)
+    assert counted["problems"] == outcomes.count("problems") + unreadable
     assert dumps[0] == dumps[1] == dumps[2]
     check_invariants(dumps[2][0])

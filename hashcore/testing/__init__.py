@@ -15,15 +15,21 @@ The sample files must be of a kind the type applies to and must not be identical
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 from hashcore.content import ContentKind
 from hashcore.errors import ContentError, InvalidInput
 from hashcore.media import Media
+from hashcore.plugins import DISABLE_ENV
 from hashcore.registry import load_registry
 from hashcore.signals import BitSignalType, Metric, Signal, SignalType
+
+GARBAGE = hashlib.sha512(b"not the rest of the file").digest()
+"""64 fixed bytes appended to a cut sample, so a failure reproduces."""
 
 
 class SignalTypeConformance:
@@ -49,9 +55,10 @@ class SignalTypeConformance:
             assert st.bits > 0 and st.bits % 8 == 0
 
     def test_is_discovered_through_its_entry_point(self) -> None:
-        if os.environ.get("HASHCORE_DISABLE_PLUGINS"):
-            return
-        registry = load_registry()
+        """Loads the entry points with ``HASHCORE_DISABLE_PLUGINS`` ignored, deliberately: this
+        checks that the plugin is published and installed, whatever a deployment disables."""
+        with _plugins_not_disabled():
+            registry = load_registry()
         assert self.signal_type.name in registry, (
             f"{self.signal_type.name} is not registered: publish it under the 'hashcore' "
             "entry-point group and install the distribution"
@@ -107,14 +114,49 @@ class SignalTypeConformance:
         assert st.hash(media).value in {v.value for v in variants}
 
     def test_corrupt_content_fails_cleanly(self, tmp_path: Path) -> None:
-        """Garbage bytes either hash (MD5 hashes anything) or raise ContentError, nothing else."""
+        """A sample cut to a third plus garbage bytes either hashes to a well-formed value of
+        this type (MD5 hashes anything) or raises :class:`hashcore.ContentError` with a message;
+        nothing else. An image that hashcore itself cannot decode must raise ContentError: no
+        hash can be made of pixels that were never read."""
         st = self._instance()
         source = self.sample_files[0].read_bytes()
         garbage = tmp_path / f"corrupt{self.sample_files[0].suffix}"
-        garbage.write_bytes(source[: max(len(source) // 3, 1)] + os.urandom(64))
+        garbage.write_bytes(source[: max(len(source) // 3, 1)] + GARBAGE)
         for kind in sorted(st.content_kinds):
-            with contextlib.suppress(ContentError):
-                st.hash(Media(garbage, ContentKind(kind)))
+            what = f"{st.name}.hash() of corrupt {kind.value} content"
+            try:
+                signal = st.hash(Media(garbage, ContentKind(kind)))
+            except ContentError as error:
+                assert str(error.message).strip(), f"{what}: ContentError without a message"
+                continue
+            except Exception as error:
+                raise AssertionError(
+                    f"{what} raised {type(error).__name__}: {error}; raise hashcore.ContentError"
+                ) from error
+            if kind is ContentKind.IMAGE:
+                assert _decodes(garbage), f"{what} returned a value for an undecodable image"
+            assert isinstance(signal, Signal) and signal.type == st.name, f"{what}: {signal!r}"
+            assert st.validate(signal.value) == signal.value, f"{what}: malformed value"
+
+
+@contextlib.contextmanager
+def _plugins_not_disabled() -> Iterator[None]:
+    """``HASHCORE_DISABLE_PLUGINS`` unset for the duration, then put back as it was."""
+    saved = os.environ.pop(DISABLE_ENV, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[DISABLE_ENV] = saved
+
+
+def _decodes(path: Path) -> bool:
+    """Whether hashcore's own image decoding reads ``path``."""
+    try:
+        Media(path, ContentKind.IMAGE).rgb_image  # noqa: B018 - decoding is the point
+    except ContentError:
+        return False
+    return True
 
 
 def _expect_invalid(call: object, what: str) -> None:
