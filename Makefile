@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGINS := plugins/pdq plugins/phash plugins/md5 plugins/tmk_video
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv run serve hash-samples test lint typecheck pytest bench clean proto
+.PHONY: venv run serve hash-samples test lint typecheck pytest bench bench-robustness mutate soak clean proto
 
 venv: $(STAMP)
 
@@ -43,6 +43,34 @@ proto: venv
 
 bench: venv
 	$(PY) -m pytest bench --benchmark-enable --benchmark-columns=min,median,mean,ops,rounds
+
+# Robustness of every family and of the fused lookup to re-upload edits (bench/results/robustness.md).
+# Fetches its corpus with apt-get download (Debian packages, cached in bench/.corpus with the
+# prepared originals); see bench/README.md for run times. Quick mode: ROBUSTNESS_IMAGES=40 (an
+# evenly spread, fixed subset). ROBUSTNESS_NAME=robustness-before writes
+# bench/results/robustness-before.md; ROBUSTNESS_REVISION=92a69d5 measures that commit's engine
+# (git archive, imported ahead of the editable installs) with this tree's benchmark.
+bench-robustness: venv
+	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]'
+	ROBUSTNESS_IMAGES=$(ROBUSTNESS_IMAGES) $(PY) -m bench.robustness --name $(or $(ROBUSTNESS_NAME),robustness) $(if $(ROBUSTNESS_REVISION),--revision $(ROBUSTNESS_REVISION))
+
+# Mutation run over the modules that carry the matching and safety rules (docs/testing.md).
+# Slow (about an hour on 2 cores), so not part of `make test`; mutants are applied only in
+# copies under /tmp. MODULES=server/,hashcore/matching.py limits it to targets whose path
+# contains one of the comma-separated strings; JOBS= sets the parallel copies.
+mutate: venv
+	$(PY) tools/mutate.py --jobs $(or $(JOBS),2) $(foreach m,$(subst $(comma), ,$(MODULES)),--module $(m))
+
+comma := ,
+
+# Long crash test: kill -9 the CLI and the server at random points of imports, bank add,
+# compaction and snapshot writes, then `hashcore check` and resume (tests/test_crash_kill.py;
+# `make test` runs its short form). KILLS= sets the number of kills, SEED= replays a run.
+# Then a load soak on 127.0.0.1 (bench/soak_load.py): lookups, watches and an import at once,
+# checked answers and latency percentiles; SOAK_SECONDS= (default 120), SOAK_THREADS= (8).
+soak: venv
+	HASHCORE_CRASH_KILLS=$(or $(KILLS),200) $(if $(SEED),HASHCORE_CRASH_SEED=$(SEED)) $(PY) -m pytest -p no:cacheprovider tests/test_crash_kill.py tests/test_feed_child_kill.py -s
+	$(PY) bench/soak_load.py --seconds $(or $(SOAK_SECONDS),120) --threads $(or $(SOAK_THREADS),8)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
