@@ -109,7 +109,7 @@ def test_lookup_from_hash_json_equals_file_lookup(
     signals_file.write_text(hashed)
     code, by_hash, _ = run(capsys, "lookup", "--json", "--signals", str(signals_file), *store)
     code_files, by_file, _ = run(capsys, "lookup", "--json", str(media(BRIDGE)), str(small), *store)
-    assert code == code_files == 0
+    assert code == code_files == 1  # small.jpg is new
     # `hash --json` has no dihedral variants, so compare what does not depend on them.
     assert without_variants(by_hash) == without_variants(by_file)
     skipped = json.loads(by_file.splitlines()[1])["skipped"]
@@ -146,5 +146,11 @@ def test_real_entry_point_reads_stdin_and_sets_exit_code(tmp_path: Path) -> None
         check=False,
     )
     assert done.returncode == 1, done.stderr
-    assert json.loads(done.stdout) == {"path": "x.jpg", "matches": [], "skipped": [], "errors": []}
+    assert json.loads(done.stdout) == {
+        "path": "x.jpg",
+        "matches": [],
+        "skipped": [],
+        "errors": [],
+        "store": str(tmp_path / "store"),
+    }
     assert (tmp_path / "store" / "hashcore.sqlite3").exists()

@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hashcore.cli.common import clear_progress_line, open_engine, parse_thresholds, store_parent
+from hashcore.cli.common import (
+    clear_progress_line,
+    open_engine,
+    parse_thresholds,
+    require_store,
+    store_parent,
+)
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
 from hashcore.engine import Engine
@@ -39,7 +45,9 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=run_list)
 
-    add = verbs.add_parser("add", parents=store, help="hash files and add one entry per file")
+    add = verbs.add_parser(
+        "add", parents=[store_parent(hash_only=True)], help="hash files and add one entry per file"
+    )
     add.add_argument("name", metavar="NAME")
     add.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     add.add_argument("--label", action="append", default=[], help="entry label (repeatable)")
@@ -73,6 +81,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    require_store(args)
     with open_engine(args) as engine:
         infos = engine.list_banks()
     if args.json:
@@ -105,6 +114,7 @@ def bank_to_json(info: BankInfo) -> dict[str, Any]:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    require_store(args)
     with open_engine(args) as engine:
         engine.get_bank(args.name)  # fail before hashing anything if the bank is unknown
         files = list(iter_files(args.paths))
@@ -142,6 +152,7 @@ def _add_one(engine: Engine, bank: str, path: Path, labels: list[str]) -> str:
 
 
 def run_remove(args: argparse.Namespace) -> int:
+    require_store(args)
     with open_engine(args) as engine:
         removed = engine.remove_entries(args.name, args.entries)
     print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {args.name}")
@@ -149,6 +160,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_toggle(args: argparse.Namespace) -> int:
+    require_store(args)
     with open_engine(args) as engine:
         bank = engine.set_bank_enabled(args.name, args.enabled)
     print(f"bank {bank.name} {'enabled' if bank.enabled else 'disabled'}")
@@ -156,6 +168,7 @@ def run_toggle(args: argparse.Namespace) -> int:
 
 
 def run_compact(args: argparse.Namespace) -> int:
+    require_store(args)
     with open_engine(args) as engine:
         engine.compact()
         for family, state in sorted(engine.index_status().items()):

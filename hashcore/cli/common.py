@@ -8,17 +8,19 @@ import sys
 from pathlib import Path
 from typing import cast
 
+from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_token
 from hashcore.engine import Engine
-from hashcore.errors import InvalidInput
+from hashcore.errors import InvalidInput, NotFound
+from hashcore.store.store import DB_NAME
 
 STORE_ENV = "HASHCORE_STORE"
 SERVER_ENV = "HASHCORE_SERVER"
-TOKEN_ENV = "HASHCORE_TOKEN"  # noqa: S105 - a variable name, not a secret
 DEFAULT_STORE = Path("var/hashcore")
 
 
-def store_parent() -> argparse.ArgumentParser:
-    """A parent parser adding ``--store`` and the remote options, for every store verb."""
+def store_parent(*, hash_only: bool = False) -> argparse.ArgumentParser:
+    """A parent parser adding ``--store`` and the remote options, for every store verb;
+    ``--hash-only`` only for the verbs that read files (lookup, bank add)."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
         "--store",
@@ -30,7 +32,13 @@ def store_parent() -> argparse.ArgumentParser:
     remote.add_argument(
         "--server", metavar="HOST:PORT", help=f"use a `hashcore serve` server (or ${SERVER_ENV})"
     )
-    remote.add_argument("--token", help=f"API token (default: ${TOKEN_ENV})")
+    remote.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help=f"read the API token from FILE (mode 600); else ${TOKEN_ENV} or the client profile",
+    )
+    remote.add_argument("--token", help=argparse.SUPPRESS)  # visible in ps: warned, not shown
     remote.add_argument("--ca-cert", type=Path, metavar="PEM", help="use TLS, trusting this CA")
     remote.add_argument("--client-cert", type=Path, metavar="PEM", help="TLS client certificate")
     remote.add_argument("--client-key", type=Path, metavar="PEM", help="TLS client key")
@@ -46,27 +54,56 @@ def store_parent() -> argparse.ArgumentParser:
         action="store_true",
         help="send --token without TLS to a non-loopback server (only on a trusted network)",
     )
-    remote.add_argument(
-        "--hash-only",
-        action="store_true",
-        help="hash files here and send only their hashes, never their content",
-    )
+    if hash_only:
+        remote.add_argument(
+            "--hash-only",
+            action="store_true",
+            help="hash files here and send only their hashes, never their content",
+        )
     return parent
 
 
 def store_dir(args: argparse.Namespace) -> Path:
-    """``--store``, else ``$HASHCORE_STORE``, else ``./var/hashcore``."""
-    chosen: Path | None = getattr(args, "store", None)
+    """``--store`` (the verb's, else the global one), else ``$HASHCORE_STORE``, else
+    ``./var/hashcore``."""
+    chosen: Path | None = getattr(args, "store", None) or getattr(args, "global_store", None)
     if chosen is not None:
         return chosen
     env = os.environ.get(STORE_ENV)
     return Path(env) if env else DEFAULT_STORE
 
 
-def server_address(args: argparse.Namespace) -> str | None:
-    """``--server``, else ``$HASHCORE_SERVER``: when set, verbs talk to that server."""
-    chosen: str | None = getattr(args, "server", None)
-    return chosen or os.environ.get(SERVER_ENV) or None
+def server_address(args: argparse.Namespace, profile: Profile | None = None) -> str | None:
+    """``--server``, else ``$HASHCORE_SERVER``, else the client profile's server unless a
+    store was named: when set, verbs talk to that server."""
+    chosen: str | None = getattr(args, "server", None) or os.environ.get(SERVER_ENV)
+    if chosen:
+        return chosen
+    if _store_named(args):
+        return None
+    return (profile if profile is not None else load_profile()).server
+
+
+def _store_named(args: argparse.Namespace) -> bool:
+    return bool(
+        getattr(args, "store", None)
+        or getattr(args, "global_store", None)
+        or os.environ.get(STORE_ENV)
+    )
+
+
+def require_store(args: argparse.Namespace) -> None:
+    """Refuse a verb that only reads (lookup, list, export, check) on a store that does not
+    exist: opening one would create an empty store and answer "no match" from it."""
+    if server_address(args) is not None:
+        return
+    directory = store_dir(args)
+    if not (directory / DB_NAME).is_file():
+        raise NotFound(
+            f"no hashcore store at {directory} (give --store DIR or set ${STORE_ENV}; "
+            "`hashcore bank create` makes one)",
+            field="store",
+        )
 
 
 def open_engine(args: argparse.Namespace) -> Engine:
@@ -80,10 +117,12 @@ def open_engine(args: argparse.Namespace) -> Engine:
         return Engine(store_dir(args))
     from hashcore.remote import RemoteEngine
 
+    profile = load_profile()
+
     remote = RemoteEngine(
         address,
-        token=getattr(args, "token", None),
-        ca_cert=getattr(args, "ca_cert", None),
+        token=resolve_token(args, profile),
+        ca_cert=getattr(args, "ca_cert", None) or profile.ca_cert,
         client_cert=getattr(args, "client_cert", None),
         client_key=getattr(args, "client_key", None),
         timeout=getattr(args, "server_timeout", 30.0),

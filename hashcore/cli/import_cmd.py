@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hashcore.cli.common import open_engine, store_parent
+from hashcore.cli.common import open_engine, require_store, store_parent
 from hashcore.cli.progress import Progress
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.background import read_feed
@@ -83,7 +83,7 @@ def register_bank_subcommands(verbs: Any) -> None:
     )
 
     imp = verbs.add_parser("import", parents=[*store, common], help="import a partner file")
-    imp.add_argument("path", type=Path, metavar="FILE")
+    imp.add_argument("path", type=Path, metavar="FILE", help="the partner feed or export to read")
     imp.set_defaults(func=run_import)
 
     fetch = verbs.add_parser(
@@ -182,6 +182,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    require_store(args)
     with open_engine(args) as engine:
         if args.output is None:
             counts = export_bank(engine, args.name, sys.stdout, args.fmt)  # type: ignore[arg-type]

@@ -1,7 +1,15 @@
-"""``hashcore lookup``: match files (or hashes from ``hashcore hash --json``) against every bank.
+"""hashcore lookup: match files, or hashes alone, against every bank, and triage the answers.
 
-Exit status, like grep: 0 when something matched, 1 when nothing did, 2 on errors. Query hashes
-are never printed or logged: a non-match's hash is nobody's business.
+Hashes alone: --pdq HEX, --phash HEX, --md5 HEX, --hash FAMILY=VALUE (together: one file's
+hashes), or --signals FILE with one file per line, either a `hashcore hash --json` line or
+plain `TYPE VALUE` pairs (e.g. `pdq f8f8...  md5 d35c...`).
+
+A summary ends the output: `N files: K known, U new, E errors`, naming the store. --new lists
+only the new files (the analyst's queue); the summary then goes to stderr.
+
+Exit status, for automation: 0 when every file is known (matched), 1 when any is new, 2 when
+any could not be looked up. Query hashes are never printed or logged: a non-match's hash is
+nobody's business.
 """
 
 from __future__ import annotations
@@ -10,25 +18,36 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from hashcore.cli.common import clear_progress_line, open_engine, parse_thresholds, store_parent
+from hashcore.cli.common import (
+    clear_progress_line,
+    open_engine,
+    parse_thresholds,
+    require_store,
+    server_address,
+    store_dir,
+    store_parent,
+)
 from hashcore.cli.progress import Progress
 from hashcore.engine import Engine
-from hashcore.errors import HashcoreError
+from hashcore.errors import HashcoreError, InvalidInput
 from hashcore.hashing import iter_files
 from hashcore.model import LookupResult, Match, Skipped
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, Signal
 
-EXIT_MATCH, EXIT_NO_MATCH, EXIT_ERROR = 0, 1, 2
+EXIT_ALL_KNOWN, EXIT_SOMETHING_NEW, EXIT_ERROR = 0, 1, 2
+HASH_OPTIONS = ("pdq", "phash", "md5")
+"""Families with their own ``--FAMILY HEX`` option; ``--hash FAMILY=VALUE`` covers any other."""
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "lookup",
-        parents=[store_parent()],
+        parents=[store_parent(hash_only=True)],
         help="match files against every bank",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,7 +58,26 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="look up `hashcore hash --json` lines instead ('-': stdin)",
     )
+    for family in HASH_OPTIONS:
+        parser.add_argument(
+            f"--{family}",
+            action="append",
+            metavar="HEX",
+            help=f"look up this {family} hash (with the other hash options: one file's hashes)",
+        )
+    parser.add_argument(
+        "--hash",
+        action="append",
+        metavar="FAMILY=VALUE",
+        help="look up a hash of any installed family (see `hashcore plugins`)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    parser.add_argument(
+        "--new", action="store_true", help="print only the files no bank knows (summary on stderr)"
+    )
+    parser.add_argument(
+        "--summary", action="store_true", help="with --json: end with a summary object"
+    )
     parser.add_argument("--bank", action="append", help="only these banks (repeatable)")
     parser.add_argument(
         "--threshold", action="append", metavar="FAMILY=VALUE", help="override a match threshold"
@@ -53,33 +91,108 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+@dataclass
+class Triage:
+    """How many lookups found a known file, a new one, or could not be answered."""
+
+    known: int = 0
+    new: int = 0
+    errors: int = 0
+
+    def count(self, result: LookupResult) -> str:
+        """Tally ``result``; its verdict: ``known`` (a match), ``error`` or ``new``."""
+        if result.matches:
+            self.known += 1
+            verdict = "known"
+        elif result.errors:
+            verdict = "error"
+        else:
+            self.new += 1
+            verdict = "new"
+        self.errors += bool(result.errors)
+        return verdict
+
+    def exit_code(self) -> int:
+        if self.errors:
+            return EXIT_ERROR
+        return EXIT_SOMETHING_NEW if self.new else EXIT_ALL_KNOWN
+
+    def line(self, looked_up: int, what: tuple[str, str], store: str) -> str:
+        """``8 files: 7 known, 1 new, 0 errors (store var/hashcore)``; ``what``: the singular
+        and plural of what was looked up."""
+        return (
+            f"{looked_up} {what[looked_up != 1]}: {self.known} known, "
+            f"{self.new} new, {self.errors} error{'' if self.errors == 1 else 's'} ({store})"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
-    if bool(args.paths) == bool(args.signals):
-        print("hashcore: error: give PATH... or --signals FILE", file=sys.stderr)
+    hashes = _option_hashes(args)
+    sources = sum(map(bool, (args.paths, args.signals, hashes)))
+    if sources != 1:
+        print(
+            "hashcore: error: give PATH..., --signals FILE, or hash options (--pdq HEX ...)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
+    require_store(args)
     thresholds = parse_thresholds(args.threshold)
-    matched = errors = 0
+    triage, looked_up = Triage(), 0
+    where = answered_by(args)
+    store = " ".join(where)
     with open_engine(args) as engine:
-        for path, result in _results(engine, args, thresholds):
+        for path, result in _results(engine, args, thresholds, hashes):
             if args.min_confidence is not None:
                 result.matches = confident(result.matches, args.min_confidence)
-            matched += result.matched
-            errors += bool(result.errors)
-            print(
-                json.dumps(to_json(path, result, engine.registry))
-                if args.json
-                else to_text(path, result, engine.registry),
-                flush=True,
-            )
-    if errors:
-        return EXIT_ERROR
-    return EXIT_MATCH if matched else EXIT_NO_MATCH
+            looked_up += 1
+            verdict = triage.count(result)
+            if args.new and verdict != "new":
+                continue
+            if args.json:
+                print(json.dumps(to_json(path, result, engine.registry, where)), flush=True)
+            elif args.new:
+                print(path, flush=True)
+            else:
+                print(to_text(path, result, engine.registry), flush=True)
+    what = ("file", "files") if args.paths else ("query", "queries")
+    if args.json:
+        if args.summary:
+            summary = {what[1]: looked_up, **vars(triage), where[0]: where[1]}
+            print(json.dumps({"summary": summary}))
+    else:
+        print(triage.line(looked_up, what, store), file=sys.stderr if args.new else sys.stdout)
+    return triage.exit_code()
+
+
+def answered_by(args: argparse.Namespace) -> tuple[str, str]:
+    """What answered: ``("store", DIR)`` or ``("server", HOST:PORT)``: an answer from an
+    unexpected store is how a wrong "new" looks, so the output names it."""
+    address = server_address(args)
+    return ("server", address) if address else ("store", str(store_dir(args)))
+
+
+def _option_hashes(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``(family, value)`` from --pdq/--phash/--md5/--hash, in the order of the options."""
+    pairs = [(family, value) for family in HASH_OPTIONS for value in getattr(args, family) or []]
+    for item in args.hash or []:
+        family, sep, value = item.partition("=")
+        if not sep or not family.strip() or not value.strip():
+            raise InvalidInput(f"--hash expects FAMILY=VALUE, got {item!r}", field="hash")
+        pairs.append((family.strip(), value.strip()))
+    return pairs
 
 
 def _results(
-    engine: Engine, args: argparse.Namespace, thresholds: dict[str, float]
+    engine: Engine,
+    args: argparse.Namespace,
+    thresholds: dict[str, float],
+    hashes: list[tuple[str, str]],
 ) -> Iterator[tuple[str, LookupResult]]:
     banks = args.bank or None
+    if hashes:
+        signals = parse_pairs(hashes, engine.registry)
+        yield "<hash options>", engine.lookup_signals(signals, thresholds=thresholds, banks=banks)
+        return
     if args.signals:
         if args.signals == "-":
             yield from _signal_results(engine, sys.stdin, thresholds, banks)
@@ -104,15 +217,53 @@ def _signal_results(
         if not line.strip():
             continue
         try:
-            path, signals, errors, skipped = parse_hash_line(line, engine.registry)
+            if line.lstrip().startswith("{"):
+                path, signals, errors, skipped = parse_hash_line(line, engine.registry)
+            else:
+                signals = parse_pairs(plain_pairs(line), engine.registry)
+                path, errors, skipped = "", [], []
         except (HashcoreError, ValueError, TypeError, KeyError) as error:
-            message = error.message if isinstance(error, HashcoreError) else repr(error)
-            yield f"<line {number}>", LookupResult(errors=[f"line {number}: {message}"])
+            yield f"<line {number}>", LookupResult(errors=[f"line {number}: {describe(error)}"])
             continue
         result = engine.lookup_signals(signals, thresholds=thresholds, banks=banks)
         result.errors[:0] = errors
         result.skipped[:0] = skipped
-        yield path, result
+        yield path or f"<line {number}>", result
+
+
+def describe(error: Exception) -> str:
+    """A parse error in words: ``not JSON: ...`` rather than ``JSONDecodeError(...)``."""
+    if isinstance(error, HashcoreError):
+        return error.message
+    if isinstance(error, json.JSONDecodeError):
+        return f"not valid JSON: {error.msg} at column {error.colno}"
+    if isinstance(error, KeyError):
+        return f"a signal lacks {error}"
+    return str(error) or type(error).__name__
+
+
+def plain_pairs(line: str) -> list[tuple[str, str]]:
+    """``pdq f8f8... md5 d35c...``: whitespace-separated ``TYPE VALUE`` pairs."""
+    words = line.split()
+    if len(words) % 2:
+        raise InvalidInput(
+            "expected TYPE VALUE pairs (e.g. `pdq <64 hex digits>`) or a `hashcore hash --json`"
+            " line",
+            field="signals",
+        )
+    return list(zip(words[::2], words[1::2], strict=True))
+
+
+def parse_pairs(pairs: list[tuple[str, str]], registry: SignalRegistry) -> list[Signal]:
+    """Signals from typed ``(family, value)`` pairs. Unlike a JSON line from another machine,
+    a family typed here that no plugin provides is a mistake: :class:`InvalidInput`."""
+    signals = []
+    for family, value in pairs:
+        if family not in registry:
+            known = ", ".join(registry.names())
+            raise InvalidInput(f"unknown hash type {family!r} (installed: {known})", field="type")
+        signals.append(Signal(family, registry.get(family).parse(value)))
+    return signals
 
 
 def parse_hash_line(
@@ -150,13 +301,22 @@ def confident(matches: list[Match], minimum: float) -> list[Match]:
     return [m for m in matches if m.confidence is None or m.confidence >= minimum]
 
 
-def to_json(path: str, result: LookupResult, registry: SignalRegistry) -> dict[str, Any]:
-    return {
+def to_json(
+    path: str,
+    result: LookupResult,
+    registry: SignalRegistry,
+    where: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """One lookup's JSON line; ``where`` (:func:`answered_by`) adds ``store`` or ``server``."""
+    data = {
         "path": path,
         "matches": [match_to_json(match, registry) for match in result.matches],
         "skipped": [{"type": skip.type, "reason": skip.reason} for skip in result.skipped],
         "errors": list(result.errors),
     }
+    if where is not None:
+        data[where[0]] = where[1]
+    return data
 
 
 def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
@@ -182,7 +342,11 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
 
 def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
     count = len(result.matches)
-    lines = [f"{path}: {count} match{'es' if count != 1 else ''}" if count else f"{path}: no match"]
+    if count:
+        head = f"{path}: {count} match{'es' if count != 1 else ''}"
+    else:
+        head = f"{path}: {'not looked up' if result.errors else 'no match'}"
+    lines = [head]
     for match in result.matches:
         how = ", ".join(
             f"{s['type']} {s.get('distance', s.get('score'))}"

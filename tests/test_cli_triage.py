@@ -1,0 +1,288 @@
+"""The analyst's CLI (issue 13): triage of a folder, which store answered, hash-only lookups,
+broken pipes, help text, tokens kept out of argv, and a typed package for plugin authors.
+
+Each test here failed on the CLI before these fixes (run against the earlier revision)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+from media_data import media
+from server_support import ADMIN_TOKEN, ORIGINAL, ROTATED, TOKENS, running_server
+
+from hashcore.cli.main import build_parser, main
+from hashcore.engine import Engine
+from hashcore.signals import Signal
+
+REPO = Path(__file__).resolve().parents[1]
+DIH = media("pdq/dih")
+SMALL = media("pdq/misc/small.jpg")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def banked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """A store with one bank holding the bridge picture; the ``--store`` option naming it."""
+    store = ["--store", str(tmp_path / "store")]
+    assert run(capsys, "bank", "create", "known", *store)[0] == 0
+    assert run(capsys, "bank", "add", "known", str(ORIGINAL), *store)[0] == 0
+    return store
+
+
+def pdq_of(capsys: pytest.CaptureFixture[str], path: Path) -> str:
+    code, out, _ = run(capsys, "hash", "--json", str(path))
+    assert code == 0
+    [value] = [
+        s["value"] for s in json.loads(out)["signals"] if s["type"] == "pdq" and "variant" not in s
+    ]
+    return str(value)
+
+
+# 1. A lookup never creates a store, and a missing one is an error, not "no match".
+
+
+def test_lookup_without_a_store_is_an_error_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HASHCORE_STORE", raising=False)
+    monkeypatch.delenv("HASHCORE_SERVER", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    code, out, err = run(capsys, "lookup", str(ORIGINAL))
+    assert code == 2 and out == ""
+    assert "no hashcore store at var/hashcore" in err
+    code, _, err = run(capsys, "bank", "list", "--store", str(tmp_path / "elsewhere"))
+    assert code == 2 and "no hashcore store" in err
+    assert list(tmp_path.iterdir()) == []  # nothing created, not even ./var
+    # Creating a bank is how a store comes to exist.
+    assert run(capsys, "bank", "create", "b")[0] == 0
+    assert (tmp_path / "var" / "hashcore" / "hashcore.sqlite3").is_file()
+
+
+# 4. Triage: summary, the queue of new files, exit codes an automation can use.
+
+
+def test_folder_lookup_ends_with_a_summary_and_exit_1_when_something_is_new(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], banked: list[str]
+) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for source in (ORIGINAL, ROTATED, SMALL):
+        (reports / source.name).write_bytes(source.read_bytes())
+    (reports / "broken.jpg").write_bytes(ORIGINAL.read_bytes()[:3000])  # truncated
+
+    code, out, _ = run(capsys, "lookup", str(reports), *banked)
+    assert code == 2  # the broken file could not be looked up
+    assert out.splitlines()[-1] == (
+        f"4 files: 2 known, 1 new, 1 error (store {tmp_path / 'store'})"
+    )
+    assert f"{reports / 'broken.jpg'}: not looked up" in out
+
+    (reports / "broken.jpg").unlink()
+    code, out, err = run(capsys, "lookup", "--new", str(reports), *banked)
+    assert code == 1
+    assert out.splitlines() == [str(reports / SMALL.name)]  # the analyst's queue, nothing else
+    assert "3 files: 2 known, 1 new, 0 errors" in err
+
+    (reports / SMALL.name).unlink()
+    code, out, _ = run(capsys, "lookup", str(reports), *banked)
+    assert code == 0 and out.splitlines()[-1].startswith("2 files: 2 known, 0 new, 0 errors")
+
+    code, out, _ = run(capsys, "lookup", "--json", "--summary", str(reports), *banked)
+    *lines, last = [json.loads(line) for line in out.splitlines()]
+    assert all(line["store"] == str(tmp_path / "store") for line in lines)
+    assert last == {
+        "summary": {"files": 2, "known": 2, "new": 0, "errors": 0, "store": str(tmp_path / "store")}
+    }
+
+
+# 5. Hashes alone: hex options, plain TYPE HEX lines, readable errors.
+
+
+def test_hex_hash_options_and_plain_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], banked: list[str]
+) -> None:
+    pdq = pdq_of(capsys, ORIGINAL)
+    code, out, _ = run(capsys, "lookup", "--pdq", pdq, *banked)
+    assert code == 0 and "known  entry 1" in out and out.startswith("<hash options>: 1 match")
+    assert pdq not in out  # query hashes are never echoed
+    code, out, err = run(capsys, "lookup", "--pdq", "f" * 63, *banked)
+    assert code == 2 and "pdq" in err and "Traceback" not in err
+    code, _, err = run(capsys, "lookup", "--hash", "crc32=00", *banked)
+    assert code == 2 and "unknown hash type 'crc32'" in err
+
+    lines = tmp_path / "hashes.txt"
+    lines.write_text(
+        f"pdq {pdq}\n"
+        f"pdq {pdq_of(capsys, SMALL)}\n"
+        "pdq not-hex\n"
+        "{not json\n"
+        + json.dumps({"signals": [{"type": "pdq", "value": pdq}]})  # no path
+        + "\n"
+    )
+    code, out, _ = run(capsys, "lookup", "--signals", str(lines), *banked)
+    assert code == 2
+    text = out.splitlines()
+    assert text[0] == "<line 1>: 1 match"
+    assert "<line 2>: no match" in text
+    assert "<line 3>: not looked up" in text
+    assert "<line 4>: not looked up" in text
+    assert any("line 4: not valid JSON" in line for line in text)
+    assert not any("JSONDecodeError" in line for line in text)
+    assert "<line 5>: 1 match" in text
+    assert text[-1].startswith("5 queries: 2 known, 1 new, 2 errors")
+
+
+# 6. A closed pipe is not a crash.
+
+
+@pytest.mark.parametrize("verb", [["hash", str(DIH)], ["bank", "export", "known"]])
+def test_reader_closing_the_pipe_is_not_a_traceback(
+    verb: list[str], banked: list[str], tmp_path: Path
+) -> None:
+    argv = [sys.executable, "-m", "hashcore.cli.main", *verb]
+    if verb[0] == "bank":
+        argv += banked
+        # A bank long enough that the export outlives the pipe buffer of a one-line reader.
+        with Engine(banked[1]) as engine, engine.batch() as writer:
+            for number in range(5_000):
+                md5 = Signal("md5", number.to_bytes(16, "big"))
+                writer.add_entry("known", [md5], external_id=f"x{number}")
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline()
+        process.stdout.close()  # what `| head -1` does
+        err = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+# 9. Help and names.
+
+
+def test_global_store_option_and_help_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], banked: list[str]
+) -> None:
+    code, out, _ = run(capsys, "--store", banked[1], "bank", "list")
+    assert code == 0 and out.startswith("known")
+    helps = {verb: help_of(verb) for verb in (("hash",), ("lookup",), ("bank", "create"))}
+    assert "``" not in helps[("hash",)] and ":class:" not in helps[("lookup",)]
+    assert "--hash-only" in helps[("lookup",)]
+    assert "--hash-only" not in helps[("bank", "create")]
+    assert "partner feed" in help_of(("bank", "import")).split("positional arguments:")[1]
+    assert all("``" not in (parser.description or "") for parser in verb_parsers(build_parser()))
+
+
+def verb_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found += [child, *verb_parsers(child)]
+    return found
+
+
+def help_of(verb: tuple[str, ...]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "hashcore.cli.main", *verb, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_hash_table_tells_videos_apart() -> None:
+    from hashcore.cli.hash_cmd import long_value
+
+    first, second = bytes(range(256)) * 4, bytes(range(256)) * 3 + bytes(256)
+    assert long_value(first) != long_value(second)
+    assert long_value(first).endswith("(1,024 bytes; --json prints the value)")
+
+
+# 11. Tokens never need argv.
+
+
+def test_token_file_profile_and_their_permissions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HASHCORE_TOKEN", raising=False)
+    monkeypatch.delenv("HASHCORE_SERVER", raising=False)
+    monkeypatch.delenv("HASHCORE_STORE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    token_file = tmp_path / "token"
+    token_file.write_text(ADMIN_TOKEN + "\n")
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        token_file.chmod(0o644)
+        code, _, err = run(
+            capsys, "bank", "create", "b", "--server", srv.address, "--token-file", str(token_file)
+        )
+        assert code == 2 and "readable by other users" in err and "chmod 600" in err
+        token_file.chmod(0o600)
+        code, out, err = run(
+            capsys, "bank", "create", "b", "--server", srv.address, "--token-file", str(token_file)
+        )
+        assert code == 0 and out == "created bank b\n" and ADMIN_TOKEN not in err
+
+        profile = tmp_path / "config" / "hashcore" / "client.toml"
+        profile.parent.mkdir(parents=True)
+        profile.write_text(f'server = "{srv.address}"\ntoken = "{ADMIN_TOKEN}"\n')
+        profile.chmod(0o640)
+        code, _, err = run(capsys, "bank", "list")
+        assert code == 2 and "client profile is readable by other users" in err
+        profile.chmod(0o600)
+        code, out, _ = run(capsys, "bank", "list")  # server and token from the profile
+        assert code == 0 and out.startswith("b  (enabled; 0 entries")
+        code, out, _ = run(capsys, "lookup", "--hash-only", str(ORIGINAL))
+        assert code == 1 and out.splitlines()[-1].endswith(f"(server {srv.address})")
+
+        code, _, err = run(capsys, "bank", "list", "--server", srv.address, "--token", ADMIN_TOKEN)
+        assert code == 0 and "--token is visible to other users" in err
+    # A named store wins over the profile's server.
+    code, _, err = run(capsys, "bank", "list", "--store", str(tmp_path / "none"))
+    assert code == 2 and "no hashcore store" in err
+
+
+# 12. Plugin authors: a typed package and a docs example that builds as written.
+
+
+def test_package_is_typed() -> None:
+    assert (REPO / "hashcore" / "py.typed").is_file()
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["hashcore"]
+
+
+def test_plugin_example_in_docs_builds_as_written(tmp_path: Path) -> None:
+    """The module and pyproject.toml of docs/plugins.md's example, built into a wheel offline."""
+    doc = (REPO / "docs" / "plugins.md").read_text()
+    python = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    toml = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert python.startswith("# hashcore_crc32.py")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "hashcore_crc32.py").write_text(python)
+    (tmp_path / "src" / "pyproject.toml").write_text(toml)
+    env = {**os.environ, "PIP_NO_INDEX": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(tmp_path / "src")],
+        check=True, capture_output=True, env=env,
+    )  # fmt: skip
+    [wheel] = (tmp_path / "dist").glob("hashcore_crc32-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        [entry_points] = [n for n in names if n.endswith("entry_points.txt")]
+        assert "[hashcore]\ncrc32 = hashcore_crc32" in archive.read(entry_points).decode()
+    assert "hashcore_crc32.py" in names
