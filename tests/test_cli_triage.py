@@ -286,3 +286,33 @@ def test_plugin_example_in_docs_builds_as_written(tmp_path: Path) -> None:
         [entry_points] = [n for n in names if n.endswith("entry_points.txt")]
         assert "[hashcore]\ncrc32 = hashcore_crc32" in archive.read(entry_points).decode()
     assert "hashcore_crc32.py" in names
+
+
+# 3. An export keeps how the sender matched and leaks no local paths.
+
+
+def test_export_round_trip_keeps_bank_settings_and_drops_local_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sender, receiver = ["--store", str(tmp_path / "a")], ["--store", str(tmp_path / "b")]
+    create = ["bank", "create", "b", "--threshold", "pdq=10", "--label", "x", "--label", "y"]
+    assert run(capsys, *create, "--source", "hotline-a", *sender)[0] == 0
+    assert run(capsys, "bank", "add", "b", str(ORIGINAL), *sender)[0] == 0
+    export = tmp_path / "b.jsonl"
+    assert run(capsys, "bank", "export", "b", "-o", str(export), *sender)[0] == 0
+    assert str(ORIGINAL.parent) not in export.read_text()  # no local path leaves the machine
+    code, _, err = run(
+        capsys, "bank", "import", "b", str(export), "--format", "hashcore", "--create", *receiver
+    )
+    assert code == 0, err
+    [before] = json.loads(run(capsys, "bank", "list", "--json", *sender)[1])
+    [after] = json.loads(run(capsys, "bank", "list", "--json", *receiver)[1])
+    for setting in ("labels", "thresholds", "source", "entries", "signals", "enabled"):
+        assert after[setting] == before[setting], setting
+    assert after["thresholds"] == {"pdq": 10}
+    assert run(capsys, "lookup", str(ROTATED), *receiver)[0] == 0
+
+    with_sources = tmp_path / "with-sources.jsonl"
+    args = ["bank", "export", "b", "--with-sources", "-o", str(with_sources), *sender]
+    assert run(capsys, *args)[0] == 0
+    assert json.loads(with_sources.read_text().splitlines()[1])["source"] == str(ORIGINAL)

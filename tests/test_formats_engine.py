@@ -11,7 +11,7 @@ import pytest
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.engine import Engine
 from hashcore.errors import InvalidInput
-from hashcore.formats import BankUpdate, get_format
+from hashcore.formats import BankSettings, BankUpdate, get_format
 from hashcore.formats.export import export_bank
 from hashcore.formats.importer import import_updates
 from hashcore.model import EntryStatus
@@ -173,8 +173,14 @@ def test_native_format_reads_what_it_writes(registry: SignalRegistry) -> None:
         ),
         Entry(2, "b", "e2", (), None, EntryStatus.WITHDRAWN, 3.0, 4.0, (Signal("md5", bytes(16)),)),
     ]
-    text = "\n".join([header_line(Bank("b")), *(entry_line(e) for e in entries)])
-    items = list(get_format("hashcore", registry).read(io.BytesIO(text.encode())))
+    bank = Bank("b", labels=("csam",), source="hotline-a", thresholds={"pdq": 10.0})
+    lines = [header_line(bank), *(entry_line(e, with_source=True) for e in entries)]
+    text = "\n".join(lines)
+    native = get_format("hashcore", registry)
+    settings = native.bank_settings(io.BytesIO(text.encode()))
+    assert settings == BankSettings(("csam",), {"pdq": 10.0}, "hotline-a")
+    assert native.bank_settings(io.BytesIO(b"not json\n")) is None
+    items = list(native.read(io.BytesIO(text.encode())))
     assert [i for i in items if not isinstance(i, BankUpdate)] == []
     for entry, update in zip(entries, items, strict=True):
         assert isinstance(update, BankUpdate)

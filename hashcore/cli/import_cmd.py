@@ -13,8 +13,9 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hashcore.cli.common import open_engine, require_store, store_parent
 from hashcore.cli.progress import Progress
@@ -31,7 +32,7 @@ from hashcore.formats.importer import (
     import_updates,
     stored_checkpoint,
 )
-from hashcore.formats.records import Problem
+from hashcore.formats.records import BankSettings, Problem
 from hashcore.registry import load_registry
 from hashcore.remote import RemoteEngine
 
@@ -115,6 +116,11 @@ def register_bank_subcommands(verbs: Any) -> None:
     export.add_argument("name", metavar="NAME")
     export.add_argument("--format", dest="fmt", default="hashcore", choices=EXPORT_FORMATS)
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="default: stdout")
+    export.add_argument(
+        "--with-sources",
+        action="store_true",
+        help="include each entry's source (for `bank add`: the local file path); off by default",
+    )
     export.set_defaults(func=run_export)
 
 
@@ -185,13 +191,17 @@ def run_export(args: argparse.Namespace) -> int:
     require_store(args)
     with open_engine(args) as engine:
         if args.output is None:
-            counts = export_bank(engine, args.name, sys.stdout, args.fmt)  # type: ignore[arg-type]
+            counts = _export(engine, args, sys.stdout)
         else:
             with args.output.open("w", encoding="utf-8", newline="") as out:
-                counts = export_bank(engine, args.name, out, args.fmt)  # type: ignore[arg-type]
+                counts = _export(engine, args, out)
     for reason, count in sorted(counts.items()):
         print(f"{reason}: {count}", file=sys.stderr)
     return 0
+
+
+def _export(engine: Any, args: argparse.Namespace, out: TextIO) -> Counter[str]:
+    return export_bank(engine, args.name, out, args.fmt, with_sources=args.with_sources)
 
 
 def _delete_fraction(args: argparse.Namespace) -> float | None:
@@ -252,7 +262,23 @@ def _ensure_bank(engine: Any, args: argparse.Namespace, fmt: BankFormat) -> None
     except NotFound:
         if not args.create:
             raise NotFound(f"no bank named {args.name!r} (use --create)", field="bank") from None
-        engine.create_bank(args.name, source=fmt.source_name)
+        settings = _file_settings(args, fmt)
+        engine.create_bank(
+            args.name,
+            labels=settings.labels,
+            thresholds=settings.thresholds,
+            source=settings.source or fmt.source_name,
+        )
+
+
+def _file_settings(args: argparse.Namespace, fmt: BankFormat) -> BankSettings:
+    """The bank settings a file carries (a hashcore export's labels and thresholds), so the
+    bank an import creates matches the way its sender's did; none for API fetches."""
+    path: Path | None = getattr(args, "path", None)
+    if path is None:
+        return BankSettings()
+    with path.open("rb") as stream:
+        return fmt.bank_settings(stream) or BankSettings()
 
 
 def _report(summary: ImportSummary, as_json: bool) -> int:

@@ -11,6 +11,7 @@ from hashcore.formats.base import BankFormat, get_format, load_formats
 from hashcore.formats.families import ALIASES, FamilyResolver, canonical_family
 from hashcore.formats.http import HttpClient
 from hashcore.formats.records import (
+    BankSettings,
     BankUpdate,
     Checkpoint,
     Item,
@@ -23,6 +24,7 @@ from hashcore.formats.records import (
 __all__ = [
     "ALIASES",
     "BankFormat",
+    "BankSettings",
     "BankUpdate",
     "Checkpoint",
     "FamilyResolver",

@@ -15,7 +15,7 @@ import pluggy
 from hashcore.errors import InvalidInput, NotFound, PluginError
 from hashcore.formats.families import FamilyResolver
 from hashcore.formats.http import HttpClient
-from hashcore.formats.records import Checkpoint, Item
+from hashcore.formats.records import BankSettings, Checkpoint, Item
 from hashcore.registry import SignalRegistry
 
 
@@ -64,6 +64,11 @@ class BankFormat:
     def fetch(self, client: HttpClient, url: str, checkpoint: Checkpoint | None) -> Iterator[Item]:
         """Yield the items of a partner API from ``checkpoint`` on, with checkpoints between."""
         raise InvalidInput(f"format {self.name} has no API mode", field="format")
+
+    def bank_settings(self, stream: IO[bytes]) -> BankSettings | None:
+        """The bank's own settings if the file carries them (labels, thresholds), read from
+        its start only; ``None`` (the default) for feeds that describe entries alone."""
+        return None
 
     def auth_headers(self, credentials: str) -> dict[str, str]:
         """HTTP headers carrying ``credentials``; the default is a bearer token."""

@@ -31,21 +31,27 @@ class Source(Protocol):
     def iter_entries(self, bank: str) -> Iterator[Entry]: ...
 
 
-def export_bank(engine: Source, bank: str, out: TextIO, fmt: str = "hashcore") -> Counter[str]:
-    """Write ``bank`` to ``out``; returns counts (``entries`` written, and what was left out)."""
+def export_bank(
+    engine: Source, bank: str, out: TextIO, fmt: str = "hashcore", *, with_sources: bool = False
+) -> Counter[str]:
+    """Write ``bank`` to ``out``; returns counts (``entries`` written, and what was left out).
+
+    Entries' sources (local paths for ``bank add``) are left out unless ``with_sources``."""
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(f"cannot export as {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
     info = engine.get_bank(bank)
     if fmt == "hashcore":
-        return write_native(info.bank, engine.iter_entries(bank), out)
+        return write_native(info.bank, engine.iter_entries(bank), out, with_sources=with_sources)
     return write_pytx_csv(info.bank, engine.iter_entries(bank), out)
 
 
-def write_native(bank: Bank, entries: Iterable[Entry], out: TextIO) -> Counter[str]:
+def write_native(
+    bank: Bank, entries: Iterable[Entry], out: TextIO, *, with_sources: bool = False
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     out.write(header_line(bank) + "\n")
     for entry in entries:
-        out.write(entry_line(entry) + "\n")
+        out.write(entry_line(entry, with_source=with_sources) + "\n")
         counts["entries"] += 1
     return counts
 

@@ -19,7 +19,7 @@ import hashcore
 from hashcore.errors import InvalidInput
 from hashcore.formats.base import BankFormat
 from hashcore.formats.pytx import text_lines
-from hashcore.formats.records import BankUpdate, Item, Problem, Skip
+from hashcore.formats.records import BankSettings, BankUpdate, Item, Problem, Skip
 from hashcore.model import Bank, Entry, EntryStatus
 from hashcore.signals import Signal, stored_variant
 
@@ -45,19 +45,22 @@ def header_line(bank: Bank) -> str:
     )
 
 
-def entry_line(entry: Entry) -> str:
-    """One entry, every field a receiver needs to reproduce it exactly."""
-    return _dump(
-        {
-            "external_id": entry.external_id,
-            "status": entry.status.value,
-            "labels": list(entry.labels),
-            "source": entry.source,
-            "created_at": entry.created_at,
-            "updated_at": entry.updated_at,
-            "signals": [_signal_json(s) for s in entry.signals],
-        }
-    )
+def entry_line(entry: Entry, *, with_source: bool = False) -> str:
+    """One entry, every field a receiver needs to reproduce it exactly.
+
+    The entry's ``source`` is where this hotline got the file (for ``bank add``, its local
+    path), which is nobody else's business: it is written only when asked for."""
+    data: dict[str, Any] = {
+        "external_id": entry.external_id,
+        "status": entry.status.value,
+        "labels": list(entry.labels),
+        "created_at": entry.created_at,
+        "updated_at": entry.updated_at,
+        "signals": [_signal_json(s) for s in entry.signals],
+    }
+    if with_source:
+        data["source"] = entry.source
+    return _dump(data)
 
 
 def _signal_json(signal: Signal) -> dict[str, Any]:
@@ -80,6 +83,34 @@ def _dump(data: Mapping[str, Any]) -> str:
 class NativeFormat(BankFormat):
     name: ClassVar[str] = "hashcore"
     description: ClassVar[str] = "hashcore JSON-lines bank export (lossless)"
+
+    def bank_settings(self, stream: IO[bytes]) -> BankSettings | None:
+        """The header's labels, thresholds and source; ``None`` if the header is unusable
+        (:meth:`read` then reports why)."""
+        line = next((text for text in text_lines(stream) if text.strip()), "")
+        try:
+            header = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(header, dict) or header.get("format") != FORMAT_ID:
+            return None
+        bank = header.get("bank")
+        if not isinstance(bank, dict):
+            return None
+        labels, thresholds, source = bank.get("labels"), bank.get("thresholds"), bank.get("source")
+        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            labels = []
+        if not isinstance(thresholds, dict):
+            thresholds = {}
+        return BankSettings(
+            labels=tuple(labels),
+            thresholds={
+                str(family): float(value)
+                for family, value in thresholds.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            },
+            source=source if isinstance(source, str) and source else None,
+        )
 
     def read(self, stream: IO[bytes]) -> Iterator[Item]:
         seen_header = False

@@ -108,5 +108,15 @@ class Checkpoint:
         return cls(state)
 
 
+@dataclass(frozen=True, slots=True)
+class BankSettings:
+    """What a file says about the bank itself (a hashcore export's header): applied when an
+    import creates the bank, so a receiver matches the way the sender chose to."""
+
+    labels: tuple[str, ...] = ()
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    source: str | None = None
+
+
 Item = BankUpdate | Problem | Skip | Checkpoint
 """One element of a format's output stream."""

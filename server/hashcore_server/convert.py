@@ -32,7 +32,7 @@ def signal_from_pb(message: pb.Signal, registry: SignalRegistry, where: str) -> 
         raise InvalidInput("signal type is required", field=f"{where}.type")
     try:
         signal_type = registry.get(message.type)
-        value = signal_type.validate(message.value)
+        value = signal_type.validate(_raw_value(message))
     except InvalidInput as error:
         raise InvalidInput(error.message, field=f"{where}.{error.field or 'value'}") from None
     return Signal(
@@ -42,6 +42,18 @@ def signal_from_pb(message: pb.Signal, registry: SignalRegistry, where: str) -> 
         usable=not message.unusable,
         variant=message.variant or None,
     )
+
+
+def _raw_value(message: pb.Signal) -> bytes:
+    """``value``, or ``hex`` decoded: JSON clients send hashes as the hex they read."""
+    if not message.hex:
+        return message.value
+    if message.value:
+        raise InvalidInput("give value or hex, not both", field="hex")
+    try:
+        return bytes.fromhex(message.hex)
+    except ValueError:
+        raise InvalidInput("hex is not an even number of hex digits", field="hex") from None
 
 
 def signals_from_pb(

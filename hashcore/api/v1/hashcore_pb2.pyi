@@ -10,18 +10,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Signal(_message.Message):
-    __slots__ = ("type", "value", "quality", "unusable", "variant")
+    __slots__ = ("type", "value", "quality", "unusable", "variant", "hex")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     UNUSABLE_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
+    HEX_FIELD_NUMBER: _ClassVar[int]
     type: str
     value: bytes
     quality: int
     unusable: bool
     variant: str
-    def __init__(self, type: _Optional[str] = ..., value: _Optional[bytes] = ..., quality: _Optional[int] = ..., unusable: _Optional[bool] = ..., variant: _Optional[str] = ...) -> None: ...
+    hex: str
+    def __init__(self, type: _Optional[str] = ..., value: _Optional[bytes] = ..., quality: _Optional[int] = ..., unusable: _Optional[bool] = ..., variant: _Optional[str] = ..., hex: _Optional[str] = ...) -> None: ...
 
 class HashFailure(_message.Message):
     __slots__ = ("type", "message")
