@@ -91,7 +91,9 @@ def test_bank_add_reports_failed_files(
     code, out, err = run(capsys, "bank", "add", "local", str(folder), *store)
     assert code == 1
     assert out.strip().endswith("a.jpg") and len(out.strip().splitlines()) == 1
-    assert "empty.jpg" in err and "1 of 2 files not added" in err
+    assert (
+        "empty.jpg" in err and "bank local: 2 files, 1 added, 0 already there, 1 not added" in err
+    )
     code, out, _ = run(capsys, "bank", "list", *store)
     assert "local  (enabled; 1 entries" in out and "pdq=10" in out
     assert run(capsys, "bank", "add", "nosuch", str(folder), *store)[0] == 2

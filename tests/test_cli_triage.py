@@ -6,6 +6,7 @@ Each test here failed on the CLI before these fixes (run against the earlier rev
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import pytest
 from media_data import media
+from PIL import Image
 from server_support import ADMIN_TOKEN, ORIGINAL, ROTATED, TOKENS, running_server
 
 from hashcore.cli.main import build_parser, main
+from hashcore.cli.progress import Progress
 from hashcore.engine import Engine
 from hashcore.signals import Signal
 
@@ -316,3 +319,89 @@ def test_export_round_trip_keeps_bank_settings_and_drops_local_paths(
     args = ["bank", "export", "b", "--with-sources", "-o", str(with_sources), *sender]
     assert run(capsys, *args)[0] == 0
     assert json.loads(with_sources.read_text().splitlines()[1])["source"] == str(ORIGINAL)
+
+
+# 7. Progress: a bar with a total and ETA on a terminal, a plain line in a log, and summaries.
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_in_a_log_is_a_periodic_plain_line() -> None:
+    clock, log = FakeClock(), io.StringIO()
+    progress = Progress(10, "hashing", stream=log, log_every=5.0, clock=clock)
+    for _ in range(10):
+        clock.now += 2.0
+        progress.advance()
+    progress.close()
+    lines = log.getvalue().splitlines()
+    assert lines == [
+        "hashing: 3/10 (30%), 0.5/s, 6 s, about 14 s left",
+        "hashing: 6/10 (60%), 0.5/s, 12 s, about 8 s left",
+        "hashing: 9/10 (90%), 0.5/s, 18 s, about 2 s left",
+        "hashing: 10/10 (100%), 0.5/s, 20 s, done",
+    ]
+    quiet = io.StringIO()
+    short = Progress(None, "importing", stream=quiet, log_every=5.0, clock=FakeClock())
+    short.advance(1000)
+    short.close()
+    assert quiet.getvalue() == ""  # a job shorter than one period says nothing
+
+
+def test_progress_on_a_terminal_has_a_total_and_eta_and_keeps_results_apart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    screen = Terminal()
+    progress = Progress(4, "looking up", stream=screen)
+    for number in range(4):
+        progress.advance()
+        progress.write(f"file{number}.jpg: no match")
+    progress.close()
+    out, _ = capsys.readouterr()
+    assert out.splitlines() == [f"file{n}.jpg: no match" for n in range(4)]  # stdout stays clean
+    drawn = screen.getvalue()
+    assert "looking up" in drawn and "4/4" in drawn and "<" in drawn  # tqdm's elapsed<left
+
+
+def test_import_logs_progress_and_json_stays_pure(tmp_path: Path, banked: list[str]) -> None:
+    feed = tmp_path / "feed.jsonl"
+    lines = ['{"format":"hashcore-bank","version":1,"bank":{"name":"p"}}']
+    lines += [
+        json.dumps({"external_id": f"e{n}", "status": "active", "signals": [
+            {"type": "md5", "hex": f"{n:032x}"}]})
+        for n in range(3000)
+    ]  # fmt: skip
+    feed.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "HASHCORE_PROGRESS_SECONDS": "0.000001"}
+    command = [sys.executable, "-m", "hashcore.cli.main", "bank", "import", "known", str(feed)]
+    done = subprocess.run(
+        [*command, "--format", "hashcore", "--json", "--batch-size", "500", *banked],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout)["added"] == 3000  # one JSON object, nothing else
+    logged = [line for line in done.stderr.splitlines() if line.startswith("importing feed")]
+    assert len(logged) >= 2 and logged[-1].startswith("importing feed.jsonl: 3,000,")
+
+
+def test_bank_add_summarises_and_names_featureless_pictures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], banked: list[str]
+) -> None:
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(flat)
+    code, out, err = run(capsys, "bank", "add", "known", str(flat), str(ORIGINAL), *banked)
+    assert code == 0 and len(out.splitlines()) == 2
+    assert f"{flat}: pdq quality 0 is too low to match on" in err
+    assert err.splitlines()[-1] == (
+        "bank known: 2 files, 2 added, 0 already there, 0 not added"
+        " (1 too featureless for some families to match on)"
+    )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from hashcore.cli.common import (
-    clear_progress_line,
     open_engine,
     parse_thresholds,
     require_store,
@@ -21,6 +21,7 @@ from hashcore.engine import Engine
 from hashcore.errors import AlreadyExists, HashcoreError
 from hashcore.hashing import hash_file, iter_files
 from hashcore.model import BankInfo
+from hashcore.signals import stored_variant
 
 
 def register(subparsers: Any) -> None:
@@ -115,40 +116,60 @@ def bank_to_json(info: BankInfo) -> dict[str, Any]:
 
 def run_add(args: argparse.Namespace) -> int:
     require_store(args)
+    tally: Counter[str] = Counter()
     with open_engine(args) as engine:
         engine.get_bank(args.name)  # fail before hashing anything if the bank is unknown
         files = list(iter_files(args.paths))
         progress = Progress(len(files), "adding")
-        failed = 0
         for path in files:
-            message = _add_one(engine, args.name, path, args.label)
-            clear_progress_line(progress.enabled)
-            if message.startswith("error"):
-                failed += 1
-                print(f"hashcore: {message}", file=sys.stderr)
-            else:
-                print(message, flush=True)
+            outcome, line, warnings = _add_one(engine, args.name, path, args.label)
+            tally[outcome] += 1
+            tally["featureless"] += any("quality" in warning for warning in warnings)
             progress.advance()
+            for warning in warnings:
+                progress.write(f"hashcore: warning: {warning}", file=sys.stderr)
+            if outcome == "failed":
+                progress.write(f"hashcore: error: {line}", file=sys.stderr)
+            else:
+                progress.write(line)
         progress.close()
-    if failed:
-        print(f"hashcore: {failed} of {len(files)} files not added", file=sys.stderr)
-    return 1 if failed else 0
+    print(add_summary(args.name, len(files), tally), file=sys.stderr)
+    return 1 if tally["failed"] else 0
 
 
-def _add_one(engine: Engine, bank: str, path: Path, labels: list[str]) -> str:
-    """``<entry id>\\t<path>`` on success (warnings on stderr), else ``error: ...``."""
+def add_summary(bank: str, files: int, tally: Counter[str]) -> str:
+    """``bank b: 12 files, 11 added, 1 already there, 0 not added (2 too featureless for PDQ)``."""
+    line = (
+        f"bank {bank}: {files} file{'' if files == 1 else 's'}, {tally['added']} added, "
+        f"{tally['already']} already there, {tally['failed']} not added"
+    )
+    if tally["featureless"]:
+        line += f" ({tally['featureless']} too featureless for some families to match on)"
+    return line
+
+
+def _add_one(
+    engine: Engine, bank: str, path: Path, labels: list[str]
+) -> tuple[str, str, list[str]]:
+    """``(outcome, line, warnings)``: ``added`` with ``<entry id>\t<path>``, ``already``, or
+    ``failed`` with the reason; warnings name hashes that failed or cannot match."""
     hashes = hash_file(path, engine.registry)
+    warnings = [problem.message for problem in hashes.errors]
+    warnings += [
+        f"{path}: {signal.type} quality {signal.quality} is too low to match on (a featureless "
+        "picture); its other hashes still match"
+        for signal in hashes.signals
+        if not signal.usable and stored_variant(signal.variant) is None
+    ]
     try:
         # Keyed by the file's MD5, so a re-run (after a kill) updates instead of duplicating.
         entry = engine.add_hashes(bank, hashes.signals, labels=labels, source=str(path))
     except AlreadyExists:  # a server's bank (AddSignals does not update) has the file already
-        return f"-\t{path}\t(already in {bank})"
+        return "already", f"-\t{path}\t(already in {bank})", warnings
     except HashcoreError as error:
         reasons = [e.message for e in hashes.errors] or [error.message]
-        return f"error: {path}: not added: {'; '.join(reasons)}"
-    for problem in hashes.errors:
-        print(f"hashcore: warning: {problem.message}", file=sys.stderr)
-    return f"{entry.id}\t{path}"
+        return "failed", f"{path}: not added: {'; '.join(reasons)}", []
+    return "added", f"{entry.id}\t{path}", warnings
 
 
 def run_remove(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import cast
 
@@ -144,9 +143,3 @@ def parse_thresholds(items: list[str] | None) -> dict[str, float]:
         except ValueError:
             raise InvalidInput(f"--threshold {item!r}: {value!r} is not a number") from None
     return thresholds
-
-
-def clear_progress_line(enabled: bool) -> None:
-    """Erase the progress bar before printing a result line under it."""
-    if enabled:
-        sys.stderr.write("\r\x1b[K")

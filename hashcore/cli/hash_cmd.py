@@ -45,10 +45,8 @@ def run(args: argparse.Namespace) -> int:
         line = (
             json.dumps(to_json(result, registry)) if args.json else to_table_row(result, registry)
         )
-        if progress.enabled:
-            sys.stderr.write("\r\x1b[K")
-        print(line, flush=True)
         progress.advance()
+        progress.write(line)
     progress.close()
     if failures:
         print(f"hashcore: {failures} of {len(files)} files had errors", file=sys.stderr)

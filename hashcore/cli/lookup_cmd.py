@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hashcore.cli.common import (
-    clear_progress_line,
     open_engine,
     parse_thresholds,
     require_store,
@@ -140,20 +139,24 @@ def run(args: argparse.Namespace) -> int:
     triage, looked_up = Triage(), 0
     where = answered_by(args)
     store = " ".join(where)
+    files = list(iter_files(args.paths))
+    progress = Progress(len(files) if files else None, "looking up")
     with open_engine(args) as engine:
-        for path, result in _results(engine, args, thresholds, hashes):
+        for path, result in _results(engine, args, thresholds, hashes, files):
             if args.min_confidence is not None:
                 result.matches = confident(result.matches, args.min_confidence)
             looked_up += 1
             verdict = triage.count(result)
+            progress.advance()
             if args.new and verdict != "new":
                 continue
             if args.json:
-                print(json.dumps(to_json(path, result, engine.registry, where)), flush=True)
+                progress.write(json.dumps(to_json(path, result, engine.registry, where)))
             elif args.new:
-                print(path, flush=True)
+                progress.write(path)
             else:
-                print(to_text(path, result, engine.registry), flush=True)
+                progress.write(to_text(path, result, engine.registry))
+    progress.close()
     what = ("file", "files") if args.paths else ("query", "queries")
     if args.json:
         if args.summary:
@@ -187,6 +190,7 @@ def _results(
     args: argparse.Namespace,
     thresholds: dict[str, float],
     hashes: list[tuple[str, str]],
+    files: list[Path],
 ) -> Iterator[tuple[str, LookupResult]]:
     banks = args.bank or None
     if hashes:
@@ -200,14 +204,8 @@ def _results(
             with open(args.signals, encoding="utf-8") as handle:
                 yield from _signal_results(engine, handle, thresholds, banks)
         return
-    files = list(iter_files(args.paths))
-    progress = Progress(len(files), "looking up")
     for path in files:
-        result = engine.lookup_file(path, thresholds=thresholds, banks=banks)
-        clear_progress_line(progress.enabled)
-        yield str(path), result
-        progress.advance()
-    progress.close()
+        yield str(path), engine.lookup_file(path, thresholds=thresholds, banks=banks)
 
 
 def _signal_results(

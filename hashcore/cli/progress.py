@@ -1,14 +1,27 @@
-"""A dependency-free progress bar on stderr, shown only to a person watching a terminal."""
+"""Progress of the CLI's long jobs, on stderr: a bar for a person, a plain line for a log.
+
+On a terminal, a tqdm bar with the count, the total, the rate and the time left. Anywhere else
+(a log file, a CI job, a pipe), one plain line every ``HASHCORE_PROGRESS_SECONDS`` (default 10)
+so a 100k-record import is not silent for minutes. stdout is never touched: ``--json`` output
+stays pure, and result lines go through :meth:`Progress.write` so they never mangle the bar.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
+
+from tqdm import tqdm
+
+PROGRESS_SECONDS_ENV = "HASHCORE_PROGRESS_SECONDS"
+DEFAULT_LOG_EVERY = 10.0
 
 
 class Progress:
-    """Counts work done; redraws at most ten times a second, only when stderr is a TTY."""
+    """Counts work done; ``total`` may be ``None`` (a feed of unknown length)."""
 
     def __init__(
         self,
@@ -17,35 +30,72 @@ class Progress:
         *,
         stream: TextIO | None = None,
         enabled: bool | None = None,
+        log_every: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = total
         self.label = label
         self.done = 0
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
-        self._last_draw = 0.0
-        self._start = time.monotonic()
+        self.log_every = log_every if log_every is not None else _log_every()
+        self._clock = clock
+        self._start = self._last_log = clock()
+        self._bar: tqdm[None] | None = None
+        if self.enabled:
+            self._bar = tqdm(
+                total=total,
+                desc=label,
+                file=self.stream,
+                unit=" items",
+                unit_scale=False,
+                dynamic_ncols=True,
+                leave=True,
+            )
 
     def advance(self, count: int = 1) -> None:
         self.done += count
-        now = time.monotonic()
-        if self.enabled and (now - self._last_draw >= 0.1 or self.done == self.total):
-            self._last_draw = now
-            self._draw(now)
+        if self._bar is not None:
+            self._bar.update(count)
+        elif self.log_every > 0 and self._clock() - self._last_log >= self.log_every:
+            self._log()
+
+    def write(self, line: str, *, file: TextIO | None = None) -> None:
+        """Print a result line (stdout by default) above the bar, not through it."""
+        out = file if file is not None else sys.stdout
+        if self._bar is not None:
+            self._bar.clear()
+            print(line, file=out, flush=True)
+            self._bar.refresh()
+        else:
+            print(line, file=out, flush=True)
 
     def close(self) -> None:
-        if self.enabled:
-            self._draw(time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+        elif self.done and self._clock() - self._start >= self.log_every > 0:
+            self._log(final=True)  # a long job's log ends with its total
 
-    def _draw(self, now: float) -> None:
-        rate = self.done / max(now - self._start, 1e-9)
+    def _log(self, *, final: bool = False) -> None:
+        now = self._clock()
+        self._last_log = now
+        elapsed = now - self._start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        parts = [f"{self.label}: {self.done:,}"]
         if self.total:
-            filled = int(30 * self.done / self.total)
-            bar = "#" * filled + "-" * (30 - filled)
-            text = f"\r{self.label} [{bar}] {self.done}/{self.total} ({rate:.1f}/s)"
-        else:
-            text = f"\r{self.label} {self.done} ({rate:.1f}/s)"
-        self.stream.write(text)
-        self.stream.flush()
+            parts[0] += f"/{self.total:,} ({100 * self.done / self.total:.0f}%)"
+        parts.append(f"{rate:,.1f}/s")
+        parts.append(f"{elapsed:,.0f} s")
+        if self.total and rate > 0 and not final:
+            parts.append(f"about {(self.total - self.done) / rate:,.0f} s left")
+        if final:
+            parts.append("done")
+        print(", ".join(parts), file=self.stream, flush=True)
+
+
+def _log_every() -> float:
+    raw = os.environ.get(PROGRESS_SECONDS_ENV)
+    try:
+        return float(raw) if raw else DEFAULT_LOG_EVERY
+    except ValueError:
+        return DEFAULT_LOG_EVERY
