@@ -228,8 +228,9 @@ class Batch:
         return UpsertOutcome.UPDATED
 
     def add(self, external_id: str, update: EntryUpdate) -> bool:
-        """A new entry, by :meth:`upsert`'s rules for an id never seen; ``False`` (and nothing
-        changes) if the bank has ``external_id`` already. The record is checked first."""
+        """A new entry, by :meth:`upsert`'s rules for an id never seen. The record is checked
+        first; ``False`` if the bank has ``external_id`` already (the caller refuses the add
+        and must not write the batch)."""
         status = _status(update.status)
         values, labels = self._clean(status, update, {})
         if external_id in self.held:
