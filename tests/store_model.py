@@ -3,8 +3,10 @@
 Written from the documented rules of ``StoreWriter.upsert_entry`` (and ``BankUpdate``), not from
 the writer's code: plain dictionaries, one record at a time, no SQL, no batching. The store is
 compared with it through its public read API only (entries, bank sizes, the values the indexes
-must hold and who carries them, the change log), so the batched writer and the record-by-record
-writer are each checked against something other than themselves.
+must hold and who carries them, the change log), so the store's one write path (every write is
+a batch; ``upsert_entry`` is a batch of one) is checked against something other than itself.
+What the writer maintains beside the entries (``refs``, ``bank_counts``, the change log) is also
+checked against a recount from the tables (:func:`assert_recounts`, ``hashcore check``'s).
 
 The rules, per record, in this order:
 
@@ -34,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hashcore.check import check_store
 from hashcore.signals import Signal
 from hashcore.store import Store
 
@@ -273,3 +276,11 @@ def assert_store_matches(store: Store, model: StoreModel) -> None:
                 names[change.value_id] = (family, change.value)
             steps.setdefault(names[change.value_id], []).append(change.op)
     assert steps == model.log, "the change log's steps per value"
+
+
+def assert_recounts(store: Store) -> None:
+    """What the writer maintains is what ``hashcore check`` recounts from the tables: each
+    bank's ``bank_counts``, every value's ``refs`` (active entries carrying it), and a change
+    log that alternates add/remove per value and leaves exactly the ``refs > 0`` values live."""
+    failed = {result.name: result.examples for result in check_store(store.path) if not result.ok}
+    assert not failed, failed

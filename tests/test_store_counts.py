@@ -2,7 +2,8 @@
 
 Listing banks reads these rows instead of scanning every entry, so they must stay exactly what
 :data:`~hashcore.store.schema.RECOUNT_SQL` computes through every kind of write, a rolled-back
-transaction, and the migration of a version 1 store.
+transaction, and the migration of a version 1 store. Every kind of write is also checked
+against ``hashcore check``'s recount of ``refs`` and the change log.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hashcore.signals import Signal
 from hashcore.store import Store
 from hashcore.store.schema import RECOUNT_SQL, SCHEMA_VERSION
 from hashcore.store.writer import Upsert
+from tests.store_model import assert_recounts
 
 BANKS = ["alpha", "beta"]
 SIGNALS = [
@@ -120,6 +122,7 @@ def test_counts_follow_every_write(
         for operation in ops:
             apply(store, operation)
             assert counted(store) == recounted(store), operation
+            assert_recounts(store)
 
 
 def test_bank_infos_read_the_counts(tmp_path: Path) -> None:

@@ -1,11 +1,12 @@
-"""Batched upserts (``StoreWriter.upsert_entries``) and record-by-record ``upsert_entry``
-against an independent model of the upsert rules (``tests/store_model.py``).
+"""Upserts (``StoreWriter.upsert_entries``; ``upsert_entry`` is a batch of one) against an
+independent model of the upsert rules (``tests/store_model.py``) and a recount from the tables.
 
-``upsert_entry`` is ``upsert_entries`` on one record, so comparing the two alone would compare
-the writer with itself: both are checked against the model, which knows nothing of SQL or
-batching, through the store's public read API. Both run on real SQLite stores on disk, and
-every table is also compared row for row between them (ids, refs, the change log in order), so
-a batch must leave exactly what the records one at a time leave.
+Every store write is a batch, so there is one path to check: the model, which knows nothing of
+SQL or batching, checks it through the store's public read API, and ``hashcore check``'s
+recount checks what it maintains (``refs``, ``bank_counts``, the change log) after every
+transaction. All run on real SQLite stores on disk. The same records cut into batches
+anywhere, one per record included, must also leave the same tables row for row (ids, refs,
+the change log in order): where a batch ends is invisible.
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ from hashcore.model import EntryStatus
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
 from hashcore.store import Store
-from hashcore.store.schema import RECOUNT_SQL
 from hashcore.store.writer import Upsert
 from tests.formats_support import upsert_one_by_one
-from tests.store_model import StoreModel, assert_store_matches, outcome
+from tests.store_model import StoreModel, assert_recounts, assert_store_matches, outcome
 
 ACTIVE, WITHDRAWN, DELETED = EntryStatus.ACTIVE, EntryStatus.WITHDRAWN, EntryStatus.DELETED
 PDQ = [Signal("pdq", bytes([n]) * 32, quality=90) for n in range(4)]
@@ -74,28 +74,10 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
             "changes": "SELECT seq, family, value_id, op FROM changes ORDER BY seq",
             "bank_counts": "SELECT bank_id, family, count FROM bank_counts WHERE count != 0"
             " ORDER BY bank_id, family",
-            "recounted": f"SELECT * FROM ({RECOUNT_SQL}) ORDER BY 1, 2",
         }
         return {name: conn.execute(sql).fetchall() for name, sql in queries.items()}
     finally:
         conn.close()
-
-
-def check_invariants(tables: dict[str, list[tuple[Any, ...]]]) -> None:
-    """refs = active entries carrying a value; replaying the log gives the live values; the
-    maintained bank counts are what counting from scratch gives."""
-    assert tables["bank_counts"] == tables["recounted"]
-    status = {row[0]: row[5] for row in tables["entries"]}
-    carried: dict[int, int] = {}
-    for entry_id, value_id, _ in tables["entry_signals"]:
-        if status[entry_id] == "active":
-            carried[value_id] = carried.get(value_id, 0) + 1
-    live: set[int] = set()
-    for _, _, value_id, op in tables["changes"]:
-        (live.add if op == "add" else live.discard)(value_id)
-    for value_id, _, _, refs in tables["signal_values"]:
-        assert refs == carried.get(value_id, 0)
-        assert (refs > 0) == (value_id in live)
 
 
 def seeded_model() -> StoreModel:
@@ -121,6 +103,7 @@ def one_by_one(
             [result] = [outcome(r) for r in upsert_one_by_one(writer, bank, [update])]
         assert result == model.upsert(bank, update), update
         assert_store_matches(store, model)
+        assert_recounts(store)
         results.append(result)
     return results
 
@@ -142,6 +125,7 @@ def batched(
         if model is not None:
             assert part == model.upsert_all(bank, updates[start:end]), (start, end)
             assert_store_matches(store, model)
+            assert_recounts(store)
         results += part
     return results
 
@@ -172,7 +156,7 @@ MIXED = [
 
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hashcore.store.writer.time.time", lambda: NOW)
+    monkeypatch.setattr("hashcore.store.batch.time.time", lambda: NOW)
 
 
 @pytest.mark.usefixtures("frozen_clock")
@@ -187,7 +171,7 @@ def test_mixed_batch_and_one_by_one_equal_the_model(
         assert_store_matches(b, model)
         dumped = dump(b)
         assert dumped == dump(one)
-        check_invariants(dumped)
+        assert_recounts(b)
     with open_store(tmp_path / "parts", registry) as parts:  # checked after each part
         assert batched(parts, MIXED, cuts=[4, 12, 16], model=seeded_model()) == expected
         assert dump(parts) == dumped
@@ -208,7 +192,7 @@ def test_mixed_batch_on_top_of_stored_entries(tmp_path: Path, registry: SignalRe
         assert batched(b, MIXED[:9], cuts=[4], model=plain) == first
         assert batched(b, again, cuts=[3, 11], model=plain) == one_by_one(one, again, model=checked)
         assert dump(b) == dump(one)
-        check_invariants(dump(b))
+        assert_recounts(b)
 
 
 def test_unknown_bank_aborts_the_call(tmp_path: Path, registry: SignalRegistry) -> None:
@@ -253,13 +237,12 @@ def test_any_batching_and_one_by_one_equal_the_model(
     root = tmp_path_factory.mktemp("upserts")
     cuts = [cut for cut in cuts if 0 < cut < len(updates)]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("hashcore.store.writer.time.time", lambda: NOW)
+        patch.setattr("hashcore.store.batch.time.time", lambda: NOW)
         with open_store(root / "one", registry) as one, open_store(root / "b", registry) as b:
             assert batched(b, updates, cuts, model=seeded_model()) == one_by_one(
                 one, updates, model=seeded_model()
             )
             assert dump(b) == dump(one)
-            check_invariants(dump(b))
 
 
 @pytest.mark.usefixtures("frozen_clock")
@@ -304,6 +287,7 @@ def test_import_in_batches_equals_import_one_by_one(
             summaries.append((summary.as_dict(), [str(p) for p in summary.problems]))
             live = sorted(len(state.index) for state in engine.index_status().values())
             assert_store_matches(engine.store, model)
+            assert_recounts(engine.store)
             dumps.append((dump(engine.store), live))
     assert summaries[0] == summaries[1] == summaries[2]
     assert summaries[0][0]["problems"] > 0 and summaries[0][0]["deleted"] > 0
@@ -313,4 +297,3 @@ def test_import_in_batches_equals_import_one_by_one(
     unreadable = sum(isinstance(item, Problem) for item in parsed)
     assert counted["problems"] == outcomes.count("problems") + unreadable
     assert dumps[0] == dumps[1] == dumps[2]
-    check_invariants(dumps[2][0])

@@ -1,0 +1,497 @@
+"""Every write to a bank's entries, as a batch: read what it touches, play it, write the result.
+
+:class:`~hashcore.store.writer.StoreWriter` turns each call into one :class:`Batch` (a partner
+import's thousands of records, one ``add_entry``, the ids of a ``remove_entries``), so the
+store's rules exist once, here:
+
+* signals: unusable ones are ignored, the others validated; an active entry needs one;
+* labels: stripped, de-duplicated and sorted (:func:`~hashcore.store.rows.clean_labels`);
+* refs and the change log: ``signal_values.refs`` counts the active entries carrying a value,
+  and every step 0 -> 1 (``add``) or 1 -> 0 (``remove``) appends a row to ``changes``, which
+  engines replay to keep their indexes current;
+* counts: how the bank's active entries and their signals per family change
+  (:class:`~hashcore.store.counts.CountDeltas`).
+
+A batch reads its entries and their values in one query per 500, plays the operations in
+memory in order (a later one sees what an earlier one did), then writes new values, ``refs``,
+``changes``, entries and their signals with multi-row statements (:mod:`hashcore.store.bulk`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from hashcore.errors import InvalidInput
+from hashcore.model import EntryStatus
+from hashcore.signals import Signal, stored_variant
+from hashcore.store import bulk
+from hashcore.store.counts import ENTRIES, CountDeltas
+from hashcore.store.rows import clean_labels, dump_json
+
+Validator = Callable[[Signal], Signal]
+"""Checks one signal (family known, value well-formed) and returns it with clean bytes."""
+
+Key = tuple[str, bytes]
+"""A value as ``(family, bytes)``: how a batch names values before they have row ids."""
+Link = tuple[int | None, str | None]
+"""What an entry keeps with each of its values: quality and stored variant (``trimmed``)."""
+Values = dict[Key, Link]
+"""An entry's values (in order) with their quality and stored variant."""
+Before = tuple[str, str | None, str, float, Values]
+"""An entry's labels (JSON), source, status, ``updated_at`` and values as stored."""
+
+_ACTIVE = EntryStatus.ACTIVE.value
+_ENTRIES_SQL = (
+    "SELECT id, external_id, labels, source, status, created_at, updated_at FROM entries"
+    " WHERE bank_id = ?"
+)
+_BY_EXTERNAL_ID_SQL = _ENTRIES_SQL + " AND external_id IN ({marks})"
+_BY_ID_SQL = _ENTRIES_SQL + " AND id IN ({marks})"
+_ENTRY_VALUES_SQL = (
+    "SELECT s.entry_id, v.family, v.value, s.quality, s.variant, v.id, v.refs"
+    " FROM entry_signals s JOIN signal_values v ON v.id = s.value_id"
+    " WHERE s.entry_id IN ({marks}) ORDER BY s.entry_id, s.value_id"
+)
+_VALUES_SQL = "SELECT id, value, refs FROM signal_values WHERE family = ? AND value IN ({marks})"
+
+_ENTRIES = bulk.insert(
+    "entries",
+    ("bank_id", "external_id", "labels", "source", "status", "created_at", "updated_at"),
+)
+_ENTRY_FIELDS = bulk.update("entries", ("labels", "source", "status", "updated_at"))
+_NEW_SIGNAL_VALUES = bulk.insert("signal_values", ("family", "value", "refs"), "INSERT OR IGNORE")
+_REFS = bulk.update("signal_values", ("refs",))
+_LINKS = ("entry_id", "value_id", "quality", "variant")
+_ENTRY_SIGNALS = bulk.insert("entry_signals", _LINKS)
+_RELINKS = bulk.insert("entry_signals", _LINKS, "INSERT OR REPLACE")
+_UNLINKS = bulk.Rows(  # a row-value IN over a subquery: SQLite searches the index per pair
+    "DELETE FROM entry_signals WHERE (entry_id, value_id) IN"
+    " (SELECT column1, column2 FROM (VALUES {rows}))",
+    2,
+)
+_CHANGES = bulk.insert("changes", ("family", "value_id", "op", "ts"))
+
+
+class UpsertOutcome(StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class EntryUpdate(Protocol):
+    """One record for :meth:`StoreWriter.upsert_entries`; ``formats.BankUpdate`` is one."""
+
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def signals(self) -> Sequence[Signal]: ...
+    @property
+    def labels(self) -> Iterable[str]: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def status(self) -> EntryStatus: ...
+    @property
+    def updated_at(self) -> float | None: ...
+    @property
+    def created_at(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """The plain :class:`EntryUpdate`, for callers that have no record type of their own."""
+
+    external_id: str
+    signals: Sequence[Signal] = ()
+    labels: Iterable[str] = ()
+    source: str | None = None
+    status: EntryStatus = EntryStatus.ACTIVE
+    updated_at: float | None = None
+    created_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Held:
+    """One entry as a batch sees it: stored (``before`` is what the store holds) or new."""
+
+    entry_id: int | None
+    labels: str
+    source: str | None
+    status: str
+    created_at: float
+    updated_at: float
+    values: Values
+    before: Before | None = None
+
+
+class Batch:
+    """Writes to one bank's entries, played in memory in order, then written at once.
+
+    Values are named by :data:`Key` while the batch plays; :meth:`write` gives them row ids.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, validate: Validator, bank_id: int) -> None:
+        self._conn = conn
+        self._validate = validate
+        self.bank_id = bank_id
+        self.now = time.time()
+        self.held: dict[str, _Held] = {}
+        """Every entry the batch reads or writes, by external id."""
+        self.by_id: dict[int, _Held] = {}
+        """The stored entries the batch read, by row id."""
+        self.stored: dict[Key, tuple[int, int]] = {}
+        """``(id, refs)`` before the batch of the stored values the batch met."""
+        self.created: list[str] = []
+        """External ids of new entries, in the order the records created them."""
+        self.interned: dict[Key, object] = {}
+        """Values the records used as signals (the keys), in first-use order: a new value's
+        id follows it."""
+        self.steps: list[list[tuple[Key, int]]] = []
+        """Per operation that changed ``refs``: its +1/-1 steps."""
+        self.counts: dict[str, int] = {}
+        """Net change of the bank's ``bank_counts`` rows (:data:`~hashcore.store.counts.
+        ENTRIES` for active entries, else per family)."""
+        self._labels: dict[Any, str] = {}
+
+    @classmethod
+    def read(
+        cls,
+        conn: sqlite3.Connection,
+        validate: Validator,
+        bank_id: int,
+        *,
+        external_ids: Sequence[str] = (),
+        entry_ids: Sequence[int] = (),
+    ) -> Batch:
+        """A batch holding the bank's entries among ``external_ids`` and ``entry_ids``."""
+        batch = cls(conn, validate, bank_id)
+        batch._read_entries(_BY_EXTERNAL_ID_SQL, list(dict.fromkeys(external_ids)))
+        batch._read_entries(_BY_ID_SQL, list(dict.fromkeys(entry_ids)))
+        for chunk in bulk.chunks(list(batch.by_id)):
+            rows = conn.execute(_ENTRY_VALUES_SQL.format(marks=bulk.marks(chunk)), chunk)
+            for entry_id, family, value, quality, variant, value_id, refs in rows:
+                key = (family, bytes(value))
+                batch.by_id[entry_id].values[key] = (quality, variant)
+                batch.stored[key] = (value_id, refs)
+        for entry in batch.by_id.values():
+            entry.before = (
+                entry.labels,
+                entry.source,
+                entry.status,
+                entry.updated_at,
+                entry.values,
+            )
+        return batch
+
+    def _read_entries(self, sql: str, keys: Sequence[Any]) -> None:
+        for chunk in bulk.chunks(keys):
+            rows = self._conn.execute(sql.format(marks=bulk.marks(chunk)), [self.bank_id, *chunk])
+            for entry_id, external_id, labels, source, status, created, updated in rows:
+                if entry_id in self.by_id:
+                    continue  # named twice: by external id and by row id
+                entry = _Held(entry_id, labels, source, status, created, updated, {})
+                self.held[external_id] = self.by_id[entry_id] = entry
+
+    # The operations
+
+    def upsert(self, external_id: str, update: EntryUpdate) -> UpsertOutcome:
+        """One record, as :meth:`~hashcore.store.writer.StoreWriter.upsert_entry` documents
+        it."""
+        status = _status(update.status)
+        entry = self.held.get(external_id)
+        updated_at = update.updated_at
+        if entry is None:
+            self._create(external_id, update, status, *self._clean(status, update, {}))
+            return UpsertOutcome.ADDED if status is EntryStatus.ACTIVE else UpsertOutcome.UNCHANGED
+        if updated_at is not None and updated_at < entry.updated_at:
+            return UpsertOutcome.UNCHANGED
+        # A withdrawal without signals keeps the entry's values, unmatched.
+        values, labels = self._clean(status, update, entry.values)
+        if (
+            values.keys() == entry.values.keys()
+            and labels == entry.labels
+            and update.source == entry.source
+            and status.value == entry.status
+        ):
+            if updated_at is not None:
+                entry.updated_at = updated_at
+            return UpsertOutcome.UNCHANGED
+        self._move(entry.values, entry.status == _ACTIVE, values, status is EntryStatus.ACTIVE)
+        entry.values, entry.labels, entry.source = values, labels, update.source
+        entry.status = status.value
+        entry.updated_at = self.now if updated_at is None else updated_at
+        return UpsertOutcome.UPDATED
+
+    def add(self, external_id: str, update: EntryUpdate) -> bool:
+        """A new entry, by :meth:`upsert`'s rules for an id never seen. The record is checked
+        first; ``False`` if the bank has ``external_id`` already (the caller refuses the add
+        and must not write the batch)."""
+        status = _status(update.status)
+        values, labels = self._clean(status, update, {})
+        if external_id in self.held:
+            return False
+        self._create(external_id, update, status, values, labels)
+        return True
+
+    def set_status(self, entry_id: int, status: EntryStatus) -> bool:
+        """Give the stored entry ``entry_id`` ``status``, keeping its values; whether it
+        changed (``updated_at`` moves to now only then)."""
+        entry = self.by_id[entry_id]
+        if entry.status == status.value:
+            return False
+        self._move(
+            entry.values, entry.status == _ACTIVE, entry.values, status is EntryStatus.ACTIVE
+        )
+        entry.status = status.value
+        entry.updated_at = self.now
+        return True
+
+    def entry_id(self, external_id: str) -> int:
+        """The row id of an entry the batch holds (after :meth:`write` for a new one)."""
+        entry_id = self.held[external_id].entry_id
+        assert entry_id is not None, "a new entry has a row id once the batch is written"
+        return entry_id
+
+    # The rules
+
+    def _create(
+        self,
+        external_id: str,
+        update: EntryUpdate,
+        status: EntryStatus,
+        values: Values,
+        labels: str,
+    ) -> None:
+        """A new entry; a non-active one (a tombstone) may have no signals. ``created_at`` is
+        the record's, else its ``updated_at`` (0.0 counts as none), else now."""
+        created_at, updated_at = update.created_at, update.updated_at
+        created = created_at if created_at is not None else (updated_at or self.now)
+        updated = updated_at if updated_at is not None else created
+        self.held[external_id] = _Held(
+            None, labels, update.source, status.value, created, updated, values
+        )
+        self.created.append(external_id)
+        self._move({}, False, values, status is EntryStatus.ACTIVE)
+
+    def _move(self, old: Values, was_active: bool, new: Values, active: bool) -> None:
+        """An entry's values go from ``old`` to ``new`` and it from ``was_active`` to
+        ``active``: the ``refs`` steps of the values entering or leaving the active set, and
+        the bank's counts."""
+        if was_active:
+            if active:
+                step = [(key, -1) for key in old.keys() - new.keys()]
+                step += [(key, +1) for key in new if key not in old]
+            else:
+                step = [(key, -1) for key in old]
+            self._count(old, -1)
+        else:
+            step = [(key, +1) for key in new] if active else []
+        if active:
+            self._count(new, +1)
+        if step:
+            self.steps.append(step)
+
+    def _count(self, values: Values, delta: int) -> None:
+        """An active entry with ``values`` appeared (+1) or went (-1)."""
+        counts = self.counts
+        counts[ENTRIES] = counts.get(ENTRIES, 0) + delta
+        for family, _ in values:
+            counts[family] = counts.get(family, 0) + delta
+
+    def _clean(self, status: EntryStatus, update: EntryUpdate, kept: Values) -> tuple[Values, str]:
+        """A record's values and labels as stored. A non-active record without usable signals
+        keeps ``kept`` (a withdrawal or deletion without hashes: NCMEC deletions carry none)."""
+        signals: Sequence[Signal] = update.signals
+        if isinstance(signals, Signal):
+            signals = (signals,)
+        if status is EntryStatus.ACTIVE or any(signal.usable for signal in signals):
+            values = self._values(signals)
+        else:
+            values = kept
+        labels = self._clean_labels(update.labels)
+        self.interned.update(values)
+        return values, labels
+
+    def _values(self, signals: Iterable[Signal]) -> Values:
+        """Validated usable signals (at least one) by value, the last quality (and stored
+        variant) winning."""
+        values: Values = {}
+        validate = self._validate
+        for signal in signals:
+            if signal.usable:
+                clean = validate(signal)
+                value = clean.value
+                if type(value) is not bytes:
+                    value = bytes(value)
+                variant = clean.variant
+                values[(clean.type, value)] = (
+                    clean.quality,
+                    None if variant is None else stored_variant(variant),
+                )
+        if not values:
+            raise InvalidInput("an entry needs at least one usable signal", field="signals")
+        return values
+
+    def _clean_labels(self, labels: Iterable[str]) -> str:
+        """Labels as stored (sorted JSON); feeds repeat a few label sets, so they are cached."""
+        try:
+            return self._labels[labels]
+        except (KeyError, TypeError):
+            text = dump_json(list(clean_labels(labels)))
+        if isinstance(labels, tuple):
+            self._labels[labels] = text
+        return text
+
+    # Writing
+
+    def write(self, counts: CountDeltas) -> int:
+        """Write what the batch did (its counts into ``counts``); the rows added to
+        ``changes``. Rows, ids and the change log come out as from the operations one by one
+        (within one operation, changes go by value id)."""
+        counts.add(self.bank_id, self.counts)
+        ids, fresh = self._store_values()
+        logged = self._write_refs(ids, fresh)
+        self._write_entries(ids)
+        return logged
+
+    def _store_values(self) -> tuple[dict[Key, int], set[int]]:
+        """Row ids of every value the batch uses, and those of the values it inserted: values
+        the store lacks are inserted in the order the operations met them, already counting
+        their final ``refs``."""
+        wanted = [key for key in self.interned if key not in self.stored]
+        fresh: dict[Key, int] = {}
+        if wanted:
+            fresh = self._insert_values(wanted, self._ref_totals())
+            self.stored.update(self._find_values([k for k in wanted if k not in fresh]))
+        ids = {key: value_id for key, (value_id, _) in self.stored.items()}
+        ids.update(fresh)
+        return ids, set(fresh.values())
+
+    def _ref_totals(self) -> dict[Key, int]:
+        """Net ``refs`` change per value over the whole batch."""
+        totals: dict[Key, int] = {}
+        for step in self.steps:
+            for key, delta in step:
+                totals[key] = totals.get(key, 0) + delta
+        return totals
+
+    def _insert_values(self, keys: Sequence[Key], totals: Mapping[Key, int]) -> dict[Key, int]:
+        """Insert those of ``keys`` the store lacks; their new row ids.
+
+        ``INSERT OR IGNORE`` finds them without a lookup per value first: the new rows are the
+        ones past the old largest rowid.
+        """
+        last = bulk.last_id(self._conn, "signal_values")
+        before = self._conn.total_changes
+        flat: list[Any] = []
+        for key in keys:
+            flat += (key[0], key[1], totals.get(key, 0))
+        _NEW_SIGNAL_VALUES.run(self._conn, flat)
+        inserted = self._conn.total_changes - before
+        new_ids = bulk.ids_after(self._conn, "signal_values", last, inserted)
+        if inserted == len(keys):
+            return dict(zip(keys, new_ids, strict=True))
+        rows = self._conn.execute(  # which were new: read back the rows past ``last``
+            "SELECT id, family, value FROM signal_values WHERE id > ?", (last,)
+        )
+        return {(family, bytes(value)): value_id for value_id, family, value in rows}
+
+    def _find_values(self, keys: Sequence[Key]) -> dict[Key, tuple[int, int]]:
+        """``(id, refs)`` of the values among ``keys`` that the store has."""
+        by_family: dict[str, list[bytes]] = {}
+        for family, value in keys:
+            by_family.setdefault(family, []).append(value)
+        found: dict[Key, tuple[int, int]] = {}
+        for family, values in by_family.items():
+            for chunk in bulk.chunks(values):
+                sql = _VALUES_SQL.format(marks=bulk.marks(chunk))
+                for value_id, value, refs in self._conn.execute(sql, [family, *chunk]):
+                    found[(family, bytes(value))] = (value_id, refs)
+        return found
+
+    def _write_refs(self, ids: Mapping[Key, int], fresh: set[int]) -> int:
+        """Replay the batch's ref steps in order, logging every 0 -> 1 and 1 -> 0 change; the
+        changes logged.
+
+        Within one operation the steps go by value id. Values inserted by this batch
+        (``fresh``) already hold their final count; the others are updated.
+        """
+        refs = {value_id: count for value_id, count in self.stored.values()}
+        before = dict(refs)
+        refs.update((value_id, 0) for value_id in fresh)
+        stamp = time.time()
+        log: list[Any] = []
+        for step in self.steps:
+            ordered = [(ids[key], key[0], delta) for key, delta in step]
+            if len(ordered) > 1:
+                ordered.sort()
+            for value_id, family, delta in ordered:
+                count = refs[value_id] + delta
+                refs[value_id] = count
+                if count == 1 and delta > 0:
+                    log += (family, value_id, "add", stamp)
+                elif count == 0 and delta < 0:
+                    log += (family, value_id, "remove", stamp)
+        changed: list[Any] = []
+        for value_id, count in sorted(before.items()):
+            if refs[value_id] != count:
+                changed += (refs[value_id], value_id)
+        _REFS.run(self._conn, changed)
+        _CHANGES.run(self._conn, log)
+        return len(log) // _CHANGES.width
+
+    def _write_entries(self, ids: Mapping[Key, int]) -> None:
+        """Insert the batch's new entries and write what changed in the others."""
+        self._insert_entries()
+        links: list[Any] = []
+        for entry in map(self.held.__getitem__, self.created):
+            for key, (quality, variant) in entry.values.items():
+                links += (entry.entry_id, ids[key], quality, variant)
+        _ENTRY_SIGNALS.run(self._conn, links)
+        changed: list[Any] = []
+        unlinked: list[Any] = []
+        relinked: list[Any] = []
+        for entry in self.by_id.values():
+            assert entry.before is not None
+            labels, source, status, updated_at, values = entry.before
+            fields = (entry.labels, entry.source, entry.status, entry.updated_at)
+            if fields != (labels, source, status, updated_at):
+                changed += (*fields, entry.entry_id)
+            if entry.values is not values:
+                for key in values.keys() - entry.values:
+                    unlinked += (entry.entry_id, ids[key])
+                for key, link in entry.values.items():
+                    if key not in values or values[key] != link:
+                        relinked += (entry.entry_id, ids[key], *link)
+        _ENTRY_FIELDS.run(self._conn, changed)
+        _UNLINKS.run(self._conn, unlinked)
+        _RELINKS.run(self._conn, relinked)
+
+    def _insert_entries(self) -> None:
+        """Insert the entries the batch creates, in order, and note their row ids."""
+        if not self.created:
+            return
+        created = [self.held[external_id] for external_id in self.created]
+        flat: list[Any] = []
+        for external_id, e in zip(self.created, created, strict=True):
+            flat += (self.bank_id, external_id, e.labels, e.source, e.status)
+            flat += (e.created_at, e.updated_at)
+        last = bulk.last_id(self._conn, "entries")
+        _ENTRIES.run(self._conn, flat)
+        entry_ids = bulk.ids_after(self._conn, "entries", last, len(created))
+        for entry, entry_id in zip(created, entry_ids, strict=True):
+            entry.entry_id = entry_id
+
+
+def _status(status: object) -> EntryStatus:
+    if type(status) is EntryStatus:
+        return status
+    try:
+        return EntryStatus(str(status))
+    except ValueError:
+        raise InvalidInput(f"invalid status {status!r}", field="status") from None
