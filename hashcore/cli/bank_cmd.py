@@ -11,7 +11,7 @@ from typing import Any
 from hashcore.cli.common import clear_progress_line, open_engine, parse_thresholds, store_parent
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
-from hashcore.engine import Engine
+from hashcore.engine_api import EngineAPI
 from hashcore.errors import AlreadyExists, HashcoreError
 from hashcore.hashing import hash_file, iter_files
 from hashcore.model import BankInfo
@@ -125,7 +125,7 @@ def run_add(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _add_one(engine: Engine, bank: str, path: Path, labels: list[str]) -> str:
+def _add_one(engine: EngineAPI, bank: str, path: Path, labels: list[str]) -> str:
     """``<entry id>\\t<path>`` on success (warnings on stderr), else ``error: ...``."""
     hashes = hash_file(path, engine.registry)
     try:
@@ -159,5 +159,5 @@ def run_compact(args: argparse.Namespace) -> int:
     with open_engine(args) as engine:
         engine.compact()
         for family, state in sorted(engine.index_status().items()):
-            print(f"{family}: {len(state.index)} values, snapshot at seq {state.seq}")
+            print(f"{family}: {state.values} values, snapshot at seq {state.seq}")
     return 0

@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import cast
 
 from hashcore.engine import Engine
+from hashcore.engine_api import EngineAPI
 from hashcore.errors import InvalidInput
 
 STORE_ENV = "HASHCORE_STORE"
@@ -69,18 +69,19 @@ def server_address(args: argparse.Namespace) -> str | None:
     return chosen or os.environ.get(SERVER_ENV) or None
 
 
-def open_engine(args: argparse.Namespace) -> Engine:
+def open_engine(args: argparse.Namespace) -> EngineAPI:
     """The local store's engine, or a :class:`~hashcore.remote.RemoteEngine` with ``--server``.
 
-    A RemoteEngine has the Engine's method names and results, so the verbs print the same
-    output either way; it is returned as an ``Engine`` for their type annotations.
+    Both implement :class:`EngineAPI` (returning them as one is mypy's check that they do), so
+    the verbs print the same output either way. The local engine opens no index until a verb
+    uses one.
     """
     address = server_address(args)
     if address is None:
         return Engine(store_dir(args))
     from hashcore.remote import RemoteEngine
 
-    remote = RemoteEngine(
+    return RemoteEngine(
         address,
         token=getattr(args, "token", None),
         ca_cert=getattr(args, "ca_cert", None),
@@ -90,7 +91,6 @@ def open_engine(args: argparse.Namespace) -> Engine:
         hash_only=getattr(args, "hash_only", False),
         insecure_plaintext=getattr(args, "insecure_plaintext", False),
     )
-    return cast(Engine, remote)
 
 
 def parse_thresholds(items: list[str] | None) -> dict[str, float]:

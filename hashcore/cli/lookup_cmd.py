@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from hashcore.cli.common import clear_progress_line, open_engine, parse_thresholds, store_parent
 from hashcore.cli.progress import Progress
-from hashcore.engine import Engine
+from hashcore.engine_api import EngineAPI
 from hashcore.errors import HashcoreError
 from hashcore.hashing import iter_files
 from hashcore.model import LookupResult, Match, Skipped
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _results(
-    engine: Engine, args: argparse.Namespace, thresholds: dict[str, float]
+    engine: EngineAPI, args: argparse.Namespace, thresholds: dict[str, float]
 ) -> Iterator[tuple[str, LookupResult]]:
     banks = args.bank or None
     if args.signals:
@@ -98,7 +98,7 @@ def _results(
 
 
 def _signal_results(
-    engine: Engine, lines: TextIO, thresholds: dict[str, float], banks: list[str] | None
+    engine: EngineAPI, lines: TextIO, thresholds: dict[str, float], banks: list[str] | None
 ) -> Iterator[tuple[str, LookupResult]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
