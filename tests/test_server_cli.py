@@ -107,6 +107,9 @@ def test_remote_engine_round_trip(tmp_path):
         with pytest.raises(InvalidInput) as refused:
             remote.lookup_many([pdq, []])
         assert refused.value.field == "queries[1].signals.signals"
+        with pytest.raises(InvalidInput) as refused:  # the second message's first query
+            remote.lookup_many([pdq, pdq, []], batch_size=2)
+        assert refused.value.field == "queries[2].signals.signals"
         assert remote.get_bank("b").entries == 1
         assert remote.index_status()["pdq"].values >= 1
         feed = media("partner-samples/stopncii_fetch.json")

@@ -355,7 +355,8 @@ class RemoteEngine:
         batch_size: int = BATCH_SIZE,
     ) -> list[LookupResult]:
         """Many hash lookups through one ``LookupBatch`` stream, ``batch_size`` per message;
-        a query the server refuses raises its error (with the field naming that query)."""
+        a query the server refuses raises its error, whose field names its place in
+        ``queries``."""
 
         def requests() -> Iterator[pb.LookupBatchRequest]:
             for start in range(0, len(queries), batch_size):
@@ -376,7 +377,12 @@ class RemoteEngine:
             for response in stream:
                 for answer in response.results:
                     if answer.HasField("error"):
-                        raise query_error(answer.error)
+                        refused = query_error(answer.error)
+                        if refused.field and refused.field.startswith("queries["):
+                            # The server counts within its message; name the caller's query.
+                            rest = refused.field.partition("]")[2]
+                            refused.field = f"queries[{answer.query_id}]{rest}"
+                        raise refused
                     results[int(answer.query_id)] = wire.lookup_from_pb(answer.result)
         except grpc.RpcError as error:
             raise translate(error, self.address) from None
