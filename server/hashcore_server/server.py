@@ -175,6 +175,7 @@ def serve(config: ServerConfig) -> int:
     engine: Engine | None = None
     try:
         engine = Engine(config.store, registry, compact_interval=config.compact_interval or None)
+        engine.open_indexes()  # the slow part; a signal meanwhile stops before SERVING
         if not stop.is_set():
             server.attach_engine(engine)
             log.info("ready")
