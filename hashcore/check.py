@@ -178,7 +178,7 @@ def check_engine(engine: Engine, *, repair: bool = False) -> CheckReport:
     with ``repair``, rebuild what is derived, the loaded indexes too, and check again."""
     started = time.monotonic()
     root = engine.store_dir / "indexes"
-    with engine.quiesced_indexes() as states:
+    with engine.indexes.quiesced() as states:
         results = _check_all(engine.store, engine.registry, root, states)
     if not repair:
         return CheckReport(results, time.monotonic() - started)
@@ -192,9 +192,9 @@ def check_engine(engine: Engine, *, repair: bool = False) -> CheckReport:
         stale = {signal_type.name for signal_type in engine.registry}
     _remove_leftovers(root)
     if stale:
-        engine.rebuild_indexes(sorted(stale))
+        engine.indexes.rebuild(sorted(stale))
         repaired += [f"index:{family}" for family in sorted(stale)]
-    with engine.quiesced_indexes() as states:
+    with engine.indexes.quiesced() as states:
         results = _check_all(engine.store, engine.registry, root, states)
     return CheckReport(results, time.monotonic() - started, repaired, first)
 

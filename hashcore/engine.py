@@ -1,23 +1,26 @@
 """The matching engine: banks in SQLite, one index per family, one lookup across all of them.
 
-The CLI and the gRPC server call only this class. Writes go to the store first; every index
-then catches up by replaying the store's change log, the same path a restart or a write from
-another process takes, so a new entry is visible to the very next lookup without a rebuild.
+The CLI and the gRPC server call only this class (through :class:`~hashcore.engine_api.EngineAPI`
+for the CLI). Writes go to the store first; every open index then catches up by replaying the
+store's change log, the same path a restart or a write from another process takes, so a new
+entry is visible to the very next lookup without a rebuild. The indexes themselves (opening on
+first use, catch-up, snapshots, compaction) are :class:`~hashcore.index_set.IndexSet`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
 
+from hashcore.engine_api import IndexStatus
 from hashcore.errors import ContentError, NotFound
 from hashcore.hashing import hash_file
-from hashcore.locks import RWLock
+from hashcore.index_set import IndexSet
 from hashcore.matching import (
     ValueHit,
     best_per_value,
@@ -28,10 +31,11 @@ from hashcore.matching import (
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult, Skipped
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
-from hashcore.snapshots import IndexState, catch_up_index, open_index, rebuild, write_snapshot
 from hashcore.store import LiveEntry, Store, StoreWriter
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from hashcore.check import CheckReport
+    from hashcore.formats.importer import ImportSummary, Ticker
 
 Thresholds = Mapping[str, float]
 INDEX_DIR = "indexes"
@@ -46,9 +50,12 @@ def content_key(signals: Sequence[Signal]) -> str | None:
 
 
 class Engine:
-    """Open a store directory, load or rebuild the indexes, answer lookups. Thread-safe.
+    """Open a store directory, answer the verbs of :class:`~hashcore.engine_api.EngineAPI`.
+    Thread-safe.
 
-    ``compact_interval`` (seconds) starts a background thread that folds index deltas and
+    Opening is cheap: each family's index loads (or is rebuilt) on its first use, so a verb
+    that only writes banks never reads an index; a server calls :meth:`open_indexes` to warm
+    up. ``compact_interval`` (seconds) starts a background thread that folds index deltas and
     writes snapshots when there are changes.
     """
 
@@ -62,46 +69,33 @@ class Engine:
         self.registry = registry if registry is not None else load_registry()
         self.store_dir = Path(store_dir)
         self.store = Store(self.store_dir, validate=self._validate)
-        self._index_root = self.store_dir / INDEX_DIR
-        self._lock = RWLock()
-        self._snapshot_lock = threading.Lock()
-        self._states: dict[str, IndexState] = {}
-        self._no_index: dict[str, str] = {}
-        try:
-            self._open_indexes()
-        except BaseException:
-            self.store.close()
-            raise
+        self.indexes = IndexSet(
+            self.store,
+            self.registry,
+            self.store_dir / INDEX_DIR,
+            compact_interval=compact_interval,
+        )
         self._closed = False
-        self._stop = threading.Event()
-        self._compactor: threading.Thread | None = None
-        if compact_interval:
-            self._compactor = threading.Thread(
-                target=self._compact_loop,
-                args=(compact_interval,),
-                name="hashcore-compact",
-                daemon=True,
-            )
-            self._compactor.start()
 
     def close(self) -> None:
-        """Stop background work, snapshot indexes that changed, close the store."""
+        """Stop background work, snapshot the open indexes that changed, close the store."""
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        if self._compactor is not None:
-            self._compactor.join()
         try:
-            self._catch_up()
-            self._write_snapshots()
+            self.indexes.close()
         finally:
             self.store.close()
 
     def __enter__(self) -> Engine:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # Banks
@@ -223,50 +217,72 @@ class Engine:
         with self.store.transaction() as writer:
             yield writer
         if catch_up:
-            self._catch_up()
+            self.indexes.catch_up()
+
+    def import_file(
+        self,
+        bank: str,
+        path: Path,
+        *,
+        format: str,
+        options: Mapping[str, object] | None = None,
+        strict: bool = False,
+        allow_mass_delete: bool = False,
+        batch_size: int | None = None,
+        progress: Ticker | None = None,
+    ) -> ImportSummary:
+        """Read a partner file (a large one in a child process) and apply it to ``bank``.
+
+        The open indexes catch up once at the end; the others replay the change log when
+        they next open, so an import into a store nobody searches loads no index.
+        """
+        from hashcore.formats.background import read_feed
+        from hashcore.formats.importer import BATCH_SIZE, MAX_DELETE_FRACTION, import_updates
+
+        return import_updates(
+            self,
+            bank,
+            read_feed(format, path, self.registry, options),
+            strict=strict,
+            progress=progress,
+            batch_size=BATCH_SIZE if batch_size is None else batch_size,
+            max_delete_fraction=None if allow_mass_delete else MAX_DELETE_FRACTION,
+        )
 
     # Indexes
 
+    def open_indexes(self) -> None:
+        """Open every family's index now (a server's warm-up) instead of on first use."""
+        self.indexes.open_all()
+
     def catch_up(self) -> None:
-        """Bring every index up to the store's committed changes.
+        """Bring every open index up to the store's committed changes.
 
         Needed after ``batch(catch_up=False)``; lookups also catch up on their own.
         """
-        self._catch_up()
+        self.indexes.catch_up()
 
     def compact(self) -> None:
         """Fold every index's delta into its main structure and write the snapshots."""
-        self._catch_up()
-        with self._lock.write():
-            for state in self._states.values():
-                state.index.compact()
-        self._write_snapshots()
+        self.indexes.compact()
 
-    @contextmanager
-    def quiesced_indexes(self) -> Iterator[dict[str, IndexState]]:
-        """Every index caught up to the store and held still (lookups still run): what
-        ``hashcore check`` compares with the store."""
-        self._catch_up()
-        with self._lock.read():
-            yield dict(self._states)
-
-    def rebuild_indexes(self, families: Iterable[str]) -> None:
-        """Rebuild these families' indexes from the store and write their snapshots
-        (``hashcore check --repair``)."""
-        with self._lock.write():
-            for family in families:
-                if family in self._states:
-                    fresh = rebuild(self.store, self.registry.get(family), had_snapshot=True)
-                    self._states[family] = fresh
-        self._write_snapshots()
-
-    def index_status(self) -> dict[str, IndexState]:
-        """Per family: how its index was opened, its sequence number, changes replayed."""
-        return dict(self._states)
+    def index_status(self) -> dict[str, IndexStatus]:
+        """Per family: its index's live values, sequence number and how it was opened (every
+        family is opened for this; :attr:`indexes` has the details)."""
+        return {
+            family: IndexStatus(family, len(state.index), state.seq, state.origin)
+            for family, state in self.indexes.states().items()
+        }
 
     def unindexed_families(self) -> dict[str, str]:
         """Families that have no index (and why): their signals are stored, never matched."""
-        return dict(self._no_index)
+        return self.indexes.unindexed()
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """``hashcore check`` of this store, its snapshots and its indexes (the server's)."""
+        from hashcore.check import check_engine
+
+        return check_engine(self, repair=repair)
 
     # Lookups
 
@@ -328,15 +344,15 @@ class Engine:
         ]
         if not candidates or not any(grouped):
             return results
-        self._catch_up()
+        self.indexes.catch_up()
         hits_per_query: list[dict[str, dict[int, ValueHit]]] = [{} for _ in queries]
-        with self._lock.read():
+        with self.indexes.reading() as states:
             for family in sorted({family for group in grouped for family in group}):
                 signal_type = self.registry.get(family)
                 threshold = loosest_threshold(signal_type, candidates, request, loosen_banks)
                 owners = [n for n, group in enumerate(grouped) for _ in group.get(family, ())]
                 family_signals = [s for group in grouped for s in group.get(family, ())]
-                found = self._states[family].index.search(
+                found = states[family].index.search(
                     [signal.value for signal in family_signals], threshold
                 )
                 triples: dict[int, list[tuple[int, float, str | None]]] = defaultdict(list)
@@ -373,8 +389,8 @@ class Engine:
             signal = self._validate(signal)
             if not signal.usable:
                 unusable[signal.type].append(signal)
-            elif signal.type not in self._states:
-                reason = self._no_index.get(signal.type, "no index for this family")
+            elif self.indexes.get(signal.type) is None:  # opens the family on first use
+                reason = self.indexes.reason(signal.type)
                 if all(skip.type != signal.type for skip in result.skipped):
                     result.skipped.append(Skipped(signal.type, reason))
             else:
@@ -392,51 +408,3 @@ class Engine:
     def _validate(self, signal: Signal) -> Signal:
         value = self.registry.get(signal.type).validate(signal.value)
         return signal if value is signal.value else dataclasses.replace(signal, value=value)
-
-    def _open_indexes(self) -> None:
-        if not self.store.read_only:  # a read-only store's indexes are rebuilt in memory
-            self._index_root.mkdir(parents=True, exist_ok=True)
-        for signal_type in self.registry:
-            try:
-                self._states[signal_type.name] = open_index(
-                    self.store, signal_type, self._index_root
-                )
-            except Exception as error:  # noqa: BLE001 - one family's index must not stop others
-                log.warning(
-                    "no index for %s, its signals will not match: %s", signal_type.name, error
-                )
-                self._no_index[signal_type.name] = f"no index: {error}"
-        for family in self.store.families():
-            if family not in self.registry:
-                log.warning("the store has %s signals but no plugin provides %s", family, family)
-
-    def _catch_up(self) -> None:
-        """Replay changes committed since each index was last brought up to date."""
-        last = self.store.last_seq()
-        if all(state.seq >= last for state in self._states.values()):
-            return
-        with self._lock.write():
-            for family, state in self._states.items():
-                catch_up_index(state, self.store, self.registry.get(family), last)
-
-    def _write_snapshots(self) -> None:
-        if self.store.read_only:
-            return
-        with self._snapshot_lock, self._lock.read():
-            for state in self._states.values():
-                if state.dirty:
-                    try:
-                        write_snapshot(state, self.store, self._index_root)
-                    except Exception as error:  # noqa: BLE001 - a restart will rebuild instead
-                        log.warning(
-                            "could not write the %s index snapshot: %s", state.family, error
-                        )
-
-    def _compact_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            try:
-                self._catch_up()
-                if any(state.dirty for state in self._states.values()):
-                    self.compact()
-            except Exception:  # keep serving; the next round retries
-                log.exception("background compaction failed")

@@ -69,7 +69,7 @@ def open_index(store: Store, signal_type: SignalType, root: Path) -> IndexState:
     seq, count = store.live_state(family)
     state = _from_snapshot(store, signal_type, root, seq)
     if state is not None:
-        replay(state, store, seq)
+        catch_up_index(state, store, signal_type, seq)  # a long backlog is rebuilt, not replayed
         if len(state.index) == count:
             return state
         log.warning(

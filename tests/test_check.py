@@ -246,9 +246,7 @@ def test_change_log_repair_retires_old_snapshots(
     assert read_manifest(store / "indexes" / "pdq")["store_id"] != old_id
     with Engine(store, registry) as engine:
         assert all(
-            state.origin == "snapshot"
-            for state in engine.index_status().values()
-            if len(state.index)
+            state.origin == "snapshot" for state in engine.index_status().values() if state.values
         )
 
 
@@ -302,7 +300,7 @@ def test_grpc_check_finds_a_loaded_index_gone_wrong(tmp_path: Path) -> None:
         entry = banks.AddSignals(pb.AddSignalsRequest(bank="b", entries=[new]), timeout=10)
         assert srv.engine is not None
         value_id = sql(srv.store, "SELECT id FROM signal_values WHERE family = 'pdq'")[0][0]
-        srv.engine.index_status()["pdq"].index.remove([value_id])
+        srv.engine.indexes.states()["pdq"].index.remove([value_id])
         reply = banks.Check(pb.CheckRequest(), timeout=60)
         assert not reply.ok and "loaded:pdq" in {r.name for r in reply.results if r.problems}
         reply = banks.Check(pb.CheckRequest(repair=True), timeout=60)

@@ -15,7 +15,10 @@ from hashcore.store import Store
 
 
 def open_engine(directory: Path) -> Engine:
-    return Engine(directory, registry())
+    """An engine with its indexes open, as a server has them: what these tests restart."""
+    engine = Engine(directory, registry())
+    engine.open_indexes()
+    return engine
 
 
 def add_values(directory: Path, bank: str, seeds: range) -> list[int]:
@@ -34,7 +37,7 @@ def test_restart_keeps_adds_and_removes(tmp_path: Path) -> None:
         kept = engine.add_entry("b", [pdq(random_pdq(1))])
         gone = engine.add_entry("b", [pdq(random_pdq(2))])
     with open_engine(tmp_path) as engine:
-        state = engine.index_status()["pdq"]
+        state = engine.indexes.states()["pdq"]
         assert (state.origin, state.replayed) == ("snapshot", 0)  # written on close
         assert matched(engine, 1) and matched(engine, 2)
         engine.remove_entries("b", [gone.id])
@@ -49,12 +52,12 @@ def test_restart_replays_only_changes_after_the_snapshot(tmp_path: Path) -> None
         for seed in range(5):
             engine.add_entry("b", [pdq(random_pdq(seed))])
         engine.compact()
-        snapshot_seq = engine.index_status()["pdq"].seq
+        snapshot_seq = engine.indexes.states()["pdq"].seq
     later = add_values(tmp_path, "b", range(5, 8))
     with Store(tmp_path) as store, store.transaction() as writer:
         writer.remove_entries("b", [later[0]])
     with open_engine(tmp_path) as engine:
-        state = engine.index_status()["pdq"]
+        state = engine.indexes.states()["pdq"]
         assert state.origin == "snapshot"
         assert state.snapshot_seq == snapshot_seq
         assert state.replayed == 4  # three adds and one removal, nothing before the snapshot
@@ -95,12 +98,12 @@ def test_damaged_snapshot_is_rebuilt_from_the_store(tmp_path: Path, damage: str)
     else:
         manifest_path.write_text("{not json")
     with open_engine(tmp_path) as engine:
-        state = engine.index_status()["pdq"]
+        state = engine.indexes.states()["pdq"]
         assert state.origin == "rebuilt"
         assert len(state.index) == 3
         assert all(matched(engine, seed) for seed in range(3))
     with open_engine(tmp_path) as engine:  # the rebuilt index was snapshotted on close
-        assert engine.index_status()["pdq"].origin == "snapshot"
+        assert engine.indexes.states()["pdq"].origin == "snapshot"
 
 
 def test_snapshot_of_another_store_is_not_trusted(tmp_path: Path) -> None:
@@ -112,7 +115,7 @@ def test_snapshot_of_another_store_is_not_trusted(tmp_path: Path) -> None:
     (tmp_path / "two" / "indexes" / "pdq").rename(tmp_path / "two-pdq")
     (tmp_path / "one" / "indexes" / "pdq").rename(tmp_path / "two" / "indexes" / "pdq")
     with open_engine(tmp_path / "two") as engine:
-        assert engine.index_status()["pdq"].origin == "rebuilt"
+        assert engine.indexes.states()["pdq"].origin == "rebuilt"
         assert [matched(engine, seed) for seed in range(6)] == [False] * 3 + [True] * 3
 
 
@@ -133,7 +136,7 @@ def test_background_compaction_writes_snapshots(tmp_path: Path) -> None:
         engine.create_bank("b")
         engine.add_entry("b", [pdq(random_pdq(1))])
         for _ in range(200):
-            if not engine.index_status()["pdq"].dirty:
+            if not engine.indexes.states()["pdq"].dirty:
                 break
             time.sleep(0.02)
         assert (tmp_path / "indexes" / "pdq" / "manifest.json").exists()

@@ -56,7 +56,7 @@ def run(engine: Engine, registry: SignalRegistry, data: bytes, batch_size: int =
 
 def assert_index_is_store(engine: Engine) -> None:
     """Every family's index holds exactly the store's live values, under their ids."""
-    for family, state in engine.index_status().items():
+    for family, state in engine.indexes.states().items():
         assert state.seq == engine.store.last_seq()
         with engine.store.live_values(family) as (_, batches):
             live = [(i, v) for ids, values in batches for i, v in zip(ids, values, strict=True)]
@@ -73,14 +73,15 @@ def test_import_catches_up_once_at_the_end(
 ) -> None:
     monkeypatch.setattr(snapshots, "REBUILD_MIN", rebuild_min)
     with Engine(tmp_path, registry) as engine:
+        engine.open_indexes()  # a serving engine's indexes: the import brings them up
         engine.create_bank("b")
         calls: list[int] = []
-        catch_up = engine._catch_up
-        monkeypatch.setattr(engine, "_catch_up", lambda: calls.append(1) or catch_up())
+        catch_up = engine.indexes.catch_up
+        monkeypatch.setattr(engine.indexes, "catch_up", lambda: calls.append(1) or catch_up())
         run(engine, registry, feed(300, deleted_every=7))
         assert calls == [1]  # 8 batches, one catch-up
         assert_index_is_store(engine)
-        pdq = engine.index_status()["pdq"]
+        pdq = engine.indexes.states()["pdq"]
         assert pdq.replayed == (0 if rebuild_min == 1 else engine.store.last_seq() // 2)
         # A second import on top, partly over the same ids.
         run(engine, registry, feed(100, start=250, deleted_every=3))
@@ -92,17 +93,19 @@ def test_replay_reads_in_windows(
     tmp_path: Path, registry: SignalRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with Engine(tmp_path, registry) as engine:
+        engine.open_indexes()
         engine.create_bank("b")
         run(engine, registry, feed(50))
         monkeypatch.setattr(snapshots, "REPLAY_WINDOW", 7)
         run(engine, registry, feed(30, start=20, deleted_every=2))
-        assert engine.index_status()["md5"].replayed == engine.store.last_seq() // 2
+        assert engine.indexes.states()["md5"].replayed == engine.store.last_seq() // 2
         assert_index_is_store(engine)
 
 
 def test_rebuild_at_open_matches_the_store(tmp_path: Path, registry: SignalRegistry) -> None:
     """Rebuilding adds fixed-width values as one array (``add_array``) for both index kinds."""
     with Engine(tmp_path, registry) as engine:
+        engine.open_indexes()
         engine.create_bank("b")
         run(engine, registry, feed(120, deleted_every=5))
     shutil.rmtree(tmp_path / "indexes")

@@ -10,6 +10,7 @@ from media_data import media
 from server_support import ADMIN_TOKEN, BOB_TOKEN, DIH, ORIGINAL, ROTATED, TOKENS, running_server
 
 from hashcore.cli.main import main
+from hashcore.errors import InvalidInput
 from hashcore.remote import RemoteEngine, ServerUnavailable
 from hashcore.remote.errors import NotRemote
 
@@ -104,17 +105,23 @@ def test_remote_engine_round_trip(tmp_path):
         result = remote.lookup_file(ROTATED)
         assert [m.external_id for m in result.matches] == ["ext"]
         pdq = [s for s in entry.signals if s.type == "pdq"]
-        answers = dict(remote.lookup_many([("q1", pdq), ("q2", [])]))
-        assert [m.entry_id for m in answers["q1"].matches] == [entry.id]
-        assert answers["q2"].field == "queries[1].signals.signals"
+        [answer] = remote.lookup_many([pdq])
+        assert [m.entry_id for m in answer.matches] == [entry.id]
+        with pytest.raises(InvalidInput) as refused:
+            remote.lookup_many([pdq, []])
+        assert refused.value.field == "queries[1].signals.signals"
+        with pytest.raises(InvalidInput) as refused:  # the second message's first query
+            remote.lookup_many([pdq, pdq, []], batch_size=2)
+        assert refused.value.field == "queries[2].signals.signals"
         assert remote.get_bank("b").entries == 1
-        assert remote.index_status()["pdq"].index.values >= 1
+        assert remote.index_status()["pdq"].values >= 1
         feed = media("partner-samples/stopncii_fetch.json")
         summary = remote.import_file("stopncii", feed, format="stopncii")
         assert summary.added > 0
         assert any(line.startswith(f"added {summary.added},") for line in summary.lines())
         assert remote.get_bank("stopncii").entries == summary.added
-        assert not hasattr(remote, "iter_entries")
+        with pytest.raises(NotRemote, match="not available with --server"):
+            remote.iter_entries("b")
         with pytest.raises(NotRemote, match="not available with --server"):
             remote.batch()
         with pytest.raises(ServerUnavailable):
@@ -142,3 +149,16 @@ def test_bank_import_with_server_prints_the_local_summary(tmp_path, capsys):
         str(tmp_path / "local"),
     )
     assert missing[0] == 2 and "no bank named 'nobank'" in missing[2]
+
+
+def test_verbs_a_server_lacks_raise_not_remote_before_any_call() -> None:
+    """Every EngineAPI verb is a RemoteEngine method; those without an RPC refuse clearly."""
+    with RemoteEngine("127.0.0.1:1", timeout=2) as remote:  # nothing listens: nothing is sent
+        for verb, call in [
+            ("iter_entries", lambda: remote.iter_entries("b")),
+            ("batch", lambda: remote.batch()),
+            ("set_bank_thresholds", lambda: remote.set_bank_thresholds("b", {"pdq": 10})),
+        ]:
+            with pytest.raises(NotRemote, match=rf"{verb}\(\) is not available with --server"):
+                call()
+        remote.catch_up()  # the server's writes catch up on commit: nothing to ask

@@ -17,7 +17,7 @@ from hashcore.cli.common import (
 )
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
-from hashcore.engine import Engine
+from hashcore.engine_api import EngineAPI
 from hashcore.errors import AlreadyExists, HashcoreError
 from hashcore.hashing import hash_file, iter_files
 from hashcore.model import BankInfo
@@ -149,7 +149,7 @@ def add_summary(bank: str, files: int, tally: Counter[str]) -> str:
 
 
 def _add_one(
-    engine: Engine, bank: str, path: Path, labels: list[str]
+    engine: EngineAPI, bank: str, path: Path, labels: list[str]
 ) -> tuple[str, str, list[str]]:
     """``(outcome, line, warnings)``: ``added`` with ``<entry id>\t<path>``, ``already``, or
     ``failed`` with the reason; warnings name hashes that failed or cannot match."""
@@ -193,5 +193,5 @@ def run_compact(args: argparse.Namespace) -> int:
     with open_engine(args) as engine:
         engine.compact()
         for family, state in sorted(engine.index_status().items()):
-            print(f"{family}: {len(state.index)} values, snapshot at seq {state.seq}")
+            print(f"{family}: {state.values} values, snapshot at seq {state.seq}")
     return 0

@@ -57,10 +57,8 @@ def _report(args: argparse.Namespace) -> CheckReport:
     if server_address(args) is not None:
         from hashcore.cli.common import open_engine
 
-        remote = open_engine(args)
-        try:
-            report: CheckReport = remote.check(repair=args.repair)  # type: ignore[attr-defined, unused-ignore]
-        finally:
-            remote.close()
-        return report
+        with open_engine(args) as remote:
+            return remote.check(repair=args.repair)
+    # Locally the check reads the store and the snapshots without opening an engine: it must
+    # work on a store whose indexes do not load, and repair them with nothing holding them.
     return check_store_dir(store_dir(args), load_registry(), repair=args.repair)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import cast
 
 from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_token
 from hashcore.engine import Engine
+from hashcore.engine_api import EngineAPI
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.store.store import DB_NAME
 
@@ -105,11 +105,12 @@ def require_store(args: argparse.Namespace) -> None:
         )
 
 
-def open_engine(args: argparse.Namespace) -> Engine:
+def open_engine(args: argparse.Namespace) -> EngineAPI:
     """The local store's engine, or a :class:`~hashcore.remote.RemoteEngine` with ``--server``.
 
-    A RemoteEngine has the Engine's method names and results, so the verbs print the same
-    output either way; it is returned as an ``Engine`` for their type annotations.
+    Both implement :class:`EngineAPI` (returning them as one is mypy's check that they do), so
+    the verbs print the same output either way. The local engine opens no index until a verb
+    uses one.
     """
     address = server_address(args)
     if address is None:
@@ -117,8 +118,7 @@ def open_engine(args: argparse.Namespace) -> Engine:
     from hashcore.remote import RemoteEngine
 
     profile = load_profile()
-
-    remote = RemoteEngine(
+    return RemoteEngine(
         address,
         token=resolve_token(args, profile),
         ca_cert=getattr(args, "ca_cert", None) or profile.ca_cert,
@@ -128,7 +128,6 @@ def open_engine(args: argparse.Namespace) -> Engine:
         hash_only=getattr(args, "hash_only", False),
         insecure_plaintext=getattr(args, "insecure_plaintext", False),
     )
-    return cast(Engine, remote)
 
 
 def parse_thresholds(items: list[str] | None) -> dict[str, float]:

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 from hashcore.cli.common import open_engine, require_store, store_parent
 from hashcore.cli.progress import Progress
+from hashcore.engine_api import EngineAPI
 from hashcore.errors import InvalidInput, NotFound
-from hashcore.formats.background import read_feed
 from hashcore.formats.base import BankFormat, get_format
 from hashcore.formats.csvmap import load_mapping
 from hashcore.formats.export import EXPORT_FORMATS, export_bank
@@ -34,7 +34,6 @@ from hashcore.formats.importer import (
 )
 from hashcore.formats.records import BankSettings, Problem
 from hashcore.registry import load_registry
-from hashcore.remote import RemoteEngine
 
 CREDENTIALS_ENV = "HASHCORE_CREDENTIALS"
 
@@ -136,27 +135,20 @@ def run_import(args: argparse.Namespace) -> int:
             raise InvalidInput(f"{args.path}: {first} (--strict: nothing imported)")
     with open_engine(args) as engine:
         _ensure_bank(engine, args, fmt)
-        if isinstance(engine, RemoteEngine):  # the server parses and applies; same summary
+        progress = Progress(None, f"importing {args.path.name}")
+        try:  # a server parses and applies the file itself; the summary is the same
             summary = engine.import_file(
                 args.name,
                 args.path,
                 format=args.fmt,
                 options=options,
+                strict=args.strict,
                 allow_mass_delete=args.allow_mass_delete,
+                batch_size=args.batch_size,
+                progress=progress,
             )
-            return _report(summary, args.json)
-        progress = Progress(None, f"importing {args.path.name}")
-        items = read_feed(args.fmt, args.path, registry, options)
-        summary = import_updates(
-            engine,
-            args.name,
-            items,
-            strict=args.strict,
-            progress=progress,
-            batch_size=args.batch_size,
-            max_delete_fraction=_delete_fraction(args),
-        )
-        progress.close()
+        finally:
+            progress.close()
     return _report(summary, args.json)
 
 
@@ -200,7 +192,7 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(engine: Any, args: argparse.Namespace, out: TextIO) -> Counter[str]:
+def _export(engine: EngineAPI, args: argparse.Namespace, out: TextIO) -> Counter[str]:
     return export_bank(engine, args.name, out, args.fmt, with_sources=args.with_sources)
 
 
@@ -256,7 +248,7 @@ def _format_options(args: argparse.Namespace) -> dict[str, object]:
     return options
 
 
-def _ensure_bank(engine: Any, args: argparse.Namespace, fmt: BankFormat) -> None:
+def _ensure_bank(engine: EngineAPI, args: argparse.Namespace, fmt: BankFormat) -> None:
     try:
         engine.get_bank(args.name)
     except NotFound:

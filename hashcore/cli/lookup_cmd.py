@@ -31,7 +31,7 @@ from hashcore.cli.common import (
     store_parent,
 )
 from hashcore.cli.progress import Progress
-from hashcore.engine import Engine
+from hashcore.engine_api import EngineAPI
 from hashcore.errors import HashcoreError, InvalidInput
 from hashcore.hashing import iter_files
 from hashcore.model import LookupResult, Match, Skipped
@@ -186,7 +186,7 @@ def _option_hashes(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def _results(
-    engine: Engine,
+    engine: EngineAPI,
     args: argparse.Namespace,
     thresholds: dict[str, float],
     hashes: list[tuple[str, str]],
@@ -209,7 +209,7 @@ def _results(
 
 
 def _signal_results(
-    engine: Engine, lines: TextIO, thresholds: dict[str, float], banks: list[str] | None
+    engine: EngineAPI, lines: TextIO, thresholds: dict[str, float], banks: list[str] | None
 ) -> Iterator[tuple[str, LookupResult]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():

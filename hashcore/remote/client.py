@@ -1,6 +1,7 @@
-"""``RemoteEngine``: the :class:`~hashcore.engine.Engine` methods, answered by a server.
+"""``RemoteEngine``: the :class:`~hashcore.engine_api.EngineAPI` verbs, answered by a server.
 
-The CLI opens either an Engine or a RemoteEngine and prints the same output from either. Every
+The CLI opens either an Engine or a RemoteEngine and prints the same output from either. A verb
+the server does not offer (``batch``, ``iter_entries``...) raises :class:`NotRemote`. Every
 call has a timeout; gRPC failures come back as :class:`~hashcore.errors.HashcoreError`
 subclasses (the server's field violations included), so callers handle one error hierarchy.
 ``hash_only`` makes :meth:`lookup_file` hash locally and send only hashes: the content never
@@ -13,31 +14,28 @@ import ipaddress
 import os
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
-from hashcore.errors import (
-    ContentError,
-    HashcoreError,
-    InvalidInput,
-    LimitExceeded,
-)
+from hashcore.engine_api import IndexStatus
+from hashcore.errors import ContentError, InvalidInput, LimitExceeded
 from hashcore.hashing import ensure_content, hash_file
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.remote import wire
-from hashcore.remote.errors import TOKEN_ENV, NotRemote, query_error, translate
+from hashcore.remote.errors import TOKEN_ENV, NotRemote, RemoteError, query_error, translate
 from hashcore.signals import Signal
 
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
-    from hashcore.formats.importer import ImportSummary
+    from hashcore.formats.importer import ImportSummary, Ticker
+    from hashcore.store import StoreWriter
 
 DEFAULT_TIMEOUT = 30.0
 CONTENT_TIMEOUT = 300.0
@@ -48,26 +46,8 @@ ALLOW_MASS_DELETE = "allow_mass_delete"
 """An ``ImportUpdates`` option the server takes itself (not the format's): lift the guard."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Count:
-    values: int
-
-    def __len__(self) -> int:
-        return self.values
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteIndexState:
-    """The parts of :class:`hashcore.snapshots.IndexState` a server reports."""
-
-    family: str
-    index: _Count
-    seq: int
-    origin: str
-
-
 class RemoteEngine:
-    """A client for ``hashcore serve`` with the Engine's method names."""
+    """A client for ``hashcore serve``: an :class:`~hashcore.engine_api.EngineAPI`."""
 
     def __init__(
         self,
@@ -170,9 +150,15 @@ class RemoteEngine:
         response = self._call(self._banks.ListBanks, pb.ListBanksRequest())
         return [wire.bank_info_from_pb(info) for info in response.banks]
 
+    def bank_names(self) -> list[str]:
+        return [info.bank.name for info in self.list_banks()]
+
     def set_bank_enabled(self, name: str, enabled: bool) -> Bank:
         request = pb.SetBankEnabledRequest(name=name, enabled=enabled)
         return wire.bank_from_pb(self._call(self._banks.SetBankEnabled, request))
+
+    def set_bank_thresholds(self, name: str, thresholds: Mapping[str, float]) -> Bank:
+        _not_remote("set_bank_thresholds")
 
     # Entries
 
@@ -238,6 +224,9 @@ class RemoteEngine:
         request = pb.GetEntryRequest(bank=bank, entry_id=entry_id)
         return wire.entry_from_pb(self._call(self._banks.GetEntry, request))
 
+    def iter_entries(self, bank: str) -> Iterator[Entry]:
+        _not_remote("iter_entries")
+
     def set_entry_status(self, bank: str, entry_id: int, status: EntryStatus) -> Entry:
         request = pb.SetEntryStatusRequest(bank=bank, entry_id=entry_id, status=status.value)
         return wire.entry_from_pb(self._call(self._banks.SetEntryStatus, request))
@@ -245,6 +234,12 @@ class RemoteEngine:
     def remove_entries(self, bank: str, entry_ids: Iterable[int]) -> int:
         request = pb.RemoveEntriesRequest(bank=bank, entry_ids=list(entry_ids))
         return int(self._call(self._banks.RemoveEntries, request).removed)
+
+    def batch(self, *, catch_up: bool = True) -> AbstractContextManager[StoreWriter]:
+        _not_remote("batch")
+
+    def catch_up(self) -> None:
+        """Nothing to do: the server's indexes catch up on every write it commits."""
 
     def compact(self) -> None:
         self._call(self._banks.Compact, pb.CompactRequest(), CONTENT_TIMEOUT)
@@ -256,13 +251,16 @@ class RemoteEngine:
         response = self._call(self._banks.Check, pb.CheckRequest(repair=repair), CONTENT_TIMEOUT)
         return report_from_pb(response)
 
-    def index_status(self) -> dict[str, RemoteIndexState]:
+    def index_status(self) -> dict[str, IndexStatus]:
         """Per family: live values and change-log position, as ``Engine.index_status``."""
         response = self._call(self._banks.IndexStatus, pb.IndexStatusRequest())
         return {
-            f.family: RemoteIndexState(f.family, _Count(f.values), f.seq, f.origin)
-            for f in response.families
+            f.family: IndexStatus(f.family, f.values, f.seq, f.origin) for f in response.families
         }
+
+    def unindexed_families(self) -> dict[str, str]:
+        response = self._call(self._banks.IndexStatus, pb.IndexStatusRequest())
+        return dict(response.unindexed)
 
     def import_file(
         self,
@@ -271,16 +269,28 @@ class RemoteEngine:
         *,
         format: str,
         options: Mapping[str, object] | None = None,
+        strict: bool = False,
         allow_mass_delete: bool = False,
+        batch_size: int | None = None,
+        progress: Ticker | None = None,
     ) -> ImportSummary:
         """Send a feed file to be parsed and applied on the server (bank created if missing).
 
         The summary is the one a local ``import_updates`` returns, so ``hashcore import`` prints
-        the same report either way.
+        the same report either way. The server's importer has no strict mode, so ``strict``
+        parses the file here first and refuses it, unsent, at its first problem; the server
+        chooses its own batches and reports no progress.
         """
+        from hashcore.formats.base import get_format
         from hashcore.formats.importer import ImportSummary
         from hashcore.formats.records import Problem
 
+        if strict:
+            fmt = get_format(format, self.registry, options)
+            with path.open("rb") as stream:
+                first = next((i for i in fmt.read(stream) if isinstance(i, Problem)), None)
+            if first is not None:
+                raise InvalidInput(f"{path}: {first} (--strict: nothing imported)")
         sent = {key: str(value) for key, value in (options or {}).items()}
         if allow_mass_delete:
             sent[ALLOW_MASS_DELETE] = "true"
@@ -296,16 +306,6 @@ class RemoteEngine:
             skipped=Counter(dict(response.skipped)),
             problems=[Problem(p.position, p.reason) for p in response.problems],
             problem_count=response.problem_count,
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        """Engine methods without a remote form (``batch``, ``iter_entries``...) fail clearly."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise NotRemote(
-            f"{name}() is not available with --server: run this verb on the server's machine "
-            "(imports: the file is sent with ImportUpdates, see RemoteEngine.import_file)",
-            code="UNIMPLEMENTED",
         )
 
     # Lookups
@@ -348,29 +348,28 @@ class RemoteEngine:
 
     def lookup_many(
         self,
-        queries: Iterable[tuple[str, Sequence[Signal]]],
+        queries: Sequence[Sequence[Signal]],
         *,
         thresholds: Mapping[str, float] | None = None,
         banks: Collection[str] | None = None,
         batch_size: int = BATCH_SIZE,
-    ) -> Iterator[tuple[str, LookupResult | HashcoreError]]:
-        """Many hash lookups through one ``LookupBatch`` stream, answered by query id."""
+    ) -> list[LookupResult]:
+        """Many hash lookups through one ``LookupBatch`` stream, ``batch_size`` per message;
+        a query the server refuses raises its error, whose field names its place in
+        ``queries``."""
 
         def requests() -> Iterator[pb.LookupBatchRequest]:
-            batch: list[pb.Query] = []
-            for query_id, signals in queries:
-                batch.append(
+            for start in range(0, len(queries), batch_size):
+                batch = [
                     pb.Query(
-                        query_id=query_id,
+                        query_id=str(number),
                         signals=pb.SignalList(signals=[wire.signal_to_pb(s) for s in signals]),
                     )
-                )
-                if len(batch) >= batch_size:
-                    yield self._batch_request(batch, thresholds, banks)
-                    batch = []
-            if batch:
+                    for number, signals in enumerate(queries[start : start + batch_size], start)
+                ]
                 yield self._batch_request(batch, thresholds, banks)
 
+        results: list[LookupResult | None] = [None] * len(queries)
         stream = self._matching.LookupBatch(
             requests(), timeout=CONTENT_TIMEOUT, metadata=self._metadata
         )
@@ -378,13 +377,24 @@ class RemoteEngine:
             for response in stream:
                 for answer in response.results:
                     if answer.HasField("error"):
-                        yield answer.query_id, query_error(answer.error)
-                    else:
-                        yield answer.query_id, wire.lookup_from_pb(answer.result)
+                        refused = query_error(answer.error)
+                        if refused.field and refused.field.startswith("queries["):
+                            # The server counts within its message; name the caller's query.
+                            rest = refused.field.partition("]")[2]
+                            refused.field = f"queries[{answer.query_id}]{rest}"
+                        raise refused
+                    results[int(answer.query_id)] = wire.lookup_from_pb(answer.result)
         except grpc.RpcError as error:
             raise translate(error, self.address) from None
         finally:
             stream.cancel()
+        answered = [result for result in results if result is not None]
+        if len(answered) != len(queries):
+            raise RemoteError(
+                f"{self.address} answered {len(answered)} of {len(queries)} queries",
+                code="INTERNAL",
+            )
+        return answered
 
     @staticmethod
     def _batch_request(
@@ -395,6 +405,15 @@ class RemoteEngine:
         return pb.LookupBatchRequest(
             queries=batch, thresholds=dict(thresholds or {}), banks=list(banks or ())
         )
+
+
+def _not_remote(verb: str) -> NoReturn:
+    """A verb a server does not offer: the CLI prints this and exits 2."""
+    raise NotRemote(
+        f"{verb}() is not available with --server: run this verb on the server's machine "
+        "(imports: the file is sent with ImportUpdates, see RemoteEngine.import_file)",
+        code="UNIMPLEMENTED",
+    )
 
 
 def is_loopback_address(address: str) -> bool:

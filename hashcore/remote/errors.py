@@ -33,9 +33,10 @@ class RemoteError(HashcoreError):
 
 
 class NotRemote(RemoteError, AttributeError):
-    """An Engine method with no remote equivalent (an AttributeError too, so ``hasattr`` works).
+    """An ``EngineAPI`` verb a server does not offer (``batch``, ``iter_entries``...).
 
-    The CLI prints its message and exits 2 instead of showing a traceback.
+    The CLI prints its message and exits 2 instead of showing a traceback. It stays an
+    AttributeError for callers that probed the old client with ``hasattr``.
     """
 
 

@@ -169,7 +169,7 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
         return pb.IndexStatusResponse(
             families=[
                 pb.FamilyIndex(
-                    family=family, values=len(state.index), seq=state.seq, origin=state.origin
+                    family=family, values=state.values, seq=state.seq, origin=state.origin
                 )
                 for family, state in sorted(engine.index_status().items())
             ],

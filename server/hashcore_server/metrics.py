@@ -122,7 +122,7 @@ class _IndexCollector(Collector):
         if engine is not None:
             try:
                 for family, state in sorted(engine.index_status().items()):
-                    signals.add_metric([family], len(state.index))
+                    signals.add_metric([family], state.values)
                 banks.add_metric([], len(engine.bank_names()))
             except Exception:
                 log.warning("metrics: could not read index sizes", exc_info=True)

@@ -99,12 +99,13 @@ class HashcoreServer:
             self.metrics_port = self.metrics.serve(self.config.metrics_listen)
 
     def attach_engine(self, engine: Engine) -> None:
-        """Start answering: the indexes are loaded."""
+        """Open every index (the first lookups must not pay for it), then start answering."""
+        engine.open_indexes()
         self.state.engine = engine
         banks = engine.bank_names()
         log.info("serving %d bank(s): %s", len(banks), ", ".join(banks) or "none")
         for family, state in sorted(engine.index_status().items()):
-            log.info("index %s: %d values (%s)", family, len(state.index), state.origin)
+            log.info("index %s: %d values (%s)", family, state.values, state.origin)
         for family, reason in sorted(engine.unindexed_families().items()):
             log.warning("no index for %s: %s", family, reason)
         self._set_health(SERVING)
@@ -174,6 +175,7 @@ def serve(config: ServerConfig) -> int:
     engine: Engine | None = None
     try:
         engine = Engine(config.store, registry, compact_interval=config.compact_interval or None)
+        engine.open_indexes()  # the slow part; a signal meanwhile stops before SERVING
         if not stop.is_set():
             server.attach_engine(engine)
             log.info("ready")
