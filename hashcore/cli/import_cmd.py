@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from hashcore.cli.common import open_engine, store_parent
 from hashcore.cli.progress import Progress
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.background import read_feed
-from hashcore.formats.base import BankFormat, get_format
+from hashcore.formats.base import BankFormat
 from hashcore.formats.csvmap import load_mapping
 from hashcore.formats.export import EXPORT_FORMATS, export_bank
 from hashcore.formats.http import HttpClient, origin
@@ -28,11 +29,12 @@ from hashcore.formats.importer import (
     BATCH_SIZE,
     MAX_DELETE_FRACTION,
     ImportSummary,
+    StrictProblem,
     import_updates,
     stored_checkpoint,
 )
 from hashcore.formats.records import Problem
-from hashcore.registry import load_registry
+from hashcore.plugins import loaded_plugins
 from hashcore.remote import RemoteEngine
 
 CREDENTIALS_ENV = "HASHCORE_CREDENTIALS"
@@ -119,18 +121,15 @@ def register_bank_subcommands(verbs: Any) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    registry, options = load_registry(), _format_options(args)
-    fmt = get_format(args.fmt, registry, options)
+    plugins, options = loaded_plugins(), _format_options(args)
+    fmt = plugins.format(args.fmt, options)
     if not args.path.is_file():
         raise NotFound(f"{args.path}: no such file", field="path")
-    if args.strict:
-        with args.path.open("rb") as stream:
-            first = next((i for i in fmt.read(stream) if isinstance(i, Problem)), None)
-        if first is not None:
-            raise InvalidInput(f"{args.path}: {first} (--strict: nothing imported)")
     with open_engine(args) as engine:
-        _ensure_bank(engine, args, fmt)
         if isinstance(engine, RemoteEngine):  # the server parses and applies; same summary
+            if args.strict:  # the server has no strict mode: the file is checked here first
+                _check_strict(fmt, args.path)
+            _ensure_bank(engine, args, fmt)
             summary = engine.import_file(
                 args.name,
                 args.path,
@@ -139,19 +138,39 @@ def run_import(args: argparse.Namespace) -> int:
                 allow_mass_delete=args.allow_mass_delete,
             )
             return _report(summary, args.json)
+        create = _bank_to_create(engine, args, fmt)
+        if create is not None and not args.strict:
+            create(engine)
         progress = Progress(None, f"importing {args.path.name}")
-        items = read_feed(args.fmt, args.path, registry, options)
-        summary = import_updates(
-            engine,
-            args.name,
-            items,
-            strict=args.strict,
-            progress=progress,
-            batch_size=args.batch_size,
-            max_delete_fraction=_delete_fraction(args),
-        )
-        progress.close()
+        items = read_feed(args.fmt, args.path, plugins.registry, options)
+        try:  # --strict: one transaction, one pass; the bank is created in it
+            summary = import_updates(
+                engine,
+                args.name,
+                items,
+                strict=args.strict,
+                progress=progress,
+                batch_size=args.batch_size,
+                max_delete_fraction=_delete_fraction(args),
+                all_or_nothing=args.strict,
+                prepare=create if args.strict else None,
+            )
+        except StrictProblem as stop:
+            raise _refused(args.path, stop.problem) from None
+        finally:
+            progress.close()
     return _report(summary, args.json)
+
+
+def _check_strict(fmt: BankFormat, path: Path) -> None:
+    with path.open("rb") as stream:
+        first = next((i for i in fmt.read(stream) if isinstance(i, Problem)), None)
+    if first is not None:
+        raise _refused(path, first)
+
+
+def _refused(path: Path, problem: Problem) -> InvalidInput:
+    return InvalidInput(f"{path}: {problem} (--strict: nothing imported)")
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -233,7 +252,7 @@ def parse_options(items: list[str], mapping: Path | None) -> dict[str, object]:
 
 
 def _format(args: argparse.Namespace) -> BankFormat:
-    return get_format(args.fmt, load_registry(), _format_options(args))
+    return loaded_plugins().format(args.fmt, _format_options(args))
 
 
 def _format_options(args: argparse.Namespace) -> dict[str, object]:
@@ -246,12 +265,22 @@ def _format_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _ensure_bank(engine: Any, args: argparse.Namespace, fmt: BankFormat) -> None:
+    create = _bank_to_create(engine, args, fmt)
+    if create is not None:
+        create(engine)
+
+
+def _bank_to_create(
+    engine: Any, args: argparse.Namespace, fmt: BankFormat
+) -> Callable[[Any], object] | None:
+    """How to create the missing bank (given an engine or a writer), or None if it exists."""
     try:
         engine.get_bank(args.name)
     except NotFound:
         if not args.create:
             raise NotFound(f"no bank named {args.name!r} (use --create)", field="bank") from None
-        engine.create_bank(args.name, source=fmt.source_name)
+        return lambda target: target.create_bank(args.name, source=fmt.source_name)
+    return None
 
 
 def _report(summary: ImportSummary, as_json: bool) -> int:
