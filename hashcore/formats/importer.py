@@ -7,7 +7,8 @@ network failure half-way leaves the store at the last committed checkpoint and a
 resumes from there. Upserts are keyed by external id and idempotent, so replaying the part of a
 window after the last checkpoint adds nothing twice. The indexes catch up once, at the end (a
 lookup meanwhile catches up by itself), so a large import rebuilds them instead of replaying
-every change.
+every change. A strict file import instead writes all its batches in one transaction
+(``all_or_nothing``): it is read once, and nothing is committed unless all of it is valid.
 
 This is a plain function so the CLI and the gRPC server share it.
 """
