@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from hashcore.engine_api import IndexStatus
-from hashcore.errors import ContentError, NotFound
+from hashcore.errors import ContentError, InvalidInput, NotFound
 from hashcore.hashing import hash_file
 from hashcore.index_set import IndexSet
 from hashcore.matching import (
@@ -36,6 +36,7 @@ from hashcore.store import LiveEntry, Store, StoreWriter
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
     from hashcore.formats.importer import ImportSummary, Ticker
+    from hashcore.formats.records import BankSettings
 
 Thresholds = Mapping[str, float]
 INDEX_DIR = "indexes"
@@ -230,6 +231,7 @@ class Engine:
         allow_mass_delete: bool = False,
         batch_size: int | None = None,
         progress: Ticker | None = None,
+        create: BankSettings | None = None,
     ) -> ImportSummary:
         """Read a partner file (a large one in a child process) and apply it to ``bank``.
 
@@ -237,17 +239,41 @@ class Engine:
         they next open, so an import into a store nobody searches loads no index.
         """
         from hashcore.formats.background import read_feed
-        from hashcore.formats.importer import BATCH_SIZE, MAX_DELETE_FRACTION, import_updates
-
-        return import_updates(
-            self,
-            bank,
-            read_feed(format, path, self.registry, options),
-            strict=strict,
-            progress=progress,
-            batch_size=BATCH_SIZE if batch_size is None else batch_size,
-            max_delete_fraction=None if allow_mass_delete else MAX_DELETE_FRACTION,
+        from hashcore.formats.importer import (
+            BATCH_SIZE,
+            MAX_DELETE_FRACTION,
+            StrictProblem,
+            Writer,
+            import_updates,
         )
+
+        def create_bank(target: Engine | StoreWriter) -> object:
+            assert create is not None
+            thresholds = check_thresholds(self.registry, create.thresholds)
+            return target.create_bank(
+                bank, labels=create.labels, source=create.source, thresholds=thresholds
+            )
+
+        def create_in(writer: Writer) -> object:
+            assert isinstance(writer, StoreWriter)  # this engine's batch() yields its writer
+            return create_bank(writer)
+
+        if create is not None and not strict:
+            create_bank(self)
+        try:  # --strict: one pass, one transaction, the bank created inside it
+            return import_updates(
+                self,
+                bank,
+                read_feed(format, path, self.registry, options),
+                strict=strict,
+                progress=progress,
+                batch_size=BATCH_SIZE if batch_size is None else batch_size,
+                max_delete_fraction=None if allow_mass_delete else MAX_DELETE_FRACTION,
+                all_or_nothing=strict,
+                prepare=create_in if strict and create is not None else None,
+            )
+        except StrictProblem as refused:
+            raise InvalidInput(f"{path}: {refused.message}", field=refused.field) from None
 
     # Indexes
 

@@ -24,6 +24,7 @@ from hashcore.signals import Signal
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
     from hashcore.formats.importer import ImportSummary, Ticker
+    from hashcore.formats.records import BankSettings
     from hashcore.store import StoreWriter
 
 
@@ -138,9 +139,12 @@ class EngineAPI(Protocol):
         allow_mass_delete: bool = False,
         batch_size: int | None = None,
         progress: Ticker | None = None,
+        create: BankSettings | None = None,
     ) -> ImportSummary:
-        """Parse a partner file with ``format`` and apply it to ``bank`` (which must exist),
-        ``batch_size`` updates per transaction (``None``: the importer's default)."""
+        """Parse a partner file with ``format`` and apply it to ``bank``, ``batch_size`` updates
+        per transaction (``None``: the importer's default). ``create``: the settings to create
+        the bank with (it must not exist yet); else the bank must exist. ``strict``: nothing is
+        imported unless the whole file is valid (and then no bank is created either)."""
         ...
 
     # Indexes

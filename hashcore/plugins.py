@@ -1,17 +1,36 @@
-"""Loading plugins: built-in ones go through the same entry points a third party's do."""
+"""Loading plugins: built-in ones go through the same entry points a third party's do.
+
+A process loads its plugins once (:func:`loaded_plugins`): building the pluggy manager imports
+every plugin and reads every installed distribution's entry points, so the CLI, the engine, the
+importer and the server share one :class:`Plugins` instead of each building its own.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from hashcore import hookspecs
 from hashcore.errors import PluginError
+from hashcore.registry import SignalRegistry
+
+if TYPE_CHECKING:
+    from hashcore.formats.base import BankFormat
 
 DISABLE_ENV = "HASHCORE_DISABLE_PLUGINS"
 """Comma-separated entry-point names of plugins not to load (e.g. ``phash,tmk_pdqf``)."""
+
+HOOK_LABELS: Mapping[str, str] = {
+    "hashcore_signal_types": "signal type",
+    "hashcore_bank_formats": "bank format",
+}
+"""What one item each hook returns is called in ``hashcore plugins``; every hookspec has one
+(a test checks it, so a new hook cannot ship undescribed)."""
 
 
 def disabled_plugin_names() -> set[str]:
@@ -20,16 +39,34 @@ def disabled_plugin_names() -> set[str]:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
-    """A fresh manager with hashcore's specs and the installed plugins.
+def hook_names() -> list[str]:
+    """Every hook of :mod:`hashcore.hookspecs`, in declaration order."""
+    marker = f"{hookspecs.PROJECT}_spec"
+    return [name for name, value in vars(hookspecs).items() if hasattr(value, marker)]
 
-    A factory rather than a module global, so tests build isolated managers. ``check_pending``
-    makes a misspelt hook name fail loudly instead of silently never running.
+
+def hook_key(hook: str) -> str:
+    """A hook's name without the project prefix: its key in ``hashcore plugins --json``."""
+    return hook.removeprefix(f"{hookspecs.PROJECT}_")
+
+
+def get_plugin_manager(
+    *, load_entry_points: bool = True, plugins: Mapping[str, object] | None = None
+) -> pluggy.PluginManager:
+    """A new manager with hashcore's specs, the installed plugins and ``plugins`` (by name).
+
+    Not the process's manager (that is ``loaded_plugins().manager``): a fresh one, for tests
+    and plugin authors who need an isolated or just-installed set. Disabled names are blocked
+    for explicit plugins too. ``check_pending`` makes a misspelt hook name fail loudly instead
+    of silently never running.
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     for name in disabled_plugin_names():
         manager.set_blocked(name)
+    for name, plugin in (plugins or {}).items():
+        if not manager.is_blocked(name):
+            manager.register(plugin, name=name)
     if load_entry_points:
         try:
             manager.load_setuptools_entrypoints(hookspecs.PROJECT)
@@ -43,31 +80,125 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManage
 
 
 @dataclass(frozen=True)
+class Plugins:
+    """What the loaded plugins provide: the manager, the signal registry and the bank formats.
+
+    Validated as a whole when built, so a broken or duplicate plugin fails at startup.
+    """
+
+    manager: pluggy.PluginManager
+    registry: SignalRegistry
+    formats: Mapping[str, type[BankFormat]]
+
+    @classmethod
+    def from_manager(cls, manager: pluggy.PluginManager) -> Plugins:
+        from hashcore.formats.base import load_formats  # formats import the registry: no cycle
+
+        return cls(manager, SignalRegistry.from_plugins(manager), load_formats(manager))
+
+    @classmethod
+    def build(
+        cls, *, load_entry_points: bool = True, plugins: Mapping[str, object] | None = None
+    ) -> Plugins:
+        """A new, uncached set (tests: entry points off and explicit plugins registered)."""
+        return cls.from_manager(
+            get_plugin_manager(load_entry_points=load_entry_points, plugins=plugins)
+        )
+
+    def format(self, name: str, options: Mapping[str, object] | None = None) -> BankFormat:
+        """An instance of the format ``name`` over this registry (``NotFound`` if unknown)."""
+        from hashcore.formats.base import format_class
+
+        return format_class(self.formats, name)(self.registry, options)
+
+    def describe(self) -> list[PluginInfo]:
+        return describe_plugins(self.manager)
+
+
+_loaded: dict[frozenset[str], Plugins] = {}
+_loaded_lock = threading.Lock()
+
+
+def loaded_plugins() -> Plugins:
+    """The process's plugins, built on first use and shared afterwards.
+
+    Kept per set of disabled names, so changing :data:`DISABLE_ENV` (tests, the conformance
+    kit) is still honoured; a failed load is not kept and fails again on the next call.
+    """
+    key = frozenset(disabled_plugin_names())
+    with _loaded_lock:
+        found = _loaded.get(key)
+        if found is None:
+            found = _loaded[key] = Plugins.build()
+        return found
+
+
+def forget_loaded_plugins() -> None:
+    """Drop the process's plugins, so the next use loads them again (a plugin was installed)."""
+    with _loaded_lock:
+        _loaded.clear()
+
+
+@dataclass(frozen=True)
 class PluginInfo:
     """What ``hashcore plugins`` prints about one loaded plugin."""
 
     name: str
     distribution: str | None
     version: str | None
-    signal_types: list[str] = field(default_factory=list)
+    provides: Mapping[str, list[str]] = field(default_factory=dict)
+    """The names of what each hook returned, by :func:`hook_key`; every hook has a key."""
+
+    @property
+    def signal_types(self) -> list[str]:
+        return list(self.provides.get(hook_key("hashcore_signal_types"), []))
+
+    @property
+    def bank_formats(self) -> list[str]:
+        return list(self.provides.get(hook_key("hashcore_bank_formats"), []))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` shape: name, distribution, version, then one list per hook."""
+        described: dict[str, Any] = {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+        }
+        described.update((key, list(names)) for key, names in self.provides.items())
+        return described
 
 
 def describe_plugins(manager: pluggy.PluginManager) -> list[PluginInfo]:
-    """Loaded plugins with their distribution, version and what they provide."""
+    """Loaded plugins with their distribution, version and what each of their hooks provides."""
     dists = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
     infos = []
     for name, plugin in sorted(manager.list_name_plugin()):
         if plugin is None:
             continue
         dist = dists.get(id(plugin))
-        hook = getattr(plugin, "hashcore_signal_types", None)
-        provided = [cls.name for cls in hook()] if hook else []
         infos.append(
             PluginInfo(
                 name=name,
                 distribution=dist.metadata["name"] if dist else None,
                 version=dist.version if dist else None,
-                signal_types=provided,
+                provides=_provided(manager, plugin),
             )
         )
     return infos
+
+
+def _provided(manager: pluggy.PluginManager, plugin: object) -> dict[str, list[str]]:
+    """Per hook, the names of the items ``plugin``'s own implementation returns."""
+    provided: dict[str, list[str]] = {hook_key(hook): [] for hook in hook_names()}
+    for caller in manager.get_hookcallers(plugin) or []:
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin:
+                items = cast("list[object]", impl.function() or [])
+                provided.setdefault(hook_key(caller.name), []).extend(map(_item_name, items))
+    return provided
+
+
+def _item_name(item: object) -> str:
+    """A provided class's stable ``name`` (signal types and formats have one), else its own."""
+    name = getattr(item, "name", None)
+    return name if isinstance(name, str) else str(getattr(item, "__name__", repr(item)))

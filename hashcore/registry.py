@@ -79,7 +79,9 @@ def _check_contract(signal_type: SignalType) -> None:
 
 
 def load_registry() -> SignalRegistry:
-    """The registry of every installed, non-disabled signal type plugin."""
-    from hashcore.plugins import get_plugin_manager
+    """The registry of every installed, non-disabled signal type plugin: the process's, loaded
+    once (``hashcore.plugins.loaded_plugins``); ``SignalRegistry.from_plugins(manager)`` builds
+    a separate one."""
+    from hashcore.plugins import loaded_plugins
 
-    return SignalRegistry.from_plugins(get_plugin_manager())
+    return loaded_plugins().registry

@@ -21,7 +21,7 @@ from hashcore.cli.common import open_engine, require_store, store_parent
 from hashcore.cli.progress import Progress
 from hashcore.engine_api import EngineAPI
 from hashcore.errors import InvalidInput, NotFound
-from hashcore.formats.base import BankFormat, get_format
+from hashcore.formats.base import BankFormat
 from hashcore.formats.csvmap import load_mapping
 from hashcore.formats.export import EXPORT_FORMATS, export_bank
 from hashcore.formats.http import HttpClient, origin
@@ -32,8 +32,8 @@ from hashcore.formats.importer import (
     import_updates,
     stored_checkpoint,
 )
-from hashcore.formats.records import BankSettings, Problem
-from hashcore.registry import load_registry
+from hashcore.formats.records import BankSettings
+from hashcore.plugins import loaded_plugins
 
 CREDENTIALS_ENV = "HASHCORE_CREDENTIALS"
 
@@ -124,17 +124,12 @@ def register_bank_subcommands(verbs: Any) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    registry, options = load_registry(), _format_options(args)
-    fmt = get_format(args.fmt, registry, options)
+    plugins, options = loaded_plugins(), _format_options(args)
+    fmt = plugins.format(args.fmt, options)
     if not args.path.is_file():
         raise NotFound(f"{args.path}: no such file", field="path")
-    if args.strict:
-        with args.path.open("rb") as stream:
-            first = next((i for i in fmt.read(stream) if isinstance(i, Problem)), None)
-        if first is not None:
-            raise InvalidInput(f"{args.path}: {first} (--strict: nothing imported)")
     with open_engine(args) as engine:
-        _ensure_bank(engine, args, fmt)
+        create = _bank_to_create(engine, args, fmt)
         progress = Progress(None, f"importing {args.path.name}")
         try:  # a server parses and applies the file itself; the summary is the same
             summary = engine.import_file(
@@ -146,6 +141,7 @@ def run_import(args: argparse.Namespace) -> int:
                 allow_mass_delete=args.allow_mass_delete,
                 batch_size=args.batch_size,
                 progress=progress,
+                create=create,
             )
         finally:
             progress.close()
@@ -236,7 +232,7 @@ def parse_options(items: list[str], mapping: Path | None) -> dict[str, object]:
 
 
 def _format(args: argparse.Namespace) -> BankFormat:
-    return get_format(args.fmt, load_registry(), _format_options(args))
+    return loaded_plugins().format(args.fmt, _format_options(args))
 
 
 def _format_options(args: argparse.Namespace) -> dict[str, object]:
@@ -249,18 +245,30 @@ def _format_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _ensure_bank(engine: EngineAPI, args: argparse.Namespace, fmt: BankFormat) -> None:
+    settings = _bank_to_create(engine, args, fmt)
+    if settings is not None:
+        engine.create_bank(
+            args.name,
+            labels=settings.labels,
+            thresholds=settings.thresholds,
+            source=settings.source,
+        )
+
+
+def _bank_to_create(
+    engine: EngineAPI, args: argparse.Namespace, fmt: BankFormat
+) -> BankSettings | None:
+    """The settings to create the missing bank with (``--create``), or None if it exists."""
     try:
         engine.get_bank(args.name)
     except NotFound:
         if not args.create:
             raise NotFound(f"no bank named {args.name!r} (use --create)", field="bank") from None
         settings = _file_settings(args, fmt)
-        engine.create_bank(
-            args.name,
-            labels=settings.labels,
-            thresholds=settings.thresholds,
-            source=settings.source or fmt.source_name,
+        return BankSettings(
+            settings.labels, settings.thresholds, settings.source or fmt.source_name
         )
+    return None
 
 
 def _file_settings(args: argparse.Namespace, fmt: BankFormat) -> BankSettings:

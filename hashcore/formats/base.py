@@ -97,13 +97,22 @@ def get_format(
     options: Mapping[str, object] | None = None,
     manager: pluggy.PluginManager | None = None,
 ) -> BankFormat:
-    """An instance of the installed format ``name``, or :class:`NotFound` naming the known ones."""
-    if manager is None:
-        from hashcore.plugins import get_plugin_manager
+    """An instance of the installed format ``name``, or :class:`NotFound` naming the known ones.
 
-        manager = get_plugin_manager()
-    formats = load_formats(manager)
+    The formats are the process's (``hashcore.plugins.loaded_plugins``) unless ``manager`` is
+    given."""
+    if manager is None:
+        from hashcore.plugins import loaded_plugins
+
+        formats = loaded_plugins().formats
+    else:
+        formats = load_formats(manager)
+    return format_class(formats, name)(registry, options)
+
+
+def format_class(formats: Mapping[str, type[BankFormat]], name: str) -> type[BankFormat]:
+    """The format ``name`` among ``formats``, or :class:`NotFound` naming the known ones."""
     if name not in formats:
         known = ", ".join(sorted(formats)) or "none"
         raise NotFound(f"unknown bank format {name!r} (known: {known})", field="format")
-    return formats[name](registry, options)
+    return formats[name]

@@ -7,7 +7,8 @@ network failure half-way leaves the store at the last committed checkpoint and a
 resumes from there. Upserts are keyed by external id and idempotent, so replaying the part of a
 window after the last checkpoint adds nothing twice. The indexes catch up once, at the end (a
 lookup meanwhile catches up by itself), so a large import rebuilds them instead of replaying
-every change.
+every change. A strict file import instead writes all its batches in one transaction
+(``all_or_nothing``): it is read once, and nothing is committed unless all of it is valid.
 
 This is a plain function so the CLI and the gRPC server share it.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -133,11 +134,20 @@ def import_updates(
     batch_size: int = BATCH_SIZE,
     checkpoint_source: str | None = None,
     max_delete_fraction: float | None = MAX_DELETE_FRACTION,
+    all_or_nothing: bool = False,
+    prepare: Callable[[Writer], object] | None = None,
 ) -> ImportSummary:
     """Apply ``source`` to ``bank``; checkpoints go under ``checkpoint_source`` if given.
 
     ``strict`` raises :class:`InvalidInput` at the first problem; the batch in progress is
     dropped (batches committed before it stay: they were valid and re-applying them is a no-op).
+
+    ``all_or_nothing`` writes every batch in one transaction, committed at the end: with
+    ``strict``, a file import then commits nothing unless the whole file is valid, reading it
+    once (a problem raises :class:`StrictProblem`). The write lock is held meanwhile, and a
+    killed import leaves nothing to resume from: it starts again. ``prepare`` is called with
+    that transaction's writer first (``hashcore bank import --create --strict`` creates the bank
+    there, so a refused file leaves no empty bank behind).
 
     The batch that would take the import's deletions and withdrawals of active entries past
     ``max_delete_fraction`` of the bank's active entries (counted before the import) is rolled
@@ -147,8 +157,18 @@ def import_updates(
         raise InvalidInput("batch size must be at least 1", field="batch_size")
     summary = ImportSummary()
     summary.delete_limit = _delete_limit(engine, bank, max_delete_fraction)
+    run = _Run(engine, bank, strict, progress, checkpoint_source)
+    stop = (StrictProblem if all_or_nothing else _stopped) if strict else None
+    batches = _batches(source, batch_size, summary, stop)
     try:
-        _apply(engine, bank, source, strict, progress, batch_size, checkpoint_source, summary)
+        with fewer_gc_passes():
+            if all_or_nothing:
+                _apply_at_once(run, batches, summary, prepare)
+            else:
+                for updates, checkpoint in batches:
+                    run.commit(updates, checkpoint, summary)
+        if summary.batches:
+            engine.catch_up()  # once, here: batches were committed with catch_up=False
     except StoreError as error:  # say what this import had committed before the failure
         done = (
             f"this import committed {summary.records:,} updates in {summary.batches} "
@@ -162,39 +182,61 @@ def import_updates(
     return summary
 
 
-def _apply(
-    engine: Target,
-    bank: str,
+class StrictProblem(InvalidInput):
+    """A strict all-or-nothing import met ``problem``; nothing was committed."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(f"{problem} (--strict: nothing imported)", field="input")
+        self.problem = problem
+
+
+def _stopped(problem: Problem) -> InvalidInput:
+    return InvalidInput(f"{problem} (--strict: import stopped)", field="input")
+
+
+def _batches(
     source: Iterable[Item],
-    strict: bool,
-    progress: Ticker | None,
     batch_size: int,
-    checkpoint_source: str | None,
     summary: ImportSummary,
-) -> None:
+    stop: Callable[[Problem], InvalidInput] | None,
+) -> Iterator[tuple[list[BankUpdate], Checkpoint | None]]:
+    """The updates of ``source`` in batches; a checkpoint closes the batch it ends. Problems
+    and skips are counted in ``summary``, or a problem raises ``stop(problem)`` (strict)."""
     pending: list[BankUpdate] = []
-    with fewer_gc_passes():
-        for item in source:
-            if isinstance(item, BankUpdate):
-                pending.append(item)
-                if len(pending) >= batch_size:
-                    _commit(
-                        engine, bank, pending, None, checkpoint_source, summary, progress, strict
-                    )
-                    pending = []
-            elif isinstance(item, Checkpoint):
-                _commit(engine, bank, pending, item, checkpoint_source, summary, progress, strict)
+    for item in source:
+        if isinstance(item, BankUpdate):
+            pending.append(item)
+            if len(pending) >= batch_size:
+                yield pending, None
                 pending = []
-            elif isinstance(item, Problem):
-                if strict:
-                    raise InvalidInput(f"{item} (--strict: import stopped)", field="input")
-                summary.note_problem(item)
-            elif isinstance(item, Skip):
-                summary.skipped[item.reason] += 1
-        if pending:
-            _commit(engine, bank, pending, None, checkpoint_source, summary, progress, strict)
-        if summary.batches:
-            engine.catch_up()  # once, here: batches were committed with catch_up=False
+        elif isinstance(item, Checkpoint):
+            yield pending, item
+            pending = []
+        elif isinstance(item, Problem):
+            if stop is not None:
+                raise stop(item)
+            summary.note_problem(item)
+        elif isinstance(item, Skip):
+            summary.skipped[item.reason] += 1
+    if pending:
+        yield pending, None
+
+
+def _apply_at_once(
+    run: _Run,
+    batches: Iterable[tuple[list[BankUpdate], Checkpoint | None]],
+    committed: ImportSummary,
+    prepare: Callable[[Writer], object] | None,
+) -> None:
+    """Every batch in one transaction, counted in ``committed`` once it has committed; until
+    then errors report what ``committed`` holds: nothing."""
+    staged = ImportSummary(delete_limit=committed.delete_limit)
+    with run.engine.batch(catch_up=False) as writer:
+        if prepare is not None:
+            prepare(writer)
+        for updates, checkpoint in batches:
+            run.write(writer, updates, checkpoint, staged, committed)
+    _add(committed, staged)
 
 
 _gc_lock = threading.Lock()
@@ -249,26 +291,44 @@ def stored_checkpoint(engine: Target, bank: str, checkpoint_source: str) -> Chec
     return None if text is None else Checkpoint.from_text(text)
 
 
-def _commit(
-    engine: Target,
-    bank: str,
-    updates: list[BankUpdate],
-    checkpoint: Checkpoint | None,
-    checkpoint_source: str | None,
-    summary: ImportSummary,
-    progress: Ticker | None,
-    strict: bool,
-) -> None:
-    """One transaction: the updates, then the checkpoint; counted only once committed."""
-    if not updates and (checkpoint is None or checkpoint_source is None):
-        return
-    counts: Counter[str] = Counter()
-    problems: list[Problem] = []
-    with engine.batch(catch_up=False) as writer:
-        results = writer.upsert_entries(bank, updates) if updates else []
+@dataclass
+class _Run:
+    """One import's settings, and writing one batch of it."""
+
+    engine: Target
+    bank: str
+    strict: bool
+    progress: Ticker | None
+    checkpoint_source: str | None
+
+    def commit(
+        self, updates: list[BankUpdate], checkpoint: Checkpoint | None, summary: ImportSummary
+    ) -> None:
+        """One transaction: the updates, then the checkpoint; counted only once committed."""
+        if not updates and (checkpoint is None or self.checkpoint_source is None):
+            return
+        staged = ImportSummary(delete_limit=summary.delete_limit)
+        staged.active_deleted = summary.active_deleted
+        with self.engine.batch(catch_up=False) as writer:
+            self.write(writer, updates, checkpoint, staged, summary)
+        _add(summary, staged)
+
+    def write(
+        self,
+        writer: Writer,
+        updates: list[BankUpdate],
+        checkpoint: Checkpoint | None,
+        staged: ImportSummary,
+        committed: ImportSummary,
+    ) -> None:
+        """Write one batch with ``writer``, counting it in ``staged``; a refusal's message
+        says what ``committed`` holds (what earlier transactions committed)."""
+        counts: Counter[str] = Counter()
+        problems: list[Problem] = []
+        results = writer.upsert_entries(self.bank, updates) if updates else []
         for update, result in zip(updates, results, strict=True):
             if isinstance(result, InvalidInput):
-                if strict:
+                if self.strict:
                     raise InvalidInput(f"{update.position}: {result.message} (--strict)") from None
                 problems.append(Problem(update.position or update.external_id, result.message))
                 continue
@@ -277,37 +337,52 @@ def _commit(
                 counts["active_deleted"] += outcome == "updated"
                 outcome = "deleted"
             counts[outcome] += 1
-        limit = summary.delete_limit
-        if limit is not None and summary.active_deleted + counts["active_deleted"] > limit:
+        limit = staged.delete_limit
+        if limit is not None and staged.active_deleted + counts["active_deleted"] > limit:
             raise MassDeleteRefused(
                 f"refused: this feed deletes or withdraws more than {limit:,} of the active "
-                f"entries of bank {bank!r} (the mass-delete guard); "
+                f"entries of bank {self.bank!r} (the mass-delete guard); "
                 f"its batch of {len(updates):,} updates was rolled back"
                 + (
-                    f" ({summary.records:,} updates in {summary.batches} earlier batch(es) "
+                    f" ({committed.records:,} updates in {committed.batches} earlier batch(es) "
                     "were committed)"
-                    if summary.batches
+                    if committed.batches
                     else ", nothing was imported"
                 )
                 + ". If the partner really withdrew them, re-run with --allow-mass-delete",
                 field="allow_mass_delete",
             )
-        if checkpoint is not None and checkpoint_source is not None:
-            writer.set_checkpoint(bank, checkpoint_source, checkpoint.to_text())
-    summary.added += counts["added"]
-    summary.updated += counts["updated"]
-    summary.deleted += counts["deleted"]
-    summary.active_deleted += counts["active_deleted"]
-    summary.unchanged += sum(
-        n for k, n in counts.items() if k not in _COUNTED and k != "active_deleted"
-    )
-    for problem in problems:
-        summary.note_problem(problem)
-    if checkpoint is not None:
-        summary.checkpoint = checkpoint
-    summary.batches += 1
-    if progress is not None and updates:
-        progress.advance(len(updates))
+        if checkpoint is not None and self.checkpoint_source is not None:
+            writer.set_checkpoint(self.bank, self.checkpoint_source, checkpoint.to_text())
+        staged.added += counts["added"]
+        staged.updated += counts["updated"]
+        staged.deleted += counts["deleted"]
+        staged.active_deleted += counts["active_deleted"]
+        staged.unchanged += sum(
+            n for k, n in counts.items() if k not in _COUNTED and k != "active_deleted"
+        )
+        for problem in problems:
+            staged.note_problem(problem)
+        if checkpoint is not None:
+            staged.checkpoint = checkpoint
+        staged.batches += 1
+        if self.progress is not None and updates:
+            self.progress.advance(len(updates))
+
+
+def _add(summary: ImportSummary, batch: ImportSummary) -> None:
+    """Count a committed batch's ``batch`` summary into the import's."""
+    summary.added += batch.added
+    summary.updated += batch.updated
+    summary.deleted += batch.deleted
+    summary.unchanged += batch.unchanged
+    summary.active_deleted = batch.active_deleted
+    summary.skipped.update(batch.skipped)
+    summary.problem_count += batch.problem_count
+    summary.problems.extend(batch.problems[: MAX_PROBLEMS_KEPT - len(summary.problems)])
+    if batch.checkpoint is not None:
+        summary.checkpoint = batch.checkpoint
+    summary.batches += batch.batches
 
 
 _COUNTED = frozenset({"added", "updated", "deleted"})

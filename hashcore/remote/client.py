@@ -35,6 +35,7 @@ from hashcore.signals import Signal
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
     from hashcore.formats.importer import ImportSummary, Ticker
+    from hashcore.formats.records import BankSettings
     from hashcore.store import StoreWriter
 
 DEFAULT_TIMEOUT = 30.0
@@ -273,6 +274,7 @@ class RemoteEngine:
         allow_mass_delete: bool = False,
         batch_size: int | None = None,
         progress: Ticker | None = None,
+        create: BankSettings | None = None,
     ) -> ImportSummary:
         """Send a feed file to be parsed and applied on the server (bank created if missing).
 
@@ -291,6 +293,10 @@ class RemoteEngine:
                 first = next((i for i in fmt.read(stream) if isinstance(i, Problem)), None)
             if first is not None:
                 raise InvalidInput(f"{path}: {first} (--strict: nothing imported)")
+        if create is not None:
+            self.create_bank(
+                bank, labels=create.labels, thresholds=create.thresholds, source=create.source
+            )
         sent = {key: str(value) for key, value in (options or {}).items()}
         if allow_mass_delete:
             sent[ALLOW_MASS_DELETE] = "true"

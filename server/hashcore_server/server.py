@@ -147,12 +147,13 @@ def create_server(
 
 def serve(config: ServerConfig) -> int:
     """Run until SIGTERM or SIGINT; return the process exit code."""
-    from hashcore.plugins import describe_plugins, get_plugin_manager
+    from hashcore.plugins import loaded_plugins
 
-    manager = get_plugin_manager()
-    registry = SignalRegistry.from_plugins(manager)
-    for info in describe_plugins(manager):
-        log.info("plugin %s %s: %s", info.name, info.version or "", ", ".join(info.signal_types))
+    plugins = loaded_plugins()
+    registry = plugins.registry
+    for info in plugins.describe():
+        provided = [name for names in info.provides.values() for name in names]
+        log.info("plugin %s %s: %s", info.name, info.version or "", ", ".join(provided))
     log.info("signal families: %s", ", ".join(registry.names()) or "none")
     config.store.mkdir(parents=True, exist_ok=True)
     server, port = create_server(config, None, registry=registry)
