@@ -54,7 +54,7 @@ class MemoryWriter:
         if old is None:
             if status is not EntryStatus.ACTIVE:
                 entries[external_id] = new  # tombstone
-                return "unchanged"
+                return "not_held"
             entries[external_id] = new
             return "added"
         if old.updated_at is not None and updated_at is not None and updated_at < old.updated_at:

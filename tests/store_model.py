@@ -121,7 +121,7 @@ class StoreModel:
             updated = update.updated_at if update.updated_at is not None else created
             entries[key] = ModelEntry(key, labels, update.source, status, created, updated, values)
             self.created.append((self._bank_of(entries), key))
-            return "added" if status == "active" else "unchanged"
+            return "added" if status == "active" else "not_held"
         same = (set(values), labels, update.source, status) == (
             set(held.values),
             held.labels,

@@ -1,7 +1,7 @@
 """Guards on withdrawals, deletions, checkpoints and the problem cap of imports (``make mutate``).
 
 Every non-active status is a delete; a deletion of an active entry counts as deleted, one of an
-unknown entry leaves a tombstone and counts as unchanged; a checkpoint commits with the batch
+unknown entry leaves a tombstone and counts as never held; a checkpoint commits with the batch
 before it; the mass-delete guard refuses the batch that passes its limit, not one at the limit.
 """
 
@@ -75,7 +75,9 @@ def test_withdrawals_count_as_deleted_and_unknown_deletions_leave_tombstones() -
         update("c", EntryStatus.ACTIVE, 2),
     ]
     summary = import_updates(target, "b", items, max_delete_fraction=None)
-    assert (summary.added, summary.updated, summary.deleted, summary.unchanged) == (0, 0, 2, 2)
+    counts = (summary.added, summary.updated, summary.deleted, summary.unchanged)
+    assert counts == (0, 0, 2, 1) and summary.not_held == 1  # "new" was never held
+    assert summary.lines()[-1].endswith("unchanged 1, deletions of entries never held 1")
     assert set(target.active("b")) == {"c"}
     assert target.entries("b")["new"].status == "deleted"  # a tombstone
     again = import_updates(target, "b", [update("new", EntryStatus.ACTIVE, 1)])
@@ -149,7 +151,7 @@ def test_mass_delete_guard_adds_up_across_batches_and_ignores_unknown_ids() -> N
     target = Banked(10)
     items = [*withdraw(5), update("zz", EntryStatus.DELETED, 5)]
     summary = import_updates(target, "b", items, batch_size=3)
-    assert summary.deleted == 5 and summary.unchanged == 1
+    assert summary.deleted == 5 and summary.not_held == 1 and summary.unchanged == 0
     target = Banked(10)
     with pytest.raises(MassDeleteRefused):
         import_updates(target, "b", withdraw(6), batch_size=3)

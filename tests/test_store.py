@@ -104,7 +104,7 @@ def test_upsert_outcomes_and_checkpoint(store: Store) -> None:
     with store.transaction() as writer:
         gone = writer.upsert_entry("alpha", "n1", [PDQ_B], status=EntryStatus.DELETED)
         never = writer.upsert_entry("alpha", "n2", [PDQ_A], status=EntryStatus.DELETED)
-    assert (gone, never) == (UpsertOutcome.UPDATED, UpsertOutcome.UNCHANGED)
+    assert (gone, never) == (UpsertOutcome.UPDATED, UpsertOutcome.NOT_HELD)
     assert store.live_state("pdq") == (store.last_seq(), 0)
     assert store.live_state("md5")[1] == 0
 

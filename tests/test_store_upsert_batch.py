@@ -176,7 +176,7 @@ def test_mixed_batch_and_one_by_one_equal_the_model(
         assert batched(parts, MIXED, cuts=[4, 12, 16], model=seeded_model()) == expected
         assert dump(parts) == dumped
     assert [r if isinstance(r, str) else r[0] for r in expected] == [
-        *["added", "added", "updated", "unchanged", "unchanged", "unchanged"],
+        *["added", "added", "updated", "unchanged", "not_held", "unchanged"],
         *["error", "error", "error", "error", "updated", "unchanged", "unchanged", "updated"],
         *["added", "unchanged", "updated", "updated", "updated", "error"],
     ]

@@ -76,12 +76,14 @@ class Ticker(Protocol):
 
 @dataclass
 class ImportSummary:
-    """What an import did. ``deleted`` counts deletions and withdrawals that changed an entry."""
+    """What an import did. ``deleted`` counts deletions and withdrawals that changed an entry;
+    ``not_held`` those of entries the bank never held (a feed's history replayed from its start)."""
 
     added: int = 0
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    not_held: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
@@ -93,7 +95,7 @@ class ImportSummary:
 
     @property
     def records(self) -> int:
-        return self.added + self.updated + self.deleted + self.unchanged
+        return self.added + self.updated + self.deleted + self.unchanged + self.not_held
 
     def note_problem(self, problem: Problem) -> None:
         self.problem_count += 1
@@ -107,6 +109,7 @@ class ImportSummary:
             "updated": self.updated,
             "deleted": self.deleted,
             "unchanged": self.unchanged,
+            "not_held": self.not_held,
             "skipped": dict(sorted(self.skipped.items())),
             "problems": self.problem_count,
         }
@@ -119,6 +122,7 @@ class ImportSummary:
         out.append(
             f"added {self.added}, updated {self.updated}, deleted {self.deleted}, "
             f"unchanged {self.unchanged}"
+            + (f", deletions of entries never held {self.not_held}" if self.not_held else "")
         )
         out.extend(f"skipped {n}: {reason}" for reason, n in sorted(self.skipped.items()))
         return out
@@ -358,6 +362,7 @@ class _Run:
         staged.updated += counts["updated"]
         staged.deleted += counts["deleted"]
         staged.active_deleted += counts["active_deleted"]
+        staged.not_held += counts["not_held"]
         staged.unchanged += sum(
             n for k, n in counts.items() if k not in _COUNTED and k != "active_deleted"
         )
@@ -376,6 +381,7 @@ def _add(summary: ImportSummary, batch: ImportSummary) -> None:
     summary.updated += batch.updated
     summary.deleted += batch.deleted
     summary.unchanged += batch.unchanged
+    summary.not_held += batch.not_held
     summary.active_deleted = batch.active_deleted
     summary.skipped.update(batch.skipped)
     summary.problem_count += batch.problem_count
@@ -385,7 +391,7 @@ def _add(summary: ImportSummary, batch: ImportSummary) -> None:
     summary.batches += batch.batches
 
 
-_COUNTED = frozenset({"added", "updated", "deleted"})
+_COUNTED = frozenset({"added", "updated", "deleted", "not_held"})
 
 
 def iter_updates(items: Iterable[Item]) -> Iterator[BankUpdate]:

@@ -309,6 +309,7 @@ class RemoteEngine:
             updated=response.updated,
             deleted=response.deleted,
             unchanged=response.unchanged,
+            not_held=response.not_held,
             skipped=Counter(dict(response.skipped)),
             problems=[Problem(p.position, p.reason) for p in response.problems],
             problem_count=response.problem_count,

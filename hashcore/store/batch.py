@@ -81,6 +81,9 @@ class UpsertOutcome(StrEnum):
     ADDED = "added"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    NOT_HELD = "not_held"
+    """A deletion or withdrawal of an entry the bank never held: nothing to stop matching, but
+    kept as a tombstone so a late, older copy of the record cannot bring it in."""
 
 
 class EntryUpdate(Protocol):
@@ -207,7 +210,7 @@ class Batch:
         updated_at = update.updated_at
         if entry is None:
             self._create(external_id, update, status, *self._clean(status, update, {}))
-            return UpsertOutcome.ADDED if status is EntryStatus.ACTIVE else UpsertOutcome.UNCHANGED
+            return UpsertOutcome.ADDED if status is EntryStatus.ACTIVE else UpsertOutcome.NOT_HELD
         if updated_at is not None and updated_at < entry.updated_at:
             return UpsertOutcome.UNCHANGED
         # A withdrawal without signals keeps the entry's values, unmatched.

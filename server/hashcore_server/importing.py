@@ -40,7 +40,7 @@ def import_feed(state: State, request: pb.ImportUpdatesRequest) -> pb.ImportUpda
         max_delete_fraction=None if allow_mass_delete else MAX_DELETE_FRACTION,
     )
     metrics = state.metrics.imports
-    for outcome in ("added", "updated", "deleted", "unchanged"):
+    for outcome in ("added", "updated", "deleted", "unchanged", "not_held"):
         metrics.labels(outcome).inc(getattr(summary, outcome))
     metrics.labels("skipped").inc(sum(summary.skipped.values()))
     return pb.ImportUpdatesResponse(
@@ -48,6 +48,7 @@ def import_feed(state: State, request: pb.ImportUpdatesRequest) -> pb.ImportUpda
         updated=summary.updated,
         deleted=summary.deleted,
         unchanged=summary.unchanged,
+        not_held=summary.not_held,
         skipped=dict(summary.skipped),
         problems=[
             pb.ImportProblem(position=p.position, reason=p.reason)

@@ -441,7 +441,7 @@ class ImportUpdatesRequest(_message.Message):
     def __init__(self, bank: _Optional[str] = ..., data: _Optional[bytes] = ..., format: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ImportUpdatesResponse(_message.Message):
-    __slots__ = ("added", "updated", "deleted", "unchanged", "skipped", "problems", "problem_count")
+    __slots__ = ("added", "updated", "deleted", "unchanged", "skipped", "problems", "problem_count", "not_held")
     class SkippedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -456,6 +456,7 @@ class ImportUpdatesResponse(_message.Message):
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NOT_HELD_FIELD_NUMBER: _ClassVar[int]
     added: int
     updated: int
     deleted: int
@@ -463,7 +464,8 @@ class ImportUpdatesResponse(_message.Message):
     skipped: _containers.ScalarMap[str, int]
     problems: _containers.RepeatedCompositeFieldContainer[ImportProblem]
     problem_count: int
-    def __init__(self, added: _Optional[int] = ..., updated: _Optional[int] = ..., deleted: _Optional[int] = ..., unchanged: _Optional[int] = ..., skipped: _Optional[_Mapping[str, int]] = ..., problems: _Optional[_Iterable[_Union[ImportProblem, _Mapping]]] = ..., problem_count: _Optional[int] = ...) -> None: ...
+    not_held: int
+    def __init__(self, added: _Optional[int] = ..., updated: _Optional[int] = ..., deleted: _Optional[int] = ..., unchanged: _Optional[int] = ..., skipped: _Optional[_Mapping[str, int]] = ..., problems: _Optional[_Iterable[_Union[ImportProblem, _Mapping]]] = ..., problem_count: _Optional[int] = ..., not_held: _Optional[int] = ...) -> None: ...
 
 class ImportProblem(_message.Message):
     __slots__ = ("position", "reason")
