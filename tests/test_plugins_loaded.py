@@ -148,8 +148,16 @@ def test_the_cli_lists_formats_beside_signal_types(capsys: pytest.CaptureFixture
 
     assert main(["plugins"]) == 0
     text = capsys.readouterr().out
-    assert "  signal type pdq: PDQ" in text
-    assert "  bank format ncmec: NCMEC" in text and "[file, api]" in text
+    lines = text.splitlines()
+    signal_types, formats = lines.index("Signal types"), lines.index("Bank formats")
+    header = lines[signal_types + 1]
+    assert header.split() == ["NAME", "CONTENT", "METRIC", "THRESHOLD", "PLUGIN", "DESCRIPTION"]
+    [pdq] = [line for line in lines[signal_types:formats] if line.split()[0] == "pdq"]
+    assert pdq.split()[:5] == ["pdq", "image", "hamming", "31", "pdq"]
+    assert pdq.index("PDQ 256-bit") == header.index("DESCRIPTION")  # columns line up
+    [ncmec] = [line for line in lines[formats:] if line.split()[0] == "ncmec"]
+    assert ncmec.split()[:3] == ["ncmec", "file,api", "ncmec"]
+    assert ncmec.index("NCMEC") == lines[formats + 1].index("DESCRIPTION")
     assert main(["plugins", "--json"]) == 0
     listed: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
     by_name = {info["name"]: info for info in listed}

@@ -6,7 +6,15 @@ import argparse
 import json
 from typing import Any
 
-from hashcore.plugins import HOOK_LABELS, Plugins, hook_key, hook_names, loaded_plugins
+from hashcore.cli.table import table
+from hashcore.plugins import (
+    HOOK_LABELS,
+    PluginInfo,
+    Plugins,
+    hook_key,
+    hook_names,
+    loaded_plugins,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -21,25 +29,54 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([info.as_dict() for info in infos]))
         return 0
-    for info in infos:
-        version = f"{info.distribution} {info.version}" if info.distribution else "(not packaged)"
-        print(f"{info.name:<10} {version}")
-        for hook in hook_names():
-            label = HOOK_LABELS.get(hook, hook_key(hook))
-            for name in info.provides.get(hook_key(hook), []):
-                print(f"  {label} {name}{_details(plugins, hook, name)}")
+    for hook in hook_names():
+        # Free-text descriptions go last, so the columns before them line up.
+        rows = [
+            [
+                name,
+                *_details(plugins, hook, name),
+                _provider(info),
+                _description(plugins, hook, name),
+            ]
+            for info in infos
+            for name in info.provides.get(hook_key(hook), [])
+        ]
+        if rows:
+            print(f"{HOOK_LABELS.get(hook, hook_key(hook)).capitalize()}s")
+            header = ["NAME", *DETAIL_COLUMNS.get(hook, []), "PLUGIN", "DESCRIPTION"]
+            print("\n".join(table(header, rows)))
     return 0
 
 
-def _details(plugins: Plugins, hook: str, name: str) -> str:
-    """What follows an item's name: its description and contract, where the hook has them."""
+DETAIL_COLUMNS: dict[str, list[str]] = {
+    "hashcore_signal_types": ["CONTENT", "METRIC", "THRESHOLD"],
+    "hashcore_bank_formats": ["MODES"],
+}
+"""The columns a hook's items have between their name and the plugin providing them."""
+
+
+def _provider(info: PluginInfo) -> str:
+    version = f"{info.distribution} {info.version}" if info.distribution else "not packaged"
+    return f"{info.name} ({version})"
+
+
+def _details(plugins: Plugins, hook: str, name: str) -> list[str]:
+    """An item's cells under :data:`DETAIL_COLUMNS`, where the hook has them."""
     if hook == "hashcore_signal_types":
         signal_type = plugins.registry.get(name)
         kinds = ",".join(sorted(k.value for k in signal_type.content_kinds))
-        threshold = f"threshold {signal_type.default_threshold:g}"
-        return f": {signal_type.description} [{kinds}; {signal_type.metric.value}; {threshold}]"
+        threshold = f"{signal_type.default_threshold:g}"
+        return [kinds, signal_type.metric.value, threshold]
     if hook == "hashcore_bank_formats":
         fmt = plugins.formats[name]
         modes = {"file": fmt.can_read(), "api": fmt.can_fetch()}
-        return f": {fmt.description} [{', '.join(mode for mode, able in modes.items() if able)}]"
+        return [",".join(mode for mode, able in modes.items() if able)]
+    return []
+
+
+def _description(plugins: Plugins, hook: str, name: str) -> str:
+    if hook == "hashcore_signal_types":
+        return plugins.registry.get(name).description
+    if hook == "hashcore_bank_formats":
+        return plugins.formats[name].description
     return ""
