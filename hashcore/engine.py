@@ -109,11 +109,17 @@ class Engine:
         source: str | None = None,
         enabled: bool = True,
         thresholds: Thresholds | None = None,
+        priority: int | None = None,
     ) -> Bank:
         checked = check_thresholds(self.registry, thresholds)
         with self.store.transaction() as writer:
             return writer.create_bank(
-                name, labels=labels, source=source, enabled=enabled, thresholds=checked
+                name,
+                labels=labels,
+                source=source,
+                enabled=enabled,
+                thresholds=checked,
+                priority=priority,
             )
 
     def get_bank(self, name: str) -> BankInfo:
@@ -133,6 +139,10 @@ class Engine:
         checked = check_thresholds(self.registry, thresholds)
         with self.store.transaction() as writer:
             return writer.set_bank_thresholds(name, checked)
+
+    def set_bank_priority(self, name: str, priority: int | None) -> Bank:
+        with self.store.transaction() as writer:
+            return writer.set_bank_priority(name, priority)
 
     # Entries
 
@@ -251,7 +261,11 @@ class Engine:
             assert create is not None
             thresholds = check_thresholds(self.registry, create.thresholds)
             return target.create_bank(
-                bank, labels=create.labels, source=create.source, thresholds=thresholds
+                bank,
+                labels=create.labels,
+                source=create.source,
+                thresholds=thresholds,
+                priority=create.priority,
             )
 
         def create_in(writer: Writer) -> object:

@@ -70,6 +70,7 @@ class EngineAPI(Protocol):
         source: str | None = None,
         enabled: bool = True,
         thresholds: Mapping[str, float] | None = None,
+        priority: int | None = None,
     ) -> Bank: ...
 
     def get_bank(self, name: str) -> BankInfo: ...
@@ -81,6 +82,11 @@ class EngineAPI(Protocol):
     def set_bank_enabled(self, name: str, enabled: bool) -> Bank: ...
 
     def set_bank_thresholds(self, name: str, thresholds: Mapping[str, float]) -> Bank: ...
+
+    def set_bank_priority(self, name: str, priority: int | None) -> Bank:
+        """1 (highest) to 5, or ``None`` to unset: lookups list prioritised banks' matches
+        first."""
+        ...
 
     # Entries
 

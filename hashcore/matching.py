@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from hashcore.errors import InvalidInput
-from hashcore.model import Bank, Match, SignalHit
+from hashcore.model import PRIORITIES, Bank, Match, SignalHit
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, SignalType
 from hashcore.store import LiveEntry
@@ -168,8 +168,13 @@ def merge_matches(
                 confidence=confidence(registry, hits),
             )
         )
-    matches.sort(key=lambda match: (match.bank, match.entry_id))
+    matches.sort(key=lambda match: (priority_rank(banks[match.bank]), match.bank, match.entry_id))
     return matches
+
+
+def priority_rank(bank: Bank) -> int:
+    """Where a bank's matches go in a lookup's answer: priority 1 first, unset last."""
+    return bank.priority if bank.priority is not None else PRIORITIES[-1] + 1
 
 
 def _preferred(

@@ -17,6 +17,10 @@ class EntryStatus(StrEnum):
     DELETED = "deleted"
 
 
+PRIORITIES = range(1, 6)
+"""Bank priorities, 1 the highest; see :attr:`Bank.priority`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Bank:
     """A named collection of known items from one source (a partner feed, our own analysts)."""
@@ -28,6 +32,9 @@ class Bank:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     """Per-family overrides of the default match threshold."""
     created_at: float = 0.0
+    priority: int | None = None
+    """How urgent a match in this bank is, 1 (highest) to 5; lookups list matches in
+    prioritised banks first. ``None``: unset, listed after every prioritised bank."""
 
 
 @dataclass(frozen=True, slots=True)

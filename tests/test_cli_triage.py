@@ -23,6 +23,7 @@ from server_support import ADMIN_TOKEN, ORIGINAL, ROTATED, TOKENS, running_serve
 from hashcore.cli.main import build_parser, main
 from hashcore.cli.progress import Progress
 from hashcore.engine import Engine
+from hashcore.remote import RemoteEngine
 from hashcore.signals import Signal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -310,7 +311,7 @@ def test_export_round_trip_keeps_bank_settings_and_drops_local_paths(
     assert code == 0, err
     [before] = json.loads(run(capsys, "bank", "list", "--json", *sender)[1])
     [after] = json.loads(run(capsys, "bank", "list", "--json", *receiver)[1])
-    for setting in ("labels", "thresholds", "source", "entries", "signals", "enabled"):
+    for setting in ("labels", "thresholds", "source", "priority", "entries", "signals", "enabled"):
         assert after[setting] == before[setting], setting
     assert after["thresholds"] == {"pdq": 10}
     assert run(capsys, "lookup", str(ROTATED), *receiver)[0] == 0
@@ -405,3 +406,51 @@ def test_bank_add_summarises_and_names_featureless_pictures(
         "bank known: 2 files, 2 added, 0 already there, 0 not added"
         " (1 too featureless for some families to match on)"
     )
+
+
+# 4 (rest). Bank priority: matches of urgent banks first, kept by exports and the server.
+
+
+def test_bank_priority_orders_matches_and_travels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = ["--store", str(tmp_path / "s")]
+    for name, priority in (
+        ("alpha", ["--priority", "2"]),
+        ("beta", ["--priority", "1"]),
+        ("gamma", []),
+    ):
+        assert run(capsys, "bank", "create", name, *priority, *store)[0] == 0
+        assert run(capsys, "bank", "add", name, str(ORIGINAL), *store)[0] == 0
+
+    def order() -> list[str]:
+        code, out, _ = run(capsys, "lookup", "--json", str(ROTATED), *store)
+        assert code == 0
+        return [match["bank"] for match in json.loads(out)["matches"]]
+
+    assert order() == ["beta", "alpha", "gamma"]  # 1, 2, unset
+    assert run(capsys, "bank", "priority", "gamma", "1", *store)[0] == 0
+    assert order() == ["beta", "gamma", "alpha"]  # equal priorities: by name
+    code, out, _ = run(capsys, "bank", "priority", "beta", "none", *store)
+    assert code == 0 and out == "bank beta priority cleared\n"
+    assert order() == ["gamma", "alpha", "beta"]
+    code, _, err = run(capsys, "bank", "priority", "beta", "9", *store)
+    assert code == 2 and "priority must be 1 (highest) to 5" in err
+    listing = json.loads(run(capsys, "bank", "list", "--json", *store)[1])
+    assert {bank["name"]: bank["priority"] for bank in listing} == {
+        "alpha": 2, "beta": None, "gamma": 1
+    }  # fmt: skip
+    assert "alpha  (enabled, priority 2;" in run(capsys, "bank", "list", *store)[1]
+
+    export = tmp_path / "alpha.jsonl"
+    assert run(capsys, "bank", "export", "alpha", "-o", str(export), *store)[0] == 0
+    other = ["--store", str(tmp_path / "other")]
+    args = ["bank", "import", "alpha", str(export), "--format", "hashcore", "--create", *other]
+    assert run(capsys, *args)[0] == 0
+    [imported] = json.loads(run(capsys, "bank", "list", "--json", *other)[1])
+    assert imported["priority"] == 2
+
+    with running_server(tmp_path / "srv") as srv, RemoteEngine(srv.address) as remote:
+        assert remote.create_bank("urgent", priority=1).priority == 1
+        assert remote.get_bank("urgent").bank.priority == 1
+        assert remote.create_bank("plain").priority is None

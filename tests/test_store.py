@@ -163,3 +163,32 @@ def test_remove_entries_is_set_based(store: Store) -> None:
     assert len(statements) < 50, len(statements)
     assert _ops(store, "pdq")[count:] == [(n, "remove") for n in range(1, count + 1)]
     assert store.bank_infos(["alpha"])[0].entries == 0
+
+
+def test_version_3_store_gains_bank_priority(tmp_path: Path) -> None:
+    """A store from before bank priorities opens with every bank unset and nothing else moved."""
+    import sqlite3
+
+    from hashcore.store.schema import SCHEMA_VERSION
+
+    with Store(tmp_path) as store, store.transaction() as writer:
+        writer.create_bank("old", labels=["x"], thresholds={"pdq": 20})
+        writer.add_entry("old", [Signal("md5", bytes(16))], external_id="e")
+    conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
+    conn.execute("ALTER TABLE banks DROP COLUMN priority")
+    conn.execute("PRAGMA user_version=3")
+    conn.commit()
+    conn.close()
+    with Store(tmp_path) as store:
+        [info] = store.bank_infos()
+        assert (info.bank.priority, info.bank.labels, dict(info.bank.thresholds)) == (
+            None, ("x",), {"pdq": 20.0}
+        )  # fmt: skip
+        assert info.entries == 1
+        with store.transaction() as writer:
+            assert writer.set_bank_priority("old", 3).priority == 3
+            with pytest.raises(InvalidInput, match="priority must be 1"):
+                writer.set_bank_priority("old", 0)
+    conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    conn.close()

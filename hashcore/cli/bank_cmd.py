@@ -18,9 +18,9 @@ from hashcore.cli.common import (
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
 from hashcore.engine_api import EngineAPI
-from hashcore.errors import AlreadyExists, HashcoreError
+from hashcore.errors import AlreadyExists, HashcoreError, InvalidInput
 from hashcore.hashing import hash_file, iter_files
-from hashcore.model import BankInfo
+from hashcore.model import PRIORITIES, BankInfo
 from hashcore.signals import stored_variant
 
 
@@ -40,6 +40,12 @@ def register(subparsers: Any) -> None:
         "--threshold", action="append", metavar="FAMILY=VALUE", help="override a match threshold"
     )
     create.add_argument("--disabled", action="store_true", help="create it disabled")
+    create.add_argument(
+        "--priority",
+        type=int,
+        choices=PRIORITIES,
+        help="1 (highest) to 5: lookups list this bank's matches first",
+    )
     create.set_defaults(func=run_create)
 
     listing = verbs.add_parser("list", parents=store, help="banks with their sizes")
@@ -64,6 +70,13 @@ def register(subparsers: Any) -> None:
         toggle.add_argument("name", metavar="NAME")
         toggle.set_defaults(func=run_toggle, enabled=enabled)
 
+    priority = verbs.add_parser(
+        "priority", parents=store, help="set or clear a bank's priority (1 highest to 5)"
+    )
+    priority.add_argument("name", metavar="NAME")
+    priority.add_argument("priority", metavar="PRIORITY", help="1 to 5, or 'none' to clear it")
+    priority.set_defaults(func=run_priority)
+
     compact = verbs.add_parser("compact", parents=store, help="compact indexes, write snapshots")
     compact.set_defaults(func=run_compact)
 
@@ -76,6 +89,7 @@ def run_create(args: argparse.Namespace) -> int:
             source=args.source,
             enabled=not args.disabled,
             thresholds=parse_thresholds(args.threshold),
+            priority=args.priority,
         )
     print(f"created bank {bank.name}")
     return 0
@@ -91,6 +105,8 @@ def run_list(args: argparse.Namespace) -> int:
     for info in infos:
         bank = info.bank
         state = "enabled" if bank.enabled else "disabled"
+        if bank.priority is not None:
+            state += f", priority {bank.priority}"
         families = ", ".join(f"{k} {v}" for k, v in sorted(info.signals_per_family.items()))
         print(f"{bank.name}  ({state}; {info.entries} entries{'; ' if families else ''}{families})")
         if bank.labels:
@@ -109,6 +125,7 @@ def bank_to_json(info: BankInfo) -> dict[str, Any]:
         "source": bank.source,
         "enabled": bank.enabled,
         "thresholds": dict(bank.thresholds),
+        "priority": bank.priority,
         "entries": info.entries,
         "signals": dict(info.signals_per_family),
     }
@@ -178,6 +195,23 @@ def run_remove(args: argparse.Namespace) -> int:
         removed = engine.remove_entries(args.name, args.entries)
     print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {args.name}")
     return 0
+
+
+def run_priority(args: argparse.Namespace) -> int:
+    require_store(args)
+    value = None if args.priority.lower() == "none" else _priority(args.priority)
+    with open_engine(args) as engine:
+        bank = engine.set_bank_priority(args.name, value)
+    shown = "cleared" if bank.priority is None else f"set to {bank.priority}"
+    print(f"bank {bank.name} priority {shown}")
+    return 0
+
+
+def _priority(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"priority must be 1 to 5 or 'none', got {text!r}") from None
 
 
 def run_toggle(args: argparse.Namespace) -> int:

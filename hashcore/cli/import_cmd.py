@@ -10,6 +10,7 @@ names an environment variable (``env:NAME``) or a file (``file:PATH``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -252,6 +253,7 @@ def _ensure_bank(engine: EngineAPI, args: argparse.Namespace, fmt: BankFormat) -
             labels=settings.labels,
             thresholds=settings.thresholds,
             source=settings.source,
+            priority=settings.priority,
         )
 
 
@@ -265,9 +267,7 @@ def _bank_to_create(
         if not args.create:
             raise NotFound(f"no bank named {args.name!r} (use --create)", field="bank") from None
         settings = _file_settings(args, fmt)
-        return BankSettings(
-            settings.labels, settings.thresholds, settings.source or fmt.source_name
-        )
+        return dataclasses.replace(settings, source=settings.source or fmt.source_name)
     return None
 
 

@@ -20,7 +20,7 @@ from hashcore.errors import InvalidInput
 from hashcore.formats.base import BankFormat
 from hashcore.formats.pytx import text_lines
 from hashcore.formats.records import BankSettings, BankUpdate, Item, Problem, Skip
-from hashcore.model import Bank, Entry, EntryStatus
+from hashcore.model import PRIORITIES, Bank, Entry, EntryStatus
 from hashcore.signals import Signal, stored_variant
 
 FORMAT_ID = "hashcore-bank"
@@ -40,6 +40,7 @@ def header_line(bank: Bank) -> str:
                 "labels": list(bank.labels),
                 "source": bank.source,
                 "thresholds": dict(bank.thresholds),
+                "priority": bank.priority,
             },
         }
     )
@@ -98,6 +99,7 @@ class NativeFormat(BankFormat):
         if not isinstance(bank, dict):
             return None
         labels, thresholds, source = bank.get("labels"), bank.get("thresholds"), bank.get("source")
+        priority = bank.get("priority")
         if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
             labels = []
         if not isinstance(thresholds, dict):
@@ -110,6 +112,7 @@ class NativeFormat(BankFormat):
                 if isinstance(value, int | float) and not isinstance(value, bool)
             },
             source=source if isinstance(source, str) and source else None,
+            priority=priority if type(priority) is int and priority in PRIORITIES else None,
         )
 
     def read(self, stream: IO[bytes]) -> Iterator[Item]:

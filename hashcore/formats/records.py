@@ -116,6 +116,7 @@ class BankSettings:
     labels: tuple[str, ...] = ()
     thresholds: Mapping[str, float] = field(default_factory=dict)
     source: str | None = None
+    priority: int | None = None
 
 
 Item = BankUpdate | Problem | Skip | Checkpoint

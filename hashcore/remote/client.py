@@ -134,6 +134,7 @@ class RemoteEngine:
         source: str | None = None,
         enabled: bool = True,
         thresholds: Mapping[str, float] | None = None,
+        priority: int | None = None,
     ) -> Bank:
         request = pb.CreateBankRequest(
             name=name,
@@ -141,6 +142,7 @@ class RemoteEngine:
             source=source or "",
             disabled=not enabled,
             thresholds=dict(thresholds or {}),
+            priority=priority,
         )
         return wire.bank_from_pb(self._call(self._banks.CreateBank, request))
 
@@ -160,6 +162,9 @@ class RemoteEngine:
 
     def set_bank_thresholds(self, name: str, thresholds: Mapping[str, float]) -> Bank:
         _not_remote("set_bank_thresholds")
+
+    def set_bank_priority(self, name: str, priority: int | None) -> Bank:
+        _not_remote("set_bank_priority")
 
     # Entries
 
@@ -295,7 +300,11 @@ class RemoteEngine:
                 raise InvalidInput(f"{path}: {first} (--strict: nothing imported)")
         if create is not None:
             self.create_bank(
-                bank, labels=create.labels, thresholds=create.thresholds, source=create.source
+                bank,
+                labels=create.labels,
+                thresholds=create.thresholds,
+                source=create.source,
+                priority=create.priority,
             )
         sent = {key: str(value) for key, value in (options or {}).items()}
         if allow_mass_delete:

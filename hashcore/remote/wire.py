@@ -115,6 +115,7 @@ def bank_to_pb(bank: Bank) -> pb.Bank:
         enabled=bank.enabled,
         thresholds=dict(bank.thresholds),
         created_at=timestamp(bank.created_at),
+        priority=bank.priority,
     )
 
 
@@ -126,6 +127,7 @@ def bank_from_pb(message: pb.Bank) -> Bank:
         enabled=message.enabled,
         thresholds=dict(sorted(message.thresholds.items())),
         created_at=seconds(message.created_at),
+        priority=message.priority if message.HasField("priority") else None,
     )
 
 

@@ -8,10 +8,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hashcore.errors import InvalidInput
-from hashcore.model import Bank, Entry, EntryStatus
+from hashcore.model import PRIORITIES, Bank, Entry, EntryStatus
 from hashcore.signals import Signal
 
-BANK_COLUMNS = "id, name, source, labels, enabled, thresholds, created_at"
+BANK_COLUMNS = "id, name, source, labels, enabled, thresholds, created_at, priority"
+
 ENTRY_COLUMNS = (
     "e.id, b.name, e.external_id, e.labels, e.source, e.status, e.created_at, e.updated_at"
 )
@@ -45,6 +46,18 @@ def clean_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]
     return result
 
 
+def clean_priority(priority: int | None) -> int | None:
+    """A bank priority 1..5, or ``None`` (unset)."""
+    if priority is None:
+        return None
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
+        raise InvalidInput(
+            f"priority must be {PRIORITIES[0]} (highest) to {PRIORITIES[-1]}, got {priority!r}",
+            field="priority",
+        )
+    return priority
+
+
 def bank_from_row(row: tuple[Any, ...]) -> Bank:
     return Bank(
         name=row[1],
@@ -53,6 +66,7 @@ def bank_from_row(row: tuple[Any, ...]) -> Bank:
         enabled=bool(row[4]),
         thresholds=json.loads(row[5]),
         created_at=row[6],
+        priority=row[7],
     )
 
 

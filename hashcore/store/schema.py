@@ -27,7 +27,7 @@ import uuid
 
 from hashcore.errors import HashcoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS banks (
     labels TEXT NOT NULL DEFAULT '[]',
     enabled INTEGER NOT NULL DEFAULT 1,
     thresholds TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    priority INTEGER
 );
 CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY,
@@ -111,6 +112,9 @@ CREATE INDEX entry_signals_value ON entry_signals (value_id);
 ENTRY_SIGNALS_V3 = "ALTER TABLE entry_signals ADD COLUMN variant TEXT"
 """Version 2 -> 3: the stored variant, NULL (the file as it is) for every existing signal."""
 
+BANKS_V4 = "ALTER TABLE banks ADD COLUMN priority INTEGER"
+"""Version 3 -> 4: the bank priority, NULL (unset) for every existing bank."""
+
 RECOUNT_SQL = """
 SELECT bank_id, '', COUNT(*) FROM entries WHERE status = 'active' GROUP BY bank_id
 UNION ALL
@@ -149,6 +153,8 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
             _migrate_to_v2(conn)
         if version in (1, 2):
             conn.execute(ENTRY_SIGNALS_V3)
+        if version in (1, 2, 3) and not _has_column(conn, "banks", "priority"):
+            conn.execute(BANKS_V4)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,)
@@ -165,6 +171,10 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
     """Reshape ``entry_signals`` without its rowid, and count every bank once."""
     _run_script(conn, ENTRY_SIGNALS_V2)
     conn.execute(f"INSERT INTO bank_counts (bank_id, family, count) {RECOUNT_SQL}")
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:

@@ -33,6 +33,7 @@ from hashcore.store.rows import (
     BANK_COLUMNS,
     bank_from_row,
     clean_labels,
+    clean_priority,
     clean_thresholds,
     dump_json,
 )
@@ -106,12 +107,14 @@ class StoreWriter:
         source: str | None = None,
         enabled: bool = True,
         thresholds: Mapping[str, float] | None = None,
+        priority: int | None = None,
     ) -> Bank:
         check_bank_name(name)
         try:
             self._conn.execute(
-                "INSERT INTO banks (name, source, labels, enabled, thresholds, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO banks"
+                " (name, source, labels, enabled, thresholds, created_at, priority)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     source,
@@ -119,6 +122,7 @@ class StoreWriter:
                     int(enabled),
                     dump_json(clean_thresholds(thresholds)),
                     time.time(),
+                    clean_priority(priority),
                 ),
             )
         except sqlite3.IntegrityError:
@@ -138,6 +142,13 @@ class StoreWriter:
         self._conn.execute(
             "UPDATE banks SET thresholds = ? WHERE id = ?",
             (dump_json(clean_thresholds(thresholds)), bank_id),
+        )
+        return self.bank(name)
+
+    def set_bank_priority(self, name: str, priority: int | None) -> Bank:
+        bank_id = self._bank_id(name)
+        self._conn.execute(
+            "UPDATE banks SET priority = ? WHERE id = ?", (clean_priority(priority), bank_id)
         )
         return self.bank(name)
 

@@ -34,6 +34,7 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
             source=request.source or None,
             enabled=not request.disabled,
             thresholds=thresholds,
+            priority=request.priority if request.HasField("priority") else None,
         )
         log.info("bank %r created by %s", bank.name, call.principal.name)
         return convert.bank_to_pb(bank)

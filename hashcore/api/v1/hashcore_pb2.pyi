@@ -206,7 +206,7 @@ class MatchEvent(_message.Message):
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., families: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ..., caller: _Optional[str] = ..., request_id: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class Bank(_message.Message):
-    __slots__ = ("name", "labels", "source", "enabled", "thresholds", "created_at")
+    __slots__ = ("name", "labels", "source", "enabled", "thresholds", "created_at", "priority")
     class ThresholdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -220,13 +220,15 @@ class Bank(_message.Message):
     ENABLED_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     name: str
     labels: _containers.RepeatedScalarFieldContainer[str]
     source: str
     enabled: bool
     thresholds: _containers.ScalarMap[str, float]
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., enabled: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    priority: int
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., enabled: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ...) -> None: ...
 
 class BankInfo(_message.Message):
     __slots__ = ("bank", "entries", "signals_per_family")
@@ -246,7 +248,7 @@ class BankInfo(_message.Message):
     def __init__(self, bank: _Optional[_Union[Bank, _Mapping]] = ..., entries: _Optional[int] = ..., signals_per_family: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class CreateBankRequest(_message.Message):
-    __slots__ = ("name", "labels", "source", "disabled", "thresholds")
+    __slots__ = ("name", "labels", "source", "disabled", "thresholds", "priority")
     class ThresholdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -259,12 +261,14 @@ class CreateBankRequest(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     name: str
     labels: _containers.RepeatedScalarFieldContainer[str]
     source: str
     disabled: bool
     thresholds: _containers.ScalarMap[str, float]
-    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., disabled: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    priority: int
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., disabled: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., priority: _Optional[int] = ...) -> None: ...
 
 class ListBanksRequest(_message.Message):
     __slots__ = ()
