@@ -16,6 +16,15 @@ from hashcore.errors import (
 )
 from hashcore.hashing import FileHashes, HashFailure, hash_file, iter_files
 from hashcore.hookspecs import hookimpl
+from hashcore.index import (
+    IndexCorrupt,
+    IndexHit,
+    RangeHits,
+    SignalIndex,
+    read_snapshot,
+    require,
+    write_snapshot,
+)
 from hashcore.media import Media
 from hashcore.plugins import get_plugin_manager
 from hashcore.registry import SignalRegistry, load_registry
@@ -32,6 +41,8 @@ __all__ = [
     "FileHashes",
     "HashFailure",
     "HashcoreError",
+    "IndexCorrupt",
+    "IndexHit",
     "InvalidInput",
     "LimitExceeded",
     "Media",
@@ -39,7 +50,9 @@ __all__ = [
     "NotFound",
     "NotReady",
     "PluginError",
+    "RangeHits",
     "Signal",
+    "SignalIndex",
     "SignalRegistry",
     "SignalType",
     "__version__",
@@ -50,4 +63,7 @@ __all__ = [
     "hookimpl",
     "iter_files",
     "load_registry",
+    "read_snapshot",
+    "require",
+    "write_snapshot",
 ]

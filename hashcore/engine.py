@@ -20,18 +20,13 @@ from typing import TYPE_CHECKING
 from hashcore.engine_api import IndexStatus
 from hashcore.errors import ContentError, InvalidInput, NotFound
 from hashcore.hashing import hash_file
+from hashcore.hits import FamilyHits, match_hits, search_family
 from hashcore.index_set import IndexSet
-from hashcore.matching import (
-    ValueHit,
-    best_per_value,
-    check_thresholds,
-    loosest_threshold,
-    merge_matches,
-)
+from hashcore.matching import check_thresholds, loosest_threshold
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult, Skipped
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
-from hashcore.store import LiveEntry, Store, StoreWriter
+from hashcore.store import Store, StoreWriter
 
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
@@ -385,34 +380,19 @@ class Engine:
         if not candidates or not any(grouped):
             return results
         self.indexes.catch_up()
-        hits_per_query: list[dict[str, dict[int, ValueHit]]] = [{} for _ in queries]
+        found: list[FamilyHits] = []
         with self.indexes.reading() as states:
             for family in sorted({family for group in grouped for family in group}):
                 signal_type = self.registry.get(family)
                 threshold = loosest_threshold(signal_type, candidates, request, loosen_banks)
-                owners = [n for n, group in enumerate(grouped) for _ in group.get(family, ())]
-                family_signals = [s for group in grouped for s in group.get(family, ())]
-                found = states[family].index.search(
-                    [signal.value for signal in family_signals], threshold
-                )
-                triples: dict[int, list[tuple[int, float, str | None]]] = defaultdict(list)
-                for number, signal, index_hits in zip(owners, family_signals, found, strict=True):
-                    if index_hits:  # most queries of a platform's stream match nothing
-                        triples[number].extend(
-                            (hit.value_id, hit.distance, signal.variant) for hit in index_hits
-                        )
-                for number, items in triples.items():
-                    hits_per_query[number][family] = best_per_value(signal_type, items)
-        value_ids = {v for hits in hits_per_query for per in hits.values() for v in per}
-        live_by_value: dict[int, list[LiveEntry]] = defaultdict(list)
-        for item in self.store.live_entries(sorted(value_ids)) if value_ids else []:
-            live_by_value[item.value_id].append(item)
-        for number, hits in enumerate(hits_per_query):
-            if hits:
-                live = [item for per in hits.values() for v in per for item in live_by_value[v]]
-                results[number].matches = merge_matches(
-                    hits, live, self.registry, all_banks, request, wanted, loosen_banks
-                )
+                index = states[family].index
+                found.append(search_family(index, signal_type, grouped, threshold))
+        matched = match_hits(
+            found, self.store.live_entries, self.registry, all_banks, request, len(queries),
+            wanted, loosen_banks,
+        )  # fmt: skip
+        for result, matches in zip(results, matched, strict=True):
+            result.matches = matches
         return results
 
     def bank_names(self) -> list[str]:

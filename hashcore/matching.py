@@ -1,8 +1,9 @@
-"""Thresholds and merging: from per-family index hits to one match per entry.
+"""The matching rules: thresholds in force, the solo rule, a match's confidence.
 
 Each family's index is searched once at the loosest threshold any candidate bank allows; the
-per-bank threshold is applied here, when hits are attributed to entries. An entry reports, per
-family, its best distance or score and which query variant (a PDQ rotation or flip) produced it.
+per-bank threshold is applied when hits are attributed to entries (:mod:`hashcore.hits`, which
+merges the hits of a whole batch as arrays with these rules). An entry reports, per family, its
+best distance or score and which query variant (a PDQ rotation or flip) produced it.
 
 A bank's threshold is its own override, else the family default. A request's threshold replaces
 it only in the banks the caller may *loosen* (``loosen_banks``: the store's owner, or a server
@@ -16,13 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 
 from hashcore.errors import InvalidInput
-from hashcore.model import PRIORITIES, Bank, Match, SignalHit
+from hashcore.model import PRIORITIES, Bank, SignalHit
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, SignalType
-from hashcore.store import LiveEntry
 
 
 def check_thresholds(
@@ -96,99 +95,9 @@ def better(signal_type: SignalType, a: float, b: float) -> bool:
     return a > b if signal_type.metric is Metric.SIMILARITY else a < b
 
 
-@dataclass(frozen=True, slots=True)
-class ValueHit:
-    """The best a stored value did against any variant of the query."""
-
-    distance: float
-    variant: str | None
-
-
-def best_per_value(
-    signal_type: SignalType, hits: Iterable[tuple[int, float, str | None]]
-) -> dict[int, ValueHit]:
-    """Collapse ``(value_id, distance, variant)`` triples to the best per value id.
-
-    Ties keep the first seen, so the untransformed query (searched first) wins them.
-    """
-    best: dict[int, ValueHit] = {}
-    for value_id, distance, variant in hits:
-        current = best.get(value_id)
-        if current is None or better(signal_type, distance, current.distance):
-            best[value_id] = ValueHit(distance, variant)
-    return best
-
-
-def merge_matches(
-    value_hits: Mapping[str, Mapping[int, ValueHit]],
-    live: Iterable[LiveEntry],
-    registry: SignalRegistry,
-    banks: Mapping[str, Bank],
-    request: Mapping[str, float],
-    wanted_banks: Collection[str] | None = None,
-    loosen_banks: Collection[str] | None = None,
-) -> list[Match]:
-    """One :class:`Match` per entry that the families recognise within its bank's thresholds.
-
-    An entry matches when one family's hit stands alone (within its ``solo_threshold``), or when
-    two or more families recognise it: a weak family's loose hit needs a second opinion.
-    """
-    family_of = {value_id: family for family, hits in value_hits.items() for value_id in hits}
-    per_entry: dict[int, tuple[LiveEntry, dict[str, SignalHit], set[str]]] = {}
-    for item in live:
-        bank = banks.get(item.bank)
-        if bank is None or not bank.enabled:
-            continue
-        if wanted_banks is not None and item.bank not in wanted_banks:
-            continue
-        family = family_of[item.value_id]
-        signal_type = registry.get(family)
-        hit = value_hits[family][item.value_id]
-        limit = threshold_for(signal_type, bank, request, loosen_banks)
-        if not signal_type.is_match(hit.distance, limit):
-            continue
-        _, families, alone = per_entry.setdefault(item.entry_id, (item, {}, set()))
-        if stands_alone(signal_type, hit.distance, limit):
-            alone.add(family)
-        current = families.get(family)
-        if current is None or _preferred(signal_type, hit, item.variant, current):
-            families[family] = SignalHit(family, hit.distance, hit.variant, item.variant)
-    matches = []
-    for item, families, alone in per_entry.values():
-        if not alone and len(families) < 2:
-            continue
-        hits = tuple(families[name] for name in sorted(families))
-        matches.append(
-            Match(
-                bank=item.bank,
-                entry_id=item.entry_id,
-                external_id=item.external_id,
-                labels=item.labels,
-                signals=hits,
-                confidence=confidence(registry, hits),
-            )
-        )
-    matches.sort(key=lambda match: (priority_rank(banks[match.bank]), match.bank, match.entry_id))
-    return matches
-
-
 def priority_rank(bank: Bank) -> int:
     """Where a bank's matches go in a lookup's answer: priority 1 first, unset last."""
     return bank.priority if bank.priority is not None else PRIORITIES[-1] + 1
-
-
-def _preferred(
-    signal_type: SignalType, hit: ValueHit, stored_variant: str | None, current: SignalHit
-) -> bool:
-    """Whether a hit beats the entry's current one: closer, or as close on the file as banked
-    (a tie between the plain and the trimmed picture reports the plain one)."""
-    if better(signal_type, hit.distance, current.distance):
-        return True
-    return (
-        hit.distance == current.distance
-        and stored_variant is None
-        and current.stored_variant is not None
-    )
 
 
 def stands_alone(signal_type: SignalType, score: float, limit: float) -> bool:

@@ -16,12 +16,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from hashcore.content import ContentKind
 from hashcore.crops import BANKED
-from hashcore.errors import InvalidInput
+from hashcore.errors import InvalidInput, PluginError
 from hashcore.media import TRIMMED, Media
+
+if TYPE_CHECKING:
+    from hashcore.index.base import SignalIndex
 
 IDENTITY_VARIANTS = frozenset({"orig", "original"})
 """Variant names that mean "the picture as it is" (PDQ's dihedral ``orig``)."""
@@ -147,6 +150,18 @@ class SignalType(ABC):
         """A signal parsed from its canonical text (hash-only lookups)."""
         return Signal(self.name, self.parse(text))
 
+    def create_index(self) -> SignalIndex:
+        """A new, empty index for this family's values (the engine keeps one per family).
+
+        :class:`BitSignalType` gives one from the metric (HAMMING: a Hamming range index, EXACT:
+        a sorted-array equality index); any other family, and every SIMILARITY one, returns its
+        own :class:`~hashcore.index.base.SignalIndex` subclass.
+        """
+        raise PluginError(
+            f"{self.name}: {self.metric} signal types must provide create_index() "
+            "returning a SignalIndex"
+        )
+
 
 class BitSignalType(SignalType):
     """A fixed-length bit hash written as lower-case hex: PDQ, pHash, MD5 and the like."""
@@ -193,6 +208,25 @@ class BitSignalType(SignalType):
         if self.metric is Metric.EXACT:
             return 0.0 if self.validate(a) == self.validate(b) else 1.0
         return float(hamming_distance(self.validate(a), self.validate(b)))
+
+    def create_index(self) -> SignalIndex:
+        """HAMMING: a :class:`~hashcore.index.hamming.HammingIndex` of ``bits``; EXACT: an
+        :class:`~hashcore.index.exact.ExactIndex` of ``bits / 8`` bytes. SIMILARITY bit hashes
+        must still bring their own (the base class's error)."""
+        # Imported here: the indexes pull in FAISS and numba, which ``import hashcore`` (every
+        # CLI start, every plugin) should not pay for.
+        from hashcore.index.exact import ExactIndex
+        from hashcore.index.hamming import HammingIndex
+
+        if self.metric is Metric.SIMILARITY:
+            return super().create_index()
+        bits = self.bits
+        if not isinstance(bits, int) or bits <= 0 or bits % 8:
+            raise PluginError(
+                f"{self.name}: {self.metric} signal types need `bits`, "
+                f"a positive multiple of 8 (got {bits!r})"
+            )
+        return HammingIndex(bits) if self.metric is Metric.HAMMING else ExactIndex(bits // 8)
 
     def accidental_probability(self, score: float) -> float | None:
         """For uniformly random codes: ``P(Binomial(bits, 1/2) <= distance)``; ``2**-bits`` exact.

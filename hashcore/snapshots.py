@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -87,7 +87,7 @@ def rebuild(store: Store, signal_type: SignalType, *, had_snapshot: bool = False
     index = create_index(signal_type)
     with store.live_values(signal_type.name) as (seq, batches):
         _add_all(index, batches)
-    if getattr(index, "delta_size", None) != 0:  # a bulk add may have left nothing to fold
+    if index.delta_size:  # a bulk add may have left nothing to fold
         index.compact()
     log.info(
         "%s index rebuilt from the store: %d values in %.1fs",
@@ -118,29 +118,27 @@ def catch_up_index(state: IndexState, store: Store, signal_type: SignalType, upt
         replay(state, store, upto)
 
 
-class _ArrayIndex(Protocol):
-    def add_array(self, value_ids: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]) -> None: ...
-
-
 def _add_all(index: SignalIndex, batches: Iterable[tuple[list[int], list[bytes]]]) -> None:
     """Add every batch of live values to a new index.
 
-    Fixed-width families (``add_array``) get them as one array: added batch by batch, each
-    batch would merge into (and rebuild) a main structure that grows to the final size,
-    which costs about twice the whole rebuild at 1M values. Other indexes take the batches.
+    Fixed-width indexes (a :attr:`~SignalIndex.value_size`) get them as one array through
+    :meth:`~SignalIndex.add_array`: added batch by batch, each batch would merge into (and
+    rebuild) a main structure that grows to the final size, which costs about twice the whole
+    rebuild at 1M values. Other indexes take the batches.
     """
-    if not hasattr(index, "add_array"):
+    width = index.value_size
+    if width is None:
         for ids, values in batches:
             index.add(ids, values)
         return
-    id_parts, code_parts = [], []
+    id_parts: list[npt.NDArray[np.int64]] = []
+    code_parts: list[npt.NDArray[np.uint8]] = []
     for ids, values in batches:
         blob = b"".join(values)
         id_parts.append(np.asarray(ids, np.int64))
-        code_parts.append(np.frombuffer(blob, np.uint8).reshape(len(values), -1))
+        code_parts.append(np.frombuffer(blob, np.uint8).reshape(len(values), width))
     if id_parts:
-        bulk = cast(_ArrayIndex, index)
-        bulk.add_array(np.concatenate(id_parts), np.concatenate(code_parts))
+        index.add_array(np.concatenate(id_parts), np.concatenate(code_parts))
 
 
 def replay(state: IndexState, store: Store, upto: int) -> int:

@@ -16,13 +16,11 @@ import pytest
 
 from hashcore.content import ContentKind
 from hashcore.errors import InvalidInput
+from hashcore.hits import ValueHit, best_per_value, merge_matches
 from hashcore.matching import (
-    ValueHit,
-    best_per_value,
     better,
     check_thresholds,
     loosest_threshold,
-    merge_matches,
     stands_alone,
     stricter,
     threshold_for,

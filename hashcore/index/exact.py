@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hashcore.errors import InvalidInput
-from hashcore.index.base import IndexCorrupt, IndexHit, SignalIndex
+from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits
+from hashcore.index.delta import DeltaIndex, id_array
 from hashcore.index.snapshot import read_snapshot, require, write_snapshot
 
 I64 = npt.NDArray[np.int64]
@@ -27,7 +28,7 @@ BULK_MIN = 50_000
 """Batches at least this big (or a quarter of main) are merged straight into main."""
 
 
-class ExactIndex(SignalIndex):
+class ExactIndex(DeltaIndex):
     """Exact-match index over ``nbytes``-byte values; ``threshold`` is ignored."""
 
     kind = "ExactIndex"
@@ -35,18 +36,17 @@ class ExactIndex(SignalIndex):
     def __init__(self, nbytes: int) -> None:
         if nbytes <= 0:
             raise ValueError(f"nbytes must be positive, got {nbytes}")
+        super().__init__()
         self.nbytes = nbytes
         # Main, sorted by (value, id): numpy 'S' keys compare bytewise; all have full width, so
         # their null padding never merges two values. Values are kept as uint8 rows too, since
         # reading an 'S' element back strips trailing zero bytes.
         self._keys: Keys = np.zeros(0, f"S{nbytes}")
-        self._ids: I64 = np.zeros(0, np.int64)
-        self._id_order: I64 = np.zeros(0, np.int64)  # argsort of _ids, for removes
-        self._sorted_ids: I64 = np.zeros(0, np.int64)  # _ids[_id_order], not redone per add
-        self._dead = np.zeros(0, np.bool_)
-        self._n_dead = 0
-        self._delta: dict[int, bytes] = {}  # id -> value
         self._delta_by_value: dict[bytes, set[int]] = {}
+
+    @property
+    def value_size(self) -> int:
+        return self.nbytes
 
     def _check(self, values: Sequence[bytes]) -> None:
         for v in values:
@@ -57,53 +57,32 @@ class ExactIndex(SignalIndex):
         raw = np.frombuffer(b"".join(values), np.uint8).reshape(len(values), self.nbytes)
         return np.ascontiguousarray(raw).view(f"S{self.nbytes}").reshape(-1)
 
-    @staticmethod
-    def _id_array(value_ids: Sequence[int] | I64) -> I64:
-        try:
-            return np.asarray(value_ids, dtype=np.int64).reshape(-1)
-        except (OverflowError, ValueError, TypeError) as exc:
-            raise InvalidInput(f"value ids must be int64: {exc}") from exc
-
-    def _main_rows(self, ids: I64) -> I64:
-        if self._ids.shape[0] == 0:
-            return np.zeros(0, np.int64)
-        sorted_ids = self._sorted_ids
-        at = np.searchsorted(sorted_ids, ids)
-        at[at >= sorted_ids.shape[0]] = 0
-        rows: I64 = self._id_order[at[sorted_ids[at] == ids]]
-        return rows
-
-    def _tombstone(self, ids: I64) -> None:
-        rows = np.unique(self._main_rows(ids))
-        if rows.shape[0]:
-            self._n_dead += int(np.count_nonzero(~self._dead[rows]))
-            self._dead[rows] = True
-
-    def _delta_drop(self, value_id: int) -> None:
-        old = self._delta.pop(value_id, None)
+    def _delta_changed(self, value_id: int | None, old: bytes | None, new: bytes | None) -> None:
+        """Keep the value -> ids view of the delta that searches read."""
+        if value_id is None:
+            self._delta_by_value = {}
+            return
         if old is not None:
             holders = self._delta_by_value[old]
             holders.discard(value_id)
             if not holders:
                 del self._delta_by_value[old]
+        if new is not None:
+            self._delta_by_value.setdefault(new, set()).add(value_id)
 
     def add(self, value_ids: Sequence[int], values: Sequence[bytes]) -> None:
-        ids = self._id_array(value_ids)
+        ids = id_array(value_ids)
         if ids.shape[0] != len(values):
             raise InvalidInput(f"{ids.shape[0]} value ids for {len(values)} values")
         self._check(values)
         if ids.shape[0] >= max(BULK_MIN, self._ids.shape[0] // 4):
             self._rebuild(ids, self._as_keys(values))
             return
-        self._tombstone(ids)
-        for value_id, value in zip(ids.tolist(), values, strict=True):
-            self._delta_drop(value_id)
-            self._delta[value_id] = bytes(value)
-            self._delta_by_value.setdefault(bytes(value), set()).add(value_id)
+        self._put(ids, [bytes(value) for value in values])
 
     def add_array(self, value_ids: I64, codes: U8) -> None:
         """:meth:`add` for bulk loads: ids and an (n, nbytes) uint8 array, no per-value objects."""
-        ids = self._id_array(value_ids)
+        ids = id_array(value_ids)
         codes = np.asarray(codes)
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != self.nbytes:
             raise InvalidInput(
@@ -117,42 +96,42 @@ class ExactIndex(SignalIndex):
         else:
             self.add(ids.tolist(), [row.tobytes() for row in codes])
 
-    def remove(self, value_ids: Sequence[int]) -> None:
-        ids = self._id_array(value_ids)
-        self._tombstone(ids)
-        for value_id in ids.tolist():
-            self._delta_drop(value_id)
-
-    def __len__(self) -> int:
-        return int(self._ids.shape[0]) - self._n_dead + len(self._delta)
-
-    def value_ids(self) -> I64:
-        delta = np.fromiter(self._delta.keys(), np.int64, len(self._delta))
-        return np.sort(np.concatenate([self._ids[~self._dead], delta]))
-
     def search(self, queries: Sequence[bytes], threshold: float = 0.0) -> list[list[IndexHit]]:
         """Ids whose value equals each query, ascending; ``threshold`` is ignored."""
+        return self.range_search(queries, threshold).to_lists()
+
+    def range_search(self, queries: Sequence[bytes], threshold: float = 0.0) -> RangeHits:
+        """:meth:`search` as arrays: per query, the ids holding its value, ascending."""
         self._check(queries)
-        out: list[list[IndexHit]] = [[] for _ in queries]
-        if not queries:
-            return out
-        keys = self._as_keys(queries)
+        keys = self._as_keys(queries) if queries else np.zeros(0, f"S{self.nbytes}")
         lo = np.searchsorted(self._keys, keys, side="left")
         hi = np.searchsorted(self._keys, keys, side="right")
-        for q, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
-            found = [
-                i for i, d in zip(self._ids[a:b].tolist(), self._dead[a:b], strict=True) if not d
+        # Main rows of equal values are sorted by id; the delta's ids are merged in per query.
+        counts = hi - lo
+        rows = np.repeat(hi - counts.cumsum(), counts) + np.arange(int(counts.sum()))
+        owner = np.repeat(np.arange(len(queries), dtype=np.int64), counts)
+        live = ~self._dead[rows]
+        owner, ids = owner[live], self._ids[rows[live]]
+        if self._delta_by_value:
+            extra = [
+                (q, value_id)
+                for q, query in enumerate(queries)
+                for value_id in self._delta_by_value.get(bytes(query), ())
             ]
-            found.extend(self._delta_by_value.get(bytes(queries[q]), ()))
-            out[q] = [IndexHit(i, 0.0) for i in sorted(found)]
-        return out
+            if extra:
+                more = np.array(extra, np.int64).reshape(-1, 2)
+                owner = np.concatenate([owner, more[:, 0]])
+                ids = np.concatenate([ids, more[:, 1]])
+                order = np.lexsort((ids, owner))
+                owner, ids = owner[order], ids[order]
+        lims = np.searchsorted(owner, np.arange(len(queries) + 1)).astype(np.int64)
+        return RangeHits(lims, ids, np.zeros(ids.shape[0], np.float64))
 
     def compact(self) -> None:
         self._rebuild(np.zeros(0, np.int64), np.zeros(0, f"S{self.nbytes}"))
 
     def _delta_arrays(self) -> tuple[I64, Keys]:
-        ids = np.fromiter(self._delta.keys(), np.int64, len(self._delta))
-        return ids, self._as_keys(list(self._delta.values()))
+        return self._delta_ids(), self._as_keys(list(self._delta.values()))
 
     def _rebuild(self, new_ids: I64, new_keys: Keys) -> None:
         live = ~self._dead
@@ -166,12 +145,8 @@ class ExactIndex(SignalIndex):
         self._set_main(keys[order], ids[order])
 
     def _set_main(self, keys: Keys, ids: I64) -> None:
-        self._keys, self._ids = keys, ids
-        self._id_order = np.argsort(ids, kind="stable")
-        self._sorted_ids = ids[self._id_order]
-        self._dead = np.zeros(ids.shape[0], np.bool_)
-        self._n_dead = 0
-        self._delta, self._delta_by_value = {}, {}
+        self._keys = keys
+        self._set_ids(ids)
 
     def save(self, directory: Path) -> None:
         delta_ids, delta_keys = self._delta_arrays()
@@ -202,17 +177,9 @@ class ExactIndex(SignalIndex):
         keys = np.ascontiguousarray(values).view(f"S{nbytes}").reshape(-1)
         if n > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
             raise IndexCorrupt(f"{directory}: main values are not sorted")
-        if np.unique(ids).shape[0] != n or np.unique(delta_ids).shape[0] != nd:
+        if np.unique(ids).shape[0] != n:
             raise IndexCorrupt(f"{directory}: repeated value ids")
         index._set_main(keys, ids)
-        index._dead = dead
-        index._n_dead = int(np.count_nonzero(dead))
-        if bool((~dead[index._main_rows(delta_ids)]).any()):
-            raise IndexCorrupt(f"{directory}: delta ids shadow live main ids")
-        for value_id, row in zip(delta_ids.tolist(), delta_values, strict=True):
-            value = row.tobytes()
-            index._delta[value_id] = value
-            index._delta_by_value.setdefault(value, set()).add(value_id)
-        if len(index) != count:
-            raise IndexCorrupt(f"{directory}: {len(index)} live values, manifest says {count}")
+        index._restore(directory, dead, delta_ids, [row.tobytes() for row in delta_values])
+        index._check_count(directory, count)
         return index

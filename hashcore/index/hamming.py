@@ -29,7 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hashcore.errors import InvalidInput
-from hashcore.index.base import IndexCorrupt, IndexHit, SignalIndex
+from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits
+from hashcore.index.delta import DeltaIndex, id_array
 from hashcore.index.mih_kernel import SearchArrays, search_tables
 from hashcore.index.snapshot import read_snapshot, require, write_snapshot
 
@@ -213,7 +214,7 @@ class _Tables:
         return _Plan(np.concatenate(tables), np.concatenate(masks), False)
 
 
-class HammingIndex(SignalIndex):
+class HammingIndex(DeltaIndex):
     """Exact threshold search over ``bits``-bit hashes; values are big-endian packed bytes."""
 
     kind = "HammingIndex"
@@ -221,18 +222,19 @@ class HammingIndex(SignalIndex):
     def __init__(self, bits: int, *, flat_below: int = FLAT_BELOW) -> None:
         if bits <= 0 or bits % 8:
             raise ValueError(f"bits must be a positive multiple of 8, got {bits}")
+        self._delta_arrays: tuple[I64, U64] | None = None
+        super().__init__()  # main's ids are sorted and unique
         self.bits = bits
         self.nbytes = bits // 8
         self.words = -(-self.nbytes // 8)
         self.flat_below = flat_below
-        self._ids: I64 = np.zeros(0, np.int64)  # main: sorted unique value ids
         self._codes: U64 = np.zeros((0, self.words), np.uint64)  # main codes, rows as _ids
-        self._dead: Bool = np.zeros(0, np.bool_)
-        self._n_dead = 0
         self._tables: _Tables | None = None
         self._plans: dict[int, _Plan] = {}
-        self._delta: dict[int, bytes] = {}
-        self._delta_arrays: tuple[I64, U64] | None = None
+
+    @property
+    def value_size(self) -> int:
+        return self.nbytes
 
     # -- conversions -------------------------------------------------------------------------
 
@@ -257,13 +259,6 @@ class HammingIndex(SignalIndex):
         return out.view(np.uint64)
 
     @staticmethod
-    def _id_array(value_ids: Sequence[int] | I64) -> I64:
-        try:
-            return np.asarray(value_ids, dtype=np.int64).reshape(-1)
-        except (OverflowError, ValueError, TypeError) as exc:
-            raise InvalidInput(f"value ids must be int64: {exc}") from exc
-
-    @staticmethod
     def _threshold(threshold: float) -> int:
         if math.isnan(threshold):
             raise InvalidInput("threshold is NaN")
@@ -275,31 +270,16 @@ class HammingIndex(SignalIndex):
 
     # -- mutation ----------------------------------------------------------------------------
 
-    def _main_rows(self, ids: I64) -> I64:
-        """Rows of the main structure holding ``ids`` (absent ids are dropped)."""
-        if self._ids.shape[0] == 0:
-            return np.zeros(0, np.int64)
-        rows = np.searchsorted(self._ids, ids)
-        rows[rows >= self._ids.shape[0]] = 0
-        found: I64 = rows[self._ids[rows] == ids].astype(np.int64)
-        return found
-
-    def _tombstone(self, ids: I64) -> None:
-        rows = np.unique(self._main_rows(ids))
-        if rows.shape[0]:
-            self._n_dead += int(np.count_nonzero(~self._dead[rows]))
-            self._dead[rows] = True
-
     def add(self, value_ids: Sequence[int], values: Sequence[bytes]) -> None:
         """Add or replace values. Big batches (a bulk load) are folded straight into main."""
-        ids = self._id_array(value_ids)
+        ids = id_array(value_ids)
         if ids.shape[0] != len(values):
             raise InvalidInput(f"{ids.shape[0]} value ids for {len(values)} values")
         self._add(ids, self._pack(values))
 
     def add_array(self, value_ids: I64, codes: U8) -> None:
         """:meth:`add` for bulk loads: ids and a (n, bits/8) uint8 array, no per-value objects."""
-        ids = self._id_array(value_ids)
+        ids = id_array(value_ids)
         rows = self.pack_array(codes)
         if ids.shape[0] != rows.shape[0]:
             raise InvalidInput(f"{ids.shape[0]} value ids for {rows.shape[0]} values")
@@ -309,29 +289,11 @@ class HammingIndex(SignalIndex):
         if ids.shape[0] >= max(BULK_MIN, self._ids.shape[0] // 4):
             self._rebuild(ids, rows)
             return
-        self._tombstone(ids)
-        for value_id, row in zip(ids.tolist(), rows, strict=True):
-            self._delta[value_id] = row.tobytes()[: self.nbytes]
+        self._put(ids, [row.tobytes()[: self.nbytes] for row in rows])
+
+    def _delta_changed(self, value_id: int | None, old: bytes | None, new: bytes | None) -> None:
+        """Drop the packed view of the delta; the next search packs it again."""
         self._delta_arrays = None
-
-    def remove(self, value_ids: Sequence[int]) -> None:
-        ids = self._id_array(value_ids)
-        self._tombstone(ids)
-        for value_id in ids.tolist():
-            if self._delta.pop(value_id, None) is not None:
-                self._delta_arrays = None
-
-    def __len__(self) -> int:
-        return int(self._ids.shape[0]) - self._n_dead + len(self._delta)
-
-    def value_ids(self) -> I64:
-        delta = np.fromiter(self._delta.keys(), np.int64, len(self._delta))
-        return np.sort(np.concatenate([self._ids[~self._dead], delta]))
-
-    @property
-    def delta_size(self) -> int:
-        """Values waiting in the delta plus tombstones: a cue for the caller to :meth:`compact`."""
-        return len(self._delta) + self._n_dead
 
     @property
     def nbytes_resident(self) -> int:
@@ -343,8 +305,7 @@ class HammingIndex(SignalIndex):
 
     def _delta_view(self) -> tuple[I64, U64]:
         if self._delta_arrays is None:
-            ids = np.fromiter(self._delta.keys(), np.int64, len(self._delta))
-            self._delta_arrays = (ids, self._pack(list(self._delta.values())))
+            self._delta_arrays = (self._delta_ids(), self._pack(list(self._delta.values())))
         return self._delta_arrays
 
     def compact(self) -> None:
@@ -363,10 +324,8 @@ class HammingIndex(SignalIndex):
         self._warm_up()
 
     def _set_main(self, ids: I64, codes: U64, tables: _Tables | None) -> None:
-        self._ids, self._codes = ids, codes
-        self._dead = np.zeros(ids.shape[0], np.bool_)
-        self._n_dead = 0
-        self._delta, self._delta_arrays = {}, None
+        self._codes = codes
+        self._set_ids(ids)
         if tables is None and ids.shape[0] >= self.flat_below:
             m = choose_substrings(self.bits, ids.shape[0])
             tables = _Tables.build(self._codes.view(np.uint8), m, self.bits)
@@ -386,15 +345,14 @@ class HammingIndex(SignalIndex):
 
     def search(self, queries: Sequence[bytes], threshold: float) -> list[list[IndexHit]]:
         """Every live value within ``threshold`` bits (inclusive), nearest first, per query."""
+        return self.range_search(queries, threshold).to_lists()
+
+    def range_search(self, queries: Sequence[bytes], threshold: float) -> RangeHits:
+        """:meth:`search` as arrays: per query, nearest first, then by value id."""
         qidx, ids, dist = self.search_arrays(self._pack(queries), threshold)
         order = np.lexsort((ids, dist, qidx))
-        qidx, ids, dist = qidx[order], ids[order], dist[order]
-        bounds = np.searchsorted(qidx, np.arange(len(queries) + 1))
-        ids_l, dist_l = ids.tolist(), dist.tolist()
-        return [
-            [IndexHit(ids_l[i], float(dist_l[i])) for i in range(bounds[q], bounds[q + 1])]
-            for q in range(len(queries))
-        ]
+        lims = np.searchsorted(qidx[order], np.arange(len(queries) + 1)).astype(np.int64)
+        return RangeHits(lims, ids[order], dist[order].astype(np.float64))
 
     def search_arrays(self, queries: U64, threshold: float) -> Matches:
         """Array form of :meth:`search` for bulk callers: (query index, value id, distance).
@@ -499,20 +457,8 @@ class HammingIndex(SignalIndex):
             offsets = require(arrays, "offsets", off_dtype, (total,))
             tables = _Tables(spans, order, offsets, base)
         index._set_main(ids, codes, tables)
-        index._dead = dead
-        index._n_dead = int(np.count_nonzero(dead))
-        if nd:
-            shadowed = ~dead[index._main_rows(delta_ids)]
-            if np.unique(delta_ids).shape[0] != nd or bool(shadowed.any()):
-                raise IndexCorrupt(f"{directory}: delta ids repeat or shadow live main ids")
-            index._delta = dict(
-                zip(
-                    delta_ids.tolist(),
-                    (r.tobytes()[: index.nbytes] for r in delta_codes),
-                    strict=True,
-                )
-            )
-        if len(index) != count:
-            raise IndexCorrupt(f"{directory}: {len(index)} live values, manifest says {count}")
+        delta_values = [row.tobytes()[: index.nbytes] for row in delta_codes]
+        index._restore(directory, dead, delta_ids, delta_values)
+        index._check_count(directory, count)
         index._warm_up()
         return index

@@ -23,6 +23,7 @@ from typing import ClassVar
 
 from hashcore.content import ContentKind
 from hashcore.errors import ContentError, InvalidInput
+from hashcore.index import SignalIndex
 from hashcore.media import Media
 from hashcore.plugins import DISABLE_ENV, get_plugin_manager
 from hashcore.registry import SignalRegistry
@@ -53,6 +54,7 @@ class SignalTypeConformance:
         assert st.description, "give a one-line description for `hashcore plugins`"
         if isinstance(st, BitSignalType):
             assert st.bits > 0 and st.bits % 8 == 0
+        assert isinstance(st.border_variants, bool) and isinstance(st.crop_variants, tuple)
 
     def test_is_discovered_through_its_entry_point(self) -> None:
         """Loads the entry points with ``HASHCORE_DISABLE_PLUGINS`` ignored, deliberately: this
@@ -105,7 +107,34 @@ class SignalTypeConformance:
         st = self._instance()
         a, b = (self._hash(path).value for path in self.sample_files[:2])
         assert st.is_match(st.compare(a, a))
+        chance = st.accidental_probability(st.compare(a, a))
+        assert chance is None or 0.0 <= chance <= 1.0, f"accidental_probability gave {chance}"
         assert st.compare(a, b) == st.compare(b, a)
+
+    def test_declares_its_index(self, tmp_path: Path) -> None:
+        """``create_index()`` gives an empty :class:`~hashcore.index.SignalIndex` that finds
+        an added value at the default threshold, answers ``range_search`` as ``search``, counts
+        its pending changes and reloads its snapshot with the same answers."""
+        st = self._instance()
+        index = st.create_index()
+        assert isinstance(index, SignalIndex), f"create_index() returned {type(index).__name__}"
+        assert len(index) == 0
+        a, b = (self._hash(path).value for path in self.sample_files[:2])
+        index.add([7, 8], [a, b])
+        assert len(index) == 2 and index.delta_size >= 0
+        assert index.value_size in (None, len(a)), "value_size is the width of every value"
+        with contextlib.suppress(NotImplementedError):  # listing ids is optional
+            assert index.value_ids().tolist() == [7, 8]
+        threshold = float(st.default_threshold)
+        found = index.search([a], threshold)
+        assert 7 in [hit.value_id for hit in found[0]], "an added value does not find itself"
+        arrays = index.range_search([a, b], threshold)
+        assert arrays.to_lists() == index.search([a, b], threshold)
+        index.remove([8])
+        index.save(tmp_path / "index")
+        loaded = type(index).load(tmp_path / "index")
+        assert len(loaded) == 1
+        assert loaded.search([a], threshold) == index.search([a], threshold)
 
     def test_variants_are_of_this_type_and_include_the_hash(self) -> None:
         st = self._instance()

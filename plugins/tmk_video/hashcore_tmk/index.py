@@ -18,8 +18,7 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from hashcore.index.base import IndexCorrupt, IndexHit, SignalIndex
-from hashcore.index.snapshot import read_snapshot, require, write_snapshot
+from hashcore import IndexCorrupt, IndexHit, SignalIndex, read_snapshot, require, write_snapshot
 from hashcore_tmk.constants import FEATURE_DIM, FOURIER_COEFFS, PERIODS
 from hashcore_tmk.feature import TmkFeature
 from hashcore_tmk.score import level2_many, normalized_average
@@ -71,6 +70,11 @@ class TmkIndex(SignalIndex):
 
     def __len__(self) -> int:
         return int(self._alive.sum()) + len(self._delta)
+
+    @property
+    def delta_size(self) -> int:
+        """Features waiting in the delta plus removed main rows."""
+        return len(self._delta) + int((~self._alive).sum())
 
     def value_ids(self) -> NDArray[np.int64]:
         delta = np.fromiter(self._delta, np.int64, len(self._delta))
