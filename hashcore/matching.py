@@ -22,26 +22,19 @@ from hashcore.errors import InvalidInput
 from hashcore.model import PRIORITIES, Bank, SignalHit
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, SignalType
+from hashcore.store.rows import clean_thresholds
 
 
 def check_thresholds(
     registry: SignalRegistry, thresholds: Mapping[str, float] | None
 ) -> dict[str, float]:
     """Validated threshold overrides: known families, sensible numbers."""
-    checked: dict[str, float] = {}
-    for family, raw in (thresholds or {}).items():
-        signal_type = registry.get(family)
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise InvalidInput(
-                f"threshold for {family} is not a number", field="thresholds"
-            ) from None
-        if not math.isfinite(value):
-            raise InvalidInput(f"threshold for {family} must be finite", field="thresholds")
-        if signal_type.metric is Metric.HAMMING and value < 0:
-            raise InvalidInput(f"threshold for {family} must be >= 0", field="thresholds")
-        checked[family] = value
+    for family in thresholds or {}:
+        registry.get(family)  # NotFound names an unknown family first
+    checked = clean_thresholds(thresholds)
+    for family, value in checked.items():
+        if registry.get(family).metric is Metric.HAMMING and value < 0:
+            raise InvalidInput(f"threshold for {family!r} must be >= 0", field="thresholds")
     return checked
 
 

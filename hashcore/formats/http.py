@@ -121,7 +121,9 @@ class HttpClient:
         request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310
         self.requests += 1
         watchdog = _Watchdog(self.timeout)
-        opener = urllib.request.build_opener(_HttpHandler(watchdog), _HttpsHandler(watchdog))
+        opener = urllib.request.build_opener(
+            _HttpHandler(watchdog=watchdog), _HttpsHandler(watchdog=watchdog)
+        )
         try:
             with opener.open(request, timeout=self.timeout) as response:
                 body: bytes = response.read(self.max_bytes + 1)
@@ -189,41 +191,38 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-class _WatchedHTTPConnection(http.client.HTTPConnection):
+class _WithWatchdog:
+    """Mixed into urllib's connection and handler classes: they take the request's watchdog."""
+
     def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._watchdog = watchdog
 
-    def connect(self) -> None:
-        super().connect()
-        self._watchdog.watch(self.sock)
 
-
-class _WatchedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._watchdog = watchdog
+class _WatchedConnection(_WithWatchdog):
+    """The watchdog gets each socket the connection opens, and shuts it down at the request's
+    deadline, so a slow body cannot outlive it."""
 
     def connect(self) -> None:
-        super().connect()
-        self._watchdog.watch(self.sock)
+        super().connect()  # type: ignore[misc]  # the connection class this is mixed into
+        self._watchdog.watch(self.sock)  # type: ignore[attr-defined]
 
 
-class _HttpHandler(urllib.request.HTTPHandler):
-    def __init__(self, watchdog: _Watchdog) -> None:
-        super().__init__()
-        self._watchdog = watchdog
+class _WatchedHTTPConnection(_WatchedConnection, http.client.HTTPConnection):
+    pass
 
+
+class _WatchedHTTPSConnection(_WatchedConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _HttpHandler(_WithWatchdog, urllib.request.HTTPHandler):
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         connection = functools.partial(_WatchedHTTPConnection, watchdog=self._watchdog)
         return self.do_open(connection, req)  # type: ignore[arg-type]
 
 
-class _HttpsHandler(urllib.request.HTTPSHandler):
-    def __init__(self, watchdog: _Watchdog) -> None:
-        super().__init__()
-        self._watchdog = watchdog
-
+class _HttpsHandler(_WithWatchdog, urllib.request.HTTPSHandler):
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         connection = functools.partial(_WatchedHTTPSConnection, watchdog=self._watchdog)
         return self.do_open(connection, req)  # type: ignore[arg-type]
