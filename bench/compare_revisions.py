@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -102,20 +103,26 @@ def main() -> int:
             [sys.executable, str(BENCH), "build", *common], env=env_for(REPO), check=True
         )
         best: dict[str, float] = {}
+        ratios: list[float] = []
         digests: dict[str, set[str]] = {"base": set(), "new": set()}
         hits = 0.0
         for pair in range(args.pairs):
+            rates: dict[str, float] = {}
             for name in ("base", "new"):
                 result = run(trees[name], "measure", *common, "--rounds", str(args.rounds))
                 print(f"{kind} {args.n:,} pair {pair + 1} {name}: {json.dumps(result)}", flush=True)
                 best[name] = max(best.get(name, 0.0), result["lookups_per_s"])
                 digests[name].add(result["digest"])
                 hits = result["hits_per_query"]
+                rates[name] = result["lookups_per_s"]
+            ratios.append(rates["new"] / rates["base"])  # same window, the drift cancels
         flat = run(REPO, "faiss", *common)
         same = digests["base"] == digests["new"] and len(digests["new"]) == 1
         summary.append(
             f"{kind:9} n={args.n:,} hits/query={hits:.1f}: base {best['base']:,.0f}/s, "
-            f"new {best['new']:,.0f}/s, new/base x{best['new'] / best['base']:.2f}; "
+            f"new {best['new']:,.0f}/s, new/base x{best['new'] / best['base']:.2f} (best of"
+            f" each), x{statistics.median(ratios):.2f} (median of the pairs' ratios:"
+            f" {', '.join(f'{r:.2f}' for r in ratios)}); "
             f"FAISS flat {flat['lookups_per_s']:,.0f}/s (new/flat x"
             f"{best['new'] / flat['lookups_per_s']:.2f}); identical results: {same}"
         )

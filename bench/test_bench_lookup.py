@@ -38,7 +38,9 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,8 +138,6 @@ def build(kind: str, n: int) -> Path:
 
 def measure(kind: str, n: int, rounds: int = ROUNDS) -> dict[str, Any]:
     """Lookups/s of this interpreter's hashcore on the cached bank, with a result digest."""
-    import hashcore
-    from hashcore.engine import Engine
     from hashcore.signals import Signal
 
     faiss.omp_set_num_threads(1)
@@ -147,8 +147,24 @@ def measure(kind: str, n: int, rounds: int = ROUNDS) -> dict[str, Any]:
         [[Signal("pdq", code.tobytes())] for code in queries[i : i + BATCH]]
         for i in range(0, len(queries), BATCH)
     ]
+    # A private copy per run: a tree may migrate the store's schema or rewrite its snapshots on
+    # close, and the other tree must still open the cached bank as it was built.
+    private = Path(tempfile.mkdtemp(prefix="lookup-run-", dir=CACHE))
+    shutil.copytree(root / "store", private / "store")
     started = time.perf_counter()
-    with Engine(root / "store") as engine:
+    try:
+        return _measure_store(private / "store", kind, n, batches, rounds, started)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _measure_store(
+    store: Path, kind: str, n: int, batches: list[Any], rounds: int, started: float
+) -> dict[str, Any]:
+    import hashcore
+    from hashcore.engine import Engine
+
+    with Engine(store) as engine:
         opened = time.perf_counter() - started
         engine.lookup_many(batches[0])  # warm-up: compiled kernels, page cache
         best = float("inf")
@@ -170,12 +186,13 @@ def measure(kind: str, n: int, rounds: int = ROUNDS) -> dict[str, Any]:
                                     f"{s.stored_variant};".encode()
                                 )
             best = min(best, elapsed)
+    queries = sum(len(batch) for batch in batches)
     return {
         "kind": kind,
         "n": n,
         "hashcore": str(Path(hashcore.__file__).resolve().parents[1]),
-        "lookups_per_s": len(queries) / best,
-        "hits_per_query": hits / len(queries),
+        "lookups_per_s": queries / best,
+        "hits_per_query": hits / queries,
         "open_s": opened,
         "digest": digest.hexdigest()[:16],
     }

@@ -30,8 +30,9 @@ from hashcore.store import Store, StoreWriter
 
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
-    from hashcore.formats.importer import ImportSummary, Ticker
+    from hashcore.formats.importer import ImportSummary
     from hashcore.formats.records import BankSettings
+    from hashcore.model import Ticker
 
 Thresholds = Mapping[str, float]
 INDEX_DIR = "indexes"
@@ -297,9 +298,9 @@ class Engine:
         """
         self.indexes.catch_up()
 
-    def compact(self) -> None:
+    def compact(self, progress: Ticker | None = None) -> None:
         """Fold every index's delta into its main structure and write the snapshots."""
-        self.indexes.compact()
+        self.indexes.compact(progress)
 
     def index_status(self) -> dict[str, IndexStatus]:
         """Per family: its index's live values, sequence number and how it was opened (every

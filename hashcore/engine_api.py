@@ -23,8 +23,9 @@ from hashcore.signals import Signal
 
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
-    from hashcore.formats.importer import ImportSummary, Ticker
+    from hashcore.formats.importer import ImportSummary
     from hashcore.formats.records import BankSettings
+    from hashcore.model import Ticker
     from hashcore.store import StoreWriter
 
 
@@ -157,7 +158,9 @@ class EngineAPI(Protocol):
 
     def catch_up(self) -> None: ...
 
-    def compact(self) -> None: ...
+    def compact(self, progress: Ticker | None = None) -> None:
+        """Fold every index's delta and write the snapshots; ``progress`` ticks per step."""
+        ...
 
     def index_status(self) -> dict[str, IndexStatus]: ...
 

@@ -253,9 +253,10 @@ def merge_rows(
                 confidence=confidences[digest],
             )
         )
-    for matches in results:  # stable: within a priority, by bank name and entry id still
-        if len(matches) > 1:
-            matches.sort(key=lambda match: priority_rank(banks[match.bank]))
+    if any(bank.priority is not None for bank in banks.values()):
+        for matches in results:  # stable: within a priority, by bank name and entry id still
+            if len(matches) > 1:
+                matches.sort(key=lambda match: priority_rank(banks[match.bank]))
     return results
 
 

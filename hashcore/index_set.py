@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hashcore.locks import RWLock
+from hashcore.model import Ticker
 from hashcore.registry import SignalRegistry
 from hashcore.snapshots import IndexState, catch_up_index, open_index, rebuild, write_snapshot
 from hashcore.store import Store
@@ -164,10 +165,11 @@ class IndexSet:
             for family, state in self._states.items():
                 catch_up_index(state, self._store, self._registry.get(family), last)
 
-    def compact(self) -> None:
-        """Open every index, fold its delta into its main structure, write the snapshots."""
+    def compact(self, progress: Ticker | None = None) -> None:
+        """Open every index, fold its delta into its main structure, write the snapshots;
+        ``progress`` advances once per index folded and once per snapshot written."""
         self.open_all()
-        self._compact_open()
+        self._compact_open(progress)
 
     def rebuild(self, families: Iterable[str]) -> None:
         """Rebuild these families' open indexes from the store and write their snapshots."""
@@ -178,14 +180,16 @@ class IndexSet:
                     self._states[family] = fresh
         self._write_snapshots()
 
-    def _compact_open(self) -> None:
+    def _compact_open(self, progress: Ticker | None = None) -> None:
         self.catch_up()
         with self._lock.write():
             for state in self._states.values():
                 state.index.compact()
-        self._write_snapshots()
+                if progress is not None:
+                    progress.advance()
+        self._write_snapshots(progress)
 
-    def _write_snapshots(self) -> None:
+    def _write_snapshots(self, progress: Ticker | None = None) -> None:
         if self._store.read_only:
             return
         with self._snapshot_lock, self._lock.read():
@@ -197,6 +201,8 @@ class IndexSet:
                         log.warning(
                             "could not write the %s index snapshot: %s", state.family, error
                         )
+                if progress is not None:
+                    progress.advance()
 
     def _compact_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from hashcore.signals import Signal
 
@@ -111,3 +112,10 @@ class LookupResult:
     @property
     def matched(self) -> bool:
         return bool(self.matches)
+
+
+class Ticker(Protocol):
+    """Counts work done for whoever watches (the CLI's progress bar): imports tick per record,
+    compaction per index step."""
+
+    def advance(self, count: int = 1) -> None: ...

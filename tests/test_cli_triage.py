@@ -454,3 +454,17 @@ def test_bank_priority_orders_matches_and_travels(
         assert remote.create_bank("urgent", priority=1).priority == 1
         assert remote.get_bank("urgent").bank.priority == 1
         assert remote.create_bank("plain").priority is None
+
+
+def test_compact_reports_progress_in_a_log(banked: list[str]) -> None:
+    env = {**os.environ, "HASHCORE_PROGRESS_SECONDS": "0.000001"}
+    done = subprocess.run(
+        [sys.executable, "-m", "hashcore.cli.main", "bank", "compact", *banked],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    steps = [line for line in done.stderr.splitlines() if line.startswith("compacting")]
+    # md5, pdq, phash, tmk_pdqf: each folded, then each snapshot written.
+    assert len(steps) >= 8 and steps[-1].startswith(
+        "compacting (indexes folded, snapshots written): 8"
+    )
+    assert "pdq: 4 values" in done.stdout

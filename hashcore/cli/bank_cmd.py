@@ -225,7 +225,9 @@ def run_toggle(args: argparse.Namespace) -> int:
 def run_compact(args: argparse.Namespace) -> int:
     require_store(args)
     with open_engine(args) as engine:
-        engine.compact()
+        progress = Progress(None, "compacting (indexes folded, snapshots written)")
+        engine.compact(progress)
+        progress.close()
         for family, state in sorted(engine.index_status().items()):
             print(f"{family}: {state.values} values, snapshot at seq {state.seq}")
     return 0

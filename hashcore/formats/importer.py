@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from hashcore.errors import HashcoreError, InvalidInput, StoreError
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
-from hashcore.model import EntryStatus
+from hashcore.model import EntryStatus, Ticker
 
 BATCH_SIZE = 20_000
 """Updates per transaction: 1M hashed records took 85 s at 1,000, 73 s at 5,000 (fewer commits
@@ -68,10 +68,6 @@ class Target(Protocol):
     def batch(self, *, catch_up: bool = True) -> AbstractContextManager[Any]: ...
 
     def catch_up(self) -> None: ...
-
-
-class Ticker(Protocol):
-    def advance(self, count: int = 1) -> None: ...
 
 
 @dataclass

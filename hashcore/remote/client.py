@@ -34,8 +34,9 @@ from hashcore.signals import Signal
 
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
-    from hashcore.formats.importer import ImportSummary, Ticker
+    from hashcore.formats.importer import ImportSummary
     from hashcore.formats.records import BankSettings
+    from hashcore.model import Ticker
     from hashcore.store import StoreWriter
 
 DEFAULT_TIMEOUT = 30.0
@@ -247,7 +248,8 @@ class RemoteEngine:
     def catch_up(self) -> None:
         """Nothing to do: the server's indexes catch up on every write it commits."""
 
-    def compact(self) -> None:
+    def compact(self, progress: Ticker | None = None) -> None:
+        """The server compacts its indexes; it reports no progress, so ``progress`` stays."""
         self._call(self._banks.Compact, pb.CompactRequest(), CONTENT_TIMEOUT)
 
     def check(self, *, repair: bool = False) -> CheckReport:

@@ -6,6 +6,7 @@ readers run beside the writer); writes go through :meth:`Store.transaction`, one
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -340,7 +341,10 @@ class Store:
         return conn
 
 
+@functools.lru_cache(maxsize=4096)
 def _labels(raw: str) -> tuple[str, ...]:
+    """Decoded once per distinct label set: a many-hit lookup reads the same few sets
+    (most often none) on every matched entry, and decoding them was a quarter of its time."""
     return tuple(json.loads(raw))
 
 
