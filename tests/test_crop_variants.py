@@ -160,7 +160,10 @@ def test_banked_entry_stores_its_crops(engine: Engine) -> None:
     entry = engine.add_file("csem", photo())
     stored = [s.variant for s in entry.signals if s.type == "pdq"]
     assert sorted(stored, key=str) == sorted([None, *PDQ_BANKED], key=str)
-    assert engine.get_bank("csem").signals_per_family["pdq"] == 4
+    assert engine.get_bank("csem").signals_per_family["pdq"] == 1  # the file's, not its crops'
+    with engine.store.transaction() as writer:  # a partner record with two PDQs counts both
+        writer.add_entry("csem", [Signal("pdq", bytes(32)), Signal("pdq", bytes([1]) * 32)])
+    assert engine.get_bank("csem").signals_per_family["pdq"] == 3
 
 
 def test_unknown_crop_name_is_refused_at_load() -> None:

@@ -165,16 +165,19 @@ def test_remove_entries_is_set_based(store: Store) -> None:
     assert store.bank_infos(["alpha"])[0].entries == 0
 
 
-def test_version_3_store_gains_bank_priority(tmp_path: Path) -> None:
-    """A store from before bank priorities opens with every bank unset and nothing else moved."""
+def test_version_3_store_gains_bank_priority_and_plain_counts(tmp_path: Path) -> None:
+    """A store from before bank priorities opens with every bank unset, its counts recounted
+    to the file's own hashes (v3 counted derived pictures' too), and nothing else moved."""
     import sqlite3
 
     from hashcore.store.schema import SCHEMA_VERSION
 
     with Store(tmp_path) as store, store.transaction() as writer:
         writer.create_bank("old", labels=["x"], thresholds={"pdq": 20})
-        writer.add_entry("old", [Signal("md5", bytes(16))], external_id="e")
+        plain, trimmed = Signal("pdq", bytes(32)), Signal("pdq", bytes([7]) * 32, variant="trimmed")
+        writer.add_entry("old", [Signal("md5", bytes(16)), plain, trimmed], external_id="e")
     conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
+    conn.execute("UPDATE bank_counts SET count = 2 WHERE family = 'pdq'")  # as v3 counted
     conn.execute("ALTER TABLE banks DROP COLUMN priority")
     conn.execute("PRAGMA user_version=3")
     conn.commit()
@@ -184,7 +187,7 @@ def test_version_3_store_gains_bank_priority(tmp_path: Path) -> None:
         assert (info.bank.priority, info.bank.labels, dict(info.bank.thresholds)) == (
             None, ("x",), {"pdq": 20.0}
         )  # fmt: skip
-        assert info.entries == 1
+        assert info.entries == 1 and dict(info.signals_per_family) == {"md5": 1, "pdq": 1}
         with store.transaction() as writer:
             assert writer.set_bank_priority("old", 3).priority == 3
             with pytest.raises(InvalidInput, match="priority must be 1"):

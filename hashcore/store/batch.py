@@ -300,11 +300,14 @@ class Batch:
             self.steps.append(step)
 
     def _count(self, values: Values, delta: int) -> None:
-        """An active entry with ``values`` appeared (+1) or went (-1)."""
+        """An active entry with ``values`` appeared (+1) or went (-1). Per family only the
+        file's own hashes count, not those of its derived pictures (trimmed, crops): a bank of
+        8 pictures holds 8 PDQs, not the 32 values that match them."""
         counts = self.counts
         counts[ENTRIES] = counts.get(ENTRIES, 0) + delta
-        for family, _ in values:
-            counts[family] = counts.get(family, 0) + delta
+        for (family, _), (_, variant) in values.items():
+            if variant is None:
+                counts[family] = counts.get(family, 0) + delta
 
     def _clean(self, status: EntryStatus, update: EntryUpdate, kept: Values) -> tuple[Values, str]:
         """A record's values and labels as stored. A non-active record without usable signals

@@ -120,7 +120,7 @@ SELECT bank_id, '', COUNT(*) FROM entries WHERE status = 'active' GROUP BY bank_
 UNION ALL
 SELECT e.bank_id, v.family, COUNT(*) FROM entry_signals s
     JOIN entries e ON e.id = s.entry_id JOIN signal_values v ON v.id = s.value_id
-    WHERE e.status = 'active' GROUP BY e.bank_id, v.family
+    WHERE e.status = 'active' AND s.variant IS NULL GROUP BY e.bank_id, v.family
 """
 """``bank_counts`` computed from scratch: the migration, and the oracle in tests."""
 
@@ -155,6 +155,9 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
             conn.execute(ENTRY_SIGNALS_V3)
         if version in (1, 2, 3) and not _has_column(conn, "banks", "priority"):
             conn.execute(BANKS_V4)
+        if version in (1, 3):  # v1 had no counts; v4 counts plain hashes, not derived ones
+            conn.execute("DELETE FROM bank_counts")
+            conn.execute(f"INSERT INTO bank_counts (bank_id, family, count) {RECOUNT_SQL}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,)
@@ -168,9 +171,8 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
 
 
 def _migrate_to_v2(conn: sqlite3.Connection) -> None:
-    """Reshape ``entry_signals`` without its rowid, and count every bank once."""
+    """Reshape ``entry_signals`` without its rowid (the banks are counted at the end)."""
     _run_script(conn, ENTRY_SIGNALS_V2)
-    conn.execute(f"INSERT INTO bank_counts (bank_id, family, count) {RECOUNT_SQL}")
 
 
 def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
