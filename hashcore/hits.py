@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashcore.index.base import RangeHits, SignalIndex
+from hashcore.index.ids import distinct
 from hashcore.matching import confidence, priority_rank, stands_alone, threshold_for
 from hashcore.model import Bank, Match, SignalHit
 from hashcore.registry import SignalRegistry
@@ -168,7 +169,7 @@ def match_hits(
     it is called once, for the batch.
     """
     table = _Table.of(hits)
-    value_ids = np.unique(table.value_id).tolist()
+    value_ids = distinct(table.value_id).tolist()
     live = list(live_entries(value_ids)) if value_ids else []
     # Each row meets the live entries of its value, in the store's order: stable sort by value.
     live_value = np.fromiter((e.value_id for e in live), np.int64, len(live))

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from hashcore.errors import InvalidInput
 from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits
 from hashcore.index.delta import DeltaIndex, id_array
+from hashcore.index.ids import all_distinct, last_of_each
 from hashcore.index.snapshot import read_snapshot, require, write_snapshot
 
 I64 = npt.NDArray[np.int64]
@@ -138,9 +139,8 @@ class ExactIndex(DeltaIndex):
         delta_ids, delta_keys = self._delta_arrays()
         ids = np.concatenate([self._ids[live], delta_ids, new_ids])
         keys = np.concatenate([self._keys[live], delta_keys, new_keys])
-        uniq, first = np.unique(ids[::-1], return_index=True)  # last occurrence of an id wins
-        keep = ids.shape[0] - 1 - first
-        ids, keys = uniq, keys[keep]
+        ids, keep = last_of_each(ids)  # the last occurrence of an id wins
+        keys = keys[keep]
         order = np.lexsort((ids, keys))
         self._set_main(keys[order], ids[order])
 
@@ -177,7 +177,7 @@ class ExactIndex(DeltaIndex):
         keys = np.ascontiguousarray(values).view(f"S{nbytes}").reshape(-1)
         if n > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
             raise IndexCorrupt(f"{directory}: main values are not sorted")
-        if np.unique(ids).shape[0] != n:
+        if not all_distinct(ids):
             raise IndexCorrupt(f"{directory}: repeated value ids")
         index._set_main(keys, ids)
         index._restore(directory, dead, delta_ids, [row.tobytes() for row in delta_values])

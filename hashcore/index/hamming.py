@@ -31,6 +31,7 @@ import numpy.typing as npt
 from hashcore.errors import InvalidInput
 from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits
 from hashcore.index.delta import DeltaIndex, id_array
+from hashcore.index.ids import last_of_each
 from hashcore.index.mih_kernel import SearchArrays, search_tables
 from hashcore.index.snapshot import read_snapshot, require, write_snapshot
 
@@ -317,9 +318,7 @@ class HammingIndex(DeltaIndex):
         delta_ids, delta_codes = self._delta_view()
         ids = np.concatenate([self._ids[live], delta_ids, new_ids])
         codes = np.concatenate([self._codes[live], delta_codes, new_codes])
-        # The last occurrence of an id wins: unique over the reversed array keeps it.
-        uniq, first = np.unique(ids[::-1], return_index=True)
-        last = ids.shape[0] - 1 - first
+        uniq, last = last_of_each(ids)  # the last occurrence of an id wins
         self._set_main(uniq, np.ascontiguousarray(codes[last]), None)
         self._warm_up()
 
@@ -364,7 +363,9 @@ class HammingIndex(DeltaIndex):
         if limit < 0 or queries.shape[0] == 0:
             return _empty()
         limit = min(limit, self.bits)
-        queries = np.ascontiguousarray(queries, dtype=np.uint64).reshape(-1, self.words)
+        # Writable and C-contiguous, the one layout the warm-up compiled: numba types a
+        # read-only array (np.frombuffer of the query bytes) apart and would compile again.
+        queries = np.require(queries, np.uint64, ["C", "W"]).reshape(-1, self.words)
         qm, rows, dm = self._search_main(queries, limit)
         parts = [(qm, self._ids[rows], dm)]
         if self._delta:
