@@ -85,13 +85,19 @@ def run(tree: Path, *args: str) -> dict[str, Any]:
     return result
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+def tree_parser(doc: str | None, n: int) -> argparse.ArgumentParser:
+    """The options every two-tree benchmark takes: ``--base``, ``--new``, ``--n``, ``--pairs``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0] if doc else None)
     parser.add_argument("--base", required=True, help="git revision or directory")
     parser.add_argument("--new", default=str(REPO), help="git revision or directory")
-    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--n", type=int, default=n)
+    parser.add_argument("--pairs", type=int, default=2, help="base/new alternations")
+    return parser
+
+
+def main() -> int:
+    parser = tree_parser(__doc__, 1_000_000)
     parser.add_argument("--kinds", default="clustered,uniform")
-    parser.add_argument("--pairs", type=int, default=2, help="base/new alternations per bank")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the queries per run")
     args = parser.parse_args()
     trees = {"base": tree_of(args.base), "new": tree_of(args.new)}

@@ -13,7 +13,6 @@ per index the median of the pairs' ratios base/new (>1: new loads faster).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-from compare_revisions import env_for, tree_of  # noqa: E402 - the driver's tree helpers
+from compare_revisions import env_for, tree_of, tree_parser  # noqa: E402 - shared helpers
 
 CACHE = REPO / "bench" / ".cache"
 KINDS = {"md5": "hashcore.index.exact:ExactIndex", "pdq": "hashcore.index.hamming:HammingIndex"}
@@ -77,12 +76,7 @@ def load(tree: Path, kind: str, directory: Path) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--base", required=True, help="git revision or directory")
-    parser.add_argument("--new", default=str(REPO), help="git revision or directory")
-    parser.add_argument("--n", type=int, default=10_000_000)
-    parser.add_argument("--pairs", type=int, default=2)
-    args = parser.parse_args()
+    args = tree_parser(__doc__, 10_000_000).parse_args()
     trees = {"base": tree_of(args.base), "new": tree_of(args.new)}
     started = time.perf_counter()
     root = build(args.n)
