@@ -195,3 +195,25 @@ def test_version_3_store_gains_bank_priority_and_plain_counts(tmp_path: Path) ->
     conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.close()
+
+
+def test_families_skip_scan_equals_distinct(tmp_path: Path) -> None:
+    """``Store.families`` probes the (family, value) index once per family; same answer as a
+    ``SELECT DISTINCT`` over every value, including for an empty store."""
+    import sqlite3
+
+    with Store(tmp_path) as store:
+        assert store.families() == []
+        with store.transaction() as writer:
+            writer.create_bank("b")
+            for n in range(50):
+                signals = [Signal("md5", n.to_bytes(16, "big")), Signal("pdq", bytes([n]) * 32)]
+                writer.add_entry("b", signals if n % 2 else signals[:1])
+            writer.add_entry("b", [Signal("phash", bytes(8))])
+        found = store.families()
+    conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
+    distinct = [
+        row[0] for row in conn.execute("SELECT DISTINCT family FROM signal_values ORDER BY 1")
+    ]
+    conn.close()
+    assert found == distinct == ["md5", "pdq", "phash"]

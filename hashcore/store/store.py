@@ -37,6 +37,15 @@ _LIVE_SQL = (
     " JOIN entries e ON e.id = s.entry_id JOIN banks b ON b.id = e.bank_id"
     " WHERE s.value_id IN ({marks}) AND e.status = 'active' AND b.enabled = 1"
 )
+_FAMILIES_SQL = (
+    "WITH RECURSIVE f(family) AS ("
+    " SELECT MIN(family) FROM signal_values"
+    " UNION ALL SELECT (SELECT MIN(family) FROM signal_values WHERE family > f.family)"
+    " FROM f WHERE f.family IS NOT NULL)"
+    " SELECT family FROM f WHERE family IS NOT NULL"
+)
+"""The distinct families by skipping through the (family, value) index, one probe each: a
+``SELECT DISTINCT`` reads every value (0.35 s at 3M values, paid on every engine open)."""
 _CHUNK = 500
 """Ids per ``IN (...)`` list, well under SQLite's variable limit."""
 
@@ -320,7 +329,7 @@ class Store:
 
     def families(self) -> list[str]:
         """Every family that has ever had a value in this store."""
-        rows = self._reader().execute("SELECT DISTINCT family FROM signal_values ORDER BY 1")
+        rows = self._reader().execute(_FAMILIES_SQL)
         return [str(row[0]) for row in rows]
 
     # Connections

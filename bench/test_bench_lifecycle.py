@@ -1,0 +1,160 @@
+"""Lifecycle: a restart to its first answered lookup, and an index build, each with a baseline.
+
+Run: ``.venv/bin/python -m pytest bench/test_bench_lifecycle.py --benchmark-enable -s``
+(sizes: ``HASHCORE_BENCH_LIFECYCLE_SIZES``, default ``1000000``; add ``10000000`` for the 10M
+case: building that store takes about half an hour and 6 GB of disk, once).
+
+* **Restart**: a store of N entries, each with a PDQ, an MD5 and a pHash (random values, one
+  bank), indexes snapshotted. A fresh process imports hashcore, opens the engine, opens every
+  index (what a server does before SERVING) and answers one lookup. Printed per phase, beside
+  the baseline: reading the snapshot files' bytes from disk (the least a load can do), as a
+  ratio. Targets (issue 14): < 2 s at 1M, < 5 s at 10M.
+* **Index build**: ``HammingIndex`` of N PDQ codes built from scratch (the multi-index tables),
+  beside the baseline: numpy sorting N 64-bit keys once per table, as a ratio. Target: < 5 s
+  at 10M.
+
+The store is built once through ``import_updates`` and cached in ``bench/.cache``; each
+restart copies nothing (the snapshots are only read) and runs in its own process, so the page
+cache is warm as on a server restart, and no compiled kernel is in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / "bench" / ".cache"
+SIZES = [int(s) for s in os.environ.get("HASHCORE_BENCH_LIFECYCLE_SIZES", "1000000").split(",")]
+FAMILIES = {"pdq": 32, "md5": 16, "phash": 8}
+
+RESTART = """
+import json, sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+from hashcore.engine import Engine
+from hashcore.signals import Signal
+t1 = time.perf_counter()
+engine = Engine(Path(sys.argv[1]))
+t2 = time.perf_counter()
+engine.open_indexes()
+t3 = time.perf_counter()
+query = [Signal(family, bytes.fromhex(value)) for family, value in json.loads(sys.argv[2]).items()]
+result = engine.lookup_signals(query)
+t4 = time.perf_counter()
+assert result.matches, result
+print(json.dumps({"import_s": t1 - t0, "open_store_s": t2 - t1, "open_indexes_s": t3 - t2,
+                  "first_lookup_s": t4 - t3, "total_s": t4 - t0,
+                  "values": {f: s.values for f, s in engine.index_status().items()}}))
+engine.close()
+"""
+
+
+def store_of(n: int) -> tuple[Path, dict[str, str]]:
+    """The cached store of ``n`` entries and one stored entry's values (hex) to look up."""
+    from hashcore.engine import Engine
+    from hashcore.formats import BankUpdate
+    from hashcore.formats.importer import import_updates
+    from hashcore.signals import Signal
+
+    root = CACHE / f"lifecycle-{n}"
+    probe = root / "probe.json"
+    if probe.exists():
+        return root / "store", json.loads(probe.read_text())
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n)
+    chunk = 100_000
+
+    def records() -> Iterator[BankUpdate]:
+        for start in range(0, n, chunk):
+            size = min(chunk, n - start)
+            values = {
+                f: rng.integers(0, 256, (size, b), dtype=np.uint8) for f, b in FAMILIES.items()
+            }
+            for i in range(size):
+                signals = tuple(Signal(f, values[f][i].tobytes()) for f in FAMILIES)
+                yield BankUpdate(f"e{start + i}", signals)
+
+    with Engine(root / "store") as engine:
+        engine.create_bank("bench")
+        summary = import_updates(engine, "bench", records())
+        engine.compact()  # every index folded and snapshotted
+        entry = engine.store.find_entry("bench", "e0")
+    assert summary.added == n, summary
+    values = {s.type: s.value.hex() for s in entry.signals if s.variant is None}
+    probe.write_text(json.dumps(values))
+    return root / "store", values
+
+
+def read_bytes(directory: Path) -> float:
+    """Seconds to read every file under ``directory``: the floor of loading them."""
+    started = time.perf_counter()
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                while handle.read(1 << 24):
+                    pass
+    return time.perf_counter() - started
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_restart_to_first_lookup(benchmark: Any, n: int) -> None:
+    store, probe = store_of(n)
+    snapshots = store / "indexes"
+
+    def restart() -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-c", RESTART, str(store), json.dumps(probe)],
+            capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),
+        )  # fmt: skip
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    result = benchmark.pedantic(restart, rounds=3, iterations=1)
+    floor = read_bytes(snapshots)
+    size_mb = sum(p.stat().st_size for p in snapshots.rglob("*") if p.is_file()) / 2**20
+    benchmark.extra_info.update(result, snapshot_mb=size_mb, read_snapshots_s=floor)
+    print(
+        f"\nrestart {n:,}: {result['total_s']:.2f} s to the first answer "
+        f"(imports {result['import_s']:.2f}, store {result['open_store_s']:.2f}, "
+        f"indexes {result['open_indexes_s']:.2f}, first lookup {result['first_lookup_s']:.2f}); "
+        f"reading the {size_mb:,.0f} MB of snapshots {floor:.2f} s: indexes/read "
+        f"x{result['open_indexes_s'] / max(floor, 1e-9):.1f}"
+    )
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_index_build(benchmark: Any, n: int) -> None:
+    from hashcore.index.hamming import HammingIndex, choose_substrings
+
+    rng = np.random.default_rng(n + 1)
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    ids = np.arange(n, dtype=np.int64)
+
+    def build() -> None:
+        index = HammingIndex(256)
+        index.add_array(ids, codes)
+
+    benchmark.pedantic(build, rounds=2, iterations=1)
+    tables = choose_substrings(256, n)
+    keys = rng.integers(0, 2**63, n, dtype=np.uint64)
+    started = time.perf_counter()
+    for _ in range(tables):
+        np.sort(keys)
+    floor = time.perf_counter() - started
+    built = benchmark.stats.stats.min
+    benchmark.extra_info.update(tables=tables, sort_floor_s=floor)
+    print(
+        f"\nindex build {n:,}: {built:.2f} s; {tables} numpy sorts of {n:,} keys {floor:.2f} s: "
+        f"build/sorts x{built / max(floor, 1e-9):.1f}"
+    )
