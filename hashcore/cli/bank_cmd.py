@@ -1,4 +1,5 @@
-"""``hashcore bank``: create banks, add files to them, remove entries, enable, disable, compact."""
+"""``hashcore bank``: create, list, add to, prioritise, enable or disable banks; remove entries;
+compact; import, fetch and export partner feeds."""
 
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ def register(subparsers: Any) -> None:
     )
     verbs = parser.add_subparsers(dest="bank_command", required=True, metavar="ACTION")
     store = [store_parent()]
-    register_bank_subcommands(verbs)
 
     create = verbs.add_parser("create", parents=store, help="create a bank")
     create.add_argument("name", metavar="NAME")
@@ -79,6 +79,7 @@ def register(subparsers: Any) -> None:
 
     compact = verbs.add_parser("compact", parents=store, help="compact indexes, write snapshots")
     compact.set_defaults(func=run_compact)
+    register_bank_subcommands(verbs)  # import, fetch, export: after the verbs of every day
 
 
 def run_create(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
     parser.add_argument(
-        "--tmk-dir", type=Path, help="also write DIR/<file stem>.tmk for each video"
+        "--tmk-dir", type=Path, metavar="DIR", help="also write DIR/<file stem>.tmk for each video"
     )
     parser.set_defaults(func=run)
 
