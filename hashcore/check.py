@@ -41,7 +41,7 @@ from hashcore.snapshots import (
     snapshot_dir,
 )
 from hashcore.store import Store
-from hashcore.store.schema import RECOUNT_SQL, connect
+from hashcore.store.schema import FAMILY_RECOUNT_SQL, RECOUNT_SQL, connect
 
 if TYPE_CHECKING:
     from hashcore.engine import Engine
@@ -56,7 +56,7 @@ LOG_BASE = "changes_base"
 VERIFY_BATCH = 20_000
 """Values searched per index call when verifying that the index holds each live value."""
 
-STORE_CHECKS = ("integrity", "unique", "bank_counts", "refs", "changes")
+STORE_CHECKS = ("integrity", "unique", "bank_counts", "family_counts", "refs", "changes")
 
 
 @dataclass
@@ -243,6 +243,7 @@ def check_store(path: Path) -> list[CheckResult]:
             _check_integrity(conn),
             _check_unique(conn),
             _check_bank_counts(conn),
+            _check_family_counts(conn),
             _check_refs(conn),
             _check_changes(conn)[0],
         ]
@@ -294,6 +295,17 @@ def _check_bank_counts(conn: sqlite3.Connection) -> CheckResult:
             bank, family = key
             what = f"{family} signals" if family else "entries"
             result.problem(f"bank {names.get(bank, bank)!r}: {what} {have}, recount {want}")
+    return result
+
+
+def _check_family_counts(conn: sqlite3.Connection) -> CheckResult:
+    stored = dict(conn.execute("SELECT family, live FROM family_counts").fetchall())
+    counted = dict(conn.execute(FAMILY_RECOUNT_SQL).fetchall())
+    result = CheckResult("family_counts", detail=f"{len(counted)} families recounted")
+    for family in sorted(stored.keys() | counted.keys()):
+        have, want = stored.get(family, 0), counted.get(family, 0)
+        if have != want:
+            result.problem(f"family {family}: {have} live values, recount {want}")
     return result
 
 
@@ -381,9 +393,9 @@ def read_store_id(path: Path) -> str:
 
 def repair_store(path: Path, results: Sequence[CheckResult]) -> list[str]:
     """Rewrite the derived data the failed ``results`` name, in one write transaction; what
-    was repaired (``bank_counts``, ``refs``, ``changes``)."""
+    was repaired (``bank_counts``, ``family_counts``, ``refs``, ``changes``)."""
     failed = {result.name for result in results if not result.ok}
-    wanted = failed & {"bank_counts", "refs", "changes"}
+    wanted = failed & {"bank_counts", "family_counts", "refs", "changes"}
     if not wanted:
         return []
     repaired = []
@@ -405,6 +417,10 @@ def repair_store(path: Path, results: Sequence[CheckResult]) -> list[str]:
                 conn.execute("DELETE FROM bank_counts")
                 conn.execute(f"INSERT INTO bank_counts (bank_id, family, count) {RECOUNT_SQL}")
                 repaired.append("bank_counts")
+            if not _check_family_counts(conn).ok:
+                conn.execute("DELETE FROM family_counts")
+                conn.execute(f"INSERT INTO family_counts (family, live) {FAMILY_RECOUNT_SQL}")
+                repaired.append("family_counts")
             log, fixes, broken = _check_changes(conn)
             if not log.ok:
                 now = time.time()

@@ -103,6 +103,10 @@ def corrupt_signal_counts(store: Path, registry: SignalRegistry) -> None:
     sql(store, "DELETE FROM bank_counts WHERE family = 'phash'")
 
 
+def corrupt_family_counts(store: Path, registry: SignalRegistry) -> None:
+    sql(store, "UPDATE family_counts SET live = live - 1 WHERE family = 'pdq'")
+
+
 def corrupt_refs(store: Path, registry: SignalRegistry) -> None:
     sql(store, "UPDATE signal_values SET refs = refs + 1 WHERE id = ?", live_value(store))
 
@@ -161,8 +165,10 @@ def change_indexed_hash(store: Path, registry: SignalRegistry) -> None:
 CORRUPTIONS = {
     "bank_counts": (corrupt_bank_counts, {"bank_counts"}),
     "signal_counts": (corrupt_signal_counts, {"bank_counts"}),
+    "family_counts": (corrupt_family_counts, {"family_counts"}),
     "refs": (corrupt_refs, {"refs"}),
-    "refs_to_zero": (corrupt_refs_to_zero, {"refs", "changes"}),
+    # A live value counted dead: the recounted live values disagree with the counter too.
+    "refs_to_zero": (corrupt_refs_to_zero, {"refs", "changes", "family_counts"}),
     "change_row": (delete_change_row, {"changes"}),
     "last_change_row": (delete_last_change_row, {"changes"}),
     "snapshot_byte": (corrupt_snapshot_byte, {"index:pdq"}),
@@ -196,7 +202,8 @@ def test_clean_store_passes(
     assert code == 0, report
     assert report["ok"] and not failed(report)
     names = {check["name"] for check in report["checks"]}
-    assert {"integrity", "unique", "bank_counts", "refs", "changes", "index:pdq"} <= names
+    assert {"integrity", "unique", "bank_counts", "family_counts", "refs", "changes"} <= names
+    assert "index:pdq" in names
     pdq = next(check for check in report["checks"] if check["name"] == "index:pdq")
     assert "sha256 verified" in pdq["detail"]
     assert main(["check", "--store", str(store)]) == 0

@@ -193,7 +193,7 @@ def test_version_3_store_gains_bank_priority_and_plain_counts(tmp_path: Path) ->
             with pytest.raises(InvalidInput, match="priority must be 1"):
                 writer.set_bank_priority("old", 0)
     conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()
 
 
@@ -217,3 +217,26 @@ def test_families_skip_scan_equals_distinct(tmp_path: Path) -> None:
     ]
     conn.close()
     assert found == distinct == ["md5", "pdq", "phash"]
+
+
+def test_version_4_store_counts_its_live_values(tmp_path: Path) -> None:
+    """Version 5 keeps each family's live values counted (an index opening reads the counter
+    instead of counting); a v4 store gets the counter from a recount, and writes move it."""
+    import sqlite3
+
+    with Store(tmp_path) as store, store.transaction() as writer:
+        writer.create_bank("b")
+        for n in range(7):
+            writer.add_entry("b", [Signal("md5", n.to_bytes(16, "big"))], external_id=f"e{n}")
+    conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
+    conn.execute("DELETE FROM family_counts")
+    conn.execute("PRAGMA user_version=4")
+    conn.commit()
+    conn.close()
+    with Store(tmp_path) as store:
+        assert store.live_state("md5")[1] == 7 and store.live_state("pdq")[1] == 0
+        with store.transaction() as writer:
+            entry = writer.add_entry("b", [Signal("md5", bytes(16))], external_id="dup")  # shared
+            writer.remove_entries("b", [entry.id])
+            writer.set_entry_status("b", 1, EntryStatus.WITHDRAWN)
+        assert store.live_state("md5")[1] == 6

@@ -75,6 +75,10 @@ _UNLINKS = bulk.Rows(  # a row-value IN over a subquery: SQLite searches the ind
     2,
 )
 _CHANGES = bulk.insert("changes", ("family", "value_id", "op", "ts"))
+_COUNT_LIVE = (
+    "INSERT INTO family_counts (family, live) VALUES (?, ?)"
+    " ON CONFLICT (family) DO UPDATE SET live = live + excluded.live"
+)
 
 
 class UpsertOutcome(StrEnum):
@@ -449,7 +453,19 @@ class Batch:
                 changed += (refs[value_id], value_id)
         _REFS.run(self._conn, changed)
         _CHANGES.run(self._conn, log)
+        self._count_live(log)
         return len(log) // _CHANGES.width
+
+    def _count_live(self, log: Sequence[Any]) -> None:
+        """``family_counts`` follows the change log: +1 per add, -1 per remove."""
+        net: dict[str, int] = {}
+        width = _CHANGES.width
+        for at in range(0, len(log), width):
+            family, op = log[at], log[at + 2]
+            net[family] = net.get(family, 0) + (1 if op == "add" else -1)
+        rows = [(family, delta) for family, delta in net.items() if delta]
+        if rows:
+            self._conn.executemany(_COUNT_LIVE, rows)
 
     def _write_entries(self, ids: Mapping[Key, int]) -> None:
         """Insert the batch's new entries and write what changed in the others."""

@@ -320,12 +320,12 @@ class Store:
         conn.execute("BEGIN")
         try:
             seq = int(conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0)
-            count = conn.execute(
-                "SELECT COUNT(*) FROM signal_values WHERE family = ? AND refs > 0", (family,)
-            ).fetchone()[0]
+            row = conn.execute(
+                "SELECT live FROM family_counts WHERE family = ?", (family,)
+            ).fetchone()  # kept by every write; `hashcore check` recounts it
         finally:
             conn.execute("COMMIT")
-        return seq, int(count)
+        return seq, int(row[0]) if row else 0
 
     def families(self) -> list[str]:
         """Every family that has ever had a value in this store."""
