@@ -66,8 +66,9 @@ def store_of(n: int) -> tuple[Path, dict[str, str]]:
     from hashcore.formats import BankUpdate
     from hashcore.formats.importer import import_updates
     from hashcore.signals import Signal
+    from hashcore.store.schema import SCHEMA_VERSION
 
-    root = CACHE / f"lifecycle-{n}"
+    root = CACHE / f"lifecycle-{n}-v{SCHEMA_VERSION}"  # an older store would migrate when timed
     probe = root / "probe.json"
     if probe.exists():
         return root / "store", json.loads(probe.read_text())
