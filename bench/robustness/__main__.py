@@ -57,23 +57,11 @@ def spin() -> tuple[float, float]:
 
 def run_revision(args: argparse.Namespace) -> int:
     """Re-run this command with the engine of ``args.revision`` (see the module docstring)."""
+    from bench.compare_revisions import tree_of  # the revision unpacked once, as there
+
     repo = Path(__file__).resolve().parents[2]
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", f"{args.revision}^{{commit}}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    dest = Path(tempfile.gettempdir()) / f"hashcore-rev-{rev}"
-    if not (dest / ".extracted").exists():
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        archive = subprocess.Popen(["git", "archive", rev], cwd=repo, stdout=subprocess.PIPE)
-        subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
-        if archive.wait() != 0:
-            raise SystemExit(f"git archive {rev} failed")
-        (dest / ".extracted").touch()
+    dest = tree_of(args.revision)
+    rev = dest.name.removeprefix("hashcore-rev-")
     # What is measured stays this tree's benchmark; only the engine comes from the revision.
     shutil.rmtree(dest / "bench" / "robustness", ignore_errors=True)
     shutil.copytree(
