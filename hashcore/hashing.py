@@ -143,7 +143,7 @@ def _crop_signals(
     """The family's signals for its standard crops (``crop_variants``), plain :meth:`hash` each.
 
     Lookup-only crops only with ``variants``. A value the family already has, or one too weak
-    to match on (a crop of a featureless picture), adds nothing and is left out.
+    to match on alone (a crop of a featureless picture), adds nothing and is left out.
     """
     seen = {signal.value for signal in plain}
     signals: list[Signal] = []
@@ -160,7 +160,11 @@ def _crop_signals(
         if cropped is None:
             continue
         for signal in _hash_family(signal_type, cropped, False, result):
-            if signal.usable and signal.value not in seen:
+            if (
+                signal.usable
+                and not signal_type.is_weak(signal.quality)
+                and signal.value not in seen
+            ):
                 seen.add(signal.value)
                 signals.append(replace(signal, variant=name))
     return signals

@@ -41,7 +41,8 @@ class FamilyHits:
 
     Row ``i``: lookup ``query[i]`` came within reach of ``value_id[i]`` at ``distance[i]``
     (a score for SIMILARITY families), best through the query signal ``signal[i]``, whose
-    variant is ``variants[signal[i]]``.
+    variant is ``variants[signal[i]]`` and which is weak (``SignalType.is_weak``: it only
+    seconds other families) when ``weak[signal[i]]``.
     """
 
     signal_type: SignalType
@@ -50,6 +51,7 @@ class FamilyHits:
     distance: F64
     signal: I64
     variants: Sequence[str | None]
+    weak: Sequence[bool] = ()
 
 
 def _similar(signal_type: SignalType) -> bool:
@@ -98,11 +100,16 @@ def search_family(
         len(signals),
     )
     found = index.range_search([s.value for s in signals], threshold)
-    return best_hits(signal_type, owners, [s.variant for s in signals], found)
+    weak = [signal_type.is_weak(s.quality) for s in signals]
+    return best_hits(signal_type, owners, [s.variant for s in signals], found, weak)
 
 
 def best_hits(
-    signal_type: SignalType, owners: I64, variants: Sequence[str | None], found: RangeHits
+    signal_type: SignalType,
+    owners: I64,
+    variants: Sequence[str | None],
+    found: RangeHits,
+    weak: Sequence[bool] = (),
 ) -> FamilyHits:
     """:class:`FamilyHits` of a search whose query ``i`` belongs to lookup ``owners[i]``."""
     signal = np.repeat(np.arange(len(variants), dtype=np.int64), np.diff(found.lims))
@@ -115,6 +122,7 @@ def best_hits(
         found.distances[rows],
         signal[rows],
         variants,
+        weak,
     )
 
 
@@ -129,6 +137,7 @@ class _Table:
     family: I64
     variant: I64  # index into variants
     variants: list[str | None]  # every family's searched signals' variants, one after another
+    weak: Bool  # per searched signal, as variants: it only seconds other families
 
     @classmethod
     def of(cls, hits: Sequence[FamilyHits]) -> _Table:
@@ -145,6 +154,9 @@ class _Table:
             np.repeat(np.arange(len(families), dtype=np.int64), sizes),
             _stack(signals),
             [v for h in families for v in h.variants],
+            np.array(
+                [w for h in families for w in (h.weak or [False] * len(h.variants))], np.bool_
+            ).reshape(-1),
         )
 
 
@@ -210,14 +222,17 @@ def merge_rows(
     matched, alone = _verdicts(types, limits, pair, distance)
     hit, item, seen = hit[matched], item[matched], seen[matched]
     family, distance, alone = family[matched], distance[matched], alone[matched]
+    weak = table.weak[table.variant[hit]] | _banked_weak(types, live, family, item)
+    alone &= ~weak
     query = table.query[hit]
     entry = np.fromiter((e.entry_id for e in live), np.int64, len(live))[item]
     derived = np.fromiter((e.variant is not None for e in live), np.bool_, len(live))[item]
     similar = np.array([_similar(t) for t in types], np.bool_).reshape(-1)
     key = np.where(similar[family], -distance, distance)
-    # Per (lookup, entry, family) the first row wins: closest, then banked as is, then first
-    # seen. Banks sort by name (their codes), so entries come out in the order a result lists.
-    order = np.lexsort((seen, derived, key, family, entry, bank.code[item], query))
+    # Per (lookup, entry, family) the first row wins: strong before weak, closest, then banked
+    # as is, then first seen. Banks sort by name (their codes), so entries come out in the
+    # order a result lists.
+    order = np.lexsort((seen, derived, key, weak, family, entry, bank.code[item], query))
     begins = np.flatnonzero(_starts(query[order], entry[order]))
     winner = _starts(query[order], entry[order], family[order])
     if not begins.size:
@@ -226,7 +241,7 @@ def merge_rows(
     solo = np.logical_or.reduceat(alone[order], begins).tolist()
     rows = order[winner]
     signals, kind = _signal_hits(
-        table, types, live, family[rows], distance[rows], hit[rows], item[rows]
+        table, types, live, family[rows], distance[rows], hit[rows], item[rows], weak[rows]
     )
     ends = np.cumsum(counts).tolist()
     firsts = item[order[begins]].tolist()
@@ -269,8 +284,10 @@ def _signal_hits(
     distance: F64,
     hit: I64,
     item: I64,
+    weak: Bool,
 ) -> tuple[list[SignalHit], list[int]]:
-    """The :class:`SignalHit` of each winning candidate, and a number per (family, distance).
+    """The :class:`SignalHit` of each winning candidate, and a number per (family, distance,
+    weak).
 
     Hits are immutable and few are distinct (a family, a distance, two variants), so each
     distinct one is made once and shared. A match's confidence depends only on its (family,
@@ -281,19 +298,37 @@ def _signal_hits(
     banked = np.fromiter((variant_code.setdefault(e.variant, len(variant_code)) for e in live),
                          np.int64, len(live))  # fmt: skip
     names = list(variant_code)
-    _, kind = np.unique(family + 1j * distance, return_inverse=True)
+    _, kind = np.unique(family * 2 + weak + 1j * distance, return_inverse=True)
     kind = kind.reshape(-1)
     width = len(names)
     code = (kind * width + asked[table.variant[hit]]) * width + banked[item]
     distinct, which = np.unique(code, return_inverse=True)
     made = []
     one = _firsts(which, distinct.shape[0])
-    for c, f, d in zip(
-        distinct.tolist(), family[one].tolist(), distance[one].tolist(), strict=True
+    for c, f, d, w in zip(
+        distinct.tolist(),
+        family[one].tolist(),
+        distance[one].tolist(),
+        weak[one].tolist(),
+        strict=True,
     ):
         rest, b = divmod(c, width)
-        made.append(SignalHit(types[f].name, d, names[rest % width], names[b]))
+        made.append(SignalHit(types[f].name, d, names[rest % width], names[b], weak=w))
     return [made[w] for w in which.reshape(-1).tolist()], kind.tolist()
+
+
+def _banked_weak(
+    types: Sequence[SignalType], live: Sequence[LiveEntry], family: I64, item: I64
+) -> Bool:
+    """Per candidate: whether the banked value it hit is weak in its family (by its quality)."""
+    quality = np.fromiter(
+        (-1 if e.quality is None else e.quality for e in live), np.int64, len(live)
+    )
+    floors = [t.solo_min_quality for t in types]
+    floor = np.array([-1 if f is None else f for f in floors], np.int64).reshape(-1)
+    banked = quality[item]
+    weak: Bool = (banked >= 0) & (banked < floor[family])
+    return weak
 
 
 def _firsts(which: I64, n: int) -> I64:

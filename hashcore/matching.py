@@ -109,10 +109,12 @@ def confidence(registry: SignalRegistry, hits: Iterable[SignalHit]) -> float | N
     """``-log10`` of the chance that an unrelated item matches this closely in every family.
 
     Families are taken as independent, so their chances multiply (their digits add). A family
-    that cannot say (``accidental_probability`` is None) adds nothing.
+    that cannot say (``accidental_probability`` is None) and a weak hit add nothing.
     """
     digits: float | None = None
     for hit in hits:
+        if hit.weak:
+            continue  # a featureless hash's bits are not independent: it cannot vouch
         chance = registry.get(hit.type).accidental_probability(hit.distance)
         if chance is None:
             continue

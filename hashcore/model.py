@@ -74,6 +74,9 @@ class SignalHit:
     stored_variant: str | None = None
     """Which picture of the banked file matched, when not the file as it is: ``trimmed`` (a
     clean copy matching a file banked with borders)."""
+    weak: bool = False
+    """The query's or the banked value's quality is below the family's ``solo_min_quality``
+    (PDQ < 50): the hit only seconds another family and adds nothing to the confidence."""
 
 
 @dataclass(frozen=True, slots=True)

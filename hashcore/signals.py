@@ -52,9 +52,11 @@ class Signal:
     """One hash value of one family.
 
     ``quality`` is the algorithm's own confidence (PDQ: 0-100) where it has one; ``usable`` is
-    false when the value is too weak to match on (PDQ quality < 50). ``variant`` names a
-    transformation of the content (``rot90``) for lookup-time variants, and the picture hashed
-    when it is not the file as it is: ``trimmed`` (borders cut off), ``trimmed+rot90``.
+    false when the value is too weak to match on at all (PDQ quality 0: a blank picture); a
+    usable value below the family's ``solo_min_quality`` only seconds another family.
+    ``variant`` names a transformation of the content (``rot90``) for lookup-time variants, and
+    the picture hashed when it is not the file as it is: ``trimmed`` (borders cut off),
+    ``trimmed+rot90``.
     """
 
     type: str
@@ -101,6 +103,18 @@ class SignalType(ABC):
     A hit between this and the threshold in force still counts, but only for an entry that
     another family recognises too: a weak family's loose matches are where accidental matches
     at scale come from (pHash: docs/thresholds.md)."""
+
+    solo_min_quality: ClassVar[int | None] = None
+    """Values whose quality (query or banked) is below this match like hits beyond the
+    ``solo_threshold``: only for an entry another family recognises too, and they add nothing
+    to the match's confidence (``None``: quality never weakens a hit). PDQ: 50, its published
+    cut-off; quality 1-49 hashes (smooth gradients, dark skies) still find their own picture
+    but cluster (docs/thresholds.md)."""
+
+    def is_weak(self, quality: int | None) -> bool:
+        """Whether a value of this ``quality`` may only second another family's match."""
+        floor = self.solo_min_quality
+        return floor is not None and quality is not None and quality < floor
 
     def applies_to(self, kind: ContentKind) -> bool:
         """Whether this algorithm hashes content of ``kind``."""

@@ -29,7 +29,7 @@ from hashcore.model import Bank
 from hashcore.registry import SignalRegistry
 from hashcore.signals import BitSignalType, Metric, Signal, SignalType
 from hashcore.store import LiveEntry
-from hashcore_pdq.plugin import MIN_USABLE_QUALITY, PdqSignal
+from hashcore_pdq.plugin import MIN_USABLE_QUALITY, SOLO_MIN_QUALITY, PdqSignal
 
 
 class Ham(BitSignalType):
@@ -96,10 +96,13 @@ def test_pdq_threshold_and_quality_cutoff() -> None:
     pdq = PdqSignal()
     assert pdq.default_threshold == 31
     assert pdq.is_match(31) and not pdq.is_match(32)
-    assert MIN_USABLE_QUALITY == 50
+    assert (MIN_USABLE_QUALITY, SOLO_MIN_QUALITY) == (1, 50)
+    assert pdq.solo_min_quality == 50
+    assert pdq.is_weak(49) and not pdq.is_weak(50) and not pdq.is_weak(None)
     bits = np.zeros(256, dtype=np.uint8)
     assert pdq._signal(bits, 50, "orig").usable
-    assert not pdq._signal(bits, 49, "orig").usable
+    assert pdq._signal(bits, 49, "orig").usable
+    assert pdq._signal(bits, 1, "orig").usable
     assert pdq._signal(bits, 100, "rot90").usable
     assert not pdq._signal(bits, 0, "orig").usable
     signal = pdq._signal(bits, 49, "flipx")

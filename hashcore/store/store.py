@@ -33,7 +33,8 @@ from hashcore.store.writer import StoreWriter, Validator
 
 DB_NAME = "hashcore.sqlite3"
 _LIVE_SQL = (
-    "SELECT s.value_id, e.id, b.name, e.external_id, e.labels, s.variant FROM entry_signals s"
+    "SELECT s.value_id, e.id, b.name, e.external_id, e.labels, s.variant, s.quality"
+    " FROM entry_signals s"
     " JOIN entries e ON e.id = s.entry_id JOIN banks b ON b.id = e.bank_id"
     " WHERE s.value_id IN ({marks}) AND e.status = 'active' AND b.enabled = 1"
 )
@@ -71,6 +72,8 @@ class LiveEntry:
     labels: tuple[str, ...]
     variant: str | None = None
     """What picture of the banked file the value hashes: None (the file), ``trimmed``."""
+    quality: int | None = None
+    """The value's quality as banked (PDQ: 0-100), which decides whether it may match alone."""
 
 
 class Store:
@@ -249,9 +252,11 @@ class Store:
             chunk = list(value_ids[start : start + _CHUNK])
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(_LIVE_SQL.format(marks=marks), chunk)
-            for value_id, entry_id, bank, external_id, labels, variant in rows:
+            for value_id, entry_id, bank, external_id, labels, variant, quality in rows:
                 found.append(
-                    LiveEntry(value_id, entry_id, bank, external_id, _labels(labels), variant)
+                    LiveEntry(
+                        value_id, entry_id, bank, external_id, _labels(labels), variant, quality
+                    )
                 )
         return found
 

@@ -1,8 +1,10 @@
-"""The PDQ quality cutoff at its boundary: quality 49 is not matched on, 50 and 51 are.
+"""The PDQ quality cutoff at its boundary: quality 49 only seconds another family, 50 and 51
+match alone, 0 never matches.
 
 Real images of exactly those qualities are made here (noise at a contrast found by bisection,
 checked through the plugin itself), then followed through the plugin's ``usable`` flag and the
-engine: a quality-49 query is skipped, and a quality-49 hash is never banked.
+engine: a quality-49 hit, query or banked, matches only where pHash recognises the entry too,
+and adds nothing to the match's confidence.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from PIL import Image
 
 from hashcore import Media
 from hashcore.engine import Engine
+from hashcore.matching import confidence
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
 from hashcore_pdq.plugin import PdqSignal
 
 CUTOFF = 50
-"""The published guidance: PDQ hashes of quality below 50 are too featureless to match on."""
+"""The published guidance: PDQ hashes of quality below 50 are too featureless to match alone."""
 QUALITIES = (CUTOFF - 1, CUTOFF, CUTOFF + 1)
 
 
@@ -55,7 +58,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 
 @pytest.mark.parametrize(
     ("quality", "usable"),
-    [(0, False), (1, False), (49, False), (50, True), (51, True), (100, True)],
+    [(0, False), (1, True), (49, True), (50, True), (51, True), (100, True)],
 )
 def test_usable_flag_at_the_cutoff(quality: int, usable: bool) -> None:
     vector = np.arange(256) % 2
@@ -67,51 +70,73 @@ def test_real_images_at_the_cutoff(images: dict[int, Path]) -> None:
     for quality, path in images.items():
         media = Media(path)
         plain = PdqSignal().hash(media)
-        assert (plain.quality, plain.usable) == (quality, quality >= CUTOFF), path.name
+        assert (plain.quality, plain.usable) == (quality, True), path.name
+        assert PdqSignal().is_weak(plain.quality) == (quality < CUTOFF)
         variants = PdqSignal().hash_variants(media)
-        assert {(v.quality, v.usable) for v in variants} == {(quality, quality >= CUTOFF)}
+        assert {(v.quality, v.usable) for v in variants} == {(quality, True)}
 
 
-def test_engine_skips_a_quality_49_query_and_matches_50(
+def test_a_quality_49_query_matches_only_with_a_second_family(
     tmp_path: Path, images: dict[int, Path], registry: SignalRegistry
 ) -> None:
-    """Every image's PDQ hash is banked as a strong signal; only the query's quality differs."""
+    """Every image's PDQ hash is banked as a strong signal; only the query's quality differs.
+    The entry also holds a pHash; the query sends it (second family) or not."""
+    phash = registry.get("phash")
     with Engine(tmp_path / "store", registry) as engine:
         engine.create_bank("b")
         for quality, path in images.items():
             value = PdqSignal().hash(Media(path)).value
-            engine.add_entry("b", [Signal("pdq", value, quality=90)], external_id=f"q{quality}")
+            signals = [Signal("pdq", value, quality=90), phash.hash(Media(path))]
+            engine.add_entry("b", signals, external_id=f"q{quality}")
         for quality, path in images.items():
-            query = PdqSignal().hash_variants(Media(path))  # all eight, as lookups send them
-            result = engine.lookup_signals(query)
-            matched = {match.external_id for match in result.matches}
+            pdq_only = PdqSignal().hash_variants(Media(path))  # all eight, as lookups send them
+            alone = {m.external_id for m in engine.lookup_signals(pdq_only).matches}
+            seconded = engine.lookup_signals([*pdq_only, phash.hash(Media(path))]).matches
+            [match] = [m for m in seconded if m.external_id == f"q{quality}"]
+            pdq_hit = next(hit for hit in match.signals if hit.type == "pdq")
             if quality < CUTOFF:
-                assert matched == set(), f"quality {quality} query matched {matched}"
-                [skipped] = result.skipped
-                assert skipped.type == "pdq" and f"quality {quality} too low" in skipped.reason
+                assert f"q{quality}" not in alone, f"quality {quality} PDQ matched alone"
+                assert pdq_hit.weak
+                phash_hits = [hit for hit in match.signals if hit.type == "phash"]
+                assert match.confidence == confidence(registry, phash_hits)  # PDQ adds nothing
             else:
-                assert f"q{quality}" in matched, f"quality {quality} query matched {matched}"
-                assert result.skipped == []
+                assert f"q{quality}" in alone, f"quality {quality} query matched {alone}"
+                assert not pdq_hit.weak
 
 
-def test_engine_never_banks_a_quality_49_hash(
+def test_a_blank_picture_is_not_looked_up(tmp_path: Path, registry: SignalRegistry) -> None:
+    path = tmp_path / "grey.png"
+    Image.new("RGB", (256, 256), (120, 120, 120)).save(path)
+    query = PdqSignal().hash_variants(Media(path))
+    assert {(s.quality, s.usable) for s in query} == {(0, False)}
+    with Engine(tmp_path / "store", registry) as engine:
+        engine.create_bank("b")
+        result = engine.lookup_signals(query)
+        [skipped] = result.skipped
+        assert skipped.type == "pdq" and "quality 0 too low" in skipped.reason
+
+
+def test_a_banked_quality_49_hash_only_seconds(
     tmp_path: Path, images: dict[int, Path], registry: SignalRegistry
 ) -> None:
-    """``add_file`` keeps the file's other families but not a PDQ hash below the cutoff, so a
-    strong query of the very same value finds nothing."""
+    """``add_file`` banks a quality-49 PDQ hash with its quality; a strong query of the very same
+    value finds the entry only together with its pHash."""
+    phash = registry.get("phash")
     with Engine(tmp_path / "store", registry) as engine:
         for quality, path in images.items():
             bank = f"b{quality}"
             engine.create_bank(bank)
             entry = engine.add_file(bank, path)
             value = PdqSignal().hash(Media(path)).value
-            banked = [s for s in entry.signals if s.type == "pdq"]
+            banked = [s for s in entry.signals if s.type == "pdq" and s.variant is None]
+            assert [(s.value, s.quality) for s in banked] == [(value, quality)]
             strong_query = [Signal("pdq", value, quality=90)]
-            result = engine.lookup_signals(strong_query, banks=[bank])
+            alone = engine.lookup_signals(strong_query, banks=[bank]).matches
+            both = engine.lookup_signals(
+                [*strong_query, phash.hash(Media(path))], banks=[bank]
+            ).matches
+            assert [m.entry_id for m in both] == [entry.id]
             if quality < CUTOFF:
-                assert banked == [], f"a quality {quality} PDQ hash was banked"
-                assert result.matches == []
-                assert {s.type for s in entry.signals} == {"md5", "phash"}
+                assert alone == []
             else:
-                assert [(s.value, s.quality) for s in banked] == [(value, quality)]
-                assert [m.entry_id for m in result.matches] == [entry.id]
+                assert [m.entry_id for m in alone] == [entry.id]
