@@ -355,12 +355,15 @@ def write_report(
     by_kind = Counter(o.kind for o in originals)
     add(
         f"{len(originals)} distinct pictures (of {corpus.candidates} candidate files; dropped: "
-        f"{corpus.dropped_md5} identical by MD5, {corpus.dropped_group} other resolutions of one "
-        f"wallpaper folder, {len(corpus.dropped_near)} near-duplicates by PDQ <= "
+        f"{corpus.dropped_md5} identical by MD5, {corpus.dropped_group} the same picture by "
+        "name (one wallpaper's resolutions or light/dark renderings, OpenCV's frame and stereo "
+        f"pairs: `corpus.group_key`), {corpus.dropped_blank} blank (luma deviation < "
+        f"{corpus_mod.BLANK_STD}), {len(corpus.dropped_near)} near-duplicates by PDQ <= "
         f"{corpus_mod.NEAR_DUPLICATE_PDQ}, {corpus.dropped_small} smaller than "
         f"{corpus_mod.MIN_SIDE} px, {corpus.dropped_unreadable} unreadable). Debian bookworm "
         f"packages fetched with `apt-get download`, unpacked with `dpkg-deb -x` (cached in "
-        f"`bench/.corpus`); each picture EXIF-rotated, flattened on white, downscaled to a long "
+        f"`bench/.corpus`); each picture EXIF-rotated, flattened on white or black (whichever "
+        "shows more), downscaled to a long "
         f"side of at most {corpus_mod.LONG_SIDE} px and saved as JPEG q95: that file is banked "
         "and edited."
     )

@@ -13,10 +13,13 @@ re-run whose :func:`cache_key` (the rules here + the fetched ``.deb`` names and 
 manifest's decodes nothing; the first build decodes each candidate once, over the benchmark's
 worker processes.
 
-Distinctness: exact duplicates go by content MD5; then per-source grouping rules (one file per
-wallpaper folder: Plasma ships one picture at many resolutions); then near-duplicates by PDQ
-(plain orientation, distance <= :data:`NEAR_DUPLICATE_PDQ`), which catches the same picture at
-several resolutions across folders. The threshold is well below the engine's default (31) on
+Distinctness: exact duplicates go by content MD5; blank pictures (luma standard deviation
+below :data:`BLANK_STD`: one colour, nothing any hash could recognise) are dropped; then
+grouping rules by file name (:func:`group_key`: files that are one picture by construction, such
+as one wallpaper at several resolutions, its light and dark renderings, or OpenCV's stereo and
+frame pairs); then near-duplicates by PDQ (plain orientation, any quality above 0, distance <=
+:data:`NEAR_DUPLICATE_PDQ`), which catches the same picture at several resolutions across
+folders. The threshold is well below the engine's default (31) on
 purpose: pairs between 21 and 31 stay in the corpus and show up as false matches if the engine
 matches them, which is the evidence the report is for (their paths are listed).
 """
@@ -38,6 +41,9 @@ from PIL import Image, ImageOps
 LONG_SIDE = 1024
 MIN_SIDE = 256
 NEAR_DUPLICATE_PDQ = 20
+BLANK_STD = 2.0
+"""Luma standard deviation (0-255) below which a prepared picture is blank: one colour up to
+JPEG noise (PDQ quality 0, every hash degenerate)."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 SKIP_NAMES = re.compile(r"screenshot|preview|thumb|icon|logo|grub|sddm", re.IGNORECASE)
 
@@ -109,6 +115,7 @@ class Corpus:
     dropped_near: list[tuple[str, str, int]]
     dropped_small: int
     dropped_unreadable: int
+    dropped_blank: int = 0
 
 
 def fetch_packages(root: Path, packages: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -155,32 +162,70 @@ def candidates(root: Path, source: Source) -> list[Path]:
     return files
 
 
+_SAME_PICTURE_SUFFIXES = (
+    re.compile(r"_\d+x\d+(_portrait)?$", re.IGNORECASE),  # Sway_Wallpaper_Blue_1366x768
+    re.compile(r"-[dl]$"),  # GNOME's dark and light renderings: adwaita-d, adwaita-l
+)
+_OPENCV_PAIR_SUFFIX = re.compile(r"(?<=[a-z])(\d|L|R|GT|A|B)$")
+_OPENCV_PAIR_PREFIX = re.compile(r"^(ela|text)_[a-z]+$")
+
+
+def _opencv_pair(stem: str) -> str:
+    """OpenCV's samples come in sets of one scene for matching demos: frames (basketball1/2),
+    stereo views (aloeL/R/GT, left/right), renders (Blender_Suzanne1/2), edited copies
+    (ela_original/modified, text_defocus/motion). One key per set."""
+    if stem in ("left", "right"):
+        return "left-right"
+    prefix = _OPENCV_PAIR_PREFIX.match(stem)
+    if prefix:
+        return prefix.group(1)
+    return _OPENCV_PAIR_SUFFIX.sub("", stem)
+
+
 def group_key(member: str) -> str:
-    """Files that are one picture by construction: a wallpaper folder's ``contents/images``."""
+    """Files that are one picture by construction share a key: a wallpaper folder's
+    ``contents/images``, one wallpaper's resolutions and light/dark renderings, OpenCV's
+    sample pairs. Decided from names alone, so it does not lean on the hashes under test."""
     if "/contents/images/" in member:
         return member.split("/contents/images/")[0]
-    return member
+    folder, _, name = member.rpartition("/")
+    stem = name.rsplit(".", 1)[0]
+    for suffix in _SAME_PICTURE_SUFFIXES:
+        stem = suffix.sub("", stem)
+    if "opencv" in folder:
+        stem = _opencv_pair(stem)
+    return f"{folder}/{stem}"
 
 
 def prepare(image: Image.Image) -> Image.Image:
-    """RGB on white (transparent pixels flattened), EXIF-rotated, long side <= LONG_SIDE."""
+    """RGB, EXIF-rotated, long side <= LONG_SIDE; transparent pixels flattened on white or
+    black, whichever shows more of the picture (MATE's abstract wallpapers are white shapes on
+    transparency, drawn over the desktop colour: on white they vanish)."""
     image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "P", "PA"):
         rgba = image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(canvas, rgba)
+        flattened = [
+            Image.alpha_composite(Image.new("RGBA", rgba.size, (v, v, v, 255)), rgba)
+            for v in (255, 0)
+        ]
+        image = max(flattened, key=luma_std)
     image = image.convert("RGB")
     if max(image.size) > LONG_SIDE:
         image.thumbnail((LONG_SIDE, LONG_SIDE), Image.Resampling.LANCZOS)
     return image
 
 
+def luma_std(image: Image.Image) -> float:
+    """Standard deviation of the picture's luma (0-255): how much there is to see."""
+    return float(np.asarray(image.convert("L"), dtype=np.float32).std())
+
+
 def pdq_bits(image: Image.Image) -> np.ndarray | None:
-    """The plain-orientation PDQ hash as 256 booleans (None when PDQ quality < 50)."""
+    """The plain-orientation PDQ hash as 256 booleans (None at PDQ quality 0: no gradient)."""
     import pdqhash  # the pdq plugin's own dependency
 
     vector, quality = pdqhash.compute(np.asarray(image))
-    if quality < 50:
+    if quality < 1:
         return None
     return np.asarray(vector, dtype=bool)
 
@@ -210,7 +255,7 @@ def near_duplicates(hashes: list[np.ndarray | None], threshold: int) -> list[tup
     return dropped
 
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when :func:`prepare` or the selection rules change in a way the key below cannot see."""
 
 
@@ -273,14 +318,18 @@ def load_cached(root: Path) -> Corpus | None:
         dropped_near=[tuple(t) for t in data["dropped_near"]],  # type: ignore[misc]
         dropped_small=data["dropped_small"],
         dropped_unreadable=data["dropped_unreadable"],
+        dropped_blank=data.get("dropped_blank", 0),
     )
 
 
-def _prepare_file(task: tuple[str, str]) -> tuple[tuple[int, int] | None, np.ndarray | None]:
-    """Decode one candidate, write its prepared JPEG to ``target``; (source size, PDQ bits).
+def _prepare_file(
+    task: tuple[str, str],
+) -> tuple[tuple[int, int] | None, np.ndarray | None, bool]:
+    """Decode one candidate, write its prepared JPEG to ``target``; (source size, PDQ bits,
+    blank).
 
-    (None, None) when the file cannot be decoded. Runs in a worker process: only the size and
-    the 256 bits travel back, not the picture.
+    (None, None, False) when the file cannot be decoded. Runs in a worker process: only the
+    size, the 256 bits and the verdict travel back, not the picture.
     """
     source, target = task
     try:
@@ -289,11 +338,11 @@ def _prepare_file(task: tuple[str, str]) -> tuple[tuple[int, int] | None, np.nda
             size = raw.size
             image = prepare(raw)
     except Exception:
-        return None, None
+        return None, None, False
     if min(size) < MIN_SIDE:
-        return size, None
+        return size, None, False
     image.save(target, "JPEG", quality=95)
-    return size, pdq_bits(image)
+    return size, pdq_bits(image), luma_std(image) < BLANK_STD
 
 
 def build_corpus(root: Path, workers: int = 1) -> Corpus:
@@ -339,9 +388,9 @@ def build_corpus(root: Path, workers: int = 1) -> Corpus:
     else:
         prepared = [_prepare_file(task) for task in tasks]
     seen_group: set[tuple[str, str]] = set()
-    dropped_group = dropped_small = dropped_unreadable = 0
+    dropped_group = dropped_small = dropped_unreadable = dropped_blank = 0
     pending: list[tuple[Original, str, np.ndarray | None]] = []
-    for (source, _path, member), (size, bits), (_, staged) in zip(
+    for (source, _path, member), (size, bits, blank), (_, staged) in zip(
         files, prepared, tasks, strict=True
     ):
         key = (source.package, group_key(member))
@@ -353,6 +402,9 @@ def build_corpus(root: Path, workers: int = 1) -> Corpus:
             continue
         if min(size) < MIN_SIDE:
             dropped_small += 1
+            continue
+        if blank:
+            dropped_blank += 1
             continue
         seen_group.add(key)
         ident = f"{len(pending):04d}"
@@ -384,6 +436,7 @@ def build_corpus(root: Path, workers: int = 1) -> Corpus:
         ],
         dropped_small=dropped_small,
         dropped_unreadable=dropped_unreadable,
+        dropped_blank=dropped_blank,
     )
     manifest = asdict(corpus)
     for o in manifest["originals"]:
