@@ -14,24 +14,23 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
-from hashcore.engine_api import IndexStatus
-from hashcore.errors import ContentError, InvalidInput, NotFound
+from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add
+from hashcore.errors import InvalidInput, NotFound
 from hashcore.hashing import hash_file
 from hashcore.hits import FamilyHits, match_hits, search_family
 from hashcore.index_set import IndexSet
 from hashcore.matching import check_thresholds, loosest_threshold
-from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult, Skipped
+from hashcore.model import Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult, Skipped
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
 from hashcore.store import Store, StoreWriter
 
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
+    from hashcore.engine_api import EntryFields, FileFields, ImportOptions
     from hashcore.formats.importer import ImportSummary
-    from hashcore.formats.records import BankSettings
     from hashcore.model import Ticker
 
 Thresholds = Mapping[str, float]
@@ -46,7 +45,7 @@ def content_key(signals: Sequence[Signal]) -> str | None:
     return None if md5 is None else f"md5:{md5}"
 
 
-class Engine:
+class Engine(EngineAPI):
     """Open a store directory, answer the verbs of :class:`~hashcore.engine_api.EngineAPI`.
     Thread-safe.
 
@@ -63,7 +62,7 @@ class Engine:
         *,
         compact_interval: float | None = None,
     ) -> None:
-        self.registry = registry if registry is not None else load_registry()
+        self._registry = registry if registry is not None else load_registry()
         self.store_dir = Path(store_dir)
         self.store = Store(self.store_dir, validate=self._validate)
         self.indexes = IndexSet(
@@ -73,6 +72,10 @@ class Engine:
             compact_interval=compact_interval,
         )
         self._closed = False
+
+    @property
+    def registry(self) -> SignalRegistry:
+        return self._registry
 
     def close(self) -> None:
         """Stop background work, snapshot the open indexes that changed, close the store."""
@@ -84,39 +87,11 @@ class Engine:
         finally:
             self.store.close()
 
-    def __enter__(self) -> Engine:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # Banks
 
-    def create_bank(
-        self,
-        name: str,
-        *,
-        labels: Iterable[str] = (),
-        source: str | None = None,
-        enabled: bool = True,
-        thresholds: Thresholds | None = None,
-        priority: int | None = None,
-    ) -> Bank:
-        checked = check_thresholds(self.registry, thresholds)
+    def create_bank_with(self, name: str, settings: BankSettings) -> Bank:
         with self.store.transaction() as writer:
-            return writer.create_bank(
-                name,
-                labels=labels,
-                source=source,
-                enabled=enabled,
-                thresholds=checked,
-                priority=priority,
-            )
+            return writer.create_bank(name, self._checked(settings))
 
     def get_bank(self, name: str) -> BankInfo:
         infos = self.store.bank_infos([name])
@@ -143,57 +118,32 @@ class Engine:
     # Entries
 
     def add_entry(
-        self,
-        bank: str,
-        signals: Sequence[Signal],
-        *,
-        external_id: str | None = None,
-        labels: Iterable[str] = (),
-        source: str | None = None,
+        self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
     ) -> Entry:
         with self.batch() as writer:
-            return writer.add_entry(
-                bank, signals, external_id=external_id, labels=labels, source=source
-            )
+            return writer.add_entry(bank, signals, **fields)
 
-    def add_file(
-        self,
-        bank: str,
-        path: Path,
-        *,
-        labels: Iterable[str] = (),
-        external_id: str | None = None,
-    ) -> Entry:
+    def add_file(self, bank: str, path: Path, **fields: Unpack[FileFields]) -> Entry:
         """Hash ``path`` with every applicable family and add it as one entry.
 
         Families that fail on the file are left out; :class:`ContentError` if all do. Without an
         ``external_id`` the entry is keyed by the file's MD5 (``md5:<hex>``), so adding the same
         file twice updates one entry instead of creating a duplicate.
         """
-        hashes = hash_file(path, self.registry)
-        if not any(signal.usable for signal in hashes.signals):
-            reasons = "; ".join(error.message for error in hashes.errors) or "no usable hash"
-            raise ContentError(f"{path}: nothing to add: {reasons}")
-        return self.add_hashes(
-            bank, hashes.signals, labels=labels, source=str(path), external_id=external_id
-        )
+        return self.add_hashes(bank, hashes_to_add(path, self.registry), source=str(path), **fields)
 
     def add_hashes(
-        self,
-        bank: str,
-        signals: Sequence[Signal],
-        *,
-        labels: Iterable[str] = (),
-        source: str | None = None,
-        external_id: str | None = None,
+        self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
     ) -> Entry:
         """Add a file's hashes as one entry, keyed like :meth:`add_file`: without an
         ``external_id``, by the file's MD5 (``md5:<hex>``), so adding it again (a re-run after
         a kill) updates that entry instead of creating a duplicate."""
+        external_id = fields.get("external_id")
         if external_id is None:
             external_id = content_key(signals)
             if external_id is None:
-                return self.add_entry(bank, signals, labels=labels, source=source)
+                return self.add_entry(bank, signals, **fields)
+        labels, source = fields.get("labels", ()), fields.get("source")
         with self.batch() as writer:
             writer.upsert_entry(bank, external_id, signals, labels=labels, source=source)
         return self.store.find_entry(bank, external_id)
@@ -226,18 +176,8 @@ class Engine:
         if catch_up:
             self.indexes.catch_up()
 
-    def import_file(
-        self,
-        bank: str,
-        path: Path,
-        *,
-        format: str,
-        options: Mapping[str, object] | None = None,
-        strict: bool = False,
-        allow_mass_delete: bool = False,
-        batch_size: int | None = None,
-        progress: Ticker | None = None,
-        create: BankSettings | None = None,
+    def import_file_with(
+        self, bank: str, path: Path, how: ImportOptions, progress: Ticker | None = None
     ) -> ImportSummary:
         """Read a partner file (a large one in a child process) and apply it to ``bank``.
 
@@ -253,34 +193,26 @@ class Engine:
             import_updates,
         )
 
-        def create_bank(target: Engine | StoreWriter) -> object:
-            assert create is not None
-            thresholds = check_thresholds(self.registry, create.thresholds)
-            return target.create_bank(
-                bank,
-                labels=create.labels,
-                source=create.source,
-                thresholds=thresholds,
-                priority=create.priority,
-            )
+        create = None if how.create is None else self._checked(how.create)
 
         def create_in(writer: Writer) -> object:
             assert isinstance(writer, StoreWriter)  # this engine's batch() yields its writer
-            return create_bank(writer)
+            assert create is not None
+            return writer.create_bank(bank, create)
 
-        if create is not None and not strict:
-            create_bank(self)
+        if create is not None and not how.strict:
+            self.create_bank_with(bank, create)
         try:  # --strict: one pass, one transaction, the bank created inside it
             return import_updates(
                 self,
                 bank,
-                read_feed(format, path, self.registry, options),
-                strict=strict,
+                read_feed(how.format, path, self.registry, how.format_options),
+                strict=how.strict,
                 progress=progress,
-                batch_size=BATCH_SIZE if batch_size is None else batch_size,
-                max_delete_fraction=None if allow_mass_delete else MAX_DELETE_FRACTION,
-                all_or_nothing=strict,
-                prepare=create_in if strict and create is not None else None,
+                batch_size=BATCH_SIZE if how.batch_size is None else how.batch_size,
+                max_delete_fraction=None if how.allow_mass_delete else MAX_DELETE_FRACTION,
+                all_or_nothing=how.strict,
+                prepare=create_in if how.strict and create is not None else None,
             )
         except StrictProblem as refused:
             raise InvalidInput(f"{path}: {refused.message}", field=refused.field) from None
@@ -425,6 +357,11 @@ class Engine:
                 reason = f"{quality} too low to match on (featureless image)"
             result.skipped.append(Skipped(family, reason))
         return dict(queries)
+
+    def _checked(self, settings: BankSettings) -> BankSettings:
+        """``settings`` with their thresholds checked against the plugins (InvalidInput)."""
+        thresholds = check_thresholds(self.registry, settings.thresholds)
+        return dataclasses.replace(settings, thresholds=thresholds)
 
     def _validate(self, signal: Signal) -> Signal:
         value = self.registry.get(signal.type).validate(signal.value)

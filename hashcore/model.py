@@ -39,6 +39,19 @@ class Bank:
 
 
 @dataclass(frozen=True, slots=True)
+class BankSettings:
+    """What a new bank is created with: the CLI's and the server's ``create_bank``, or a file
+    that describes its bank (a hashcore export's header), so a receiver matches the way the
+    sender chose to."""
+
+    labels: tuple[str, ...] = ()
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    source: str | None = None
+    priority: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class BankInfo:
     """A bank with its size: active entries, and active signals per family."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hashcore.errors import AlreadyExists, InvalidInput, NotFound
-from hashcore.model import EntryStatus
+from hashcore.model import BankSettings, EntryStatus
 from hashcore.signals import Signal
 from hashcore.store import Store, UpsertOutcome
 from hashcore.store.writer import Upsert
@@ -21,8 +21,8 @@ MD5_A = Signal("md5", bytes(16))
 def store(tmp_path: Path):
     with Store(tmp_path / "store") as opened:
         with opened.transaction() as writer:
-            writer.create_bank("alpha", labels=["ncmec", "csem"], source="ncmec")
-            writer.create_bank("beta", thresholds={"pdq": 20})
+            writer.create_bank("alpha", BankSettings(labels=("ncmec", "csem"), source="ncmec"))
+            writer.create_bank("beta", BankSettings(thresholds={"pdq": 20}))
         yield opened
 
 
@@ -173,7 +173,7 @@ def test_version_3_store_gains_bank_priority_and_plain_counts(tmp_path: Path) ->
     from hashcore.store.schema import SCHEMA_VERSION
 
     with Store(tmp_path) as store, store.transaction() as writer:
-        writer.create_bank("old", labels=["x"], thresholds={"pdq": 20})
+        writer.create_bank("old", BankSettings(labels=("x",), thresholds={"pdq": 20}))
         plain, trimmed = Signal("pdq", bytes(32)), Signal("pdq", bytes([7]) * 32, variant="trimmed")
         writer.add_entry("old", [Signal("md5", bytes(16)), plain, trimmed], external_id="e")
     conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from hashcore.cli.common import open_engine, require_store, store_parent
 from hashcore.cli.progress import Progress
-from hashcore.engine_api import EngineAPI
+from hashcore.engine_api import EngineAPI, ImportOptions
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.base import BankFormat
 from hashcore.formats.csvmap import load_mapping
@@ -33,7 +33,7 @@ from hashcore.formats.importer import (
     import_updates,
     stored_checkpoint,
 )
-from hashcore.formats.records import BankSettings
+from hashcore.model import BankSettings
 from hashcore.plugins import loaded_plugins
 
 CREDENTIALS_ENV = "HASHCORE_CREDENTIALS"
@@ -133,17 +133,10 @@ def run_import(args: argparse.Namespace) -> int:
         create = _bank_to_create(engine, args, fmt)
         progress = Progress(None, f"importing {args.path.name}")
         try:  # a server parses and applies the file itself; the summary is the same
-            summary = engine.import_file(
-                args.name,
-                args.path,
-                format=args.fmt,
-                options=options,
-                strict=args.strict,
-                allow_mass_delete=args.allow_mass_delete,
-                batch_size=args.batch_size,
-                progress=progress,
-                create=create,
+            how = ImportOptions(
+                args.fmt, options, args.strict, args.allow_mass_delete, args.batch_size, create
             )
+            summary = engine.import_file_with(args.name, args.path, how, progress)
         finally:
             progress.close()
     return _report(summary, args.json)
@@ -248,13 +241,7 @@ def _format_options(args: argparse.Namespace) -> dict[str, object]:
 def _ensure_bank(engine: EngineAPI, args: argparse.Namespace, fmt: BankFormat) -> None:
     settings = _bank_to_create(engine, args, fmt)
     if settings is not None:
-        engine.create_bank(
-            args.name,
-            labels=settings.labels,
-            thresholds=settings.thresholds,
-            source=settings.source,
-            priority=settings.priority,
-        )
+        engine.create_bank_with(args.name, settings)
 
 
 def _bank_to_create(

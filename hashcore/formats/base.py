@@ -15,7 +15,8 @@ import pluggy
 from hashcore.errors import InvalidInput, NotFound, PluginError
 from hashcore.formats.families import FamilyResolver
 from hashcore.formats.http import HttpClient
-from hashcore.formats.records import BankSettings, Checkpoint, Item
+from hashcore.formats.records import Checkpoint, Item
+from hashcore.model import BankSettings
 from hashcore.registry import SignalRegistry
 
 

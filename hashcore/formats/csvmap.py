@@ -19,7 +19,7 @@ import hashcore
 from hashcore.errors import InvalidInput
 from hashcore.formats.base import BankFormat
 from hashcore.formats.families import canonical_family, value_key
-from hashcore.formats.pytx import MAX_FIELD, text_lines
+from hashcore.formats.pytx import csv_items, text_lines
 from hashcore.formats.records import BankUpdate, Item, Problem
 from hashcore.formats.timeutil import to_unix
 from hashcore.model import EntryStatus
@@ -103,37 +103,30 @@ class MappedFormat(BankFormat):
                 if not isinstance(row, dict):
                     yield Problem(f"line {number}", "line is not a JSON object")
                     continue
-                yield from self.row(row, f"line {number}")
+                yield self.row(row, f"line {number}")
             return
-        csv.field_size_limit(MAX_FIELD)
         reader = csv.DictReader(text_lines(stream), delimiter=self.delimiter)
-        try:
-            missing = [c for c in self.columns.values() if c not in (reader.fieldnames or [])]
-            if missing:
-                yield Problem("line 1", f"header lacks column(s) {', '.join(missing)}")
-                return
-            for row in reader:
-                yield from self.row(row, f"line {reader.line_num}")
-        except csv.Error as error:
-            yield Problem(f"line {reader.line_num}", f"malformed CSV: {error}")
 
-    def row(self, row: Mapping[str, Any], position: str) -> Iterator[Item]:
+        def header_problem() -> str | None:
+            missing = [c for c in self.columns.values() if c not in (reader.fieldnames or [])]
+            return f"header lacks column(s) {', '.join(missing)}" if missing else None
+
+        yield from csv_items(reader, header_problem, self.row)
+
+    def row(self, row: Mapping[str, Any], position: str) -> Item:
         raw_type = self.fixed_type or _cell(row, self.columns.get("type_column"))
         if not raw_type:
-            yield Problem(position, "no type")
-            return
+            return Problem(position, "no type")
         raw_type = self.aliases.get(raw_type.strip().lower(), raw_type)
         signal = self.families.signal(raw_type, _cell(row, self.columns["value_column"]), position)
         if not isinstance(signal, Signal):
-            yield signal
-            return
+            return signal
         key = _cell(row, self.columns.get("id_column")) or value_key(signal)
         try:
             updated = _time(_cell(row, self.columns.get("updated_column")))
             created = _time(_cell(row, self.columns.get("created_column")))
         except InvalidInput:
-            yield Problem(position, "malformed time")
-            return
+            return Problem(position, "malformed time")
         deleted = _cell(row, self.columns.get("deleted_column")).lower() in TRUE
         labels_cell = (
             row.get(self.columns.get("labels_column", ""))
@@ -149,7 +142,7 @@ class MappedFormat(BankFormat):
             sorted({f"{self.prefix}{str(x).strip()}" for x in raw_labels if str(x).strip()})
         )
         status = EntryStatus.DELETED if deleted else EntryStatus.ACTIVE
-        yield BankUpdate(
+        return BankUpdate(
             key, (signal,), labels, self._source, status, updated, created, position=position
         )
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import IO, Any
 
 from hashcore.errors import LimitExceeded
-from hashcore.formats.records import Problem
+from hashcore.formats.base import BankFormat
+from hashcore.formats.http import HttpClient
+from hashcore.formats.records import Item, Problem
 
 MAX_DOCUMENT = 512 << 20
 """JSON page formats are read whole; a page is small, so anything this big is a mistake."""
@@ -31,3 +34,31 @@ def parse_document(body: bytes, where: str) -> Any | Problem:
         )
     except RecursionError:
         return Problem(where, "JSON nested too deeply")
+
+
+class JsonPagesFormat(BankFormat):
+    """A partner whose file is a JSON document and whose API serves JSON pages.
+
+    JSON that does not parse is a :class:`Problem` that ends the feed where it is, in
+    :meth:`read` and in :meth:`get_page` alike; a subclass says what a page holds (``page``).
+    """
+
+    def read(self, stream: IO[bytes]) -> Iterator[Item]:
+        document = load_document(stream, "file")
+        if isinstance(document, Problem):
+            yield document
+        else:
+            yield from self.file_items(document)
+
+    def file_items(self, document: Any) -> Iterator[Item]:
+        """The items of a whole file: one page (the default)."""
+        return self.page(document, "file")
+
+    def page(self, document: Any, where: str) -> Iterator[Item]:
+        """The items of one page, ``where`` naming it in problems."""
+        raise NotImplementedError
+
+    @staticmethod
+    def get_page(client: HttpClient, url: str, number: int) -> Any | Problem:
+        """API page ``number``, parsed, or the :class:`Problem` that ends the feed there."""
+        return parse_document(client.get(url, accept="application/json"), f"page {number}")

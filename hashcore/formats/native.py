@@ -19,8 +19,8 @@ import hashcore
 from hashcore.errors import InvalidInput
 from hashcore.formats.base import BankFormat
 from hashcore.formats.pytx import text_lines
-from hashcore.formats.records import BankSettings, BankUpdate, Item, Problem, Skip
-from hashcore.model import PRIORITIES, Bank, Entry, EntryStatus
+from hashcore.formats.records import BankUpdate, Item, Problem, Skip
+from hashcore.model import PRIORITIES, Bank, BankSettings, Entry, EntryStatus
 from hashcore.signals import Signal, stored_variant
 
 FORMAT_ID = "hashcore-bank"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Iterator
-from typing import IO, ClassVar
+from collections.abc import Callable, Iterator
+from typing import IO, ClassVar, Protocol, TypeVar
 
 import hashcore
 from hashcore.formats.base import BankFormat
@@ -42,43 +42,73 @@ def text_lines(stream: IO[bytes]) -> Iterator[str]:
             wrapper.detach()
 
 
+Row = TypeVar("Row")
+Row_co = TypeVar("Row_co", covariant=True)
+
+
+class CsvRows(Protocol[Row_co]):
+    """A ``csv.reader`` or ``csv.DictReader``: rows, and the line the last one ended on."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Row_co]: ...
+
+
+def csv_items(
+    reader: CsvRows[Row],
+    header_problem: Callable[[], str | None],
+    row_item: Callable[[Row, str], Item | None],
+) -> Iterator[Item]:
+    """Each row's item (if any), in file order; a header ``header_problem`` refuses, or
+    malformed CSV, ends the file with a :class:`Problem` where it is."""
+    csv.field_size_limit(MAX_FIELD)
+    try:
+        problem = header_problem()
+        if problem:
+            yield Problem("line 1", problem)
+            return
+        for row in reader:
+            item = row_item(row, f"line {reader.line_num}")
+            if item is not None:
+                yield item
+    except csv.Error as error:
+        yield Problem(f"line {reader.line_num}", f"malformed CSV: {error}")
+
+
 class PytxCsvFormat(BankFormat):
     name: ClassVar[str] = "pytx-csv"
     description: ClassVar[str] = "python-threatexchange dataset CSV"
     source: ClassVar[str | None] = "pytx"
 
     def read(self, stream: IO[bytes]) -> Iterator[Item]:
-        csv.field_size_limit(MAX_FIELD)
         reader = csv.reader(text_lines(stream))
-        try:
+
+        def header_problem() -> str | None:
             header = next(reader, None)
             if header is None or tuple(h.strip() for h in header[:5]) != DATASET_HEADER:
-                yield Problem("line 1", f"header is not {','.join(DATASET_HEADER)}")
-                return
-            for row in reader:
-                yield from self.row(row, f"line {reader.line_num}")
-        except csv.Error as error:
-            yield Problem(f"line {reader.line_num}", f"malformed CSV: {error}")
+                return f"header is not {','.join(DATASET_HEADER)}"
+            return None
 
-    def row(self, row: list[str], position: str) -> Iterator[Item]:
+        return csv_items(reader, header_problem, self.row)
+
+    def row(self, row: list[str], position: str) -> Item | None:
+        """The row's item; ``None`` for a blank row."""
         if not any(cell.strip() for cell in row):
-            return
+            return None
         if len(row) < 2:
-            yield Problem(position, "expected at least signal_type,signal_str")
-            return
+            return Problem(position, "expected at least signal_type,signal_str")
         row = row + [""] * (5 - len(row))
         raw_type, value, collab, category, tags = (cell.strip() for cell in row[:5])
         status, opinion = CATEGORIES.get(category or "POSITIVE_CLASS", (None, None))
         if status is None or opinion is None:
-            yield Problem(position, "unknown category")
-            return
+            return Problem(position, "unknown category")
         signal = self.families.signal(raw_type, value, position)
         if not isinstance(signal, Signal):
-            yield signal
-            return
+            return signal
         labels = tuple(sorted(set(tags.split())))
         key = value_key(signal)
-        yield BankUpdate(
+        return BankUpdate(
             key,
             (signal,),
             labels,

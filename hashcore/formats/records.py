@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from hashcore.errors import InvalidInput
-from hashcore.model import EntryStatus
+from hashcore.model import BankSettings, EntryStatus
 from hashcore.signals import Signal
 
 
@@ -108,16 +108,16 @@ class Checkpoint:
         return cls(state)
 
 
-@dataclass(frozen=True, slots=True)
-class BankSettings:
-    """What a file says about the bank itself (a hashcore export's header): applied when an
-    import creates the bank, so a receiver matches the way the sender chose to."""
-
-    labels: tuple[str, ...] = ()
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    source: str | None = None
-    priority: int | None = None
-
-
 Item = BankUpdate | Problem | Skip | Checkpoint
 """One element of a format's output stream."""
+
+__all__ = [
+    "BankSettings",
+    "BankUpdate",
+    "Checkpoint",
+    "Item",
+    "Op",
+    "Opinion",
+    "Problem",
+    "Skip",
+]

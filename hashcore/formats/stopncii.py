@@ -9,13 +9,12 @@ hash that keeps matching hurts the person it was meant to protect. (An open-sour
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import hashcore
 from hashcore.errors import InvalidInput
-from hashcore.formats.base import BankFormat
 from hashcore.formats.http import HttpClient, with_query
-from hashcore.formats.jsonutil import load_document, parse_document
+from hashcore.formats.jsonutil import JsonPagesFormat
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
 from hashcore.formats.timeutil import to_unix
 from hashcore.model import EntryStatus
@@ -30,16 +29,13 @@ STATUSES: dict[str, EntryStatus] = {
 PAGE_SIZE = 800
 
 
-class StopnciiFormat(BankFormat):
+class StopnciiFormat(JsonPagesFormat):
     name: ClassVar[str] = "stopncii"
     description: ClassVar[str] = "StopNCII FetchHashes JSON (file or API)"
     options_allowed: ClassVar[frozenset[str]] = frozenset({"page_size"})
 
-    def read(self, stream: IO[bytes]) -> Iterator[Item]:
-        document = load_document(stream, "file")
-        if isinstance(document, Problem):
-            yield document
-            return
+    def file_items(self, document: Any) -> Iterator[Item]:
+        """A file holds one page or a list of them."""
         pages = document if isinstance(document, list) else [document]
         for number, page in enumerate(pages, 1):
             yield from self.page(page, f"page {number}" if len(pages) > 1 else "file")
@@ -62,9 +58,7 @@ class StopnciiFormat(BankFormat):
             page_url = with_query(
                 url, {"startTimestamp": start, "pageSize": size, "nextPageToken": token}
             )
-            document = parse_document(
-                client.get(page_url, accept="application/json"), f"page {number}"
-            )
+            document = self.get_page(client, page_url, number)
             if isinstance(document, Problem):
                 yield document
                 return
@@ -85,31 +79,26 @@ class StopnciiFormat(BankFormat):
             yield Problem(where, "not a FetchHashes page (no hashRecords list)")
             return
         for index, record in enumerate(page["hashRecords"], 1):
-            yield from self.record(record, f"{where} record {index}")
+            yield self.record(record, f"{where} record {index}")
 
-    def record(self, record: object, position: str) -> Iterator[Item]:
+    def record(self, record: object, position: str) -> Item:
         if not isinstance(record, Mapping):
-            yield Problem(position, "record is not an object")
-            return
+            return Problem(position, "record is not an object")
         raw_type, value = record.get("signalType"), record.get("hashValue")
         if not isinstance(raw_type, str) or not isinstance(value, str):
-            yield Problem(position, "signalType or hashValue missing")
-            return
+            return Problem(position, "signalType or hashValue missing")
         status = STATUSES.get(str(record.get("hashStatus", "")).lower())
         if status is None:
-            yield Problem(position, "unknown hashStatus")
-            return
+            return Problem(position, "unknown hashStatus")
         signal = self.families.signal(raw_type, value, position)
         if not isinstance(signal, Signal):
-            yield signal
-            return
+            return signal
         try:
             updated = _time(record.get("lastModtimestamp"))
         except InvalidInput:
-            yield Problem(position, "malformed lastModtimestamp")
-            return
+            return Problem(position, "malformed lastModtimestamp")
         key = f"{raw_type}:{value.strip().lower()}"
-        yield BankUpdate(
+        return BankUpdate(
             key,
             (signal,),
             (),

@@ -9,13 +9,12 @@ The list endpoint is not public: API mode assumes a JSON page ``{"results": [...
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import hashcore
 from hashcore.errors import InvalidInput
-from hashcore.formats.base import BankFormat
 from hashcore.formats.http import HttpClient, join_url, with_query
-from hashcore.formats.jsonutil import load_document, parse_document
+from hashcore.formats.jsonutil import JsonPagesFormat
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem
 from hashcore.formats.timeutil import to_iso, to_unix
 from hashcore.model import EntryStatus
@@ -24,16 +23,9 @@ from hashcore.signals import Signal
 LIST_KEYS = ("results", "data", "hashes", "items")
 
 
-class TatFormat(BankFormat):
+class TatFormat(JsonPagesFormat):
     name: ClassVar[str] = "tat"
     description: ClassVar[str] = "Tech Against Terrorism (TCAP) hash list JSON (file or API)"
-
-    def read(self, stream: IO[bytes]) -> Iterator[Item]:
-        document = load_document(stream, "file")
-        if isinstance(document, Problem):
-            yield document
-            return
-        yield from self.page(document, "file", None)
 
     def fetch(self, client: HttpClient, url: str, checkpoint: Checkpoint | None) -> Iterator[Item]:
         state = dict(checkpoint.state) if checkpoint else {}
@@ -49,9 +41,7 @@ class TatFormat(BankFormat):
             else with_query(url, {"updated_after": since})
         )
         while True:
-            document = parse_document(
-                client.get(page_url, accept="application/json"), f"page {number}"
-            )
+            document = self.get_page(client, page_url, number)
             if isinstance(document, Problem):
                 yield document
                 return
@@ -67,37 +57,36 @@ class TatFormat(BankFormat):
             )
             page_url = join_url(url, following)
 
-    def page(self, document: object, where: str, newest: list[float] | None) -> Iterator[Item]:
+    def page(
+        self, document: object, where: str, newest: list[float] | None = None
+    ) -> Iterator[Item]:
+        """The page's items; ``newest`` (API mode) keeps the latest ``updated_on`` seen."""
         entries = _entries(document)
         if entries is None:
             yield Problem(where, "not a hash list (no list of entries)")
             return
         for index, entry in enumerate(entries, 1):
-            for item in self.entry(entry, f"{where} record {index}"):
-                if newest is not None and isinstance(item, BankUpdate) and item.updated_at:
-                    newest[:] = [max([item.updated_at, *newest])]
-                yield item
+            item = self.entry(entry, f"{where} record {index}")
+            if newest is not None and isinstance(item, BankUpdate) and item.updated_at:
+                newest[:] = [max([item.updated_at, *newest])]
+            yield item
 
-    def entry(self, entry: object, position: str) -> Iterator[Item]:
+    def entry(self, entry: object, position: str) -> Item:
         if not isinstance(entry, Mapping):
-            yield Problem(position, "record is not an object")
-            return
+            return Problem(position, "record is not an object")
         tat_id, algorithm = entry.get("id"), entry.get("algorithm")
         if not isinstance(tat_id, str | int) or not isinstance(algorithm, str):
-            yield Problem(position, "id or algorithm missing")
-            return
+            return Problem(position, "id or algorithm missing")
         key = str(tat_id)
         position = f"{position} (id {key})"
         signal = self.families.signal(algorithm, entry.get("hash_digest"), position)
         if not isinstance(signal, Signal):
-            yield signal
-            return
+            return signal
         try:
             updated = _time(entry.get("updated_on"))
             created = _time(entry.get("created_on"))
         except InvalidInput:
-            yield Problem(position, "malformed updated_on or created_on")
-            return
+            return Problem(position, "malformed updated_on or created_on")
         deleted = entry.get("deleted")
         status = EntryStatus.DELETED if deleted is True or deleted == "true" else EntryStatus.ACTIVE
         ideology = entry.get("ideology")
@@ -105,7 +94,7 @@ class TatFormat(BankFormat):
             (f"tat:{ideology.strip()}",) if isinstance(ideology, str) and ideology.strip() else ()
         )
         kind = entry.get("file_type")
-        yield BankUpdate(
+        return BankUpdate(
             key,
             (signal,),
             labels,

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import hashcore
 from hashcore.errors import InvalidInput
-from hashcore.formats.base import BankFormat
 from hashcore.formats.http import HttpClient, join_url, with_query
-from hashcore.formats.jsonutil import load_document, parse_document
+from hashcore.formats.jsonutil import JsonPagesFormat
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Opinion, Problem
 from hashcore.formats.timeutil import to_unix
 from hashcore.model import EntryStatus
@@ -26,17 +25,10 @@ PAGE_SIZE = 1000
 SECRET_PARAMS = frozenset({"access_token"})
 
 
-class ThreatExchangeFormat(BankFormat):
+class ThreatExchangeFormat(JsonPagesFormat):
     name: ClassVar[str] = "threatexchange"
     description: ClassVar[str] = "Meta ThreatExchange threat_updates JSON (file or Graph API)"
     options_allowed: ClassVar[frozenset[str]] = frozenset({"page_size"})
-
-    def read(self, stream: IO[bytes]) -> Iterator[Item]:
-        document = load_document(stream, "file")
-        if isinstance(document, Problem):
-            yield document
-            return
-        yield from self.page(document, "file")
 
     def auth_headers(self, credentials: str) -> dict[str, str]:
         """The access token goes in a header, never in a URL that could end up in a log."""
@@ -54,9 +46,7 @@ class ThreatExchangeFormat(BankFormat):
             size = self.options.get("page_size", PAGE_SIZE)
             page_url = with_query(url, {"start_time": start, "limit": size})
         while True:
-            document = parse_document(
-                client.get(page_url, accept="application/json"), f"page {number}"
-            )
+            document = self.get_page(client, page_url, number)
             if isinstance(document, Problem):
                 yield document
                 return
@@ -83,27 +73,23 @@ class ThreatExchangeFormat(BankFormat):
             yield Problem(where, "not a threat_updates page (no data list)")
             return
         for index, item in enumerate(data, 1):
-            yield from self.record(item, f"{where} record {index}")
+            yield self.record(item, f"{where} record {index}")
 
-    def record(self, item: object, position: str) -> Iterator[Item]:
+    def record(self, item: object, position: str) -> Item:
         if not isinstance(item, Mapping):
-            yield Problem(position, "record is not an object")
-            return
+            return Problem(position, "record is not an object")
         te_id, raw_type, indicator = item.get("id"), item.get("type"), item.get("indicator")
         if not isinstance(te_id, str | int) or not isinstance(raw_type, str):
-            yield Problem(position, "id or type missing")
-            return
+            return Problem(position, "id or type missing")
         key = str(te_id)
         position = f"{position} (id {key})"
         try:
             updated = _time(item.get("last_updated"))
         except InvalidInput:
-            yield Problem(position, "malformed last_updated")
-            return
+            return Problem(position, "malformed last_updated")
         signal = self.families.signal(raw_type, indicator, position)
         if not isinstance(signal, Signal):
-            yield signal
-            return
+            return signal
         descriptors = _descriptors(item.get("descriptors"))
         labels = tuple(sorted({t for d in descriptors for t in _tags(d)}))
         statuses = {str(d.get("status", "")).upper() for d in descriptors}
@@ -114,7 +100,7 @@ class ThreatExchangeFormat(BankFormat):
             status, opinion = EntryStatus.WITHDRAWN, Opinion.NEGATIVE
         else:
             status = EntryStatus.ACTIVE
-        yield BankUpdate(
+        return BankUpdate(
             key,
             (signal,),
             labels,

@@ -17,8 +17,8 @@ import numpy.typing as npt
 from hashcore.errors import InvalidInput
 from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits
 from hashcore.index.delta import DeltaIndex, id_array
-from hashcore.index.ids import all_distinct, last_of_each
-from hashcore.index.snapshot import read_snapshot, require, write_snapshot
+from hashcore.index.ids import all_distinct
+from hashcore.index.snapshot import require
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -33,6 +33,8 @@ class ExactIndex(DeltaIndex):
     """Exact-match index over ``nbytes``-byte values; ``threshold`` is ignored."""
 
     kind = "ExactIndex"
+    format_version = FORMAT_VERSION
+    delta_array = ("delta_values", "uint8")
 
     def __init__(self, nbytes: int) -> None:
         if nbytes <= 0:
@@ -135,12 +137,7 @@ class ExactIndex(DeltaIndex):
         return self._delta_ids(), self._as_keys(list(self._delta.values()))
 
     def _rebuild(self, new_ids: I64, new_keys: Keys) -> None:
-        live = ~self._dead
-        delta_ids, delta_keys = self._delta_arrays()
-        ids = np.concatenate([self._ids[live], delta_ids, new_ids])
-        keys = np.concatenate([self._keys[live], delta_keys, new_keys])
-        ids, keep = last_of_each(ids)  # the last occurrence of an id wins
-        keys = keys[keep]
+        ids, keys = self._merged(self._keys, self._delta_arrays(), new_ids, new_keys)
         order = np.lexsort((ids, keys))
         self._set_main(keys[order], ids[order])
 
@@ -148,38 +145,30 @@ class ExactIndex(DeltaIndex):
         self._keys = keys
         self._set_ids(ids)
 
-    def save(self, directory: Path) -> None:
-        delta_ids, delta_keys = self._delta_arrays()
-        arrays: dict[str, npt.NDArray[Any]] = {
-            "values": self._keys.view(np.uint8).reshape(-1, self.nbytes),
-            "ids": self._ids,
-            "dead": self._dead,
-            "delta_ids": delta_ids,
-            "delta_values": delta_keys.view(np.uint8).reshape(-1, self.nbytes),
-        }
-        params = {"nbytes": self.nbytes, "count": len(self), "main": int(self._ids.shape[0])}
-        write_snapshot(Path(directory), self.kind, FORMAT_VERSION, params, arrays)
+    # -- snapshots (the frame is DeltaIndex's) ------------------------------------------------
 
     @classmethod
-    def load(cls, directory: Path) -> ExactIndex:
-        params, arrays = read_snapshot(Path(directory), cls.kind, FORMAT_VERSION)
-        try:
-            nbytes, n, count = int(params["nbytes"]), int(params["main"]), int(params["count"])
-            index = cls(nbytes)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexCorrupt(f"{directory}: bad manifest params: {exc}") from exc
-        values = require(arrays, "values", "uint8", (n, nbytes))
-        ids = require(arrays, "ids", "int64", (n,))
-        dead = require(arrays, "dead", "bool", (n,))
-        nd = arrays.get("delta_ids", np.zeros(0)).shape[0]
-        delta_ids = require(arrays, "delta_ids", "int64", (nd,))
-        delta_values = require(arrays, "delta_values", "uint8", (nd, nbytes))
-        keys = np.ascontiguousarray(values).view(f"S{nbytes}").reshape(-1)
-        if n > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
+    def _from_params(cls, params: dict[str, Any]) -> ExactIndex:
+        return cls(int(params["nbytes"]))
+
+    def _main_snapshot(self) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+        values = self._keys.view(np.uint8).reshape(-1, self.nbytes)
+        return {"nbytes": self.nbytes}, {"values": values}
+
+    def _load_main(
+        self, directory: Path, params: dict[str, Any], arrays: dict[str, npt.NDArray[Any]], ids: I64
+    ) -> None:
+        values = require(arrays, "values", "uint8", (ids.shape[0], self.nbytes))
+        keys = np.ascontiguousarray(values).view(f"S{self.nbytes}").reshape(-1)
+        if keys.shape[0] > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
             raise IndexCorrupt(f"{directory}: main values are not sorted")
         if not all_distinct(ids):
             raise IndexCorrupt(f"{directory}: repeated value ids")
-        index._set_main(keys, ids)
-        index._restore(directory, dead, delta_ids, [row.tobytes() for row in delta_values])
-        index._check_count(directory, count)
-        return index
+        self._set_main(keys, ids)
+
+    def _delta_rows(self) -> tuple[I64, U8]:
+        delta_ids, delta_keys = self._delta_arrays()
+        return delta_ids, delta_keys.view(np.uint8).reshape(-1, self.nbytes)
+
+    def _row_width(self) -> int:
+        return self.nbytes

@@ -30,10 +30,9 @@ import numpy.typing as npt
 
 from hashcore.errors import InvalidInput
 from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits
-from hashcore.index.delta import DeltaIndex, id_array
-from hashcore.index.ids import last_of_each
+from hashcore.index.delta import DeltaIndex, id_array, manifest_params
 from hashcore.index.mih_kernel import SearchArrays, search_tables
-from hashcore.index.snapshot import read_snapshot, require, write_snapshot
+from hashcore.index.snapshot import require
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
@@ -219,6 +218,8 @@ class HammingIndex(DeltaIndex):
     """Exact threshold search over ``bits``-bit hashes; values are big-endian packed bytes."""
 
     kind = "HammingIndex"
+    format_version = FORMAT_VERSION
+    delta_array = ("delta_codes", "uint64")
 
     def __init__(self, bits: int, *, flat_below: int = FLAT_BELOW) -> None:
         if bits <= 0 or bits % 8:
@@ -314,12 +315,8 @@ class HammingIndex(DeltaIndex):
 
     def _rebuild(self, new_ids: I64, new_codes: U64) -> None:
         """Main := live main + delta + ``new`` (later wins on a repeated id), then re-index."""
-        live = ~self._dead
-        delta_ids, delta_codes = self._delta_view()
-        ids = np.concatenate([self._ids[live], delta_ids, new_ids])
-        codes = np.concatenate([self._codes[live], delta_codes, new_codes])
-        uniq, last = last_of_each(ids)  # the last occurrence of an id wins
-        self._set_main(uniq, np.ascontiguousarray(codes[last]), None)
+        ids, codes = self._merged(self._codes, self._delta_view(), new_ids, new_codes)
+        self._set_main(ids, np.ascontiguousarray(codes), None)
         self._warm_up()
 
     def _set_main(self, ids: I64, codes: U64, tables: _Tables | None) -> None:
@@ -406,60 +403,48 @@ class HammingIndex(DeltaIndex):
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def save(self, directory: Path) -> None:
-        """Snapshot main, tables, tombstones and delta as they are (no compaction needed)."""
-        delta_ids, delta_codes = self._delta_view()
-        arrays: dict[str, npt.NDArray[Any]] = {
-            "ids": self._ids,
-            "codes": self._codes,
-            "dead": self._dead,
-            "delta_ids": delta_ids,
-            "delta_codes": delta_codes,
-        }
+    @classmethod
+    def load(cls, directory: Path) -> HammingIndex:
+        index = super().load(directory)
+        index._warm_up()
+        return index
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any]) -> HammingIndex:
+        return cls(int(params["bits"]), flat_below=int(params["flat_below"]))
+
+    def _main_snapshot(self) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+        """Main's codes and search tables as they are."""
+        arrays: dict[str, npt.NDArray[Any]] = {"codes": self._codes}
         substrings = 0
         if self._tables is not None:
             substrings = len(self._tables.spans)
             arrays["order"] = self._tables.order
             arrays["offsets"] = self._tables.offsets
-        params = {
-            "bits": self.bits,
-            "count": len(self),
-            "main": int(self._ids.shape[0]),
-            "substrings": substrings,
-            "flat_below": self.flat_below,
-        }
-        write_snapshot(Path(directory), self.kind, FORMAT_VERSION, params, arrays)
+        return {"bits": self.bits, "substrings": substrings, "flat_below": self.flat_below}, arrays
 
-    @classmethod
-    def load(cls, directory: Path) -> HammingIndex:
-        params, arrays = read_snapshot(Path(directory), cls.kind, FORMAT_VERSION)
-        try:
-            bits, n, m = int(params["bits"]), int(params["main"]), int(params["substrings"])
-            count, flat_below = int(params["count"]), int(params["flat_below"])
-            index = cls(bits, flat_below=flat_below)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexCorrupt(f"{directory}: bad manifest params: {exc}") from exc
-        words = index.words
-        ids = require(arrays, "ids", "int64", (n,))
-        codes = require(arrays, "codes", "uint64", (n, words))
-        dead = require(arrays, "dead", "bool", (n,))
-        nd = arrays.get("delta_ids", np.zeros(0)).shape[0]
-        delta_ids = require(arrays, "delta_ids", "int64", (nd,))
-        delta_codes = require(arrays, "delta_codes", "uint64", (nd, words))
+    def _load_main(
+        self, directory: Path, params: dict[str, Any], arrays: dict[str, npt.NDArray[Any]], ids: I64
+    ) -> None:
+        with manifest_params(directory):
+            m = int(params["substrings"])
+        n = ids.shape[0]
+        codes = require(arrays, "codes", "uint64", (n, self.words))
         if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             raise IndexCorrupt(f"{directory}: main ids are not sorted and unique")
         tables = None
         if m:
-            spans = _spans(bits, m)
+            spans = _spans(self.bits, m)
             base = _Tables.bases(spans)
             total = int(base[-1]) + (1 << spans[-1][1]) + 1
             order = require(arrays, "order", "int32", (m * n,))
             off_dtype = "int32" if m * n < 2**31 else "int64"
             offsets = require(arrays, "offsets", off_dtype, (total,))
             tables = _Tables(spans, order, offsets, base)
-        index._set_main(ids, codes, tables)
-        delta_values = [row.tobytes()[: index.nbytes] for row in delta_codes]
-        index._restore(directory, dead, delta_ids, delta_values)
-        index._check_count(directory, count)
-        index._warm_up()
-        return index
+        self._set_main(ids, codes, tables)
+
+    def _delta_rows(self) -> tuple[I64, U64]:
+        return self._delta_view()
+
+    def _row_width(self) -> int:
+        return self.words

@@ -16,17 +16,16 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Unpack
 
 import grpc
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
-from hashcore.engine_api import IndexStatus
-from hashcore.errors import ContentError, InvalidInput, LimitExceeded
+from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add
+from hashcore.errors import InvalidInput, LimitExceeded
 from hashcore.hashing import ensure_content, hash_file
-from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult
+from hashcore.model import Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.remote import wire
 from hashcore.remote.errors import TOKEN_ENV, NotRemote, RemoteError, query_error, translate
@@ -34,8 +33,8 @@ from hashcore.signals import Signal
 
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
+    from hashcore.engine_api import EntryFields, FileFields, ImportOptions
     from hashcore.formats.importer import ImportSummary
-    from hashcore.formats.records import BankSettings
     from hashcore.model import Ticker
     from hashcore.store import StoreWriter
 
@@ -48,7 +47,7 @@ ALLOW_MASS_DELETE = "allow_mass_delete"
 """An ``ImportUpdates`` option the server takes itself (not the format's): lift the guard."""
 
 
-class RemoteEngine:
+class RemoteEngine(EngineAPI):
     """A client for ``hashcore serve``: an :class:`~hashcore.engine_api.EngineAPI`."""
 
     def __init__(
@@ -108,17 +107,6 @@ class RemoteEngine:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> RemoteEngine:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         try:
             return method(request, timeout=timeout or self.timeout, metadata=self._metadata)
@@ -127,23 +115,14 @@ class RemoteEngine:
 
     # Banks
 
-    def create_bank(
-        self,
-        name: str,
-        *,
-        labels: Iterable[str] = (),
-        source: str | None = None,
-        enabled: bool = True,
-        thresholds: Mapping[str, float] | None = None,
-        priority: int | None = None,
-    ) -> Bank:
+    def create_bank_with(self, name: str, settings: BankSettings) -> Bank:
         request = pb.CreateBankRequest(
             name=name,
-            labels=list(labels),
-            source=source or "",
-            disabled=not enabled,
-            thresholds=dict(thresholds or {}),
-            priority=priority,
+            labels=list(settings.labels),
+            source=settings.source or "",
+            disabled=not settings.enabled,
+            thresholds=dict(settings.thresholds),
+            priority=settings.priority,
         )
         return wire.bank_from_pb(self._call(self._banks.CreateBank, request))
 
@@ -170,19 +149,13 @@ class RemoteEngine:
     # Entries
 
     def add_entry(
-        self,
-        bank: str,
-        signals: Sequence[Signal],
-        *,
-        external_id: str | None = None,
-        labels: Iterable[str] = (),
-        source: str | None = None,
+        self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
     ) -> Entry:
         new = pb.NewEntry(
             signals=[wire.signal_to_pb(s) for s in signals],
-            external_id=external_id or "",
-            labels=list(labels),
-            source=source or "",
+            external_id=fields.get("external_id") or "",
+            labels=list(fields.get("labels", ())),
+            source=fields.get("source") or "",
         )
         response = self._call(
             self._banks.AddSignals, pb.AddSignalsRequest(bank=bank, entries=[new])
@@ -190,40 +163,26 @@ class RemoteEngine:
         return wire.entry_from_pb(response.entries[0])
 
     def add_hashes(
-        self,
-        bank: str,
-        signals: Sequence[Signal],
-        *,
-        labels: Iterable[str] = (),
-        source: str | None = None,
-        external_id: str | None = None,
+        self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
     ) -> Entry:
         """``Engine.add_hashes`` over AddSignals: keyed by the file's MD5, so adding a file the
         bank already has raises :class:`AlreadyExists` instead of creating a duplicate."""
         from hashcore.engine import content_key
 
-        key = external_id or content_key(signals)
-        return self.add_entry(bank, signals, external_id=key, labels=labels, source=source)
+        fields["external_id"] = fields.get("external_id") or content_key(signals)
+        return self.add_entry(bank, signals, **fields)
 
-    def add_file(
-        self,
-        bank: str,
-        path: Path,
-        *,
-        labels: Iterable[str] = (),
-        external_id: str | None = None,
-    ) -> Entry:
+    def add_file(self, bank: str, path: Path, **fields: Unpack[FileFields]) -> Entry:
         """Add a file: sent as content, or (``hash_only``) hashed here and sent as signals."""
         if self.hash_only:
-            hashes = hash_file(path, self.registry)
-            if not any(signal.usable for signal in hashes.signals):
-                reasons = "; ".join(e.message for e in hashes.errors) or "no usable hash"
-                raise ContentError(f"{path}: nothing to add: {reasons}")
             return self.add_entry(
-                bank, hashes.signals, external_id=external_id, labels=labels, source=str(path)
+                bank, hashes_to_add(path, self.registry), source=str(path), **fields
             )
         request = pb.AddContentRequest(
-            bank=bank, content=_content(path), labels=list(labels), external_id=external_id or ""
+            bank=bank,
+            content=_content(path),
+            labels=list(fields.get("labels", ())),
+            external_id=fields.get("external_id") or "",
         )
         return wire.entry_from_pb(self._call(self._banks.AddContent, request, CONTENT_TIMEOUT))
 
@@ -270,18 +229,8 @@ class RemoteEngine:
         response = self._call(self._banks.IndexStatus, pb.IndexStatusRequest())
         return dict(response.unindexed)
 
-    def import_file(
-        self,
-        bank: str,
-        path: Path,
-        *,
-        format: str,
-        options: Mapping[str, object] | None = None,
-        strict: bool = False,
-        allow_mass_delete: bool = False,
-        batch_size: int | None = None,
-        progress: Ticker | None = None,
-        create: BankSettings | None = None,
+    def import_file_with(
+        self, bank: str, path: Path, how: ImportOptions, progress: Ticker | None = None
     ) -> ImportSummary:
         """Send a feed file to be parsed and applied on the server (bank created if missing).
 
@@ -294,25 +243,19 @@ class RemoteEngine:
         from hashcore.formats.importer import ImportSummary
         from hashcore.formats.records import Problem
 
-        if strict:
-            fmt = get_format(format, self.registry, options)
+        if how.strict:
+            fmt = get_format(how.format, self.registry, how.format_options)
             with path.open("rb") as stream:
                 first = next((i for i in fmt.read(stream) if isinstance(i, Problem)), None)
             if first is not None:
                 raise InvalidInput(f"{path}: {first} (--strict: nothing imported)")
-        if create is not None:
-            self.create_bank(
-                bank,
-                labels=create.labels,
-                thresholds=create.thresholds,
-                source=create.source,
-                priority=create.priority,
-            )
-        sent = {key: str(value) for key, value in (options or {}).items()}
-        if allow_mass_delete:
+        if how.create is not None:
+            self.create_bank_with(bank, how.create)
+        sent = {key: str(value) for key, value in how.format_options.items()}
+        if how.allow_mass_delete:
             sent[ALLOW_MASS_DELETE] = "true"
         request = pb.ImportUpdatesRequest(
-            bank=bank, data=_read(path) or b"", format=format, options=sent
+            bank=bank, data=_read(path) or b"", format=how.format, options=sent
         )
         response = self._call(self._banks.ImportUpdates, request, CONTENT_TIMEOUT)
         return ImportSummary(

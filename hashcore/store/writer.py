@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hashcore.errors import AlreadyExists, InvalidInput, NotFound
-from hashcore.model import Bank, Entry, EntryStatus
+from hashcore.model import Bank, BankSettings, Entry, EntryStatus
 from hashcore.signals import Signal
 from hashcore.store.batch import (
     Batch,
@@ -99,17 +99,11 @@ class StoreWriter:
 
     # Banks
 
-    def create_bank(
-        self,
-        name: str,
-        *,
-        labels: Iterable[str] = (),
-        source: str | None = None,
-        enabled: bool = True,
-        thresholds: Mapping[str, float] | None = None,
-        priority: int | None = None,
-    ) -> Bank:
+    def create_bank(self, name: str, settings: BankSettings | None = None) -> Bank:
+        """A new bank (default settings unless given); :class:`AlreadyExists` if the name is
+        taken."""
         check_bank_name(name)
+        settings = settings or BankSettings()
         try:
             self._conn.execute(
                 "INSERT INTO banks"
@@ -117,12 +111,12 @@ class StoreWriter:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
-                    source,
-                    dump_json(list(clean_labels(labels))),
-                    int(enabled),
-                    dump_json(clean_thresholds(thresholds)),
+                    settings.source,
+                    dump_json(list(clean_labels(settings.labels))),
+                    int(settings.enabled),
+                    dump_json(clean_thresholds(settings.thresholds)),
                     time.time(),
-                    clean_priority(priority),
+                    clean_priority(settings.priority),
                 ),
             )
         except sqlite3.IntegrityError:
