@@ -59,10 +59,10 @@ def bank_originals(store: Path, paths: Sequence[Path], bank: str = BANK) -> list
     with Engine(store) as engine:
         engine.create_bank(bank)
         for path in paths:
-            message = _add_one(engine, bank, path, [])
-            if message.startswith("error"):
-                raise RuntimeError(message)
-            ids.append(int(message.split("\t", 1)[0]))
+            outcome, line, _warnings = _add_one(engine, bank, path, [])
+            if outcome != "added":
+                raise RuntimeError(line)
+            ids.append(int(line.split("\t", 1)[0]))
         engine.compact()
     return ids
 

@@ -179,6 +179,14 @@ def _add_one(
         for signal in hashes.signals
         if not signal.usable and stored_variant(signal.variant) is None
     ]
+    warnings += [
+        f"{path}: {signal.type} quality {signal.quality} is low (a smooth or dark picture): it "
+        "matches only where another family agrees"
+        for signal in hashes.signals
+        if signal.usable
+        and engine.registry.get(signal.type).is_weak(signal.quality)
+        and stored_variant(signal.variant) is None
+    ]
     try:
         # Keyed by the file's MD5, so a re-run (after a kill) updates instead of duplicating.
         entry = engine.add_hashes(bank, hashes.signals, labels=labels, source=str(path))
