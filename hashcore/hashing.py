@@ -111,26 +111,30 @@ def _trimmed_signals(
     variants: bool,
     result: FileHashes,
 ) -> list[Signal]:
-    """The family's signals for the picture without its borders, when it has some.
+    """The family's signals for the picture without its borders, when it has some (one set
+    per distinct box: ``trimmed``, ``trimmed-flat``).
 
     Only when a border was found: every extra query variant is one more chance of an
-    accidental match. A value equal to a plain one adds nothing and is left out.
+    accidental match. A value the family already has adds nothing and is left out.
     """
     try:
-        trimmed = media.trimmed
+        pictures = media.trimmed_pictures
     except Exception as error:  # noqa: BLE001 - the plain hashes stand without it
         result.errors.append(
             HashFailure(signal_type.name, f"{result.path}: border detection failed: {error!r}")
         )
         return []
-    if trimmed is None or trimmed.variant is None:
-        return []
     seen = {signal.value for signal in plain}
-    return [
-        replace(signal, variant=derived_variant(trimmed.variant, signal.variant))
-        for signal in _hash_family(signal_type, trimmed, variants, result)
-        if signal.value not in seen
-    ]
+    signals: list[Signal] = []
+    for picture in pictures:
+        assert picture.variant is not None  # derived pictures are named
+        for signal in _hash_family(signal_type, picture, variants, result):
+            if signal.value not in seen:
+                seen.add(signal.value)
+                signals.append(
+                    replace(signal, variant=derived_variant(picture.variant, signal.variant))
+                )
+    return signals
 
 
 def _crop_signals(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from hashcore.borders import Box, content_box
+from hashcore.borders import Box, content_boxes
 from hashcore.content import ContentKind, detect_kind
 from hashcore.crops import CROPS, crop_box, working_copy
 from hashcore.decode import decode_rgb
@@ -21,6 +21,9 @@ DEFAULT_MAX_IMAGE_PIXELS = 128_000_000
 
 TRIMMED = "trimmed"
 """The variant name of a picture with its borders cut off."""
+TRIMMED_STRICT = "trimmed-flat"
+"""The variant name of a picture with only its flat bars cut off, when that differs from
+``trimmed`` (:data:`hashcore.borders.STRICT_MEAN_DEVIATION`)."""
 
 MIN_IMAGE_SIDE = 8
 """Below 8 px a side an image carries no perceptual information: its hashes would be noise."""
@@ -54,7 +57,7 @@ class Media:
         media = cls(path, ContentKind.IMAGE)
         media.variant = variant
         media.__dict__["rgb_image"] = image  # the cached_property's slot
-        media.__dict__["content_box"] = None  # a derived picture is not trimmed again
+        media.__dict__["content_boxes"] = []  # a derived picture is not trimmed again
         return media
 
     @cached_property
@@ -116,16 +119,31 @@ class Media:
             raise ContentError(f"{self.path.name}: cannot decode image: {error}") from error
 
     @cached_property
+    def content_boxes(self) -> list[Box]:
+        """The picture inside uniform borders, read tolerantly and strictly
+        (:func:`hashcore.borders.content_boxes`): empty when there is no border worth
+        trimming. Raises as :attr:`rgb_image` does."""
+        return content_boxes(self.rgb_image)
+
+    @property
     def content_box(self) -> Box | None:
-        """The picture inside uniform borders (:func:`hashcore.borders.content_box`), or None
-        when there is no border worth trimming. Raises as :attr:`rgb_image` does."""
-        return content_box(self.rgb_image)
+        """The first of :attr:`content_boxes` (the tolerant reading), or None."""
+        boxes = self.content_boxes
+        return boxes[0] if boxes else None
 
     @cached_property
+    def trimmed_pictures(self) -> list[Media]:
+        """The picture with its borders cut off, once per distinct box, as derived
+        :class:`Media` (variants ``trimmed``, ``trimmed-flat``); computed once for every image
+        family."""
+        names = (TRIMMED, TRIMMED_STRICT)
+        return [
+            Media.derived(self.path, self.rgb_image.crop(box), name)
+            for box, name in zip(self.content_boxes, names, strict=False)
+        ]
+
+    @property
     def trimmed(self) -> Media | None:
-        """The picture with its borders cut off, as a derived :class:`Media` (variant
-        ``trimmed``), or None when it has none; computed once for every image family."""
-        box = self.content_box
-        if box is None:
-            return None
-        return Media.derived(self.path, self.rgb_image.crop(box), TRIMMED)
+        """The first of :attr:`trimmed_pictures` (variant ``trimmed``), or None."""
+        pictures = self.trimmed_pictures
+        return pictures[0] if pictures else None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 from hashcore.content import ContentKind
 from hashcore.crops import BANKED
 from hashcore.errors import InvalidInput, PluginError
-from hashcore.media import TRIMMED, Media
+from hashcore.media import TRIMMED, TRIMMED_STRICT, Media
 
 if TYPE_CHECKING:
     from hashcore.index.base import SignalIndex
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 IDENTITY_VARIANTS = frozenset({"orig", "original"})
 """Variant names that mean "the picture as it is" (PDQ's dihedral ``orig``)."""
 
-DERIVED_VARIANTS = frozenset({TRIMMED, *BANKED})
+DERIVED_VARIANTS = frozenset({TRIMMED, TRIMMED_STRICT, *BANKED})
 """Variants naming another picture made from the file (its trimmed form, a banked standard crop
 such as ``centre90``), rather than a lookup-time transformation of the same picture: the only
 variants a store keeps."""

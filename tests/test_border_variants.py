@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from engine_support import registry
 from PIL import Image, ImageOps
@@ -29,9 +30,18 @@ PHOTO = DATA / "dih" / "bridge-1-original.jpg"
 IMAGE_FAMILIES = ("pdq", "phash")
 
 
+STRICT = "trimmed-flat"
+
+
 def uncropped(signals: Iterable[Signal]) -> list[Signal]:
-    """The signals without PDQ's standard crops (tests/test_crop_variants.py covers those)."""
-    return [s for s in signals if s.variant not in CROPS]
+    """The signals without PDQ's standard crops (tests/test_crop_variants.py covers those) and
+    without the strict reading's trimmed picture (``trimmed-flat``: a JPEG border's strict box
+    often lies a pixel from the tolerant one; tested at the end of this file)."""
+    return [s for s in signals if s.variant not in CROPS and not _strict(s.variant)]
+
+
+def _strict(variant: str | None) -> bool:
+    return (variant or "").split("+")[0] == STRICT
 
 
 def bordered(tmp_path: Path, name: str = "bordered.jpg", fraction: float = 0.1) -> Path:
@@ -153,13 +163,17 @@ def test_differently_bordered_copies_match_each_other(engine: Engine, tmp_path: 
     result = engine.lookup_file(path)
     assert [m.entry_id for m in result.matches] == [entry.id]
     found = hits(result.matches[0])["pdq"]
-    assert (found.variant, found.stored_variant) == ("trimmed", "trimmed")
+    assert found.variant == "trimmed" and found.stored_variant in ("trimmed", STRICT)
 
 
 def test_hash_only_lookup_keeps_the_trimmed_signal(engine: Engine, tmp_path: Path) -> None:
     entry = engine.add_file("csem", PHOTO)
     line = json.dumps(to_json(hash_file(bordered(tmp_path), registry()), registry()))
-    written = [s for s in json.loads(line)["signals"] if s.get("variant") not in CROPS]
+    written = [
+        s
+        for s in json.loads(line)["signals"]
+        if s.get("variant") not in CROPS and not _strict(s.get("variant"))
+    ]
     assert [s.get("variant") for s in written] == [None, None, None, "trimmed", "trimmed"]
     _, signals, errors, _ = parse_hash_line(line, registry())
     assert not errors and [s.variant for s in uncropped(signals)][-2:] == ["trimmed", "trimmed"]
@@ -192,7 +206,7 @@ def test_banked_signals_from_hashes_keep_only_derived_variants(engine: Engine) -
 def test_native_export_round_trips_the_variant(engine: Engine, tmp_path: Path) -> None:
     entry = engine.add_file("csem", bordered(tmp_path))
     data = json.loads(entry_line(entry))
-    assert {s.get("variant") for s in data["signals"]} == {
+    assert {s.get("variant") for s in data["signals"]} - {STRICT} == {
         None,
         "trimmed",
         "centre90",
@@ -259,3 +273,28 @@ def test_version_2_store_is_migrated(tmp_path: Path) -> None:
         assert hits(engine.lookup_file(PHOTO).matches[0])["pdq"].distance == 0
     with Store(directory) as store:  # opening again migrates nothing
         assert store.get_entry("csem", new.id) == new
+
+
+def test_letterboxed_night_sky_matches_through_the_strict_trim(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A dark photo's own margins make the tolerant box of a letterboxed copy miss the
+    original frame (tests/test_borders.py); the strict box finds it, so the copy matches its
+    banked original through ``trimmed-flat``."""
+    rng = np.random.default_rng(5)
+    sky = rng.normal(8, 1.2, (480, 640))
+    for y, x in rng.integers(0, (480, 640), (160, 2)):
+        sky[max(0, y - 2) : y + 2, max(0, x - 2) : x + 2] = 170
+    rows, columns = np.mgrid[:480, :640]
+    for cy, cx, size, glow in ((240, 320, 60, 90), (130, 470, 25, 60), (360, 150, 35, 50)):
+        sky += glow * np.exp(-(((rows - cy) / size) ** 2 + ((columns - cx) / (1.5 * size)) ** 2))
+    grey = np.clip(sky, 0, 255).astype(np.uint8)
+    original = Image.fromarray(np.dstack([grey] * 3), "RGB")
+    original.save(tmp_path / "sky.jpg", quality=90)
+    entry = engine.add_file("csem", tmp_path / "sky.jpg")
+    letterboxed = ImageOps.expand(original, border=(0, 60, 0, 60), fill="black")
+    letterboxed.save(tmp_path / "letterboxed.jpg", quality=90)
+    result = engine.lookup_file(tmp_path / "letterboxed.jpg")
+    assert [m.entry_id for m in result.matches] == [entry.id]
+    pdq = hits(result.matches[0])["pdq"]
+    assert pdq.variant == STRICT and pdq.stored_variant is None and not pdq.weak

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from hashcore.borders import Box, content_box
+from hashcore.borders import Box, content_box, content_boxes
 from hashcore.media import Media
 
 DATA = Path(__file__).parent / "data" / "pdq"
@@ -138,3 +138,53 @@ def test_media_trims_once_for_every_family(tmp_path: Path) -> None:
     assert trimmed.rgb_image.size == (box.width, box.height)
     assert trimmed.trimmed is None  # a trimmed picture is not trimmed again
     assert Media(PHOTO).trimmed is None
+
+
+def night_sky(seed: int = 5) -> Image.Image:
+    """A dark, faintly noisy sky with a few stars and a glow in the middle: its own margins
+    are nearly flat, which the tolerant reading takes for border."""
+    rng = np.random.default_rng(seed)
+    sky = rng.normal(8, 1.2, (240, 320))
+    for y, x in rng.integers(0, (240, 320), (40, 2)):
+        sky[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2] = 160
+    rows, columns = np.mgrid[:240, :320]
+    sky += 90 * np.exp(-(((rows - 120) / 30) ** 2 + ((columns - 160) / 45) ** 2))
+    grey = np.clip(sky, 0, 255).astype(np.uint8)
+    return jpeg(Image.fromarray(np.dstack([grey] * 3), "RGB"), 90)
+
+
+def test_strict_reading_finds_the_bar_of_a_letterboxed_night_sky() -> None:
+    """The tolerant box of a letterboxed dark photo runs into the photo's own dark margins and
+    does not come back to the original frame; the strict one stops at the bar, so the copy
+    trimmed to it is the original picture again."""
+    sky = night_sky()
+    letterboxed, bar = framed(sky, 0, 30, 0, 30, "black")
+    boxes = content_boxes(jpeg(letterboxed, 90))
+    tolerant = content_box(jpeg(letterboxed, 90))
+    assert boxes[0] == tolerant and tolerant != bar
+    assert tolerant.left > 0 and tolerant.right < letterboxed.width  # the sky's own margins
+    strict = [box for box in boxes[1:] if box.left == 0 and box.right == letterboxed.width]
+    assert len(strict) == 1
+    assert abs(strict[0].top - bar.top) <= JPEG_SLACK
+    assert abs(strict[0].bottom - bar.bottom) <= JPEG_SLACK
+
+
+def test_content_boxes_are_distinct_and_empty_without_a_border() -> None:
+    image, box = framed(texture(300, 200), 0, 40, 0, 40, "black")
+    assert content_boxes(image) == [box]  # both readings agree on a flat bar: one box
+    assert content_boxes(texture(300, 200)) == []
+    assert content_boxes(Image.new("RGB", (320, 240), "black")) == []
+
+
+def test_media_hashes_each_distinct_trimmed_picture(tmp_path: Path) -> None:
+    sky = night_sky()
+    letterboxed, _ = framed(sky, 0, 30, 0, 30, "black")
+    path = tmp_path / "letterboxed.jpg"
+    letterboxed.save(path, quality=90)
+    media = Media(path)
+    pictures = media.trimmed_pictures
+    assert [p.variant for p in pictures] == ["trimmed", "trimmed-flat"]
+    assert [p.rgb_image.size for p in pictures] == [
+        (b.width, b.height) for b in media.content_boxes
+    ]
+    assert media.trimmed is pictures[0] and pictures[0].trimmed_pictures == []
