@@ -327,6 +327,8 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
             data["variant"] = hit.variant
         if hit.stored_variant is not None:
             data["stored_variant"] = hit.stored_variant
+        if hit.weak:
+            data["weak"] = True
         signals.append(data)
     return {
         "bank": match.bank,
@@ -350,6 +352,7 @@ def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
             f"{s['type']} {s.get('distance', s.get('score'))}"
             + (f" ({s['variant']})" if "variant" in s else "")
             + (f" (banked {s['stored_variant']})" if "stored_variant" in s else "")
+            + (" (weak: low quality, seconds only)" if s.get("weak") else "")
             for s in match_to_json(match, registry)["signals"]
         )
         labels = f"  [{', '.join(match.labels)}]" if match.labels else ""

@@ -60,12 +60,17 @@ def hit_to_pb(hit: SignalHit) -> pb.SignalHit:
         distance=hit.distance,
         variant=hit.variant or "",
         stored_variant=hit.stored_variant or "",
+        weak=hit.weak,
     )
 
 
 def hit_from_pb(message: pb.SignalHit) -> SignalHit:
     return SignalHit(
-        message.type, message.distance, message.variant or None, message.stored_variant or None
+        message.type,
+        message.distance,
+        message.variant or None,
+        message.stored_variant or None,
+        weak=message.weak,
     )
 
 

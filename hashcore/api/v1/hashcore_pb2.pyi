@@ -77,16 +77,18 @@ class LookupRequest(_message.Message):
     def __init__(self, content: _Optional[bytes] = ..., signals: _Optional[_Union[SignalList, _Mapping]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., banks: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SignalHit(_message.Message):
-    __slots__ = ("type", "distance", "variant", "stored_variant")
+    __slots__ = ("type", "distance", "variant", "stored_variant", "weak")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     STORED_VARIANT_FIELD_NUMBER: _ClassVar[int]
+    WEAK_FIELD_NUMBER: _ClassVar[int]
     type: str
     distance: float
     variant: str
     stored_variant: str
-    def __init__(self, type: _Optional[str] = ..., distance: _Optional[float] = ..., variant: _Optional[str] = ..., stored_variant: _Optional[str] = ...) -> None: ...
+    weak: bool
+    def __init__(self, type: _Optional[str] = ..., distance: _Optional[float] = ..., variant: _Optional[str] = ..., stored_variant: _Optional[str] = ..., weak: _Optional[bool] = ...) -> None: ...
 
 class Match(_message.Message):
     __slots__ = ("bank", "entry_id", "external_id", "labels", "signals", "confidence")

@@ -16,9 +16,11 @@ import pytest
 from PIL import Image
 
 from hashcore import Media
+from hashcore.cli.lookup_cmd import match_to_json
 from hashcore.engine import Engine
 from hashcore.matching import confidence
 from hashcore.registry import SignalRegistry
+from hashcore.remote.wire import hit_from_pb, hit_to_pb
 from hashcore.signals import Signal
 from hashcore_pdq.plugin import PdqSignal
 
@@ -99,6 +101,9 @@ def test_a_quality_49_query_matches_only_with_a_second_family(
                 assert pdq_hit.weak
                 phash_hits = [hit for hit in match.signals if hit.type == "phash"]
                 assert match.confidence == confidence(registry, phash_hits)  # PDQ adds nothing
+                shown = match_to_json(match, registry)["signals"]
+                assert {"type": "pdq", "weak": True}.items() <= shown[0].items()
+                assert hit_from_pb(hit_to_pb(pdq_hit)) == pdq_hit  # gRPC carries it
             else:
                 assert f"q{quality}" in alone, f"quality {quality} query matched {alone}"
                 assert not pdq_hit.weak
