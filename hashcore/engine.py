@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from hashcore.engine_api import IndexStatus
+from hashcore.engine_api import IndexStatus, lookup_hashed
 from hashcore.errors import ContentError, InvalidInput, NotFound
 from hashcore.hashing import hash_file
 from hashcore.hits import FamilyHits, match_hits, search_family
@@ -331,9 +331,7 @@ class Engine:
     ) -> LookupResult:
         """Hash ``path`` with every family (PDQ in all eight orientations) and look it up."""
         hashes = hash_file(path, self.registry, variants=True)
-        result = self.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
-        result.errors[:0] = [error.message for error in hashes.errors]
-        return result
+        return lookup_hashed(self, hashes, thresholds=thresholds, banks=banks)
 
     def lookup_signals(
         self,

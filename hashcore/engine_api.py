@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
+from hashcore.hashing import FileHashes
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus, LookupResult
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
@@ -196,3 +197,20 @@ class EngineAPI(Protocol):
         """One result per query, in order, each equal to :meth:`lookup_signals` on it; an
         invalid query makes the whole call raise its error."""
         ...
+
+
+def lookup_hashed(
+    engine: EngineAPI,
+    hashes: FileHashes,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    banks: Collection[str] | None = None,
+) -> LookupResult:
+    """A file's lookup from its hashes (``variants=True``), its hashing errors first: what
+    ``lookup_file`` answers when the file is hashed here, in this process or a worker."""
+    if hashes.signals:
+        result = engine.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
+    else:
+        result = LookupResult()
+    result.errors[:0] = [error.message for error in hashes.errors]
+    return result
