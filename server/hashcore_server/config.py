@@ -344,16 +344,14 @@ def _apply_env(config: ServerConfig, env: Mapping[str, str]) -> ServerConfig:
         )
     if env.get("HASHCORE_METRICS_LISTEN"):
         config = replace(config, metrics_listen=env["HASHCORE_METRICS_LISTEN"])
-    if env.get("HASHCORE_WORKERS"):
-        try:
-            workers = int(env["HASHCORE_WORKERS"])
-        except ValueError as error:
-            raise ConfigError("HASHCORE_WORKERS must be an integer") from error
-        config = replace(config, limits=replace(config.limits, workers=workers))
-    if env.get("HASHCORE_HASH_PROCESSES"):
-        try:
-            processes = int(env["HASHCORE_HASH_PROCESSES"])
-        except ValueError as error:
-            raise ConfigError("HASHCORE_HASH_PROCESSES must be an integer") from error
-        config = replace(config, limits=replace(config.limits, hash_processes=processes))
+    for name, limit in (
+        ("HASHCORE_WORKERS", "workers"),
+        ("HASHCORE_HASH_PROCESSES", "hash_processes"),
+    ):
+        if env.get(name):
+            try:
+                value = int(env[name])
+            except ValueError as error:
+                raise ConfigError(f"{name} must be an integer") from error
+            config = replace(config, limits=replace(config.limits, **{limit: value}))
     return config
