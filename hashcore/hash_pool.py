@@ -3,7 +3,9 @@
 The CLI's ``--jobs`` (``hash``, ``bank add``, ``lookup`` of files) and the server's content
 calls share this pool. Each worker holds one file at a time over its own pipe, so a worker that
 dies (killed, out of memory, a crashing decoder) is charged to exactly that file, and a caller's
-stop condition (:mod:`hashcore.cancel`) reaches the file being hashed through a per-worker event.
+stop condition (:mod:`hashcore.cancel`) reaches the file being hashed as a message on that pipe.
+A worker dies with the process that started it (``PR_SET_PDEATHSIG``), so a ``kill -9`` of the
+CLI or the server leaves no worker hashing for nobody.
 Workers are forked from this process when it has no other thread (the CLI), else from a server
 process that has imported the plugins (``forkserver``, safe beside gRPC's threads): either way a
 worker costs milliseconds, not the second of imports a fresh interpreter would take.
@@ -12,10 +14,12 @@ worker costs milliseconds, not the second of imports a fresh interpreter would t
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +28,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +46,12 @@ POLL_SECONDS = 0.05
 WINDOW_PER_JOB = 2
 """Files in flight per job in :func:`ordered_map`: enough to keep every worker busy while the
 oldest result waits to be printed, and the bound on what a folder of any size holds in memory."""
+
+
+STOP = "stop"
+"""Sent to a worker hashing a file whose caller's stop condition holds."""
+
+PR_SET_PDEATHSIG = 1
 
 
 class WorkersDied(HashcoreError):
@@ -92,7 +101,6 @@ def hash_files(
 class _Worker:
     process: BaseProcess
     conn: Connection
-    cancel: Event
 
 
 class HashPool:
@@ -168,34 +176,35 @@ class HashPool:
 
     def _start(self, context: Any) -> _Worker:
         ours, theirs = context.Pipe()
-        cancel = context.Event()
         process = context.Process(
             target=_serve,
-            args=(theirs, cancel, self.registry),
+            args=(theirs, self.registry),
             name="hashcore-hash-worker",
             daemon=True,
         )
         process.start()
-        theirs.close()  # the worker holds the only other end: its death reads as EOF here
-        worker = _Worker(process, ours, cancel)
+        theirs.close()  # only the worker holds this end now
+        worker = _Worker(process, ours)
         with self._lock:
             self._workers.add(worker)
         return worker
 
     def _wait(self, worker: _Worker) -> tuple[str, Any] | None:
         """The worker's reply, or None when it died first; forwards a stop to the worker."""
+        stopping = False
         while True:
             ready = wait([worker.conn, worker.process.sentinel], POLL_SECONDS)
             if worker.conn in ready:
                 reply: tuple[str, Any] = worker.conn.recv()
-                worker.cancel.clear()
                 return reply
             if ready:  # the sentinel alone: gone without replying
                 return None
-            try:
-                check_cancelled()
-            except Cancelled:
-                worker.cancel.set()  # the worker stops at its next check and replies
+            if not stopping:
+                try:
+                    check_cancelled()
+                except Cancelled:
+                    stopping = True  # once: the worker stops at its next check and replies
+                    worker.conn.send(STOP)
 
     def _died(self, worker: _Worker, path: Path) -> FileHashes:
         worker.process.join(5)
@@ -214,10 +223,14 @@ class HashPool:
         return FileHashes(path, None, errors=[HashFailure(None, message)])
 
 
-def _serve(conn: Connection, cancel: Event, registry: SignalRegistry) -> None:
-    """A worker: hash each ``(path, variants)`` received until told to stop (None or EOF)."""
+def _serve(conn: Connection, registry: SignalRegistry) -> None:
+    """A worker: hash each ``(path, variants)`` received until told to stop (None or EOF).
+
+    While it hashes, the parent sends nothing but :data:`STOP`, so anything waiting on the pipe
+    is the stop condition; a STOP that came too late is read, and skipped, as the next task."""
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    with stop_when(cancel.is_set):
+    with stop_when(conn.poll):
         while True:
             try:
                 task = conn.recv()
@@ -225,6 +238,8 @@ def _serve(conn: Connection, cancel: Event, registry: SignalRegistry) -> None:
                 return
             if task is None:
                 return
+            if task == STOP:
+                continue
             path, variants = task
             reply: tuple[str, Any]
             try:
@@ -233,7 +248,21 @@ def _serve(conn: Connection, cancel: Event, registry: SignalRegistry) -> None:
                 reply = ("cancelled", error.message)
             except Exception as error:  # noqa: BLE001 - reported for this file, worker lives on
                 reply = ("failed", f"hashing failed: {error!r}")
-            conn.send(reply)
+            try:
+                conn.send(reply)
+            except OSError:  # the parent has gone
+                return
+
+
+def _die_with_parent() -> None:
+    """Have the kernel SIGKILL this worker when the process that started it dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
 
 
 def _exit_reason(code: int | None) -> str:
