@@ -178,7 +178,7 @@ class HashPool:
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(theirs, self.registry),
+            args=(theirs, self.registry, dict(os.environ)),
             name="hashcore-hash-worker",
             daemon=True,
         )
@@ -223,12 +223,16 @@ class HashPool:
         return FileHashes(path, None, errors=[HashFailure(None, message)])
 
 
-def _serve(conn: Connection, registry: SignalRegistry) -> None:
+def _serve(conn: Connection, registry: SignalRegistry, environment: dict[str, str]) -> None:
     """A worker: hash each ``(path, variants)`` received until told to stop (None or EOF).
 
     While it hashes, the parent sends nothing but :data:`STOP`, so anything waiting on the pipe
-    is the stop condition; a STOP that came too late is read, and skipped, as the next task."""
+    is the stop condition; a STOP that came too late is read, and skipped, as the next task.
+    ``environment`` is the caller's, as it is now: a forkserver keeps the one it started with,
+    and settings such as ``HASHCORE_MAX_DECODE_MB`` are read while hashing."""
     _die_with_parent()
+    os.environ.clear()
+    os.environ.update(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     with stop_when(conn.poll):
         while True:

@@ -2,7 +2,8 @@
 
 Files whose name contains ``die`` end the process hashing them (``os._exit``, as a crashing
 decoder would); ``hang`` keeps hashing until the caller's stop condition holds (checking it as
-the TMK frame loop does), or until the process is killed. Any other file gets one byte.
+the TMK frame loop does), or until the process is killed. Any other file gets one byte: 2 when
+the environment has ``HASHCORE_CUE`` (what the worker's environment is), else 1.
 """
 
 from __future__ import annotations
@@ -31,4 +32,4 @@ class CueSignal(hashcore.BitSignalType):
         while "hang" in media.path.name:
             check()
             time.sleep(0.01)
-        return hashcore.Signal(self.name, b"\x01")
+        return hashcore.Signal(self.name, b"\x02" if os.environ.get("HASHCORE_CUE") else b"\x01")

@@ -24,7 +24,7 @@ from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.cancel import stop_when
 from hashcore.errors import Cancelled
 from hashcore.hash_pool import HashPool, WorkersDied, hash_files, ordered_map
-from hashcore.hashing import hash_file, iter_files
+from hashcore.hashing import FileHashes, hash_file, iter_files
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore_server.config import Limits
 
@@ -141,6 +141,31 @@ def test_a_stop_condition_reaches_the_worker(tmp_path: Path, cue_registry: Signa
         (worker,) = _workers(wanted=1)
         assert pool.hash(ORIGINAL) == hash_file(ORIGINAL, cue_registry)
         assert _workers(wanted=1) == [worker]  # the same one, not a replacement
+
+
+def test_workers_hash_with_the_callers_environment_as_it_is_now(
+    tmp_path: Path, cue_registry: SignalRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside another thread the workers come from the forkserver, which keeps the environment
+    it started with; a setting made since (HASHCORE_MAX_DECODE_MB...) must still apply."""
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    other = threading.Event()
+    waiting = threading.Thread(target=other.wait)
+    waiting.start()
+    try:
+        with HashPool(cue_registry, 1) as pool:  # starts the forkserver, if not yet running
+            assert _cue(pool.hash(plain)) == b"\x01"
+        monkeypatch.setenv("HASHCORE_CUE", "1")
+        with HashPool(cue_registry, 1) as pool:
+            assert _cue(pool.hash(plain)) == b"\x02"
+    finally:
+        other.set()
+        waiting.join()
+
+
+def _cue(hashes: FileHashes) -> bytes:
+    return next(cue.value for cue in hashes.signals if cue.type == "cue")
 
 
 def test_ordered_map_keeps_order_and_a_bounded_window() -> None:
