@@ -39,7 +39,6 @@ PAIRS = int(os.environ.get("HASHCORE_BENCH_PAIRS", "3"))
 IMAGES = 120
 CONTENT_CALLS = 40
 JOBS = default_jobs()
-RESULTS: list[str] = []
 
 
 def paired(name: str, base: Callable[[], float], new: Callable[[], float]) -> float:
@@ -50,6 +49,11 @@ def paired(name: str, base: Callable[[], float], new: Callable[[], float]) -> fl
         ratios.append(base_seconds / new_seconds)
         print(f"{name} pair {pair + 1}: {base_seconds:.2f} s / {new_seconds:.2f} s", flush=True)
     return statistics.median(ratios)
+
+
+def report(line: str) -> None:
+    """One figure, printed as soon as it is measured (``-s`` shows it)."""
+    print(f"\n{line} [{JOBS} cores available, {PAIRS} pairs]", flush=True)
 
 
 def load() -> str:
@@ -92,7 +96,7 @@ def test_folder_hashing_jobs(benchmark: Any, jpeg_folder: Path) -> None:
 
     ratio = benchmark.pedantic(lambda: paired("hash", jobs(1), jobs(JOBS)), rounds=1)
     benchmark.extra_info.update(ratio=round(ratio, 2), jobs=JOBS)
-    RESULTS.append(
+    report(
         f"hash --json of {IMAGES} ~1 MP JPEGs: --jobs {JOBS} is x{ratio:.2f} --jobs 1 ({load()})"
     )
 
@@ -131,7 +135,7 @@ def test_content_lookups_workers(benchmark: Any, jpeg_folder: Path, small_store:
 
     ratio = benchmark.pedantic(lambda: paired("content", server(1), server(JOBS)), rounds=1)
     benchmark.extra_info.update(ratio=round(ratio, 2), workers=JOBS)
-    RESULTS.append(
+    report(
         f"content Lookup over gRPC ({CONTENT_CALLS} ~1 MP JPEGs, {JOBS} callers): --workers "
         f"{JOBS} is x{ratio:.2f} --workers 1 ({load()})"
     )
@@ -189,16 +193,7 @@ def test_tmk_against_decoding(benchmark: Any, one_core: None, size: str) -> None
     )
     real_time = seconds_of_video / statistics.median(hash_times)
     benchmark.extra_info.update(decode_over_tmk=round(ratio, 2), real_time=round(real_time, 1))
-    RESULTS.append(
+    report(
         f"TMK+PDQF, {len(paths)} {size} samples ({seconds_of_video:.0f} s of video), one core: "
         f"{real_time:.1f}x real time (median CPU time), decode-only / TMK x{ratio:.2f} ({load()})"
     )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    yield
-    if RESULTS:
-        print(f"\n\nparallel and video benchmark, {JOBS} cores available, {PAIRS} pairs each")
-        for line in RESULTS:
-            print(f"  {line}")
