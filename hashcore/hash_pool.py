@@ -138,7 +138,7 @@ class HashPool:
         thread's stop condition holds, after the worker has stopped too."""
         if self._closed:
             raise RuntimeError("the hash pool is closed")
-        worker = self._idle.get() or self._start(self._context)
+        worker = self._take() or self._start(self._context)
         try:
             worker.conn.send((str(path), variants))
             reply = self._wait(worker)
@@ -173,6 +173,15 @@ class HashPool:
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
+
+    def _take(self) -> _Worker | None:
+        """An idle worker (None: a free slot to start one in), waiting while every worker is
+        busy; a stop condition that holds meanwhile raises :class:`Cancelled`."""
+        while True:
+            try:
+                return self._idle.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                check_cancelled()
 
     def _start(self, context: Any) -> _Worker:
         ours, theirs = context.Pipe()

@@ -143,6 +143,48 @@ def test_a_stop_condition_reaches_the_worker(tmp_path: Path, cue_registry: Signa
         assert _workers(wanted=1) == [worker]  # the same one, not a replacement
 
 
+def test_a_stop_condition_ends_the_wait_for_a_busy_pool(
+    tmp_path: Path, cue_registry: SignalRegistry
+) -> None:
+    hang = tmp_path / "hang.bin"
+    hang.write_bytes(b"x")
+    release = threading.Event()
+    outcomes: list[str] = []
+
+    def occupy() -> None:  # holds the only worker until released
+        with stop_when(release.is_set):
+            try:
+                pool.hash(hang)
+            except Cancelled:
+                outcomes.append("released")
+
+    with HashPool(cue_registry, 1) as pool:
+        holder = threading.Thread(target=occupy)
+        holder.start()
+        for _ in range(3000):
+            if hang.with_suffix(".started").exists():
+                break
+            release.wait(0.01)
+        assert hang.with_suffix(".started").exists(), "the worker never took the file"
+
+        def wait_for_a_worker() -> None:  # no worker comes free: only the stop ends the wait
+            with stop_when(lambda: True):
+                try:
+                    pool.hash(ORIGINAL)
+                except Cancelled:
+                    outcomes.append("stopped waiting")
+
+        waiter = threading.Thread(target=wait_for_a_worker)
+        waiter.start()
+        waiter.join(60)
+        stopped = not waiter.is_alive()
+        release.set()
+        holder.join(60)
+        waiter.join(60)
+        assert stopped, "the wait for a busy pool ignored the stop condition"
+        assert outcomes == ["stopped waiting", "released"]
+
+
 def test_workers_hash_with_the_callers_environment_as_it_is_now(
     tmp_path: Path, cue_registry: SignalRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
