@@ -22,6 +22,7 @@ from server_support import FLIPPED, ORIGINAL, ROTATED, running_server
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.cancel import stop_when
+from hashcore.cli.main import main
 from hashcore.errors import Cancelled
 from hashcore.hash_pool import HashPool, WorkersDied, hash_files, ordered_map
 from hashcore.hashing import FileHashes, hash_file, iter_files
@@ -224,6 +225,28 @@ def test_ordered_map_keeps_order_and_a_bounded_window() -> None:
     with lock:
         assert max(started) < 10 + 2 * 3
     assert list(results) == [n * n for n in range(10, 100)]
+
+
+def test_lookup_against_a_server_sends_jobs_files_at_once_in_order(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --hash-only the server hashes: --jobs N keeps N content calls in flight."""
+    dih = folder / "dih"  # not the empty file: a remote content lookup refuses it outright
+    with running_server(tmp_path, limits=Limits(workers=2)) as srv:
+        address = srv.address
+        assert main(["bank", "create", "known", "--server", address]) == 0
+        assert main(["bank", "add", "known", "--server", address, str(ORIGINAL)]) == 0
+        capsys.readouterr()
+        answers = []
+        for jobs in ("1", "2"):
+            code = main(["lookup", "--json", "--server", address, "--jobs", jobs, str(dih)])
+            answers.append((code, capsys.readouterr().out))
+    assert answers[0] == answers[1]
+    code, out = answers[1]
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 2  # the truncated file
+    assert [row["path"] for row in rows] == [str(path) for path in iter_files([dih])]
+    assert sum(bool(row["matches"]) for row in rows) == 8  # the dihedral copies
 
 
 def test_server_hashes_content_in_its_processes(tmp_path: Path) -> None:
