@@ -142,8 +142,8 @@ def _undecoded(handle: BinaryIO, name: str) -> frozenset[int]:
         start = container.start_time / av.time_base if container.start_time is not None else 0.0
         pictures = []
         for packet in container.demux(stream):
-            if packet.size == 0:  # the end-of-stream flush
-                continue
+            if packet.size == 0 or packet.is_discard:  # the flush; edit-list pre-roll, which
+                continue  # is decoded but never shown, so the sampler never sees it either
             if packet.pts is None or packet.time_base is None:
                 return frozenset()
             seconds = float(packet.pts * packet.time_base) - start
