@@ -1,6 +1,7 @@
 """Server throughput: hash-only lookups through LookupBatch, and content lookups, over gRPC.
 
-A real ``hashcore serve`` process (1 or 2 worker threads) over a synthetic PDQ bank of
+A real ``hashcore serve`` process (1 or 2 workers: threads, and as many processes hashing
+content) over a synthetic PDQ bank of
 HASHCORE_BENCH_SERVER_SIZE hashes (default 1,000,000), driven from this process over loopback.
 
     pytest bench/test_bench_server.py --benchmark-enable -s

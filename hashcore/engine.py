@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Unpack
 
-from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add
+from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add, lookup_hashed
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.hashing import hash_file
 from hashcore.hits import FamilyHits, match_hits, search_family
@@ -263,9 +263,7 @@ class Engine(EngineAPI):
     ) -> LookupResult:
         """Hash ``path`` with every family (PDQ in all eight orientations) and look it up."""
         hashes = hash_file(path, self.registry, variants=True)
-        result = self.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
-        result.errors[:0] = [error.message for error in hashes.errors]
-        return result
+        return lookup_hashed(self, hashes, thresholds=thresholds, banks=banks)
 
     def lookup_signals(
         self,

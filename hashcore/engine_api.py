@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self, TypedDict, Unpack
 
 from hashcore.errors import ContentError
-from hashcore.hashing import hash_file
+from hashcore.hashing import FileHashes, hash_file
 from hashcore.model import Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
@@ -247,3 +247,20 @@ def hashes_to_add(path: Path, registry: SignalRegistry) -> list[Signal]:
         reasons = "; ".join(error.message for error in hashes.errors) or "no usable hash"
         raise ContentError(f"{path}: nothing to add: {reasons}")
     return hashes.signals
+
+
+def lookup_hashed(
+    engine: EngineAPI,
+    hashes: FileHashes,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    banks: Collection[str] | None = None,
+) -> LookupResult:
+    """A file's lookup from its hashes (``variants=True``), its hashing errors first: what
+    ``lookup_file`` answers when the file is hashed here, in this process or a worker."""
+    if hashes.signals:
+        result = engine.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
+    else:
+        result = LookupResult()
+    result.errors[:0] = [error.message for error in hashes.errors]
+    return result

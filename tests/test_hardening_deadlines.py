@@ -85,7 +85,9 @@ def test_without_a_stop_condition_the_whole_video_is_hashed(tmp_path, registry, 
 
 def test_deadline_frees_the_worker_for_the_next_call(tmp_path, video, counter):
     """The finding: a long video with a short deadline held the CPU slot to the end."""
-    with running_server(tmp_path, limits=Limits(workers=1)) as srv:
+    # Hashing in the call's thread, where the counter sees the frames (the hashing processes'
+    # stop: tests/test_hash_pool.py).
+    with running_server(tmp_path, limits=Limits(workers=1, hash_processes=0)) as srv:
         matching, _ = srv.stubs()
         with pytest.raises(grpc.RpcError) as info:
             matching.Hash(pb.HashRequest(content=video.read_bytes()), timeout=0.5)
@@ -100,7 +102,9 @@ def test_deadline_frees_the_worker_for_the_next_call(tmp_path, video, counter):
 
 
 def test_client_cancel_stops_hashing(tmp_path, video, counter):
-    with running_server(tmp_path, limits=Limits(workers=1)) as srv:
+    # Hashing in the call's thread, where the counter sees the frames (the hashing processes'
+    # stop: tests/test_hash_pool.py).
+    with running_server(tmp_path, limits=Limits(workers=1, hash_processes=0)) as srv:
         matching, _ = srv.stubs()
         future = matching.Hash.future(pb.HashRequest(content=video.read_bytes()), timeout=300)
         for _ in range(600):

@@ -16,6 +16,7 @@ from media_data import media
 from server_support import FLIPPED, ORIGINAL, ROTATED, content, running_server
 
 from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore_server.config import Limits
 
 
 def test_hash_returns_every_family_as_bytes(tmp_path):
@@ -264,7 +265,9 @@ def test_content_is_spooled_where_configured_and_removed(tmp_path):
     spool = tmp_path / "spool"
     spool.mkdir()
     seen = []
-    with running_server(tmp_path, spool_dir=spool) as srv:
+    # Hashed in the call's thread, where the spy sees the spooled file (the same spool serves
+    # the hashing processes: hash_content writes it before either hashes).
+    with running_server(tmp_path, spool_dir=spool, limits=Limits(hash_processes=0)) as srv:
         real = srv.server.state.registry.applicable
 
         def spy(kind):

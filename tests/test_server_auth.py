@@ -200,16 +200,22 @@ def test_config_file_and_environment(tmp_path):
     config = load_config(config_file, env={})
     assert config.listen == "0.0.0.0:6000" and config.store == tmp_path / "data"
     assert config.limits.workers == 3 and config.limits.max_batch_queries == 50
+    assert config.limits.hashing_processes == 3  # hash_processes unset: one per worker
     assert [(t.name, dict(t.grants)) for t in config.tokens] == [("p", {"b": "lookup"})]
     assert config.tokens[0].sha256 == hash_token("t")
     env = {
         "HASHCORE_LISTEN": "127.0.0.1:7000",
         "HASHCORE_STORE": str(tmp_path / "s"),
         "HASHCORE_WORKERS": "2",
+        "HASHCORE_HASH_PROCESSES": "0",
     }
     config = load_config(config_file, env=env, overrides={"listen": "127.0.0.1:7001"})
     assert config.listen == "127.0.0.1:7001" and config.store == tmp_path / "s"
-    assert config.limits.workers == 2
+    assert config.limits.workers == 2 and config.limits.hashing_processes == 0
+    with pytest.raises(ConfigError, match="HASHCORE_HASH_PROCESSES must be an integer"):
+        load_config(config_file, env={"HASHCORE_HASH_PROCESSES": "all"})
+    with pytest.raises(ConfigError, match="hash_processes must be 0"):
+        load_config(config_file, env={"HASHCORE_HASH_PROCESSES": "-1"})
     with pytest.raises(ConfigError, match="unknown config keys"):
         bad = tmp_path / "bad.toml"
         bad.write_text("lisen = 'x'\n")

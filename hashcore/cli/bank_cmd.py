@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hashcore.cli.common import (
+    add_jobs_option,
     open_engine,
     parse_thresholds,
     require_store,
@@ -20,7 +21,8 @@ from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
 from hashcore.engine_api import EngineAPI
 from hashcore.errors import AlreadyExists, HashcoreError, InvalidInput
-from hashcore.hashing import hash_file, iter_files
+from hashcore.hash_pool import hash_files
+from hashcore.hashing import FileHashes, iter_files
 from hashcore.model import PRIORITIES, BankInfo
 from hashcore.signals import stored_variant
 
@@ -58,6 +60,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("name", metavar="NAME")
     add.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     add.add_argument("--label", action="append", default=[], help="entry label (repeatable)")
+    add_jobs_option(add)
     add.set_defaults(func=run_add)
 
     remove = verbs.add_parser("remove", parents=store, help="remove entries (kept as deleted)")
@@ -139,8 +142,8 @@ def run_add(args: argparse.Namespace) -> int:
         engine.get_bank(args.name)  # fail before hashing anything if the bank is unknown
         files = list(iter_files(args.paths))
         progress = Progress(len(files), "adding")
-        for path in files:
-            outcome, line, warnings = _add_one(engine, args.name, path, args.label)
+        for hashes in hash_files(files, engine.registry, jobs=args.jobs):
+            outcome, line, warnings = _add_one(engine, args.name, hashes, args.label)
             tally[outcome] += 1
             tally["featureless"] += any("quality" in warning for warning in warnings)
             progress.advance()
@@ -167,11 +170,11 @@ def add_summary(bank: str, files: int, tally: Counter[str]) -> str:
 
 
 def _add_one(
-    engine: EngineAPI, bank: str, path: Path, labels: list[str]
+    engine: EngineAPI, bank: str, hashes: FileHashes, labels: list[str]
 ) -> tuple[str, str, list[str]]:
     """``(outcome, line, warnings)``: ``added`` with ``<entry id>\t<path>``, ``already``, or
     ``failed`` with the reason; warnings name hashes that failed or cannot match."""
-    hashes = hash_file(path, engine.registry)
+    path = hashes.path
     warnings = [problem.message for problem in hashes.errors]
     warnings += [
         f"{path}: {signal.type} quality {signal.quality} is too low to match on (a featureless "

@@ -10,6 +10,7 @@ from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_t
 from hashcore.engine import Engine
 from hashcore.engine_api import EngineAPI
 from hashcore.errors import InvalidInput, NotFound
+from hashcore.hash_pool import default_jobs
 from hashcore.store.store import DB_NAME
 
 STORE_ENV = "HASHCORE_STORE"
@@ -60,6 +61,28 @@ def store_parent(*, hash_only: bool = False) -> argparse.ArgumentParser:
             help="hash files here and send only their hashes, never their content",
         )
     return parent
+
+
+def add_jobs_option(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N`` for the verbs that hash files (hash, bank add, lookup)."""
+    parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=default_jobs(),
+        metavar="N",
+        help="hash files in N worker processes, results in input order "
+        "(default: the cores available, %(default)s; 1: in this process)",
+    )
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def store_dir(args: argparse.Namespace) -> Path:

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hashcore.cli.common import add_jobs_option
 from hashcore.cli.progress import Progress
-from hashcore.hashing import FileHashes, hash_file, iter_files
+from hashcore.hash_pool import hash_files
+from hashcore.hashing import FileHashes, iter_files
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal, stored_variant
 
@@ -27,6 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tmk-dir", type=Path, metavar="DIR", help="also write DIR/<file stem>.tmk for each video"
     )
+    add_jobs_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -37,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
         args.tmk_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(len(files), "hashing")
     failures = 0
-    for path in files:
-        result = hash_file(path, registry)
+    for result in hash_files(files, registry, jobs=args.jobs):
         if args.tmk_dir:
             _write_tmk(result, args.tmk_dir)
         failures += not result.ok

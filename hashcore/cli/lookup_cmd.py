@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hashcore.cli.common import (
+    add_jobs_option,
     open_engine,
     parse_thresholds,
     require_store,
@@ -31,8 +32,9 @@ from hashcore.cli.common import (
     store_parent,
 )
 from hashcore.cli.progress import Progress
-from hashcore.engine_api import EngineAPI
+from hashcore.engine_api import EngineAPI, lookup_hashed
 from hashcore.errors import HashcoreError, InvalidInput
+from hashcore.hash_pool import hash_files, ordered_map
 from hashcore.hashing import iter_files
 from hashcore.model import LookupResult, Match, Skipped
 from hashcore.registry import SignalRegistry
@@ -87,6 +89,7 @@ def register(subparsers: Any) -> None:
         metavar="DIGITS",
         help="drop matches less certain than this (see docs/thresholds.md; unknown passes)",
     )
+    add_jobs_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -204,8 +207,16 @@ def _results(
             with open(args.signals, encoding="utf-8") as handle:
                 yield from _signal_results(engine, handle, thresholds, banks)
         return
-    for path in files:
-        yield str(path), engine.lookup_file(path, thresholds=thresholds, banks=banks)
+    if server_address(args) and not args.hash_only:  # the server hashes: N calls at once
+        results = ordered_map(
+            lambda path: engine.lookup_file(path, thresholds=thresholds, banks=banks),
+            files,
+            args.jobs,
+        )
+        yield from ((str(path), result) for path, result in zip(files, results, strict=True))
+        return
+    for hashed in hash_files(files, engine.registry, jobs=args.jobs, variants=True):
+        yield str(hashed.path), lookup_hashed(engine, hashed, thresholds=thresholds, banks=banks)
 
 
 def _signal_results(

@@ -21,6 +21,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--store", type=Path, metavar="DIR", help="store directory")
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML config file")
     parser.add_argument("--workers", type=int, help="concurrent CPU-bound calls")
+    parser.add_argument(
+        "--hash-processes",
+        type=int,
+        metavar="N",
+        help="processes hashing uploaded content (default: --workers; 0: in the call's thread)",
+    )
     parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="Prometheus /metrics")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     parser.set_defaults(func=run)
@@ -46,5 +52,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.workers is not None:
         config = replace(config, limits=replace(config.limits, workers=args.workers)).validate()
+    if args.hash_processes is not None:
+        limits = replace(config.limits, hash_processes=args.hash_processes)
+        config = replace(config, limits=limits).validate()
     code: int = serve(config)
     return code

@@ -22,7 +22,7 @@ import grpc
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
-from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add
+from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add, lookup_hashed
 from hashcore.errors import InvalidInput, LimitExceeded
 from hashcore.hashing import ensure_content, hash_file
 from hashcore.model import Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult
@@ -281,12 +281,7 @@ class RemoteEngine(EngineAPI):
         """Look a file up: sent as content, or (``hash_only``) hashed here, hashes sent."""
         if self.hash_only:
             hashes = hash_file(path, self.registry, variants=True)
-            if not hashes.signals:
-                result = LookupResult()
-            else:
-                result = self.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
-            result.errors[:0] = [error.message for error in hashes.errors]
-            return result
+            return lookup_hashed(self, hashes, thresholds=thresholds, banks=banks)
         request = pb.LookupRequest(
             content=_content(path), thresholds=dict(thresholds or {}), banks=list(banks or ())
         )

@@ -23,6 +23,7 @@ import grpc
 from hashcore.cancel import stop_when
 from hashcore.engine import Engine
 from hashcore.errors import LimitExceeded, NotReady
+from hashcore.hash_pool import HashPool
 from hashcore.hashing import FileHashes, HashFailure, hash_file
 from hashcore.registry import SignalRegistry
 from hashcore_server.audit import AuditLog
@@ -84,10 +85,17 @@ class State:
         self.auth = Authenticator.from_config(config)
         self.events = EventHub()
         self.engine: Engine | None = None
+        processes = config.limits.hashing_processes
+        self.hash_pool = HashPool(registry, processes) if processes else None
         self._cpu = threading.BoundedSemaphore(config.limits.workers)
         self._streams = threading.BoundedSemaphore(config.limits.max_streams)
         self._streams_by_principal: dict[str, int] = {}
         self._streams_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Stop the hashing processes (at server stop, once calls have finished)."""
+        if self.hash_pool is not None:
+            self.hash_pool.close()
 
     def require_engine(self) -> Engine:
         engine = self.engine
@@ -156,7 +164,10 @@ class State:
         with tempfile.TemporaryDirectory(prefix="hashcore-", dir=spool) as tmp:
             path = Path(tmp) / "content"
             path.write_bytes(content)
-            hashes = hash_file(path, self.registry, variants=variants)
+            if self.hash_pool is not None:  # another core; the call's stop condition reaches it
+                hashes = self.hash_pool.hash(path, variants=variants)
+            else:
+                hashes = hash_file(path, self.registry, variants=variants)
         hashes.errors = [
             HashFailure(e.type, e.message.replace(str(path), "content")) for e in hashes.errors
         ]

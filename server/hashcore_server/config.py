@@ -43,11 +43,20 @@ class Limits:
     max_batch_queries: int = 1000
     workers: int = 4
     """Concurrent CPU-bound calls (hashing, lookups); the rest wait their turn."""
+    hash_processes: int | None = None
+    """Worker processes that hash uploaded content (Hash, content Lookup and LookupBatch
+    queries, AddContent), so content calls use every core instead of one; default
+    ``workers``; 0 hashes in the calling thread. Hash-only lookups never use them."""
     max_streams: int = 32
     """Long-lived streams (WatchMatches, LookupBatch) held open at once; each holds a thread."""
     max_streams_per_principal: int | None = None
     """Of those, how many one token may hold, so one partner cannot take every slot; default
     half of ``max_streams`` (at least 1). Not applied without tokens (everyone is the same)."""
+
+    @property
+    def hashing_processes(self) -> int:
+        """``hash_processes``, or ``workers`` when unset."""
+        return self.workers if self.hash_processes is None else self.hash_processes
 
     @property
     def streams_per_principal(self) -> int:
@@ -127,6 +136,8 @@ class ServerConfig:
             value = getattr(limits, name)
             if value is not None and value < 1:
                 raise ConfigError(f"limits.{name} must be at least 1")
+        if limits.hash_processes is not None and limits.hash_processes < 0:
+            raise ConfigError("limits.hash_processes must be 0 (hash in threads) or more")
         if limits.max_content_bytes > limits.max_message_bytes:
             raise ConfigError("limits.max_content_bytes cannot exceed limits.max_message_bytes")
         return self
@@ -333,10 +344,14 @@ def _apply_env(config: ServerConfig, env: Mapping[str, str]) -> ServerConfig:
         )
     if env.get("HASHCORE_METRICS_LISTEN"):
         config = replace(config, metrics_listen=env["HASHCORE_METRICS_LISTEN"])
-    if env.get("HASHCORE_WORKERS"):
-        try:
-            workers = int(env["HASHCORE_WORKERS"])
-        except ValueError as error:
-            raise ConfigError("HASHCORE_WORKERS must be an integer") from error
-        config = replace(config, limits=replace(config.limits, workers=workers))
+    for name, limit in (
+        ("HASHCORE_WORKERS", "workers"),
+        ("HASHCORE_HASH_PROCESSES", "hash_processes"),
+    ):
+        if env.get(name):
+            try:
+                value = int(env[name])
+            except ValueError as error:
+                raise ConfigError(f"{name} must be an integer") from error
+            config = replace(config, limits=replace(config.limits, **{limit: value}))
     return config

@@ -120,6 +120,7 @@ class HashcoreServer:
         self.state.events.close()
         self.grpc.stop(grace).wait()
         self._executor.shutdown(wait=True)
+        self.state.close()
         self.metrics.close()
         if self.state.audit is not None:
             self.state.audit.close()

@@ -1,0 +1,199 @@
+"""Every core, and video at the speed of decoding: each figure a ratio to its baseline, one run.
+
+    .venv/bin/python -m pytest bench/test_bench_parallel.py --benchmark-enable -s
+
+* Folder hashing: ``hashcore hash --json DIR`` with ``--jobs 1`` and ``--jobs N`` (N: the cores
+  this process may use), on 120 ~1 MP JPEGs, through the real CLI (interpreter start included).
+* Content lookups over gRPC: a real ``hashcore serve`` with ``--workers 1`` and ``--workers N``
+  (its hashing processes follow), N callers sending 40 of those JPEGs as content.
+* TMK+PDQF on the shared SD samples, pinned to one core, against decoding alone (every frame,
+  what ``ffmpeg -f null`` does), and as a multiple of real time; the HD samples stated too.
+
+The machine drifts, and others share it, so the two sides of each figure alternate
+``HASHCORE_BENCH_PAIRS`` times (default 3) and the figure is the median of the pairs' ratios.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from PIL import Image
+from test_bench_server import ServerProcess, run_concurrently
+
+from conftest import REPO, shared_data_dir
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore.engine import Engine
+from hashcore.hash_pool import default_jobs
+from hashcore_tmk import compute_tmk
+
+PAIRS = int(os.environ.get("HASHCORE_BENCH_PAIRS", "3"))
+IMAGES = 120
+CONTENT_CALLS = 40
+JOBS = default_jobs()
+
+
+def paired(name: str, base: Callable[[], float], new: Callable[[], float]) -> float:
+    """Median over the pairs of ``base() / new()`` (each returns seconds); prints each pair."""
+    ratios = []
+    for pair in range(PAIRS):
+        base_seconds, new_seconds = base(), new()
+        ratios.append(base_seconds / new_seconds)
+        print(f"{name} pair {pair + 1}: {base_seconds:.2f} s / {new_seconds:.2f} s", flush=True)
+    return statistics.median(ratios)
+
+
+def report(line: str) -> None:
+    """One figure, printed as soon as it is measured (``-s`` shows it)."""
+    print(f"\n{line} [{JOBS} cores available, {PAIRS} pairs]", flush=True)
+
+
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+@pytest.fixture(scope="module")
+def jpeg_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 distinct ~1 MP JPEGs: crops of the sample photos, each resized to 1155x866."""
+    folder = tmp_path_factory.mktemp("folder-bench")
+    sources = sorted((REPO / "tests" / "data" / "pdq").rglob("*.jpg"))
+    pictures = [Image.open(path).convert("RGB") for path in sources]
+    pictures = [picture for picture in pictures if min(picture.size) >= 64]
+    for number in range(IMAGES):
+        picture = pictures[number % len(pictures)]
+        width, height = picture.size
+        cut = (number // len(pictures)) * 0.02  # a different crop each time round
+        box = (int(width * cut), int(height * cut), width, height)
+        picture.crop(box).resize((1155, 866), Image.Resampling.BILINEAR).save(
+            folder / f"{number:03d}.jpg", quality=90
+        )
+    return folder
+
+
+def cli_seconds(*args: str) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "hashcore.cli.main", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    assert done.returncode == 0
+    return time.perf_counter() - started
+
+
+def test_folder_hashing_jobs(benchmark: Any, jpeg_folder: Path) -> None:
+    def jobs(count: int) -> Callable[[], float]:
+        return lambda: cli_seconds("hash", "--json", "--jobs", str(count), str(jpeg_folder))
+
+    ratio = benchmark.pedantic(lambda: paired("hash", jobs(1), jobs(JOBS)), rounds=1)
+    benchmark.extra_info.update(ratio=round(ratio, 2), jobs=JOBS)
+    report(
+        f"hash --json of {IMAGES} ~1 MP JPEGs: --jobs {JOBS} is x{ratio:.2f} --jobs 1 ({load()})"
+    )
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory, jpeg_folder: Path) -> Path:
+    """A bank of ten of the JPEGs: content lookups cost their hashing, not the index."""
+    store = tmp_path_factory.mktemp("content-bench") / "store"
+    with Engine(store) as engine:
+        engine.create_bank("known")
+        for path in sorted(jpeg_folder.glob("*.jpg"))[:10]:
+            engine.add_file("known", path)
+    return store
+
+
+def test_content_lookups_workers(benchmark: Any, jpeg_folder: Path, small_store: Path) -> None:
+    contents = [path.read_bytes() for path in sorted(jpeg_folder.glob("*.jpg"))[:CONTENT_CALLS]]
+
+    def server(workers: int) -> Callable[[], float]:
+        def seconds() -> float:
+            process = ServerProcess(small_store, workers)
+            try:
+                for _ in range(workers):  # starts the hashing processes
+                    process.matching.Lookup(pb.LookupRequest(content=contents[0]), timeout=120)
+
+                def caller(number: int) -> None:
+                    for content in contents[number::JOBS]:
+                        request = pb.LookupRequest(content=content)
+                        process.matching.Lookup(request, timeout=120)
+
+                return run_concurrently(JOBS, caller)
+            finally:
+                process.close()
+
+        return seconds
+
+    ratio = benchmark.pedantic(lambda: paired("content", server(1), server(JOBS)), rounds=1)
+    benchmark.extra_info.update(ratio=round(ratio, 2), workers=JOBS)
+    report(
+        f"content Lookup over gRPC ({CONTENT_CALLS} ~1 MP JPEGs, {JOBS} callers): --workers "
+        f"{JOBS} is x{ratio:.2f} --workers 1 ({load()})"
+    )
+
+
+def videos(hd: bool) -> list[Path]:
+    found = sorted((shared_data_dir() / "tmk" / "videos").glob("*.mp4"))
+    if not found:
+        pytest.skip("no TMK sample videos: set HASHCORE_SHARED_DATA")
+    return [path for path in found if ("-hd-" in path.name) == hd]
+
+
+def decode_all(paths: list[Path]) -> float:
+    started = time.process_time()
+    for path in paths:
+        with av.open(str(path)) as container:
+            for _ in container.decode(video=0):
+                pass
+    return time.process_time() - started
+
+
+def hash_all(paths: list[Path]) -> float:
+    started = time.process_time()
+    for path in paths:
+        compute_tmk(path)
+    return time.process_time() - started
+
+
+@pytest.fixture
+def one_core() -> Iterator[None]:
+    """This process on one core (its CPU time is what is measured)."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+@pytest.mark.parametrize("size", ["SD", "HD"])
+def test_tmk_against_decoding(benchmark: Any, one_core: None, size: str) -> None:
+    paths = videos(size == "HD")
+    seconds_of_video = 0.0
+    for path in paths:
+        with av.open(str(path)) as container:
+            seconds_of_video += (container.duration or 0) / av.time_base
+    hash_times: list[float] = []
+
+    def timed_hash() -> float:
+        hash_times.append(hash_all(paths))
+        return hash_times[-1]
+
+    ratio = benchmark.pedantic(
+        lambda: paired(f"tmk {size}", lambda: decode_all(paths), timed_hash), rounds=1
+    )
+    real_time = seconds_of_video / statistics.median(hash_times)
+    benchmark.extra_info.update(decode_over_tmk=round(ratio, 2), real_time=round(real_time, 1))
+    report(
+        f"TMK+PDQF, {len(paths)} {size} samples ({seconds_of_video:.0f} s of video), one core: "
+        f"{real_time:.1f}x real time (median CPU time), decode-only / TMK x{ratio:.2f} ({load()})"
+    )
