@@ -11,12 +11,14 @@ PDQ's own steps instead (``pdqhashing.cpp``: luma, Jarosz filter, decimation to 
 16x16 DCT, bits above the median), in numpy, for the two alignments a dimension can have
 (as is, and mirrored): a transpose keeps the alignment, so four 64x64 buffers give the eight
 orientations. Box filters commute, so each dimension is filtered on its own, and the second
-pass is evaluated only at the 64 sampled lines. The cost is about one ``pdqhash.compute``.
+pass is evaluated only on the windows around the 64 sampled lines. The cost is about 1.3
+``pdqhash.compute`` (46 vs 37 ms on a 1024x640 JPEG, same run).
 
 The values are PDQ's up to float rounding (PDQ sums in float32, this in float64): a bit whose
-DCT coefficient sits at the median can differ. ``tests`` pin the plain orientation within a few
-bits of ``pdqhash.compute`` and each orientation within a few bits of ``pdqhash`` on the turned
-pixels.
+DCT coefficient sits at the median could differ, though none has on the 52 corpus pictures x 8
+orientations checked nor on the plugin tests' pictures, which pin every orientation bit for bit
+to ``pdqhash`` on the turned pixels. The plugin still takes ``orig`` from ``pdqhash.compute``,
+so the plain hash is the reference's whatever the rounding.
 """
 
 from __future__ import annotations
@@ -94,22 +96,6 @@ def _box(sums: F64, width: int, mirrored: bool, at: npt.NDArray[np.int64]) -> F6
     return result
 
 
-def _box_everywhere(sums: F64, width: int, mirrored: bool) -> F64:
-    """:func:`_box` at every position: slices where the window is whole, so only the few
-    clipped lines at the ends are gathered."""
-    length = sums.shape[0] - 1
-    before, after = _reach(width, mirrored)
-    if length <= width:
-        return _box(sums, width, mirrored, np.arange(length))
-    result = np.empty((length, *sums.shape[1:]), np.float64)
-    np.subtract(sums[width:], sums[: length - width + 1], out=result[before : length - after])
-    result[before : length - after] *= 1.0 / width
-    ends = np.r_[0:before, length - after : length]
-    if ends.size:
-        result[ends] = _box(sums, width, mirrored, ends)
-    return result
-
-
 def _running_sums(values: F64) -> F64:
     """``sums[k]`` = the sum of the first ``k`` lines (axis 0), ``sums[0]`` = 0."""
     sums = np.empty((values.shape[0] + 1, *values.shape[1:]), np.float64)
@@ -121,18 +107,28 @@ def _running_sums(values: F64) -> F64:
 def _filtered(values: F64) -> dict[bool, F64]:
     """Both Jarosz passes along axis 0, kept only at the 64 sampled lines, for the picture as
     it is (False) and mirrored along that axis (True: the mirrored picture's lines, in its
-    order)."""
+    order).
+
+    The second pass is a mean over a window around each sampled line, so the first pass is
+    needed only on those windows (about half the lines): it is read from one running sum of
+    the values, and each window is summed with ``np.add.reduceat``.
+    """
     length = values.shape[0]
     width = window(length)
     at = samples(length)
-    first = _running_sums(values)
+    sums = _running_sums(values)
     result = {}
-    once_sums: F64 | None = None
     for mirrored in (False, True):
-        if once_sums is None or width % 2 == 0:  # an odd window is the same both ways
-            once_sums = _running_sums(_box_everywhere(first, width, mirrored))
         lines = (length - 1 - at)[::-1] if mirrored else at
-        twice = _box(once_sums, width, mirrored, lines)
+        before, after = _reach(width, mirrored)
+        low = np.maximum(lines - before, 0)
+        high = np.minimum(lines + after, length - 1)
+        sizes = high - low + 1
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        rows = np.repeat(low - starts, sizes) + np.arange(int(sizes.sum()))
+        once = _box(sums, width, mirrored, rows)
+        shape = (-1, *([1] * (values.ndim - 1)))
+        twice: F64 = np.add.reduceat(once, starts, axis=0) / sizes.reshape(shape)
         result[mirrored] = twice[::-1] if mirrored else twice
     return result
 
