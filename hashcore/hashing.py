@@ -73,11 +73,15 @@ def hash_file(path: Path | str, registry: SignalRegistry, *, variants: bool = Fa
             if signal_type.crop_variants:
                 croppable.append((signal_type, signals))
     for signal_type, plain in trimmable:
-        trimmed = _trimmed_signals(signal_type, media, plain, variants, result)
+        pictures = _trimmed_pictures(media, signal_type.name, result)
+        trimmed = _derived_signals(signal_type, pictures, plain, variants, result)
         plain.extend(trimmed)  # the crops below leave out values the family already has
         result.signals.extend(trimmed)
     for signal_type, plain in croppable:
-        result.signals.extend(_crop_signals(signal_type, media, plain, variants, result))
+        pictures = _crop_pictures(signal_type, media, variants, result)
+        result.signals.extend(
+            _derived_signals(signal_type, pictures, plain, False, result, strong_only=True)
+        )
     return result
 
 
@@ -104,53 +108,25 @@ def _hash_family(
     return []
 
 
-def _trimmed_signals(
-    signal_type: SignalType,
-    media: Media,
-    plain: list[Signal],
-    variants: bool,
-    result: FileHashes,
-) -> list[Signal]:
-    """The family's signals for the picture without its borders, when it has some (one set
-    per distinct box: ``trimmed``, ``trimmed-flat``).
-
-    Only when a border was found: every extra query variant is one more chance of an
-    accidental match. A value the family already has adds nothing and is left out.
-    """
+def _trimmed_pictures(media: Media, family: str, result: FileHashes) -> list[Media]:
+    """The picture without its borders, once per distinct box (``trimmed``, ``trimmed-flat``);
+    none when it has no border: every extra query variant is one more chance of an accidental
+    match. A failure is noted in ``result`` (the plain hashes stand without it)."""
     try:
-        pictures = media.trimmed_pictures
+        return media.trimmed_pictures
     except Exception as error:  # noqa: BLE001 - the plain hashes stand without it
         result.errors.append(
-            HashFailure(signal_type.name, f"{result.path}: border detection failed: {error!r}")
+            HashFailure(family, f"{result.path}: border detection failed: {error!r}")
         )
         return []
-    seen = {signal.value for signal in plain}
-    signals: list[Signal] = []
-    for picture in pictures:
-        assert picture.variant is not None  # derived pictures are named
-        for signal in _hash_family(signal_type, picture, variants, result):
-            if signal.value not in seen:
-                seen.add(signal.value)
-                signals.append(
-                    replace(signal, variant=derived_variant(picture.variant, signal.variant))
-                )
-    return signals
 
 
-def _crop_signals(
-    signal_type: SignalType,
-    media: Media,
-    plain: list[Signal],
-    variants: bool,
-    result: FileHashes,
-) -> list[Signal]:
-    """The family's signals for its standard crops (``crop_variants``), plain :meth:`hash` each.
-
-    Lookup-only crops only with ``variants``. A value the family already has, or one too weak
-    to match on alone (a crop of a featureless picture), adds nothing and is left out.
-    """
-    seen = {signal.value for signal in plain}
-    signals: list[Signal] = []
+def _crop_pictures(
+    signal_type: SignalType, media: Media, variants: bool, result: FileHashes
+) -> list[Media]:
+    """The family's standard crops (``crop_variants``); lookup-only ones only with
+    ``variants``. A failure is noted in ``result`` and ends the list."""
+    pictures: list[Media] = []
     for name in signal_type.crop_variants:
         if not variants and name not in BANKED:
             continue
@@ -160,17 +136,35 @@ def _crop_signals(
             result.errors.append(
                 HashFailure(signal_type.name, f"{result.path}: crop {name} failed: {error!r}")
             )
-            return signals
-        if cropped is None:
-            continue
-        for signal in _hash_family(signal_type, cropped, False, result):
-            if (
-                signal.usable
-                and not signal_type.is_weak(signal.quality)
-                and signal.value not in seen
-            ):
-                seen.add(signal.value)
-                signals.append(replace(signal, variant=name))
+            break
+        if cropped is not None:
+            pictures.append(cropped)
+    return pictures
+
+
+def _derived_signals(
+    signal_type: SignalType,
+    pictures: list[Media],
+    plain: list[Signal],
+    variants: bool,
+    result: FileHashes,
+    *,
+    strong_only: bool = False,
+) -> list[Signal]:
+    """The family's signals for pictures derived from the file, named after them
+    (``trimmed+rot90``, ``centre90``). A value the family already has adds nothing and is
+    left out; with ``strong_only``, so is one that could not match alone (a crop of a
+    featureless picture)."""
+    seen = {signal.value for signal in plain}
+    signals: list[Signal] = []
+    for picture in pictures:
+        name = picture.variant or ""
+        for signal in _hash_family(signal_type, picture, variants, result):
+            weak = not signal.usable or signal_type.is_weak(signal.quality)
+            if signal.value in seen or (strong_only and weak):
+                continue
+            seen.add(signal.value)
+            signals.append(replace(signal, variant=derived_variant(name, signal.variant)))
     return signals
 
 

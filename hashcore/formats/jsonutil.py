@@ -9,7 +9,9 @@ from typing import IO, Any
 from hashcore.errors import LimitExceeded
 from hashcore.formats.base import BankFormat
 from hashcore.formats.http import HttpClient
-from hashcore.formats.records import Item, Problem
+from hashcore.formats.records import BankUpdate, Item, Problem
+from hashcore.model import EntryStatus
+from hashcore.signals import Signal
 
 MAX_DOCUMENT = 512 << 20
 """JSON page formats are read whole; a page is small, so anything this big is a mistake."""
@@ -57,6 +59,21 @@ class JsonPagesFormat(BankFormat):
     def page(self, document: Any, where: str) -> Iterator[Item]:
         """The items of one page, ``where`` naming it in problems."""
         raise NotImplementedError
+
+    def one_hash_update(
+        self,
+        key: str,
+        signal: Signal,
+        status: EntryStatus,
+        updated: float | None,
+        position: str,
+        **more: Any,
+    ) -> BankUpdate:
+        """One record's snapshot: these partners send one hash a record, from this feed."""
+        return BankUpdate(
+            key, (signal,), source=self.source_name, status=status, updated_at=updated,
+            position=position, **more,
+        )  # fmt: skip
 
     @staticmethod
     def get_page(client: HttpClient, url: str, number: int) -> Any | Problem:

@@ -15,7 +15,7 @@ import hashcore
 from hashcore.errors import InvalidInput
 from hashcore.formats.http import HttpClient, with_query
 from hashcore.formats.jsonutil import JsonPagesFormat
-from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
+from hashcore.formats.records import Checkpoint, Item, Problem, Skip
 from hashcore.formats.timeutil import to_unix
 from hashcore.model import EntryStatus
 from hashcore.signals import Signal
@@ -98,15 +98,8 @@ class StopnciiFormat(JsonPagesFormat):
         except InvalidInput:
             return Problem(position, "malformed lastModtimestamp")
         key = f"{raw_type}:{value.strip().lower()}"
-        return BankUpdate(
-            key,
-            (signal,),
-            (),
-            self.source_name,
-            status,
-            updated,
-            position=position,
-            content_kind=_kind(raw_type),
+        return self.one_hash_update(
+            key, signal, status, updated, position, content_kind=_kind(raw_type)
         )
 
 

@@ -94,17 +94,10 @@ class TatFormat(JsonPagesFormat):
             (f"tat:{ideology.strip()}",) if isinstance(ideology, str) and ideology.strip() else ()
         )
         kind = entry.get("file_type")
-        return BankUpdate(
-            key,
-            (signal,),
-            labels,
-            self.source_name,
-            status,
-            updated,
-            created,
+        return self.one_hash_update(
+            key, signal, status, updated, position, labels=labels, created_at=created,
             content_kind=kind if isinstance(kind, str) else None,
-            position=position,
-        )
+        )  # fmt: skip
 
 
 def _entries(document: object) -> list[Any] | None:

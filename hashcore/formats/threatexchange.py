@@ -16,7 +16,7 @@ import hashcore
 from hashcore.errors import InvalidInput
 from hashcore.formats.http import HttpClient, join_url, with_query
 from hashcore.formats.jsonutil import JsonPagesFormat
-from hashcore.formats.records import BankUpdate, Checkpoint, Item, Opinion, Problem
+from hashcore.formats.records import Checkpoint, Item, Opinion, Problem
 from hashcore.formats.timeutil import to_unix
 from hashcore.model import EntryStatus
 from hashcore.signals import Signal
@@ -100,15 +100,8 @@ class ThreatExchangeFormat(JsonPagesFormat):
             status, opinion = EntryStatus.WITHDRAWN, Opinion.NEGATIVE
         else:
             status = EntryStatus.ACTIVE
-        return BankUpdate(
-            key,
-            (signal,),
-            labels,
-            self.source_name,
-            status,
-            updated,
-            opinion=opinion,
-            position=position,
+        return self.one_hash_update(
+            key, signal, status, updated, position, labels=labels, opinion=opinion
         )
 
 
