@@ -223,7 +223,9 @@ def merge_rows(
     hit, item, seen = hit[matched], item[matched], seen[matched]
     family, distance, alone = family[matched], distance[matched], alone[matched]
     weak = table.weak[table.variant[hit]] | _banked_weak(types, live, family, item)
-    alone &= ~weak
+    near = ~weak | _within_weak_threshold(types, family, distance)
+    hit, item, seen, weak = hit[near], item[near], seen[near], weak[near]
+    family, distance, alone = family[near], distance[near], alone[near] & ~weak
     query = table.query[hit]
     entry = np.fromiter((e.entry_id for e in live), np.int64, len(live))[item]
     derived = np.fromiter((e.variant is not None for e in live), np.bool_, len(live))[item]
@@ -329,6 +331,22 @@ def _banked_weak(
     banked = quality[item]
     weak: Bool = (banked >= 0) & (banked < floor[family])
     return weak
+
+
+def _within_weak_threshold(types: Sequence[SignalType], family: I64, distance: F64) -> Bool:
+    """Per candidate: whether its result is within its family's ``weak_threshold`` (every
+    result is, for a family without one)."""
+    within = np.ones(family.shape[0], np.bool_)
+    for number, signal_type in enumerate(types):
+        limit = signal_type.weak_threshold
+        if limit is None:
+            continue
+        rows = family == number
+        if signal_type.metric is Metric.SIMILARITY:
+            within[rows] = distance[rows] >= limit
+        else:
+            within[rows] = distance[rows] <= limit
+    return within
 
 
 def _firsts(which: I64, n: int) -> I64:

@@ -111,6 +111,11 @@ class SignalType(ABC):
     cut-off; quality 1-49 hashes (smooth gradients, dark skies) still find their own picture
     but cluster (docs/thresholds.md)."""
 
+    weak_threshold: ClassVar[float | None] = None
+    """The loosest result at which a weak value's hit (see ``solo_min_quality``) counts at all
+    (``None``: the threshold in force). Featureless pictures cluster, so two of them edited
+    can come as near as a loose threshold; PDQ: 16 (docs/thresholds.md)."""
+
     def is_weak(self, quality: int | None) -> bool:
         """Whether a value of this ``quality`` may only second another family's match."""
         floor = self.solo_min_quality

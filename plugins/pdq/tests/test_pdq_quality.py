@@ -145,3 +145,27 @@ def test_a_banked_quality_49_hash_only_seconds(
                 assert alone == []
             else:
                 assert [m.entry_id for m in alone] == [entry.id]
+
+
+@pytest.mark.parametrize(("distance", "matches"), [(16, True), (17, False)])
+def test_a_weak_hit_counts_only_within_the_weak_threshold(
+    tmp_path: Path, registry: SignalRegistry, distance: int, matches: bool
+) -> None:
+    """A quality-49 PDQ query 16 bits from the banked hash seconds pHash; at 17 bits, inside
+    the threshold of 31 but beyond ``weak_threshold``, it does not count at all, so pHash is
+    left alone and nothing matches."""
+    assert PdqSignal.weak_threshold == 16
+    banked = bytes(range(32))
+    flipped = int.from_bytes(banked, "big") ^ ((1 << distance) - 1)
+    query = flipped.to_bytes(32, "big")
+    phash = bytes(8)
+    with Engine(tmp_path / "store", registry) as engine:
+        engine.create_bank("b")
+        entry = engine.add_entry(
+            "b", [Signal("pdq", banked, quality=90), Signal("phash", phash)], external_id="x"
+        )
+        result = engine.lookup_signals([Signal("pdq", query, quality=49), Signal("phash", phash)])
+        # pHash never matches alone: without the weak PDQ hit there is no match at all.
+        assert [m.entry_id for m in result.matches] == ([entry.id] if matches else [])
+        strong = engine.lookup_signals([Signal("pdq", query, quality=90)]).matches
+        assert [m.entry_id for m in strong] == [entry.id]  # a strong hit at 17 still matches
