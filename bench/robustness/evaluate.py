@@ -16,6 +16,7 @@ If a future ``lookup_file`` stops calling ``hash_file`` the worker hashes the co
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import tempfile
@@ -59,12 +60,20 @@ def bank_originals(store: Path, paths: Sequence[Path], bank: str = BANK) -> list
     with Engine(store) as engine:
         engine.create_bank(bank)
         for path in paths:
-            outcome, line, _warnings = _add_one(engine, bank, path, [])
+            outcome, line, _warnings = _add_one(engine, bank, _add_input(engine, path), [])
             if outcome != "added":
                 raise RuntimeError(line)
             ids.append(int(line.split("\t", 1)[0]))
         engine.compact()
     return ids
+
+
+def _add_input(engine: Any, path: Path) -> Any:
+    """What this revision's ``_add_one`` takes: the file's hashes (since the ``--jobs`` pool
+    hashes them in workers) or, in older revisions, the path."""
+    if "hashes" in inspect.signature(_add_one).parameters:
+        return hash_file(path, engine.registry)
+    return path
 
 
 def stored_values(store: Path, bank: str, entry_ids: Sequence[int]) -> dict[str, list[list[bytes]]]:
