@@ -68,11 +68,11 @@ def env_for(tree: Path) -> dict[str, str]:
     return env
 
 
-def run(tree: Path, *args: str) -> dict[str, Any]:
-    """One benchmark process with ``tree``'s hashcore; its JSON line."""
+def json_line(tree: Path, argv: list[str]) -> dict[str, Any]:
+    """Run ``python argv`` with ``tree``'s hashcore; the JSON object on its last output line."""
     # cwd = a neutral directory, so that no other hashcore shadows the tree's.
     out = subprocess.run(
-        [sys.executable, str(BENCH), *args],
+        [sys.executable, *argv],
         env=env_for(tree),
         cwd=tempfile.gettempdir(),
         capture_output=True,
@@ -80,6 +80,12 @@ def run(tree: Path, *args: str) -> dict[str, Any]:
         check=True,
     ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def run(tree: Path, *args: str) -> dict[str, Any]:
+    """One benchmark process with ``tree``'s hashcore; its JSON line."""
+    result = json_line(tree, [str(BENCH), *args])
     if "hashcore" in result and Path(result["hashcore"]) != tree:
         raise SystemExit(f"measured {result['hashcore']}, expected {tree}")
     return result

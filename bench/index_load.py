@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-from compare_revisions import env_for, tree_of, tree_parser  # noqa: E402 - shared helpers
+from compare_revisions import json_line, tree_of, tree_parser  # noqa: E402 - shared helpers
 
 CACHE = REPO / "bench" / ".cache"
 KINDS = {"md5": "hashcore.index.exact:ExactIndex", "pdq": "hashcore.index.hamming:HammingIndex"}
@@ -63,15 +61,7 @@ def build(n: int) -> Path:
 
 
 def load(tree: Path, kind: str, directory: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", LOAD, KINDS[kind], str(directory)],
-        env=env_for(tree),
-        cwd=tempfile.gettempdir(),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, float] = json_line(tree, ["-c", LOAD, KINDS[kind], str(directory)])
     return result
 
 

@@ -323,6 +323,8 @@ def _banked_weak(
     types: Sequence[SignalType], live: Sequence[LiveEntry], family: I64, item: I64
 ) -> Bool:
     """Per candidate: whether the banked value it hit is weak in its family (by its quality)."""
+    if all(t.solo_min_quality is None for t in types):
+        return np.zeros(family.shape[0], np.bool_)  # no quality rule: skip the per-entry pass
     quality = np.fromiter(
         (-1 if e.quality is None else e.quality for e in live), np.int64, len(live)
     )

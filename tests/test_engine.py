@@ -207,3 +207,13 @@ def test_adding_the_same_file_twice_keeps_one_entry(engine: Engine) -> None:
     assert again.id == first.id
     assert first.external_id.startswith("md5:") and again.labels == ("b",)
     assert engine.get_bank("dedup").entries == 1
+
+
+def test_a_truncated_picture_reports_its_decoding_error_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """PDQ and pHash both fail to decode it with the same message; MD5 still hashes it."""
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(media(BRIDGE).read_bytes()[:3000])
+    result = engine.lookup_file(truncated)
+    assert len(result.errors) == 1 and "truncated" in result.errors[0]

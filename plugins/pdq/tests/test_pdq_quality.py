@@ -17,7 +17,9 @@ from PIL import Image
 
 from hashcore import Media
 from hashcore.cli.lookup_cmd import match_to_json
+from hashcore.crops import CROPS
 from hashcore.engine import Engine
+from hashcore.hashing import hash_file
 from hashcore.matching import confidence
 from hashcore.registry import SignalRegistry
 from hashcore.remote.wire import hit_from_pb, hit_to_pb
@@ -169,3 +171,16 @@ def test_a_weak_hit_counts_only_within_the_weak_threshold(
         assert [m.entry_id for m in result.matches] == ([entry.id] if matches else [])
         strong = engine.lookup_signals([Signal("pdq", query, quality=90)]).matches
         assert [m.entry_id for m in strong] == [entry.id]  # a strong hit at 17 still matches
+
+
+def test_crops_of_a_low_quality_picture_are_left_out(
+    images: dict[int, Path], registry: SignalRegistry
+) -> None:
+    """A crop only adds comparisons; one that could only second (quality < 50) is not hashed
+    in, at bank time or lookup time, while the picture's own weak hash still is."""
+    for variants in (False, True):
+        signals = hash_file(images[CUTOFF - 1], registry, variants=variants).signals
+        pdq = [s for s in signals if s.type == "pdq"]
+        assert any(s.variant in (None, "orig") and s.quality == CUTOFF - 1 for s in pdq)
+        crops = [s for s in pdq if s.variant in CROPS]
+        assert all(not PdqSignal().is_weak(s.quality) for s in crops), crops
