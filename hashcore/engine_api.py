@@ -262,5 +262,6 @@ def lookup_hashed(
         result = engine.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
     else:
         result = LookupResult()
-    result.errors[:0] = [error.message for error in hashes.errors]
+    # One decoding failure fails every image family with the same message: say it once.
+    result.errors[:0] = list(dict.fromkeys(error.message for error in hashes.errors))
     return result
