@@ -21,14 +21,14 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from hashcore.errors import HashcoreError
+from hashcore.errors import HashcoreError, keep_first
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, SignalType
 from hashcore.snapshots import (
@@ -74,17 +74,11 @@ class CheckResult:
 
     def problem(self, text: str, count: int = 1) -> None:
         self.problems += count
-        if len(self.examples) < EXAMPLES:
-            self.examples.append(text)
+        keep_first(self.examples, text, EXAMPLES)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "problems": self.problems,
-            "examples": list(self.examples),
-            "detail": self.detail,
-        }
+        fields = asdict(self)
+        return {"name": fields.pop("name"), "ok": self.ok, **fields}
 
 
 @dataclass

@@ -7,6 +7,10 @@ offending request field or input so clients can point at it.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class HashcoreError(Exception):
     """Base of every error hashcore raises on purpose."""
@@ -60,3 +64,10 @@ class StoreFull(StoreError, LimitExceeded):
 
 class Cancelled(HashcoreError):
     """Work stopped because its caller's deadline passed or it went away (``hashcore.cancel``)."""
+
+
+def keep_first(kept: list[T], item: T, limit: int) -> None:
+    """Quote a problem only while fewer than ``limit`` are quoted: reports count every problem
+    but keep a few examples, so a feed of a million bad records stays small in memory."""
+    if len(kept) < limit:
+        kept.append(item)

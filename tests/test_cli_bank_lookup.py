@@ -61,9 +61,9 @@ def test_bank_lifecycle_and_lookup_exit_codes(
     code, out, _ = run(capsys, "lookup", "--json", str(tmp_path / "missing.jpg"), *store)
     assert code == 2 and json.loads(out)["errors"]
 
-    assert run(capsys, "bank", "disable", "ncmec", *store)[0] == 0
+    assert run(capsys, "bank", "disable", "ncmec", *store)[:2] == (0, "bank ncmec disabled\n")
     assert run(capsys, "lookup", str(media(BRIDGE)), *store)[0] == 1
-    assert run(capsys, "bank", "enable", "ncmec", *store)[0] == 0
+    assert run(capsys, "bank", "enable", "ncmec", *store)[:2] == (0, "bank ncmec enabled\n")
     code, out, _ = run(capsys, "lookup", str(media(BRIDGE)), *store)
     assert code == 0 and "ncmec" in out and "pdq 0 (orig)" in out
 
@@ -73,7 +73,8 @@ def test_bank_lifecycle_and_lookup_exit_codes(
     # pdq: the file's own hash; its three banked crops (centre90, top80, bottom80) are not files
     assert bank["signals"] == {"md5": 1, "pdq": 1, "phash": 1} and bank["enabled"] is True
 
-    assert run(capsys, "bank", "remove", "ncmec", str(entry_id), *store)[0] == 0
+    removal = run(capsys, "bank", "remove", "ncmec", str(entry_id), *store)
+    assert removal[:2] == (0, "removed 1 entry from ncmec\n")
     assert run(capsys, "lookup", str(media(BRIDGE)), *store)[0] == 1
     assert run(capsys, "bank", "remove", "ncmec", "999", *store)[0] == 2
     assert run(capsys, "bank", "compact", *store)[0] == 0

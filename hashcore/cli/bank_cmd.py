@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from hashcore.engine_api import EngineAPI
 from hashcore.errors import AlreadyExists, HashcoreError, InvalidInput
 from hashcore.hash_pool import hash_files
 from hashcore.hashing import FileHashes, iter_files
-from hashcore.model import PRIORITIES, BankInfo
+from hashcore.model import PRIORITIES, Bank, BankInfo
 from hashcore.signals import stored_variant
 
 
@@ -201,22 +202,29 @@ def _add_one(
     return "added", f"{entry.id}\t{path}", warnings
 
 
-def run_remove(args: argparse.Namespace) -> int:
+def _one_change(args: argparse.Namespace, change: Callable[[EngineAPI], str]) -> int:
+    """The small admin verbs: one change to an existing store, reported in one line."""
     require_store(args)
     with open_engine(args) as engine:
-        removed = engine.remove_entries(args.name, args.entries)
-    print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {args.name}")
+        print(change(engine))
     return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    return _one_change(
+        args, lambda engine: _removed(args.name, engine.remove_entries(args.name, args.entries))
+    )
+
+
+def _removed(bank: str, count: int) -> str:
+    return f"removed {count} entr{'y' if count == 1 else 'ies'} from {bank}"
 
 
 def run_priority(args: argparse.Namespace) -> int:
-    require_store(args)
     value = None if args.priority.lower() == "none" else _priority(args.priority)
-    with open_engine(args) as engine:
-        bank = engine.set_bank_priority(args.name, value)
-    shown = "cleared" if bank.priority is None else f"set to {bank.priority}"
-    print(f"bank {bank.name} priority {shown}")
-    return 0
+    return _one_change(
+        args, lambda engine: _priority_line(engine.set_bank_priority(args.name, value))
+    )
 
 
 def _priority(text: str) -> int:
@@ -226,12 +234,19 @@ def _priority(text: str) -> int:
         raise InvalidInput(f"priority must be 1 to 5 or 'none', got {text!r}") from None
 
 
+def _priority_line(bank: Bank) -> str:
+    shown = "cleared" if bank.priority is None else f"set to {bank.priority}"
+    return f"bank {bank.name} priority {shown}"
+
+
 def run_toggle(args: argparse.Namespace) -> int:
-    require_store(args)
-    with open_engine(args) as engine:
-        bank = engine.set_bank_enabled(args.name, args.enabled)
-    print(f"bank {bank.name} {'enabled' if bank.enabled else 'disabled'}")
-    return 0
+    return _one_change(
+        args, lambda engine: _toggled(engine.set_bank_enabled(args.name, args.enabled))
+    )
+
+
+def _toggled(bank: Bank) -> str:
+    return f"bank {bank.name} {'enabled' if bank.enabled else 'disabled'}"
 
 
 def run_compact(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hashcore.errors import HashcoreError, InvalidInput, StoreError
+from hashcore.errors import HashcoreError, InvalidInput, StoreError, keep_first
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
 from hashcore.model import EntryStatus, Ticker
 
@@ -96,8 +96,7 @@ class ImportSummary:
     def note_problem(self, problem: Problem) -> None:
         self.problem_count += 1
         self.skipped["malformed or unknown"] += 1
-        if len(self.problems) < MAX_PROBLEMS_KEPT:
-            self.problems.append(problem)
+        keep_first(self.problems, problem, MAX_PROBLEMS_KEPT)
 
     def as_dict(self) -> dict[str, Any]:
         return {
