@@ -1,0 +1,111 @@
+"""The compiled PDQ path against ``pdqhash`` itself: hashes and qualities bit for bit, one
+compiled layout, and the ``HASHCORE_PDQ_IMPLEMENTATION`` switch to the reference code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pdqhash
+import pytest
+from PIL import Image
+
+from hashcore import InvalidInput, Media
+from hashcore_pdq import kernel, turned
+from hashcore_pdq.plugin import DIHEDRAL_VARIANTS, IMPLEMENTATION_ENV, PdqSignal
+
+DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "pdq"
+PICTURES = sorted(p for p in DATA.rglob("*") if p.suffix in (".jpg", ".png"))
+
+
+def _noisy(size: tuple[int, int], contrast: int, seed: int) -> np.ndarray:
+    """A smooth picture with noise: coarse colour patches scaled up, plus ``contrast`` noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    picture = np.asarray(Image.fromarray(coarse, "RGB").resize(size, Image.Resampling.BICUBIC))
+    noise = rng.integers(-contrast, contrast + 1, picture.shape)
+    return np.clip(picture.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("path", PICTURES, ids=lambda p: p.name)
+def test_hash_and_quality_equal_pdqhash_on_the_reference_pictures(path: Path) -> None:
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    expected, expected_quality = pdqhash.compute(pixels)
+    buffer = kernel.buffers(pixels)[0, 0]
+    assert np.array_equal(turned.bits(buffer), expected.astype(np.uint8))
+    assert kernel.quality(buffer) == expected_quality
+
+
+@pytest.mark.parametrize("contrast", [0, 1, 2, 4, 8, 40])
+@pytest.mark.parametrize("size", [(64, 64), (77, 300), (513, 129), (1200, 901)])
+def test_quality_equals_pdqhash_from_flat_to_busy(size: tuple[int, int], contrast: int) -> None:
+    """Qualities from 0 (one colour) through the 50 cut-off to 100."""
+    pixels = _noisy(size, contrast, seed=size[0] + contrast)
+    expected, expected_quality = pdqhash.compute(pixels)
+    buffer = kernel.buffers(pixels)[0, 0]
+    assert kernel.quality(buffer) == expected_quality
+    if expected_quality > 0:  # a flat picture's bits are all ties, whatever the rounding
+        assert np.array_equal(turned.bits(buffer), expected.astype(np.uint8))
+
+
+@pytest.mark.parametrize("size", [(8, 8), (16, 16), (8, 300), (63, 90)])
+def test_small_pictures_hash_exactly_as_pdqhash(size: tuple[int, int], tmp_path: Path) -> None:
+    """Under 64 px a side PDQ's samples repeat pixels and its coefficients tie at the median,
+    where float rounding picks the bits (the kernel differs from pdqhash on most random 8 and
+    16 px pictures): the plugin hands them to pdqhash."""
+    pixels = _noisy(size, 60, seed=size[0] * size[1])
+    Image.fromarray(pixels).save(tmp_path / "small.png")
+    media = Media(tmp_path / "small.png")
+    expected, quality = pdqhash.compute(pixels)
+    signal = PdqSignal().hash(media)
+    assert signal.value == np.packbits(expected.astype(np.uint8)).tobytes()
+    assert signal.quality == quality
+    variants = {s.variant: s.value for s in PdqSignal().hash_variants(media)}
+    rotated, _ = pdqhash.compute(np.ascontiguousarray(np.rot90(pixels)))
+    assert variants["rot90"] == np.packbits(rotated.astype(np.uint8)).tobytes()
+
+
+def test_one_compiled_layout_serves_every_array_the_plugin_sees() -> None:
+    """Compiled once, at import, for read-only C-contiguous pixels: writeable, strided and
+    Pillow-backed arrays hash without a second compilation (which would stall a lookup)."""
+    before = list(kernel._compiled_buffers.signatures)
+    assert len(before) == 1
+    pixels = _noisy((120, 90), 10, seed=3)
+    for array in (
+        pixels,
+        pixels[::-1],
+        pixels.transpose(1, 0, 2),
+        np.asarray(Image.fromarray(pixels)),
+    ):
+        kernel.buffers(array)
+        kernel.buffers(array, mirrored=True)
+    assert kernel._compiled_buffers.signatures == before
+
+
+def test_wrong_pixel_layouts_are_refused_with_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="H x W x 3 uint8"):
+        kernel.buffers(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError, match="H x W x 3 uint8"):
+        kernel.buffers(np.zeros((10, 10, 3), np.float32))
+
+
+def test_the_reference_implementation_gives_the_same_signals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    media = Media(DATA / "dih" / "bridge-1-original.jpg")
+    compiled = PdqSignal().hash_variants(media)
+    plain = PdqSignal().hash(media)
+    monkeypatch.setenv(IMPLEMENTATION_ENV, "pdqhash")
+    reference = PdqSignal().hash_variants(media)
+    assert [s.variant for s in reference] == list(DIHEDRAL_VARIANTS)
+    assert reference == compiled
+    assert PdqSignal().hash(media) == plain
+    expected, quality = pdqhash.compute(np.asarray(media.rgb_image))
+    assert plain.value == np.packbits(expected.astype(np.uint8)).tobytes()
+    assert plain.quality == quality
+
+
+def test_an_unknown_implementation_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(IMPLEMENTATION_ENV, "fast")
+    with pytest.raises(InvalidInput, match="choose one of compiled, pdqhash"):
+        PdqSignal().hash(Media(DATA / "misc" / "wee.jpg"))
