@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from hashcore.cancel import check as check_cancelled
 from hashcore.cancel import stop_when
 from hashcore.errors import Cancelled, HashcoreError
-from hashcore.hashing import FileHashes, HashFailure, hash_file
+from hashcore.hashing import FileHashes, HashFailure, hash_file, warm_up
 from hashcore.registry import SignalRegistry
 
 T = TypeVar("T")
@@ -243,6 +243,8 @@ def _serve(conn: Connection, registry: SignalRegistry, environment: dict[str, st
     os.environ.clear()
     os.environ.update(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    with contextlib.suppress(HashcoreError):  # a family's setting error: each file says it
+        warm_up(registry)
     with stop_when(conn.poll):
         while True:
             try:

@@ -42,6 +42,12 @@ class FileHashes:
         return not self.errors
 
 
+def warm_up(registry: SignalRegistry) -> None:
+    """Have every family load what its first hash would (:meth:`SignalType.warm_up`)."""
+    for signal_type in registry:
+        signal_type.warm_up()
+
+
 def hash_file(path: Path | str, registry: SignalRegistry, *, variants: bool = False) -> FileHashes:
     """Hash ``path`` with every applicable signal type.
 

@@ -96,7 +96,8 @@ class Media:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(self.path) as image:
+                with self.path.open("rb") as handle:  # closing it leaves the image whole
+                    image = Image.open(handle)
                     width, height = image.size
                     if width * height > limit:
                         raise ContentError(

@@ -133,6 +133,12 @@ class SignalType(ABC):
         """The signals to look up for ``media``: the plain hash unless the family has variants."""
         return [self.hash(media)]
 
+    def warm_up(self) -> None:
+        """Load now what the first :meth:`hash` would load (compiled kernels, lazy imports), so
+        no request waits for it: the server calls it before it reports ready, and each hashing
+        worker process before its first file. The default loads nothing."""
+        return None
+
     @abstractmethod
     def parse(self, text: str) -> bytes:
         """Canonical text to value bytes; :class:`~hashcore.errors.InvalidInput` if malformed."""

@@ -4,7 +4,8 @@ Files whose name contains ``die`` end the process hashing them (``os._exit``, as
 decoder would); ``hang`` touches ``<stem>.started`` beside the file, then keeps hashing until
 the caller's stop condition holds (checking it as the TMK frame loop does) or the process is
 killed. Any other file gets one byte: 2 when the environment has ``HASHCORE_CUE`` (what the
-worker's environment is), else 1.
+worker's environment is), else 1. ``warm_up`` touches ``warm-<pid>`` in the folder named by
+``HASHCORE_TEST_WARM_DIR``, so a test sees which processes warmed up.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ class CueSignal(hashcore.BitSignalType):
     bits: ClassVar[int] = 8
     metric: ClassVar[hashcore.Metric] = hashcore.Metric.EXACT
     default_threshold: ClassVar[float] = 0
+
+    def warm_up(self) -> None:
+        folder = os.environ.get("HASHCORE_TEST_WARM_DIR")
+        if folder:
+            with open(os.path.join(folder, f"warm-{os.getpid()}"), "a") as marker:
+                marker.write("warm\n")
 
     def hash(self, media: hashcore.Media) -> hashcore.Signal:
         if "die" in media.path.name:

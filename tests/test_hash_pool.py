@@ -23,11 +23,13 @@ from server_support import FLIPPED, ORIGINAL, ROTATED, running_server
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.cancel import stop_when
 from hashcore.cli.main import main
+from hashcore.engine import Engine
 from hashcore.errors import Cancelled
 from hashcore.hash_pool import HashPool, WorkersDied, hash_files, ordered_map
 from hashcore.hashing import FileHashes, hash_file, iter_files
 from hashcore.registry import SignalRegistry, load_registry
-from hashcore_server.config import Limits
+from hashcore_server.config import Limits, ServerConfig
+from hashcore_server.server import create_server
 
 DATA = Path(__file__).parent / "data" / "pdq"
 HASHCORE = [sys.executable, "-m", "hashcore.cli.main"]
@@ -284,3 +286,40 @@ def _workers(wanted: int) -> list[multiprocessing.process.BaseProcess]:
             return found
         threading.Event().wait(0.01)
     raise AssertionError(f"{wanted} hashing workers never started")
+
+
+def test_every_worker_and_the_server_warm_up_before_their_first_file(
+    tmp_path: Path, cue_registry: SignalRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SignalType.warm_up`` runs in each worker before it takes a file, and in the server
+    before it answers, so no request waits for a family's compiled code to load."""
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    monkeypatch.setenv("HASHCORE_TEST_WARM_DIR", str(warm))
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    with HashPool(cue_registry, 2) as pool:
+        assert _cue(pool.hash(plain)) == b"\x01"
+        workers = _workers(wanted=1)
+        assert {f"warm-{worker.pid}" for worker in workers} <= {p.name for p in warm.iterdir()}
+    assert f"warm-{os.getpid()}" not in {p.name for p in warm.iterdir()}
+
+    engine = Engine(tmp_path / "store", cue_registry)
+    config = ServerConfig(listen="127.0.0.1:0", store=tmp_path / "store").validate()
+    server, _ = create_server(config, engine, registry=cue_registry)
+    try:
+        assert (warm / f"warm-{os.getpid()}").read_text() == "warm\n"
+    finally:
+        server.stop(0)
+        engine.close()
+
+
+def test_pdq_loads_its_compiled_kernel_on_warm_up_not_on_import() -> None:
+    """Commands that hash nothing (``bank list``, ``plugins``) do not pay for numba."""
+    code = (
+        "import sys; from hashcore_pdq.plugin import PdqSignal; "
+        "assert 'hashcore_pdq.kernel' not in sys.modules; PdqSignal().warm_up(); "
+        "assert 'hashcore_pdq.kernel' in sys.modules; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "ok\n", done.stderr

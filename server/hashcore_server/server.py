@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.engine import Engine
+from hashcore.hashing import warm_up
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore_server.audit import FILENAME as AUDIT_FILENAME
 from hashcore_server.audit import AuditLog
@@ -99,8 +100,10 @@ class HashcoreServer:
             self.metrics_port = self.metrics.serve(self.config.metrics_listen)
 
     def attach_engine(self, engine: Engine) -> None:
-        """Open every index (the first lookups must not pay for it), then start answering."""
+        """Open every index and load every family's hashing code (the first lookups must not
+        pay for either), then start answering."""
         engine.open_indexes()
+        warm_up(self.state.registry)
         self.state.engine = engine
         banks = engine.bank_names()
         log.info("serving %d bank(s): %s", len(banks), ", ".join(banks) or "none")

@@ -12,6 +12,7 @@ The hex form is a big-endian 256-bit number; the bit vector is most significant 
 from __future__ import annotations
 
 import os
+from types import ModuleType
 from typing import ClassVar
 
 import numpy as np
@@ -19,7 +20,7 @@ import pdqhash
 
 import hashcore
 from hashcore import BitSignalType, ContentKind, Media, Signal, bits_to_bytes
-from hashcore_pdq import kernel, turned
+from hashcore_pdq import turned
 
 SOLO_MIN_QUALITY = 50
 """Below this PDQ quality (the published cut-off) a hash is featureless enough to collide with
@@ -82,6 +83,7 @@ class PdqSignal(BitSignalType):
         if _use_pdqhash(pixels):
             vector, quality = pdqhash.compute(pixels)
             return self._signal(vector, int(quality), "orig")
+        kernel = _kernel()
         buffer = kernel.buffers(pixels)[0, 0]
         return self._signal(turned.bits(buffer), kernel.quality(buffer), "orig")
 
@@ -99,10 +101,17 @@ class PdqSignal(BitSignalType):
             quality = int(computed["orig"][1])
             found = {name: vector for name, (vector, _) in computed.items()}
         else:
+            kernel = _kernel()
             buffers = kernel.buffers(pixels, mirrored=True)
             quality = kernel.quality(buffers[0, 0])
             found = turned.from_buffers(buffers)
         return [self._signal(found[variant], quality, variant) for variant in DIHEDRAL_VARIANTS]
+
+    def warm_up(self) -> None:
+        """Load numba and the compiled kernel (~1-1.5 s a process; the first start of a fresh
+        install compiles it, ~4 s, into numba's cache)."""
+        if _chosen() == "compiled":
+            _kernel()
 
     def _signal(self, vector: np.ndarray, quality: int, variant: str) -> Signal:
         return Signal(
@@ -122,6 +131,14 @@ def _use_pdqhash(pixels: np.ndarray) -> bool:
     """Whether ``HASHCORE_PDQ_IMPLEMENTATION`` asks for ``pdqhash`` (read each call, so a test
     or a long-running server can switch), or the picture is under :data:`SMALL_SIDE`."""
     return _chosen() == "pdqhash" or min(pixels.shape[:2]) < SMALL_SIDE
+
+
+def _kernel() -> ModuleType:
+    """The compiled kernel, imported on the first picture: loading numba and the cached
+    machine code takes ~1-1.5 s a process, which commands that hash nothing need not pay."""
+    from hashcore_pdq import kernel
+
+    return kernel
 
 
 def _chosen() -> str:

@@ -23,8 +23,6 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from hashcore_pdq import kernel
-
 F64 = npt.NDArray[np.float64]
 Bits = npt.NDArray[np.uint8]
 
@@ -61,6 +59,8 @@ def bits(buffer: F64) -> Bits:
 
 def orientations(rgb: npt.NDArray[np.uint8]) -> dict[str, Bits]:
     """The PDQ bits of the picture in each of the eight orientations, by pdqhash variant name."""
+    from hashcore_pdq import kernel  # compiled code: imported when first needed
+
     return from_buffers(kernel.buffers(rgb, mirrored=True))
 
 
