@@ -101,6 +101,107 @@ def test_folder_hashing_jobs(benchmark: Any, jpeg_folder: Path) -> None:
     )
 
 
+STRAIGHTFORWARD = """
+import hashlib, sys
+from pathlib import Path
+import imagehash, numpy, pdqhash
+from PIL import Image
+for path in sorted(Path(sys.argv[1]).iterdir()):
+    image = Image.open(path).convert("RGB")
+    pdqhash.compute(numpy.asarray(image))
+    imagehash.phash(image)
+    hashlib.md5(path.read_bytes()).hexdigest()
+"""
+"""The straightforward single-core path the issue names: a full-resolution Pillow decode,
+``pdqhash``, ``imagehash`` and ``hashlib``, one file after another (interpreter start included,
+as for the CLI)."""
+
+
+def straightforward_seconds(folder: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", STRAIGHTFORWARD, str(folder)], check=True)
+    return time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def twelve_megapixel_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 distinct 12 MP JPEGs (4032x3024): the shared EXIF-rotation photos, and each mirrored."""
+    folder = tmp_path_factory.mktemp("twelve-mp")
+    sources = sorted((REPO / "tests" / "data" / "pdq" / "exif-rotn").glob("*.jpg"))
+    if not sources:
+        sources = sorted((shared_data_dir() / "pdq" / "exif-rotn").glob("*.jpg"))
+    for number, path in enumerate(sources):
+        picture = Image.open(path).convert("RGB")
+        picture.save(folder / f"{number}.jpg", quality=90)
+        picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+            folder / f"{number}m.jpg", quality=90
+        )
+    return folder
+
+
+@pytest.mark.parametrize("size", ["1mp", "12mp"])
+def test_image_hashing_against_the_straightforward_path(
+    benchmark: Any, jpeg_folder: Path, twelve_megapixel_folder: Path, size: str
+) -> None:
+    """``hash --json --jobs 1 DIR`` (every family, borders, crops) against the straightforward
+    path on the same folder, in the same run."""
+    folder = jpeg_folder if size == "1mp" else twelve_megapixel_folder
+    ratio = benchmark.pedantic(
+        lambda: paired(
+            f"{size} images",
+            lambda: straightforward_seconds(folder),
+            lambda: cli_seconds("hash", "--json", "--jobs", "1", str(folder)),
+        ),
+        rounds=1,
+    )
+    benchmark.extra_info.update(ratio=round(ratio, 2))
+    count = len(list(folder.iterdir()))
+    report(
+        f"hash --json --jobs 1 of {count} {size} JPEGs is x{ratio:.2f} the straightforward "
+        f"path ({load()})"
+    )
+
+
+def test_compiled_pdq_against_pdqhash(benchmark: Any, jpeg_folder: Path) -> None:
+    """The PDQ family alone, in process, on decoded 1 MP pictures: the compiled kernel against
+    ``pdqhash.compute`` (HASHCORE_PDQ_IMPLEMENTATION=pdqhash), plain hash and the 8 lookup
+    variants."""
+    from hashcore import Media
+    from hashcore_pdq.plugin import IMPLEMENTATION_ENV, PdqSignal
+
+    pictures = []
+    for path in sorted(jpeg_folder.glob("*.jpg"))[:40]:
+        media = Media(path)
+        assert media.rgb_image.size == (1155, 866)  # decoded once, outside the timing
+        pictures.append(media)
+    pdq = PdqSignal()
+    pdq.warm_up()
+
+    def timed(implementation: str, variants: bool) -> Callable[[], float]:
+        def seconds() -> float:
+            os.environ[IMPLEMENTATION_ENV] = implementation
+            started = time.perf_counter()
+            for media in pictures:
+                pdq.hash_variants(media) if variants else pdq.hash(media)
+            return time.perf_counter() - started
+
+        return seconds
+
+    try:
+        plain = paired("pdq plain", timed("pdqhash", False), timed("compiled", False))
+        variants = benchmark.pedantic(
+            lambda: paired("pdq 8 variants", timed("pdqhash", True), timed("compiled", True)),
+            rounds=1,
+        )
+    finally:
+        os.environ.pop(IMPLEMENTATION_ENV, None)
+    benchmark.extra_info.update(plain=round(plain, 2), variants=round(variants, 2))
+    report(
+        f"PDQ on 40 decoded 1 MP pictures: compiled is x{plain:.2f} pdqhash (plain hash), "
+        f"x{variants:.2f} (8 lookup variants) ({load()})"
+    )
+
+
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory: pytest.TempPathFactory, jpeg_folder: Path) -> Path:
     """A bank of ten of the JPEGs: content lookups cost their hashing, not the index."""
