@@ -4,6 +4,7 @@ This module is the public API a plugin author imports; nothing else is needed to
 """
 
 from hashcore.content import ContentKind, detect_kind
+from hashcore.decode import reference_hashing
 from hashcore.errors import (
     AlreadyExists,
     ContentError,
@@ -64,6 +65,7 @@ __all__ = [
     "iter_files",
     "load_registry",
     "read_snapshot",
+    "reference_hashing",
     "require",
     "write_snapshot",
 ]

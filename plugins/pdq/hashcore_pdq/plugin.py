@@ -1,9 +1,10 @@
 """PDQ, bit-compatible with python-threatexchange and Hasher-Matcher-Actioner.
 
-The picture's image-domain steps run in a compiled kernel (:mod:`hashcore_pdq.kernel`), at
-full resolution, equal to ``pdqhash.compute`` bit for bit on every picture checked and about
-7x faster; ``HASHCORE_PDQ_IMPLEMENTATION=pdqhash`` hashes with ``pdqhash`` itself, the C++
-reference python-threatexchange calls, for whoever needs that very code path.
+The picture's image-domain steps run in a compiled kernel (:mod:`hashcore_pdq.kernel`), equal
+to ``pdqhash.compute`` bit for bit on every picture checked and 4-7x faster;
+``HASHCORE_IMAGE_PATH=reference`` hashes with ``pdqhash`` itself, the C++ reference
+python-threatexchange calls (and decodes every picture at full resolution), for whoever needs
+that very code path.
 
 The hex form is a big-endian 256-bit number; the bit vector is most significant bit first, as
 ``pdqhash`` returns it, so packing it in order gives exactly the published reference hashes.
@@ -11,7 +12,6 @@ The hex form is a big-endian 256-bit number; the bit vector is most significant 
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import ClassVar
 
@@ -29,9 +29,6 @@ other featureless pictures: it still matches, but only where another family agre
 MIN_USABLE_QUALITY = 1
 """Quality 0 is a picture without a single gradient (one colour): nothing to match on."""
 
-IMPLEMENTATION_ENV = "HASHCORE_PDQ_IMPLEMENTATION"
-"""``compiled`` (the default) or ``pdqhash``: which code computes PDQ's image-domain steps."""
-IMPLEMENTATIONS = ("compiled", "pdqhash")
 SMALL_SIDE = 64
 """Under 64 px a side, PDQ's 64 samples repeat pixels, and its DCT coefficients tie at the
 median (exact zeros), where float rounding picks the bits: such pictures go to ``pdqhash``,
@@ -110,7 +107,7 @@ class PdqSignal(BitSignalType):
     def warm_up(self) -> None:
         """Load numba and the compiled kernel (~1-1.5 s a process; the first start of a fresh
         install compiles it, ~4 s, into numba's cache)."""
-        if _chosen() == "compiled":
+        if not hashcore.reference_hashing():
             _kernel()
 
     def _signal(self, vector: np.ndarray, quality: int, variant: str) -> Signal:
@@ -128,9 +125,9 @@ def _pixels(media: Media) -> np.ndarray:
 
 
 def _use_pdqhash(pixels: np.ndarray) -> bool:
-    """Whether ``HASHCORE_PDQ_IMPLEMENTATION`` asks for ``pdqhash`` (read each call, so a test
-    or a long-running server can switch), or the picture is under :data:`SMALL_SIDE`."""
-    return _chosen() == "pdqhash" or min(pixels.shape[:2]) < SMALL_SIDE
+    """Whether ``pdqhash`` hashes this picture: on the reference path, and under
+    :data:`SMALL_SIDE`."""
+    return hashcore.reference_hashing() or min(pixels.shape[:2]) < SMALL_SIDE
 
 
 def _kernel() -> ModuleType:
@@ -139,15 +136,6 @@ def _kernel() -> ModuleType:
     from hashcore_pdq import kernel
 
     return kernel
-
-
-def _chosen() -> str:
-    chosen = os.environ.get(IMPLEMENTATION_ENV, "compiled").strip().lower() or "compiled"
-    if chosen not in IMPLEMENTATIONS:
-        raise hashcore.InvalidInput(
-            f"{IMPLEMENTATION_ENV}={chosen!r}: choose one of {', '.join(IMPLEMENTATIONS)}"
-        )
-    return chosen
 
 
 def _turned_pixels(pixels: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,5 +1,5 @@
 """The compiled PDQ path against ``pdqhash`` itself: hashes and qualities bit for bit, one
-compiled layout, and the ``HASHCORE_PDQ_IMPLEMENTATION`` switch to the reference code."""
+compiled layout, and ``HASHCORE_IMAGE_PATH=reference``, which hashes with the reference code."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 
 from hashcore import InvalidInput, Media
 from hashcore_pdq import kernel, turned
-from hashcore_pdq.plugin import DIHEDRAL_VARIANTS, IMPLEMENTATION_ENV, PdqSignal
+from hashcore_pdq.plugin import DIHEDRAL_VARIANTS, PdqSignal
 
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "pdq"
 PICTURES = sorted(p for p in DATA.rglob("*") if p.suffix in (".jpg", ".png"))
@@ -95,7 +95,7 @@ def test_the_reference_implementation_gives_the_same_signals(
     media = Media(DATA / "dih" / "bridge-1-original.jpg")
     compiled = PdqSignal().hash_variants(media)
     plain = PdqSignal().hash(media)
-    monkeypatch.setenv(IMPLEMENTATION_ENV, "pdqhash")
+    monkeypatch.setenv("HASHCORE_IMAGE_PATH", "reference")
     reference = PdqSignal().hash_variants(media)
     assert [s.variant for s in reference] == list(DIHEDRAL_VARIANTS)
     assert reference == compiled
@@ -106,6 +106,8 @@ def test_the_reference_implementation_gives_the_same_signals(
 
 
 def test_an_unknown_implementation_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(IMPLEMENTATION_ENV, "fast")
-    with pytest.raises(InvalidInput, match="choose one of compiled, pdqhash"):
+    monkeypatch.setenv("HASHCORE_IMAGE_PATH", "exact")
+    with pytest.raises(
+        InvalidInput, match="HASHCORE_IMAGE_PATH='exact': choose one of fast, reference"
+    ):
         PdqSignal().hash(Media(DATA / "misc" / "wee.jpg"))
