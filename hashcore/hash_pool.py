@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import multiprocessing
 import os
 import queue
@@ -58,6 +59,10 @@ class WorkersDied(HashcoreError):
     """Worker processes keep dying: stop instead of killing one per remaining file."""
 
 
+READY = "ready"
+"""What a worker sends once warmed up (:meth:`SignalType.warm_up`), before its first file."""
+
+
 def default_jobs() -> int:
     """The cores this process may run on (its affinity, not the machine's count)."""
     return len(os.sched_getaffinity(0))
@@ -88,13 +93,20 @@ def hash_files(
     paths: Iterable[Path], registry: SignalRegistry, *, jobs: int, variants: bool = False
 ) -> Iterator[FileHashes]:
     """:func:`~hashcore.hashing.hash_file` of every path, in input order, on ``jobs`` worker
-    processes (``jobs`` <= 1: in this process, as before)."""
-    if jobs <= 1:
-        for path in paths:
+    processes (``jobs`` <= 1, or a single path: in this process)."""
+    pending = iter(paths)
+    first = list(itertools.islice(pending, 2))
+    if jobs <= 1 or len(first) < 2:  # one file: starting workers would cost more than it
+        if len(first) > 1:  # many files: worth loading the families' compiled code
+            with contextlib.suppress(HashcoreError):
+                warm_up(registry)
+        for path in itertools.chain(first, pending):
             yield hash_file(path, registry, variants=variants)
         return
     with HashPool(registry, jobs) as pool:
-        yield from ordered_map(lambda path: pool.hash(path, variants=variants), paths, jobs)
+        yield from ordered_map(
+            lambda path: pool.hash(path, variants=variants), itertools.chain(first, pending), jobs
+        )
 
 
 @dataclass(eq=False)
@@ -122,6 +134,9 @@ class HashPool:
         # Beside other threads (gRPC's), a fork could copy a lock another thread holds, so the
         # workers (and any replacement) come from the forkserver, each when first needed.
         forking = threading.active_count() == 1
+        if forking:  # loaded once here, inherited by every fork (else each worker loads it)
+            with contextlib.suppress(HashcoreError):
+                warm_up(registry)
         for _ in range(size):
             self._idle.put(self._start(multiprocessing.get_context("fork")) if forking else None)
 
@@ -159,6 +174,18 @@ class HashPool:
         hashes.path = Path(path)  # the caller's path object, as the in-process path gives
         return hashes
 
+    def start_all(self) -> None:
+        """Start every worker not yet running, now (each warms up before its first file): a
+        server does this before it reports ready, so no request waits for a worker."""
+        idle = []
+        while True:
+            try:
+                idle.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        for worker in idle:
+            self._idle.put(worker or self._start(self._context))
+
     def close(self) -> None:
         """Stop every worker (each finishes nothing further) and wait for it to exit."""
         self._closed = True
@@ -193,6 +220,9 @@ class HashPool:
         )
         process.start()
         theirs.close()  # only the worker holds this end now
+        if ours in wait([ours, process.sentinel]):  # warmed up (else dead: hash() says so)
+            with contextlib.suppress(EOFError, OSError):
+                ours.recv()
         worker = _Worker(process, ours)
         with self._lock:
             self._workers.add(worker)
@@ -245,6 +275,10 @@ def _serve(conn: Connection, registry: SignalRegistry, environment: dict[str, st
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     with contextlib.suppress(HashcoreError):  # a family's setting error: each file says it
         warm_up(registry)
+    try:
+        conn.send(READY)
+    except OSError:
+        return
     with stop_when(conn.poll):
         while True:
             try:
@@ -293,11 +327,21 @@ _preloaded: set[str] = set()
 _preload_lock = threading.Lock()
 
 
+def _warm_modules(registry: SignalRegistry) -> set[str]:
+    """The registry's plugin modules as warm-up leaves them loaded here (a compiled kernel a
+    plugin imports lazily included), for the forkserver to preload: its workers then start
+    warm instead of each loading them."""
+    with contextlib.suppress(HashcoreError):
+        warm_up(registry)
+    packages = {type(t).__module__.partition(".")[0] for t in registry}
+    return {name for name in list(sys.modules) if name.partition(".")[0] in packages}
+
+
 def _forkserver(registry: SignalRegistry) -> ForkServerContext:
     """The forkserver context, its server preloading the hashing code and the registry's
     plugins (set before the server first starts; later pools reuse it)."""
     context = multiprocessing.get_context("forkserver")
-    modules = {"hashcore.hashing", *(type(t).__module__ for t in registry)}
+    modules = {"hashcore.hashing", *_warm_modules(registry)}
     with _preload_lock:
         if not modules <= _preloaded:
             _preloaded.update(modules)

@@ -302,24 +302,54 @@ def test_every_worker_and_the_server_warm_up_before_their_first_file(
         assert _cue(pool.hash(plain)) == b"\x01"
         workers = _workers(wanted=1)
         assert {f"warm-{worker.pid}" for worker in workers} <= {p.name for p in warm.iterdir()}
-    assert f"warm-{os.getpid()}" not in {p.name for p in warm.iterdir()}
+    # the pool's owner warms up too, so that forked workers (or the forkserver's) inherit it
+    assert f"warm-{os.getpid()}" in {p.name for p in warm.iterdir()}
+    (warm / f"warm-{os.getpid()}").unlink()
 
     engine = Engine(tmp_path / "store", cue_registry)
-    config = ServerConfig(listen="127.0.0.1:0", store=tmp_path / "store").validate()
+    config = ServerConfig(
+        listen="127.0.0.1:0", store=tmp_path / "store", limits=Limits(workers=2)
+    ).validate()
     server, _ = create_server(config, engine, registry=cue_registry)
     try:
-        assert (warm / f"warm-{os.getpid()}").read_text() == "warm\n"
+        assert (warm / f"warm-{os.getpid()}").exists()
+        workers = _workers(wanted=2)  # started before any call, in the background
+        for _ in range(3000):
+            if {f"warm-{worker.pid}" for worker in workers} <= {p.name for p in warm.iterdir()}:
+                break
+            threading.Event().wait(0.01)
+        else:
+            raise AssertionError("the server's hashing workers never warmed up")
     finally:
         server.stop(0)
         engine.close()
 
 
+def test_a_single_file_is_hashed_in_process_whatever_the_jobs(
+    tmp_path: Path, cue_registry: SignalRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starting workers costs more than one file takes: ``hash photo.jpg`` stays in process."""
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    monkeypatch.setenv("HASHCORE_TEST_WARM_DIR", str(warm))
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    before = {p.pid for p in multiprocessing.active_children()}
+    [hashes] = list(hash_files([plain], cue_registry, jobs=4))
+    assert _cue(hashes) == b"\x01"
+    assert {p.pid for p in multiprocessing.active_children()} <= before
+    assert not list(warm.iterdir())  # no worker, and nothing warmed for nothing
+
+
 def test_pdq_loads_its_compiled_kernel_on_warm_up_not_on_import() -> None:
-    """Commands that hash nothing (``bank list``, ``plugins``) do not pay for numba."""
+    """Commands that hash nothing (``bank list``, ``plugins``) or one file do not pay for
+    numba; after warm-up the kernel gives the same hash."""
     code = (
-        "import sys; from hashcore_pdq.plugin import PdqSignal; "
+        "import sys; from hashcore import Media; from hashcore_pdq.plugin import PdqSignal; "
+        f"media = Media({str(ORIGINAL)!r}); plain = PdqSignal().hash(media); "
         "assert 'hashcore_pdq.kernel' not in sys.modules; PdqSignal().warm_up(); "
-        "assert 'hashcore_pdq.kernel' in sys.modules; print('ok')"
+        "assert 'hashcore_pdq.kernel' in sys.modules; "
+        "assert PdqSignal().hash(Media(media.path)) == plain; print('ok')"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout == "ok\n", done.stderr

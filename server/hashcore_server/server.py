@@ -104,6 +104,10 @@ class HashcoreServer:
         pay for either), then start answering."""
         engine.open_indexes()
         warm_up(self.state.registry)
+        if self.state.hash_pool is not None:  # in the background: hash-only calls need none
+            threading.Thread(
+                target=self.state.hash_pool.start_all, name="hashcore-pool-start", daemon=True
+            ).start()
         self.state.engine = engine
         banks = engine.bank_names()
         log.info("serving %d bank(s): %s", len(banks), ", ".join(banks) or "none")
