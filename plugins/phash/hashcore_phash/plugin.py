@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-import imagehash
 import numpy as np
-import scipy.fftpack
 from PIL import Image
 
 import hashcore
@@ -39,6 +37,8 @@ class PhashSignal(BitSignalType):
     border_variants: ClassVar[bool] = True
 
     def hash(self, media: Media) -> Signal:
+        import imagehash  # with scipy, ~0.6 s: paid by the first picture, not every command
+
         image_hash = imagehash.phash(media.rgb_image)
         return Signal(self.name, bits_to_bytes(image_hash.hash.flatten().tolist()))
 
@@ -78,6 +78,8 @@ def low_frequencies(image: Image.Image) -> np.ndarray:
     """The 8x8 low-frequency DCT block exactly as ``imagehash.phash`` computes it."""
     small = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
     pixels = np.asarray(small)
+    import scipy.fftpack  # ~0.6 s: paid by the first picture, not every command
+
     dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
     return np.asarray(dct[:HASH_SIZE, :HASH_SIZE], dtype=np.float64)
 
