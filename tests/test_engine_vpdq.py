@@ -1,0 +1,83 @@
+"""Videos in the fused lookup through vPDQ: a clip cut from a banked video matches it, where
+TMK+PDQF does not; the chair variants match each other, the doorknob nothing (slow: hashing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from engine_support import registry
+from media_data import media
+
+from hashcore.engine import Engine
+
+pytest.importorskip("hashcore_vpdq")
+pytestmark = pytest.mark.slow
+
+VPDQ, TMK = "vpdq", "tmk_pdqf"
+CHAIRS = ["chair-19-sd-bar", "chair-20-sd-bar"]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    if VPDQ not in registry():
+        pytest.fail("the vpdq plugin is not installed")
+    with Engine(tmp_path_factory.mktemp("vpdq") / "store", registry()) as opened:
+        opened.create_bank("videos")
+        for stem in [*CHAIRS, "doorknob-hd-no-bar"]:
+            opened.add_file("videos", media(f"tmk/videos/{stem}.mp4"), external_id=stem)
+        yield opened
+
+
+def cut(source: Path, target: Path, start: float, seconds: float) -> Path:
+    """Re-encode ``seconds`` of ``source`` from ``start`` (MPEG-4 part 2, another codec)."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as out:
+        video = src.streams.video[0]
+        rate = Fraction(video.average_rate or 30)
+        stream = out.add_stream("mpeg4", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 320, 480, "yuv420p"
+        stream.bit_rate = 600_000
+        written = 0
+        for frame in src.decode(video):
+            t = float(frame.pts * frame.time_base)
+            if start <= t < start + seconds:
+                picture = frame.reformat(320, 480, "yuv420p")
+                picture.pts, picture.time_base = written, 1 / rate
+                written += 1
+                for packet in stream.encode(picture):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return target
+
+
+def matched(engine: Engine, path: Path) -> dict[str, set[str]]:
+    """External ids matched, per family that recognised them."""
+    families: dict[str, set[str]] = {}
+    for match in engine.lookup_file(path).matches:
+        for hit in match.signals:
+            families.setdefault(hit.type, set()).add(match.external_id)
+    return families
+
+
+def test_a_clip_from_the_middle_matches_by_vpdq_not_tmk(engine: Engine, tmp_path: Path) -> None:
+    clip = cut(media("tmk/videos/chair-20-sd-bar.mp4"), tmp_path / "clip.mp4", 8.0, 4.0)
+    found = matched(engine, clip)
+    assert "chair-20-sd-bar" in found[VPDQ]
+    assert "chair-20-sd-bar" not in found.get(TMK, set())
+    assert "doorknob-hd-no-bar" not in found[VPDQ]
+
+
+def test_chair_variants_match_each_other(engine: Engine) -> None:
+    found = matched(engine, media("tmk/videos/chair-22-sd-grey-bar.mp4"))
+    assert found[VPDQ] == set(CHAIRS)
+
+
+def test_doorknob_matches_only_itself(engine: Engine) -> None:
+    found = matched(engine, media("tmk/videos/doorknob-hd-no-bar.mp4"))
+    assert found[VPDQ] == {"doorknob-hd-no-bar"}
+    found = matched(engine, media("tmk/videos/pattern-sd-grey-bar.mp4"))
+    assert VPDQ not in found
