@@ -13,6 +13,7 @@ from engine_support import registry
 from media_data import media
 
 from hashcore.engine import Engine
+from hashcore.model import LookupResult
 
 pytest.importorskip("hashcore_vpdq")
 pytestmark = pytest.mark.slow
@@ -56,8 +57,12 @@ def cut(source: Path, target: Path, start: float, seconds: float) -> Path:
 
 def matched(engine: Engine, path: Path) -> dict[str, set[str]]:
     """External ids matched, per family that recognised them."""
+    return matched_in(engine.lookup_file(path))
+
+
+def matched_in(result: LookupResult) -> dict[str, set[str]]:
     families: dict[str, set[str]] = {}
-    for match in engine.lookup_file(path).matches:
+    for match in result.matches:
         for hit in match.signals:
             families.setdefault(hit.type, set()).add(match.external_id)
     return families
@@ -65,10 +70,27 @@ def matched(engine: Engine, path: Path) -> dict[str, set[str]]:
 
 def test_a_clip_from_the_middle_matches_by_vpdq_not_tmk(engine: Engine, tmp_path: Path) -> None:
     clip = cut(media("tmk/videos/chair-20-sd-bar.mp4"), tmp_path / "clip.mp4", 8.0, 4.0)
-    found = matched(engine, clip)
+    result = engine.lookup_file(clip)
+    found = matched_in(result)
     assert "chair-20-sd-bar" in found[VPDQ]
     assert "chair-20-sd-bar" not in found.get(TMK, set())
     assert "doorknob-hd-no-bar" not in found[VPDQ]
+    [hit] = [
+        hit
+        for match in result.matches
+        if match.external_id == "chair-20-sd-bar"
+        for hit in match.signals
+        if hit.type == VPDQ
+    ]
+    detail = hit.detail
+    assert detail is not None
+    # pytx's figures: every clip frame found in the banked video, a fifth of its frames found
+    assert detail["query_percent"] >= 80 and hit.distance == detail["query_percent"]
+    assert detail["banked_percent"] < 40
+    assert detail["query_frames"] == 40 and detail["banked_frames"] > 150
+    # the segment: the clip's 4 s, found 8-12 s into the banked video
+    assert detail["query_start"] < 0.5 and detail["query_end"] > 3.5
+    assert 7.0 <= detail["banked_start"] <= 9.0 and 11.0 <= detail["banked_end"] <= 13.0
 
 
 def test_chair_variants_match_each_other(engine: Engine) -> None:

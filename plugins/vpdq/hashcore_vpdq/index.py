@@ -160,6 +160,14 @@ class VpdqIndex(SignalIndex):
         banked = np.array([self._blocks[v][1] for v in pair[1].tolist()], np.int64).reshape(-1)
         return PairCounts(pair[0], pair[1], query_frames, sizes[pair[0]], banked_frames, banked)
 
+    def prepared(self, value_id: int) -> Prepared | None:
+        """A banked value's prepared frames (None if the value is not here)."""
+        block = self._blocks.get(int(value_id))
+        if block is None:
+            return None
+        first, n = block
+        return Prepared(self._codes[first : first + n], self._ms[first : first + n])
+
     # -- snapshots ---------------------------------------------------------------------------
 
     def save(self, directory: Path) -> None:

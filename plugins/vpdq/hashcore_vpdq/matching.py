@@ -73,6 +73,21 @@ class VpdqMatch:
             and self.banked_percent >= banked_percent
         )
 
+    def figures(self) -> dict[str, float]:
+        """The match as ``SignalHit.detail`` shows it (segments in seconds; -1 if none)."""
+        q = self.query_segment or (-1.0, -1.0)
+        b = self.banked_segment or (-1.0, -1.0)
+        return {
+            "query_percent": self.query_percent,
+            "banked_percent": self.banked_percent,
+            "query_frames": float(self.query_frames),
+            "banked_frames": float(self.banked_frames),
+            "query_start": q[0],
+            "query_end": q[1],
+            "banked_start": b[0],
+            "banked_end": b[1],
+        }
+
 
 def distances(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> NDArray[np.int64]:
     """Hamming distances between every row of ``a`` and every row of ``b`` (32-byte hashes)."""
@@ -112,7 +127,11 @@ def match_features(
     quality: int = QUALITY_THRESHOLD,
 ) -> VpdqMatch:
     """Compare two features by pytx's rule (brute force: the index's oracle)."""
-    q, b = prepare(query, quality), prepare(banked, quality)
+    return compare_prepared(prepare(query, quality), prepare(banked, quality), distance)
+
+
+def compare_prepared(q: Prepared, b: Prepared, distance: int = DISTANCE_THRESHOLD) -> VpdqMatch:
+    """:func:`match_features` on frames already prepared."""
     close: NDArray[np.bool_] = distances(q.hashes, b.hashes) <= distance
     query_hit: NDArray[np.bool_] = np.any(close, axis=1)
     banked_hit: NDArray[np.bool_] = np.any(close, axis=0)

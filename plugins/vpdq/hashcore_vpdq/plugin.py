@@ -21,15 +21,21 @@ frame kept before them.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import ClassVar
 
 import hashcore
-from hashcore import ContentKind, InvalidInput, Media, Metric, Signal, SignalType
+from hashcore import ContentKind, InvalidInput, Media, Metric, Signal, SignalIndex, SignalType
 from hashcore_vpdq.errors import VpdqError
 from hashcore_vpdq.feature import VpdqFeature
 from hashcore_vpdq.frames import compute_vpdq
 from hashcore_vpdq.index import VpdqIndex
-from hashcore_vpdq.matching import QUERY_MATCH_PERCENT, match_features
+from hashcore_vpdq.matching import (
+    QUERY_MATCH_PERCENT,
+    compare_prepared,
+    match_features,
+    prepare,
+)
 
 SECONDS_ENV = "HASHCORE_VPDQ_SECONDS"
 PRUNE_ENV = "HASHCORE_VPDQ_PRUNE_BITS"
@@ -93,6 +99,19 @@ class VpdqSignal(SignalType):
         if found.query_segment is None:
             return 0.0
         return max(found.query_percent, found.banked_percent)
+
+    def describe_hits(
+        self, index: SignalIndex, query: bytes, value_ids: Sequence[int]
+    ) -> list[dict[str, float]] | None:
+        """Both percentages, the frames compared and the matched segments, per banked value."""
+        if not isinstance(index, VpdqIndex):
+            return None
+        frames = prepare(self.feature(query))
+        found = []
+        for value_id in value_ids:
+            banked = index.prepared(value_id)
+            found.append(compare_prepared(frames, banked).figures() if banked else {})
+        return found
 
     def create_index(self) -> VpdqIndex:
         return VpdqIndex()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import DATA, shared_dir
-from hashcore import InvalidInput
+from hashcore import InvalidInput, load_registry
 from hashcore.index.base import IndexCorrupt
 from hashcore.index.factory import create_index, load_index
 from hashcore.testing import SignalTypeConformance
-from hashcore_vpdq import VpdqFeature
+from hashcore_vpdq import VpdqFeature, match_features
 from hashcore_vpdq.index import VpdqIndex
 from hashcore_vpdq.plugin import SECONDS_ENV, VpdqSignal
 
@@ -132,3 +132,21 @@ def test_low_quality_only_values_match_nothing() -> None:
     assert index.search([dark.to_bytes()], 1.0) == [[]]
     assert SIGNAL.compare(dark.to_bytes(), f.to_bytes()) == 0.0
     assert [h.value_id for h in index.search([f.to_bytes()], 80.0)[0]] == [2]
+
+
+def test_describe_hits_gives_pytx_figures_per_value() -> None:
+    """``describe_hits``: both percentages, frames compared and segments, as brute force."""
+    whole = VpdqFeature.read_reference(DATA / "doorknob-hd-no-bar.txt")
+    rows = slice(10, 30, 2)  # quality 100-68: all take part
+    clip = VpdqFeature(whole.hashes[rows], whole.quality[rows], whole.ms[rows] - 333)
+    index = VpdqIndex()
+    index.add([5], [whole.to_bytes()])
+    [figures, missing] = SIGNAL.describe_hits(index, clip.to_bytes(), [5, 99]) or []
+    assert figures == match_features(clip, whole).figures()
+    assert figures["query_percent"] == 100.0 and figures["banked_percent"] < 50
+    assert (
+        figures["query_start"] == 0.0 and 0.2 <= figures["banked_start"] <= 0.333
+    )  # neighbours are close too
+    assert missing == {}
+    pdq = load_registry().get("pdq")
+    assert pdq.describe_hits(index, b"\0" * 32, [5]) is None  # the default: nothing to add
