@@ -123,9 +123,26 @@ class VpdqFeature:
             items = json.loads(text or "[]")
         except ValueError as error:
             raise VpdqError(f"vPDQ value is not JSON: {error}") from None
+        if isinstance(items, dict):
+            return cls.from_frame_objects(items)
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise VpdqError("vPDQ value must be a JSON list of 'hex,quality,seconds' strings")
         return cls.from_lines(items)
+
+    @classmethod
+    def from_frame_objects(cls, frames: dict[str, object]) -> VpdqFeature:
+        """pytx's first serialisation, still in older ThreatExchange records: an object keyed
+        by frame number, each ``{"quality": q, "hash": hex, "timestamp": seconds}``."""
+        lines = []
+        try:
+            ordered = sorted(frames.items(), key=lambda item: int(item[0]))
+        except ValueError:
+            raise VpdqError("vPDQ frame object keys must be frame numbers") from None
+        for number, frame in ordered:
+            if not isinstance(frame, dict):
+                raise VpdqError(f"vPDQ frame {number}: expected an object")
+            lines.append(f"{frame.get('hash')},{frame.get('quality')},{frame.get('timestamp')}")
+        return cls.from_lines(lines)
 
     @classmethod
     def from_lines(cls, items: list[str]) -> VpdqFeature:

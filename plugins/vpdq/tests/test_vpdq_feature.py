@@ -43,7 +43,10 @@ def test_pytx_json_both_ways() -> None:
     ("text", "reason"),
     [
         ("[]", "no frames"),
-        ("{}", "JSON list"),
+        ("{}", "no frames"),
+        ("3", "JSON list"),
+        ('{"x": {}}', "frame numbers"),
+        ('{"0": 5}', "expected an object"),
         ("not json", "not JSON"),
         (json.dumps([PYTX_LINE[:-6]]), "expected 'hex,quality,seconds'"),
         (json.dumps([PYTX_LINE.replace(",100,", ",101,")]), "not within 0-100"),
