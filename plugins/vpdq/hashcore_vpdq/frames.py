@@ -45,6 +45,7 @@ def compute_vpdq(
     size: tuple[int, int] | None = None,
     prune_distance: int | None = None,
     strict: bool = False,
+    max_frames: int | None = None,
 ) -> VpdqFeature:
     """The video's vPDQ feature.
 
@@ -53,7 +54,8 @@ def compute_vpdq(
     ``-128x128`` files. ``prune_distance`` drops a frame within that many bits of the last
     frame kept (consecutive near-identical frames). Damage is tolerated like ffmpeg (frames
     before a read error are hashed) unless ``strict``; an unusable file raises
-    :class:`VpdqError`, a missing path ``OSError``.
+    :class:`VpdqError`, a missing path ``OSError``. A video with more than ``max_frames`` frames
+    to hash raises :class:`VpdqError`, before decoding when its header says so.
     """
     hashes: list[bytes] = []
     quality: list[int] = []
@@ -61,10 +63,13 @@ def compute_vpdq(
     last: NDArray[np.uint8] | None = None
     with decoded_frames(path, strict=strict) as (fps, stream, decoded):
         every = max(1, int(seconds_per_hash * fps))
+        _check_length(path, stream, every, max_frames)
         scaler = FrameScaler(os.fspath(path), stream, size)
         for number, frame in enumerate(decoded):
             if number % every:
                 continue
+            if max_frames is not None and len(numbers) >= max_frames:
+                raise _too_long(path, max_frames)
             packed, score = pdq_of(scaler.rgb(frame))
             if _pruned(packed, last, prune_distance):
                 continue
@@ -73,6 +78,29 @@ def compute_vpdq(
             quality.append(score)
             numbers.append(number)
     return feature_of(hashes, quality, numbers, fps)
+
+
+def _check_length(
+    path: str | os.PathLike[str],
+    stream: av.video.stream.VideoStream,
+    every: int,
+    max_frames: int | None,
+) -> None:
+    """Refuse at once a video whose header promises more than ``max_frames`` hashed frames."""
+    if max_frames is None:
+        return
+    total = stream.frames
+    if not total and stream.duration is not None and stream.time_base is not None:
+        total = int(float(stream.duration * stream.time_base) * float(stream.average_rate or 0))
+    if total and -(-total // every) > max_frames:
+        raise _too_long(path, max_frames)
+
+
+def _too_long(path: str | os.PathLike[str], max_frames: int) -> VpdqError:
+    return VpdqError(
+        f"{os.fspath(path)!r} is too long for vPDQ: more than {max_frames} frames to hash "
+        "(HASHCORE_VPDQ_MAX_FRAMES, HASHCORE_VPDQ_SECONDS)"
+    )
 
 
 def _pruned(packed: NDArray[np.uint8], last: NDArray[np.uint8] | None, limit: int | None) -> bool:

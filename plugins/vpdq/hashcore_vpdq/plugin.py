@@ -15,7 +15,7 @@ pytx's default). Not pytx's one a second: two encodes of one video sample differ
 against 82-100% at 0.1 s. A pytx feature at 1 s still matches a banked 0.1 s one (its frames
 all find a close banked frame: the query-matched side) and the other way round (the
 banked-matched side). ``HASHCORE_VPDQ_PRUNE_BITS`` drops frames within that many bits of the
-frame kept before them.
+frame kept before them; ``HASHCORE_VPDQ_MAX_FRAMES`` caps the frames hashed per video.
 """
 
 from __future__ import annotations
@@ -39,20 +39,26 @@ from hashcore_vpdq.matching import (
 
 SECONDS_ENV = "HASHCORE_VPDQ_SECONDS"
 PRUNE_ENV = "HASHCORE_VPDQ_PRUNE_BITS"
+MAX_FRAMES_ENV = "HASHCORE_VPDQ_MAX_FRAMES"
 DEFAULT_SECONDS = 0.1
+DEFAULT_MAX_FRAMES = 100_000
+"""Hashed frames per video (2.8 hours at 0.1 s; a 3.7 MB value): longer videos are refused
+with a clear error rather than held for an hour of hashing."""
 
 
-def hashing_options() -> tuple[float, int | None]:
-    """Seconds between hashed frames and the pruning distance, from the environment."""
+def hashing_options() -> tuple[float, int | None, int]:
+    """Seconds between hashed frames, the pruning distance and the frame cap, from the
+    environment."""
     try:
         seconds = float(os.environ.get(SECONDS_ENV, DEFAULT_SECONDS))
         prune_text = os.environ.get(PRUNE_ENV, "").strip()
         prune = int(prune_text) if prune_text else None
+        max_frames = int(os.environ.get(MAX_FRAMES_ENV, DEFAULT_MAX_FRAMES))
     except ValueError as error:
-        raise InvalidInput(f"{SECONDS_ENV} / {PRUNE_ENV}: {error}") from None
-    if not seconds >= 0:
-        raise InvalidInput(f"{SECONDS_ENV} must be 0 or more")
-    return seconds, prune
+        raise InvalidInput(f"{SECONDS_ENV} / {PRUNE_ENV} / {MAX_FRAMES_ENV}: {error}") from None
+    if not seconds >= 0 or max_frames < 1:
+        raise InvalidInput(f"{SECONDS_ENV} must be 0 or more, {MAX_FRAMES_ENV} 1 or more")
+    return seconds, prune, max_frames
 
 
 class VpdqSignal(SignalType):
@@ -65,8 +71,10 @@ class VpdqSignal(SignalType):
     default_threshold: ClassVar[float] = QUERY_MATCH_PERCENT
 
     def hash(self, media: Media) -> Signal:
-        seconds, prune = hashing_options()
-        feature = compute_vpdq(media.path, seconds_per_hash=seconds, prune_distance=prune)
+        seconds, prune, max_frames = hashing_options()
+        feature = compute_vpdq(
+            media.path, seconds_per_hash=seconds, prune_distance=prune, max_frames=max_frames
+        )
         return Signal(self.name, feature.to_bytes())
 
     def parse(self, text: str) -> bytes:
