@@ -46,13 +46,13 @@ def _sizes() -> list[int]:
     ]
 
 
-def _record(benchmark: Any, **per_second: float) -> None:
-    if benchmark.stats is None:
-        return
-    mean = benchmark.stats.stats.mean
-    benchmark.extra_info["seconds_per_call"] = round(mean, 6)
-    for name, amount in per_second.items():
-        benchmark.extra_info[name] = round(amount / mean, 2)
+def _record(benchmark: Any, **amounts: float) -> None:
+    """Per-second rates of ``amounts`` from the mean round (no stats when benchmarks are off)."""
+    stats = benchmark.stats
+    if stats is not None:
+        mean = stats.stats.mean
+        rates = {name: round(amount / mean, 2) for name, amount in amounts.items()}
+        benchmark.extra_info.update(rates, seconds_per_call=round(mean, 6))
 
 
 def _decode_only(path: Path) -> int:

@@ -97,13 +97,17 @@ def test_imported_feature_matches_and_round_trips(tmp_path: Path, registry: Sign
         [result] = engine.lookup_many([[Signal("vpdq", clip.to_bytes())]])
         [match] = result.matches
         assert match.external_id == "4100000000000099"
-        first = io.StringIO()
-        export_bank(engine, "partner", first)  # type: ignore[arg-type]
+        exported = io.StringIO()
+        export_bank(engine, "partner", exported)  # type: ignore[arg-type]
         engine.create_bank("copy")
-        native = get_format("hashcore", registry).read(io.BytesIO(first.getvalue().encode()))
-        import_updates(engine, "copy", native)
-        second = io.StringIO()
-        export_bank(engine, "copy", second)  # type: ignore[arg-type]
-        assert first.getvalue().splitlines()[1:] == second.getvalue().splitlines()[1:]
-        [entry] = engine.iter_entries("copy")
-        assert [s.value for s in entry.signals] == [FEATURE.to_bytes()]
+        lines = io.BytesIO(exported.getvalue().encode())
+        import_updates(engine, "copy", get_format("hashcore", registry).read(lines))
+        [original] = engine.iter_entries("partner")
+        [copied] = engine.iter_entries("copy")
+        assert copied.signals == original.signals
+        assert (copied.external_id, copied.labels, copied.status) == (
+            original.external_id,
+            original.labels,
+            original.status,
+        )
+        assert [s.value for s in copied.signals] == [FEATURE.to_bytes()]

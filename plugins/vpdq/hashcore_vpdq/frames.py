@@ -15,7 +15,8 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from functools import partial
+from typing import Any, BinaryIO
 
 import av
 import av.container
@@ -205,18 +206,8 @@ def _decoded(
 ) -> Iterator[VideoFrame]:
     """Every decoded frame; undecodable packets are skipped and a read error ends the stream,
     as ffmpeg does, unless ``strict``."""
-    packets = container.demux(stream)
     skipped = 0
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            break
-        except (av.FFmpegError, OSError) as exc:
-            if strict:
-                raise VpdqError(f"read error in {name!r}: {exc}") from exc
-            _log.warning("read error in %r, hashing the frames before it", name)
-            break
+    for packet in _until_read_error(container.demux(stream), name, strict):
         try:
             yield from stream.decode(packet)
         except av.FFmpegError as exc:
@@ -225,6 +216,18 @@ def _decoded(
             skipped += 1
     if skipped:
         _log.warning("skipped %d undecodable packet(s) in %r", skipped, name)
+
+
+def _until_read_error(
+    packets: Iterator[av.Packet[Any]], name: str, strict: bool
+) -> Iterator[av.Packet[Any]]:
+    """The packets up to a read error, which ends them (or, if ``strict``, is raised)."""
+    try:
+        yield from packets
+    except (av.FFmpegError, OSError) as exc:
+        if strict:
+            raise VpdqError(f"read error in {name!r}: {exc}") from exc
+        _log.warning("read error in %r, hashing the frames before it", name)
 
 
 class FrameScaler:
@@ -236,20 +239,20 @@ class FrameScaler:
         self._name = name
         self._reformatter = VideoReformatter()
         context = stream.codec_context
-        self._size = size or (context.width, context.height)
-        self._interpolation = Interpolation.LANCZOS if size else Interpolation.AREA
+        width, height = size or (context.width, context.height)
+        self._reformat = partial(
+            self._reformatter.reformat,
+            width=width,
+            height=height,
+            format="rgb24",
+            interpolation=Interpolation.LANCZOS if size else Interpolation.AREA,
+            threads=1,
+        )
 
     def rgb(self, frame: VideoFrame) -> NDArray[np.uint8]:
-        width, height = self._size
+        """The frame as an (height, width, 3) uint8 array."""
         try:
-            scaled = self._reformatter.reformat(
-                frame,
-                width=width,
-                height=height,
-                format="rgb24",
-                interpolation=self._interpolation,
-                threads=1,
-            )
+            scaled = self._reformat(frame)
         except av.FFmpegError as exc:
             raise VpdqError(f"cannot convert a frame of {self._name!r} to RGB: {exc}") from exc
         return np.ascontiguousarray(scaled.to_ndarray(), dtype=np.uint8)

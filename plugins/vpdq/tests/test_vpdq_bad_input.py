@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import wave
 from fractions import Fraction
 from pathlib import Path
 
@@ -36,35 +37,46 @@ def write_video(path: Path, frames: int, fps: int = 10, size: tuple[int, int] = 
     return path
 
 
-def test_empty_file(tmp_path: Path) -> None:
-    path = tmp_path / "empty.mp4"
-    path.write_bytes(b"")
-    with pytest.raises(VpdqError, match="cannot read"):
-        compute_vpdq(path)
-
-
-def test_random_bytes(tmp_path: Path) -> None:
-    path = tmp_path / "noise.mp4"
+def _noise(path: Path, shared: Path) -> None:
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
-    with pytest.raises(VpdqError):
-        compute_vpdq(path)
 
 
-def test_text_and_still_image(tmp_path: Path) -> None:
-    text = tmp_path / "notes.txt"
-    text.write_text("not a video\n" * 100)
-    with pytest.raises(VpdqError, match="text"):
-        compute_vpdq(text)
-    picture = tmp_path / "picture.png"
-    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(picture)
-    with pytest.raises(VpdqError, match="image"):
-        compute_vpdq(picture)
+def _text(path: Path, shared: Path) -> None:
+    path.write_text("not a video\n" * 100)  # FFmpeg would render it as ANSI art
 
 
-def test_truncated_header(tmp_path: Path, shared: Path) -> None:
-    path = tmp_path / "cut.mp4"
+def _png(path: Path, shared: Path) -> None:
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(path, format="PNG")
+
+
+def _cut_header(path: Path, shared: Path) -> None:
     path.write_bytes(sample(shared, "doorknob-hd-no-bar").read_bytes()[:20_000])
-    with pytest.raises(VpdqError):
+
+
+def _wav(path: Path, shared: Path) -> None:
+    with wave.open(str(path), "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes((np.sin(np.arange(8000) / 10) * 10_000).astype("<i2").tobytes())
+
+
+UNUSABLE = {
+    "empty": (lambda path, shared: path.write_bytes(b""), "cannot read"),
+    "noise": (_noise, None),
+    "text": (_text, "text"),
+    "picture": (_png, "image"),
+    "cut header": (_cut_header, None),
+    "audio only": (_wav, "no video stream"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNUSABLE))
+def test_unusable_file(kind: str, tmp_path: Path, shared: Path) -> None:
+    write, reason = UNUSABLE[kind]
+    path = tmp_path / "upload.mp4"
+    write(path, shared)
+    with pytest.raises(VpdqError, match=reason):
         compute_vpdq(path)
 
 
@@ -77,21 +89,6 @@ def test_truncated_body_hashes_what_decodes(tmp_path: Path, shared: Path) -> Non
     assert 0 < len(hashed) < 4  # of 4 a second over its 4 s
     with pytest.raises(VpdqError, match=r"half\.mp4"):
         compute_vpdq(path, seconds_per_hash=1.0, strict=True)
-
-
-def test_audio_only(tmp_path: Path) -> None:
-    path = tmp_path / "tone.wav"
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("pcm_s16le", rate=8000)
-        samples = (np.sin(np.arange(8000) / 10) * 10_000).astype(np.int16)[None]
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = 8000
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    with pytest.raises(VpdqError, match="no video stream"):
-        compute_vpdq(path)
 
 
 def test_zero_length_video(tmp_path: Path, shared: Path) -> None:

@@ -78,24 +78,29 @@ def test_index_equals_brute_force(threshold: float, tmp_path: Path) -> None:
     ids = list(stored)
     half = len(ids) // 2
     index.add(ids[:half], [stored[i] for i in ids[:half]])
-    index.compact()
+    index.compact()  # half folded in, half in the frame index's delta
     index.add(ids[half:], [stored[i] for i in ids[half:]])
-    removed = ids[1]
-    index.remove([removed])
+    index.remove([ids[1]])
     index.add([ids[2]], [stored[ids[2]]])  # re-adding replaces
-    live = {i: v for i, v in stored.items() if i != removed}
-    queries = list(stored.values())
-    for state in ("delta", "compacted", "reloaded"):
-        if state == "compacted":
-            index.compact()
-        if state == "reloaded":
-            index.save(tmp_path / "snap")
-            index = load_index(SIGNAL, tmp_path / "snap")
-        assert len(index) == len(live)
-        assert index.value_ids().tolist() == sorted(live)
-        for query, hits in zip(queries, index.search(queries, threshold), strict=True):
+    live = {i: v for i, v in stored.items() if i != ids[1]}
+
+    def reloaded(index: VpdqIndex) -> VpdqIndex:
+        index.save(tmp_path / "snap")
+        found = load_index(SIGNAL, tmp_path / "snap")
+        assert isinstance(found, VpdqIndex)
+        return found
+
+    def compacted(index: VpdqIndex) -> VpdqIndex:
+        index.compact()
+        return index
+
+    for step in (lambda index: index, compacted, reloaded):
+        index = step(index)
+        assert len(index) == len(live) and index.value_ids().tolist() == sorted(live)
+        answers = index.search(list(stored.values()), threshold)
+        for query, hits in zip(stored.values(), answers, strict=True):
             got = {hit.value_id: hit.distance for hit in hits}
-            assert got == oracle(live, query, threshold), state
+            assert got == oracle(live, query, threshold)
             assert [h.distance for h in hits] == sorted((h.distance for h in hits), reverse=True)
 
 
@@ -112,16 +117,16 @@ def test_keys_are_renumbered_after_many_removals() -> None:
     assert [h.value_id for h in index.search([query], 80.0)[0]][:1] == [ids[0]]
 
 
-def test_snapshot_damage_is_detected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("array", ["ids", "counts", "codes", "ms"])
+def test_snapshot_damage_is_detected(tmp_path: Path, array: str) -> None:
+    """A snapshot array cut short (a torn copy) is refused, never half loaded."""
     index = VpdqIndex()
     index.add([1], [VpdqFeature.read_reference(DATA / "doorknob-hd-no-bar.txt").to_bytes()])
-    index.save(tmp_path / "snap")
-    codes = tmp_path / "snap" / "codes.npy"
-    data = bytearray(codes.read_bytes())
-    data[-5] ^= 0xFF
-    codes.write_bytes(bytes(data))
+    index.save(tmp_path)
+    damaged = tmp_path / f"{array}.npy"
+    damaged.write_bytes(damaged.read_bytes()[:-3])
     with pytest.raises(IndexCorrupt):
-        VpdqIndex.load(tmp_path / "snap")
+        VpdqIndex.load(tmp_path)
 
 
 def test_low_quality_only_values_match_nothing() -> None:
