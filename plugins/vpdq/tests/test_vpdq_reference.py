@@ -27,11 +27,11 @@ pytestmark = pytest.mark.slow  # decodes the ten samples (about 20 s in all)
 SMALL_STEP = 7
 NATIVE_STEP = 14
 NATIVE_OFF = frozenset({"doorknob-hd-no-bar"})
-"""Known gap (issue 18): at its own 1280x720 size the doorknob's frames of quality >= 50 come
-out a median 8 and at most 22 bits from the reference's (every one within 31, the reference's
-own test, still holds); its 128x128 hashes meet every gate. The cause (decoding or colour
-conversion of that HD stream) is not found yet; the test asserts the gap so it is noticed
-when it closes."""
+"""Known gap (issue 18): at its own 1280x720 size the doorknob's fade-in from black (frames
+95-119, quality 50-75) comes out 6-22 bits from the reference's (every one within 31, the
+reference's own test, still holds; its frames of quality >= 80 are within 4); its 128x128
+hashes meet every gate. The cause is not found (docs/vpdq.md); the test asserts the gap so it
+is noticed when it closes."""
 
 
 def both_sizes(path: Path, phase: int) -> tuple[int, VpdqFeature, VpdqFeature]:
