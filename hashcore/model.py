@@ -93,8 +93,8 @@ class SignalHit:
     detail: Mapping[str, float] | None = None
     """What the family says of the hit beyond its score (``SignalType.describe_hits``): vPDQ's
     ``query_percent``, ``banked_percent``, ``query_frames``, ``banked_frames`` and the matched
-    segments' ``query_start``/``query_end``/``banked_start``/``banked_end`` in seconds. Local
-    lookups only: the gRPC ``SignalHit`` does not carry it yet."""
+    segments' ``query_start``/``query_end``/``banked_start``/``banked_end`` in seconds; the gRPC
+    ``SignalHit.detail`` map carries it."""
 
 
 @dataclass(frozen=True, slots=True)
