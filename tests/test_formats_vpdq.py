@@ -111,3 +111,15 @@ def test_imported_feature_matches_and_round_trips(tmp_path: Path, registry: Sign
             original.status,
         )
         assert [s.value for s in copied.signals] == [FEATURE.to_bytes()]
+
+
+def test_pytx_csv_export_carries_pytx_json(tmp_path: Path, registry: SignalRegistry) -> None:
+    with Engine(tmp_path / "store", registry) as engine:
+        engine.create_bank("partner")
+        engine.add_entry("partner", [Signal("vpdq", FEATURE.to_bytes())], external_id="door")
+        out = io.StringIO()
+        counts = export_bank(engine, "partner", out, "pytx-csv")  # type: ignore[arg-type]
+    assert counts == {"entries": 1}
+    [_, row] = list(csv.reader(io.StringIO(out.getvalue())))
+    assert row[:2] == ["vpdq", PYTX]
+    assert the_value(read(registry, "pytx-csv", out.getvalue().encode())) == FEATURE.to_bytes()
