@@ -105,11 +105,16 @@ class VpdqIndex(SignalIndex):
             self._frames.compact()
 
     def _renumber(self) -> None:
+        self._load(*self._live())
+
+    def _live(self) -> tuple[I64, I64, NDArray[np.uint8], I64]:
+        """Live values in id order: ids, frame counts, and their frames' codes and times,
+        gathered without touching the index (a snapshot is written while lookups run)."""
         ids = sorted(self._blocks)
         blocks = [self._blocks[v] for v in ids]
         keys = np.concatenate([np.zeros(0, np.int64)] + [np.arange(a, a + n) for a, n in blocks])
         counts = np.array([n for _, n in blocks], np.int64).reshape(-1)
-        self._load(np.array(ids, np.int64).reshape(-1), counts, self._codes[keys], self._ms[keys])
+        return np.array(ids, np.int64).reshape(-1), counts, self._codes[keys], self._ms[keys]
 
     def _load(self, ids: I64, counts: I64, codes: NDArray[np.uint8], ms: I64) -> None:
         """Replace everything: values ``ids`` with ``counts`` frames each, frames in order."""
@@ -171,16 +176,10 @@ class VpdqIndex(SignalIndex):
     # -- snapshots ---------------------------------------------------------------------------
 
     def save(self, directory: Path) -> None:
-        self._renumber()
-        ids = np.array(list(self._blocks), np.int64).reshape(-1)
-        counts = np.array([n for _, n in self._blocks.values()], np.int64).reshape(-1)
-        params: dict[str, Any] = {"values": int(ids.shape[0]), "frames": self._used}
-        arrays: dict[str, NDArray[Any]] = {
-            "ids": ids,
-            "counts": counts,
-            "codes": self._codes[: self._used],
-            "ms": self._ms[: self._used],
-        }
+        """Write the live values' frames (read-only: lookups may run meanwhile)."""
+        ids, counts, codes, ms = self._live()
+        params: dict[str, Any] = {"values": int(ids.shape[0]), "frames": int(counts.sum())}
+        arrays: dict[str, NDArray[Any]] = {"ids": ids, "counts": counts, "codes": codes, "ms": ms}
         write_snapshot(Path(directory), KIND, VERSION, params, arrays)
 
     @classmethod

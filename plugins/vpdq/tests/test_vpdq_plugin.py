@@ -155,3 +155,21 @@ def test_describe_hits_gives_pytx_figures_per_value() -> None:
     assert missing == {}
     pdq = load_registry().get("pdq")
     assert pdq.describe_hits(index, b"\0" * 32, [5]) is None  # the default: nothing to add
+
+
+def test_saving_leaves_the_index_as_it_was(tmp_path: Path) -> None:
+    """Snapshots are written under the read lock, beside running lookups: save() must not
+    rearrange the index (pending changes stay pending, answers stay the same)."""
+    stored = values()
+    ids = list(stored)
+    index = VpdqIndex()
+    index.add(ids[:4], [stored[i] for i in ids[:4]])
+    index.compact()
+    index.add(ids[4:6], [stored[i] for i in ids[4:6]])
+    index.remove(ids[:2])
+    pending = index.delta_size
+    before = index.search(list(stored.values()), 50.0)
+    index.save(tmp_path / "snap")
+    assert index.delta_size == pending > 0
+    assert index.search(list(stored.values()), 50.0) == before
+    assert VpdqIndex.load(tmp_path / "snap").search(list(stored.values()), 50.0) == before
