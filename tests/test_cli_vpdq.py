@@ -15,6 +15,7 @@ from hashcore_vpdq import VpdqFeature
 pytestmark = pytest.mark.slow  # hashes every frame of a sample (about 6 s)
 
 STEM = "pattern-sd-grey-bar"
+REFERENCE = Path(__file__).resolve().parents[1] / "plugins" / "vpdq" / "tests" / "data"
 
 
 def test_vpdq_dir_writes_the_reference_layout(
@@ -43,3 +44,31 @@ def test_vpdq_dir_writes_the_reference_layout(
     assert VpdqFeature.from_json(signals["vpdq"]) == ours
     first = written.read_text().splitlines()[0].split(",")
     assert first[0] == "0" and first[3] == "0.000" and len(first[2]) == 64
+
+
+def test_lookup_shows_the_vpdq_detail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lookup --hash vpdq=JSON``: both percentages, frames and segments, JSON and text."""
+    whole = VpdqFeature.read_reference(REFERENCE / "doorknob-hd-no-bar.txt")
+    rows = slice(0, 30, 3)
+    clip = VpdqFeature(whole.hashes[rows], whole.quality[rows], whole.ms[rows])
+    store = str(tmp_path / "store")
+    assert main(["bank", "create", "--store", store, "videos"]) == 0
+    banked = tmp_path / "banked.txt"
+    banked.write_text(f"vpdq {whole.to_json()}\n")
+    assert (
+        main(["bank", "import", "--store", store, "videos", "--format", "pytx-local", str(banked)])
+        == 0
+    )
+    capsys.readouterr()
+    query = ["lookup", "--store", store, "--hash", f"vpdq={clip.to_json()}"]
+    assert main([*query, "--json"]) == 0
+    [row] = map(json.loads, capsys.readouterr().out.splitlines()[:1])
+    [hit] = row["matches"][0]["signals"]
+    assert hit["type"] == "vpdq" and hit["score"] == 100
+    assert hit["detail"]["query_percent"] == 100 and hit["detail"]["query_frames"] == 10
+    assert hit["detail"]["banked_frames"] == 60 and hit["detail"]["banked_start"] == 0
+    assert main(query) == 0
+    text = capsys.readouterr().out
+    assert "vpdq 100 (query 100% of 10 frames 0-0.9 s, banked 37% of 60 frames 0-0.9 s)" in text
