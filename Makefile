@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PLUGINS := plugins/pdq plugins/phash plugins/md5 plugins/tmk_video
+PLUGINS := plugins/pdq plugins/phash plugins/md5 plugins/tmk_video plugins/vpdq
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: venv run serve hash-samples test lint typecheck pytest bench bench-robustness mutate soak clean proto

@@ -16,7 +16,7 @@ first seen; an entry matches when one family stands alone or two or more recogni
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,8 @@ class FamilyHits:
     signal: I64
     variants: Sequence[str | None]
     weak: Sequence[bool] = ()
+    details: Sequence[Mapping[str, float] | None] = ()
+    """Per row, the family's :meth:`SignalType.describe_hits` figures (empty: none)."""
 
 
 def _similar(signal_type: SignalType) -> bool:
@@ -101,7 +103,25 @@ def search_family(
     )
     found = index.range_search([s.value for s in signals], threshold)
     weak = [signal_type.is_weak(s.quality) for s in signals]
-    return best_hits(signal_type, owners, [s.variant for s in signals], found, weak)
+    hits = best_hits(signal_type, owners, [s.variant for s in signals], found, weak)
+    return described(hits, index, [s.value for s in signals])
+
+
+def described(hits: FamilyHits, index: SignalIndex, values: Sequence[bytes]) -> FamilyHits:
+    """``hits`` with the family's per-row figures (``SignalType.describe_hits``), asked once
+    per query signal for the value ids it found; unchanged for a family without any."""
+    rows_of: dict[int, list[int]] = {}
+    for row, signal in enumerate(hits.signal.tolist()):
+        rows_of.setdefault(signal, []).append(row)
+    details: list[Mapping[str, float] | None] = [None] * hits.signal.shape[0]
+    for signal, rows in rows_of.items():
+        ids = hits.value_id[rows].tolist()
+        figures = hits.signal_type.describe_hits(index, values[signal], ids)
+        if figures is None:
+            return hits
+        for row, figure in zip(rows, figures, strict=True):
+            details[row] = figure
+    return replace(hits, details=details)
 
 
 def best_hits(
@@ -138,6 +158,7 @@ class _Table:
     variant: I64  # index into variants
     variants: list[str | None]  # every family's searched signals' variants, one after another
     weak: Bool  # per searched signal, as variants: it only seconds other families
+    details: list[Mapping[str, float] | None]  # per row, as the families' ``details``
 
     @classmethod
     def of(cls, hits: Sequence[FamilyHits]) -> _Table:
@@ -157,6 +178,7 @@ class _Table:
             np.array(
                 [w for h in families for w in (h.weak or [False] * len(h.variants))], np.bool_
             ).reshape(-1),
+            [d for h, n in zip(families, sizes, strict=True) for d in (h.details or [None] * n)],
         )
 
 
@@ -316,7 +338,12 @@ def _signal_hits(
     ):
         rest, b = divmod(c, width)
         made.append(SignalHit(types[f].name, d, names[rest % width], names[b], weak=w))
-    return [made[w] for w in which.reshape(-1).tolist()], kind.tolist()
+    signal_hits = [made[w] for w in which.reshape(-1).tolist()]
+    if any(d is not None for d in table.details):
+        for number, row in enumerate(hit.tolist()):
+            if table.details[row] is not None:
+                signal_hits[number] = replace(signal_hits[number], detail=table.details[row])
+    return signal_hits, kind.tolist()
 
 
 def _banked_weak(

@@ -90,6 +90,11 @@ class SignalHit:
     weak: bool = False
     """The query's or the banked value's quality is below the family's ``solo_min_quality``
     (PDQ < 50): the hit only seconds another family and adds nothing to the confidence."""
+    detail: Mapping[str, float] | None = None
+    """What the family says of the hit beyond its score (``SignalType.describe_hits``): vPDQ's
+    ``query_percent``, ``banked_percent``, ``query_frames``, ``banked_frames`` and the matched
+    segments' ``query_start``/``query_end``/``banked_start``/``banked_end`` in seconds; the gRPC
+    ``SignalHit.detail`` map carries it."""
 
 
 @dataclass(frozen=True, slots=True)

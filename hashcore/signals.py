@@ -13,7 +13,7 @@ import binascii
 import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
@@ -174,6 +174,15 @@ class SignalType(ABC):
     def signal_from_text(self, text: str) -> Signal:
         """A signal parsed from its canonical text (hash-only lookups)."""
         return Signal(self.name, self.parse(text))
+
+    def describe_hits(
+        self, index: SignalIndex, query: bytes, value_ids: Sequence[int]
+    ) -> Sequence[Mapping[str, float]] | None:
+        """Figures that say more about a hit than its score, one mapping per value id found
+        for ``query`` (vPDQ: both matched percentages, the frames compared, the matched
+        segments); shown as ``SignalHit.detail``. Called within the lookup's read of ``index``.
+        Default ``None``: the score says it all."""
+        return None
 
     def create_index(self) -> SignalIndex:
         """A new, empty index for this family's values (the engine keeps one per family).

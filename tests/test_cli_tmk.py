@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ def test_tmk_dir_matches_reference_for_every_video(shared_data: Path, tmp_path: 
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, "HASHCORE_DISABLE_PLUGINS": "vpdq"},  # TMK's test: vPDQ has its own
     )
     assert done.returncode == 0, done.stderr
     rows = {Path(r["path"]).stem: r for r in map(json.loads, done.stdout.splitlines())}

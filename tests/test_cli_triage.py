@@ -463,8 +463,8 @@ def test_compact_reports_progress_in_a_log(banked: list[str]) -> None:
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     steps = [line for line in done.stderr.splitlines() if line.startswith("compacting")]
-    # md5, pdq, phash, tmk_pdqf: each folded, then each snapshot written.
-    assert len(steps) >= 8 and steps[-1].startswith(
-        "compacting (indexes folded, snapshots written): 8"
+    # md5, pdq, phash, tmk_pdqf, vpdq: each folded, then each snapshot written.
+    assert len(steps) >= 10 and steps[-1].startswith(
+        "compacting (indexes folded, snapshots written): 10"
     )
     assert "pdq: 4 values" in done.stdout

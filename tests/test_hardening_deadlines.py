@@ -79,7 +79,7 @@ def test_hashing_stops_soon_after_the_stop_condition(video, registry, counter):
 def test_without_a_stop_condition_the_whole_video_is_hashed(tmp_path, registry, counter):
     short = long_video(tmp_path / "short.mp4", frames=60)
     hashes = hash_file(short, registry)
-    assert {s.type for s in hashes.signals} == {"md5", "tmk_pdqf"}
+    assert {s.type for s in hashes.signals} == {"md5", "tmk_pdqf", "vpdq"}
     assert counter.frames == 60
 
 

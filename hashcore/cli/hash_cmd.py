@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from hashcore.signals import Signal, stored_variant
 
 TMK_TYPE = "tmk_pdqf"
 TMK_SUFFIX = ".tmk"
+VPDQ_TYPE = "vpdq"
+VPDQ_SECONDS_ENV = "HASHCORE_VPDQ_SECONDS"
+"""The vpdq plugin's sampling setting; ``--vpdq-dir`` sets it to 0 (every frame)."""
 
 
 def register(subparsers: Any) -> None:
@@ -29,6 +33,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tmk-dir", type=Path, metavar="DIR", help="also write DIR/<file stem>.tmk for each video"
     )
+    parser.add_argument(
+        "--vpdq-dir",
+        type=Path,
+        metavar="DIR",
+        help="also write DIR/<file stem>.txt for each video in the reference vPDQ layout "
+        "(frame,quality,hash,seconds); vPDQ then hashes every frame",
+    )
     add_jobs_option(parser)
     parser.set_defaults(func=run)
 
@@ -36,13 +47,18 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     registry = load_registry()
     files = list(iter_files(args.paths))
-    if args.tmk_dir:
-        args.tmk_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (args.tmk_dir, args.vpdq_dir):
+        if directory:
+            directory.mkdir(parents=True, exist_ok=True)
+    if args.vpdq_dir:
+        os.environ[VPDQ_SECONDS_ENV] = "0"  # read while hashing, by worker processes too
     progress = Progress(len(files), "hashing")
     failures = 0
     for result in hash_files(files, registry, jobs=args.jobs):
         if args.tmk_dir:
             _write_tmk(result, args.tmk_dir)
+        if args.vpdq_dir:
+            _write_vpdq(result, args.vpdq_dir, registry)
         failures += not result.ok
         line = (
             json.dumps(to_json(result, registry)) if args.json else to_table_row(result, registry)
@@ -110,3 +126,17 @@ def _write_tmk(result: FileHashes, directory: Path) -> None:
     for signal in result.signals:
         if signal.type == TMK_TYPE:
             (directory / f"{result.path.stem}{TMK_SUFFIX}").write_bytes(signal.value)
+
+
+def _write_vpdq(result: FileHashes, directory: Path, registry: SignalRegistry) -> None:
+    """The reference tool's layout: ``frame,quality,hash,seconds`` a line, from the signal's
+    pytx text (``hash,quality,seconds`` per frame; every frame, so the frame is the line's
+    number)."""
+    for signal in result.signals:
+        if signal.type == VPDQ_TYPE:
+            frames = json.loads(registry.get(VPDQ_TYPE).format(signal.value))
+            lines = []
+            for number, frame in enumerate(frames):
+                value, quality, seconds = frame.split(",")
+                lines.append(f"{number},{quality},{value},{seconds}\n")
+            (directory / f"{result.path.stem}.txt").write_text("".join(lines))

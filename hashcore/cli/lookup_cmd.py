@@ -340,6 +340,8 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
             data["stored_variant"] = hit.stored_variant
         if hit.weak:
             data["weak"] = True
+        if hit.detail:
+            data["detail"] = {key: _number(value) for key, value in hit.detail.items()}
         signals.append(data)
     return {
         "bank": match.bank,
@@ -349,6 +351,19 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
         "signals": signals,
         "confidence": match.confidence,
     }
+
+
+def _detail_text(detail: dict[str, Any] | None) -> str:
+    """vPDQ's figures in a line: ``(query 100% of 40 frames 8-12 s, banked 21% ...)``."""
+    if not detail or "query_percent" not in detail:
+        return ""
+    sides = []
+    for side in ("query", "banked"):
+        sides.append(
+            f"{side} {detail[f'{side}_percent']:.0f}% of {detail[f'{side}_frames']:.0f} frames"
+            f" {detail[f'{side}_start']:g}-{detail[f'{side}_end']:g} s"
+        )
+    return f" ({', '.join(sides)})"
 
 
 def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
@@ -364,6 +379,7 @@ def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
             + (f" ({s['variant']})" if "variant" in s else "")
             + (f" (banked {s['stored_variant']})" if "stored_variant" in s else "")
             + (" (weak: low quality, seconds only)" if s.get("weak") else "")
+            + _detail_text(s.get("detail"))
             for s in match_to_json(match, registry)["signals"]
         )
         labels = f"  [{', '.join(match.labels)}]" if match.labels else ""

@@ -17,10 +17,12 @@ from hashcore.errors import InvalidInput
 from hashcore.formats.native import entry_line, header_line
 from hashcore.formats.pytx import DATASET_HEADER
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus
+from hashcore.registry import SignalRegistry, load_registry
 
 EXPORT_FORMATS = ("hashcore", "pytx-csv")
-PYTX_NAMES = {"pdq": "pdq", "md5": "video_md5"}
-"""Our family -> python-threatexchange signal type name (pytx's MD5 type is ``video_md5``)."""
+PYTX_NAMES = {"pdq": "pdq", "md5": "video_md5", "vpdq": "vpdq"}
+"""Our family -> python-threatexchange signal type name (pytx's MD5 type is ``video_md5``).
+The value is the family's text form, which is pytx's for each of them (hex; vPDQ's JSON)."""
 
 
 class Source(Protocol):
@@ -42,7 +44,7 @@ def export_bank(
     info = engine.get_bank(bank)
     if fmt == "hashcore":
         return write_native(info.bank, engine.iter_entries(bank), out, with_sources=with_sources)
-    return write_pytx_csv(info.bank, engine.iter_entries(bank), out)
+    return write_pytx_csv(info.bank, engine.iter_entries(bank), out, load_registry())
 
 
 def write_native(
@@ -56,7 +58,9 @@ def write_native(
     return counts
 
 
-def write_pytx_csv(bank: Bank, entries: Iterable[Entry], out: TextIO) -> Counter[str]:
+def write_pytx_csv(
+    bank: Bank, entries: Iterable[Entry], out: TextIO, registry: SignalRegistry
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(DATASET_HEADER)
@@ -70,6 +74,7 @@ def write_pytx_csv(bank: Bank, entries: Iterable[Entry], out: TextIO) -> Counter
                 counts[f"left out: {signal.type} (no pytx type)"] += 1
                 continue
             tags = " ".join(label.replace(" ", "_") for label in entry.labels)
-            writer.writerow([name, signal.value.hex(), bank.name, "POSITIVE_CLASS", tags])
+            text = registry.get(signal.type).format(signal.value)
+            writer.writerow([name, text, bank.name, "POSITIVE_CLASS", tags])
             counts["entries"] += 1
     return counts

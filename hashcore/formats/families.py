@@ -36,6 +36,12 @@ ALIASES: Final[dict[str, str]] = {
     "videotmk": "tmk_pdqf",
     "hash_tmk": "tmk_pdqf",
     "video_tmk_pdqf": "tmk_pdqf",
+    # vPDQ video features (pytx ``vpdq``, formerly ``video_vpdq``; ThreatExchange HASH_VIDEO_VPDQ)
+    "vpdq": "vpdq",
+    "hash_vpdq": "vpdq",
+    "video_vpdq": "vpdq",
+    "videovpdq": "vpdq",
+    "hash_video_vpdq": "vpdq",
     # pHash (imagehash)
     "phash": "phash",
     # Kept if a plugin provides them, else counted as unsupported
@@ -49,8 +55,6 @@ ALIASES: Final[dict[str, str]] = {
     "pdna": "photodna",
     "hash_photodna": "photodna",
     "videntifier": "videntifier",
-    "vpdq": "vpdq",
-    "hash_vpdq": "vpdq",
     # Not hashes of content at all (StopNCII, ThreatExchange)
     "text": "text",
     "raw_text": "text",

@@ -61,6 +61,7 @@ def hit_to_pb(hit: SignalHit) -> pb.SignalHit:
         variant=hit.variant or "",
         stored_variant=hit.stored_variant or "",
         weak=hit.weak,
+        detail=dict(hit.detail or {}),
     )
 
 
@@ -71,6 +72,7 @@ def hit_from_pb(message: pb.SignalHit) -> SignalHit:
         message.variant or None,
         message.stored_variant or None,
         weak=message.weak,
+        detail=dict(message.detail) or None,
     )
 
 

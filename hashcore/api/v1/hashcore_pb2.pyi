@@ -77,18 +77,27 @@ class LookupRequest(_message.Message):
     def __init__(self, content: _Optional[bytes] = ..., signals: _Optional[_Union[SignalList, _Mapping]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., banks: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SignalHit(_message.Message):
-    __slots__ = ("type", "distance", "variant", "stored_variant", "weak")
+    __slots__ = ("type", "distance", "variant", "stored_variant", "weak", "detail")
+    class DetailEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     STORED_VARIANT_FIELD_NUMBER: _ClassVar[int]
     WEAK_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     type: str
     distance: float
     variant: str
     stored_variant: str
     weak: bool
-    def __init__(self, type: _Optional[str] = ..., distance: _Optional[float] = ..., variant: _Optional[str] = ..., stored_variant: _Optional[str] = ..., weak: _Optional[bool] = ...) -> None: ...
+    detail: _containers.ScalarMap[str, float]
+    def __init__(self, type: _Optional[str] = ..., distance: _Optional[float] = ..., variant: _Optional[str] = ..., stored_variant: _Optional[str] = ..., weak: _Optional[bool] = ..., detail: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Match(_message.Message):
     __slots__ = ("bank", "entry_id", "external_id", "labels", "signals", "confidence")

@@ -1,0 +1,13 @@
+"""vPDQ video hashing: PDQ on a video's frames, compatible with Meta's reference and pytx.
+
+``compute_vpdq`` hashes a video into a ``VpdqFeature`` (one PDQ hash, quality and timestamp per
+kept frame); ``VpdqFeature.to_json`` / ``from_json`` move features in and out of
+python-threatexchange's serialisation; ``match_features`` applies pytx's matching rule to a pair.
+"""
+
+from hashcore_vpdq.errors import VpdqError
+from hashcore_vpdq.feature import VpdqFeature
+from hashcore_vpdq.frames import compute_vpdq
+from hashcore_vpdq.matching import VpdqMatch, match_features
+
+__all__ = ["VpdqError", "VpdqFeature", "VpdqMatch", "compute_vpdq", "match_features"]
