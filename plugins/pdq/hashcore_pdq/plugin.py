@@ -76,13 +76,8 @@ class PdqSignal(BitSignalType):
     leave no room for more comparisons per lookup)."""
 
     def hash(self, media: Media) -> Signal:
-        pixels = _pixels(media)
-        if _use_pdqhash(pixels):
-            vector, quality = pdqhash.compute(pixels)
-            return self._signal(vector, int(quality), "orig")
-        kernel = _kernel()
-        buffer = kernel.buffers(pixels)[0, 0]
-        return self._signal(turned.bits(buffer), kernel.quality(buffer), "orig")
+        vector, quality = pdq_of_pixels(_pixels(media))
+        return self._signal(vector, quality, "orig")
 
     def hash_variants(self, media: Media) -> list[Signal]:
         """All eight rotations and flips, so a rotated or mirrored copy still matches.
@@ -120,6 +115,18 @@ class PdqSignal(BitSignalType):
             usable=quality >= MIN_USABLE_QUALITY,
             variant=variant,
         )
+
+
+def pdq_of_pixels(pixels: np.ndarray) -> tuple[np.ndarray, int]:
+    """PDQ's 256 bits (most significant first, as ``pdqhash`` returns them) and quality of
+    H x W x 3 ``uint8`` pixels: the compiled kernel once warmed up, else ``pdqhash`` (the same
+    values). For other families built on PDQ, such as vPDQ's frames."""
+    if _use_pdqhash(pixels):
+        vector, quality = pdqhash.compute(np.ascontiguousarray(pixels))
+        return vector, int(quality)
+    kernel = _kernel()
+    buffer = kernel.buffers(pixels)[0, 0]
+    return turned.bits(buffer), kernel.quality(buffer)
 
 
 def _pixels(media: Media) -> np.ndarray:

@@ -23,13 +23,13 @@ import av.container
 import av.stream
 import av.video.stream
 import numpy as np
-import pdqhash
 from av.video.frame import VideoFrame
 from av.video.reformatter import Interpolation, VideoReformatter
 from numpy.typing import NDArray
 
 from hashcore.cancel import cancellable
 from hashcore.content import is_video_demuxer, open_av_container
+from hashcore_pdq.plugin import pdq_of_pixels
 from hashcore_vpdq.errors import VpdqError
 from hashcore_vpdq.feature import HASH_BYTES, VpdqFeature
 
@@ -112,8 +112,10 @@ def _pruned(packed: NDArray[np.uint8], last: NDArray[np.uint8] | None, limit: in
 
 
 def pdq_of(rgb: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int]:
-    """A frame's PDQ hash (32 bytes, big-endian bits) and quality."""
-    bits, score = pdqhash.compute(rgb)
+    """A frame's PDQ hash (32 bytes, big-endian bits) and quality: the PDQ plugin's compiled
+    kernel once the process has warmed up (``pdqhash``'s values, ~7x faster), else
+    ``pdqhash``."""
+    bits, score = pdq_of_pixels(rgb)
     return np.packbits(np.asarray(bits, np.uint8)), int(score)
 
 
