@@ -184,22 +184,21 @@ class HashPool:
             except queue.Empty:
                 break
         for worker in idle:
-            self._idle.put(worker or self._start(self._context))
+            if worker is None and not self._closed:
+                with contextlib.suppress(RuntimeError):  # closed meanwhile: start no more
+                    worker = self._start(self._context)
+            self._idle.put(worker)
 
     def close(self) -> None:
         """Stop every worker (each finishes nothing further) and wait for it to exit."""
-        self._closed = True
         with self._lock:
+            self._closed = True
             workers, self._workers = list(self._workers), set()
         for worker in workers:
             with contextlib.suppress(OSError):  # already gone
                 worker.conn.send(None)
         for worker in workers:
-            worker.process.join(5)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.conn.close()
+            _stop(worker, asked=True)
 
     def _take(self) -> _Worker | None:
         """An idle worker (None: a free slot to start one in), waiting while every worker is
@@ -225,7 +224,12 @@ class HashPool:
                 ours.recv()
         worker = _Worker(process, ours)
         with self._lock:
-            self._workers.add(worker)
+            closed = self._closed
+            if not closed:
+                self._workers.add(worker)
+        if closed:  # close() ran while this one started: it must not outlive the pool
+            _stop(worker)
+            raise RuntimeError("the hash pool is closed")
         return worker
 
     def _wait(self, worker: _Worker) -> tuple[str, Any] | None:
@@ -301,6 +305,18 @@ def _serve(conn: Connection, registry: SignalRegistry, environment: dict[str, st
                 conn.send(reply)
             except OSError:  # the parent has gone
                 return
+
+
+def _stop(worker: _Worker, asked: bool = False) -> None:
+    """Wait for a worker told to stop (``asked``), or tell it now; kill it after 5 s."""
+    if not asked:
+        with contextlib.suppress(OSError):
+            worker.conn.send(None)
+    worker.process.join(5)
+    if worker.process.is_alive():
+        worker.process.kill()
+        worker.process.join()
+    worker.conn.close()
 
 
 def _die_with_parent() -> None:

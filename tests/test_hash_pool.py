@@ -353,3 +353,28 @@ def test_pdq_loads_its_compiled_kernel_on_warm_up_not_on_import() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout == "ok\n", done.stderr
+
+
+def test_closing_while_workers_start_leaves_none_behind(cue_registry: SignalRegistry) -> None:
+    """A server stopped while its pool starts in the background: no worker outlives it."""
+    other = threading.Event()
+    waiting = threading.Thread(target=other.wait)  # beside a thread: workers start lazily
+    waiting.start()
+    try:
+        pool = HashPool(cue_registry, 2)
+        starting = threading.Thread(target=pool.start_all)
+        starting.start()
+        pool.close()
+        starting.join(60)
+        assert not starting.is_alive()
+        for _ in range(1000):
+            alive = [
+                p for p in multiprocessing.active_children() if p.name == "hashcore-hash-worker"
+            ]
+            if not alive:
+                break
+            threading.Event().wait(0.01)
+        assert not alive
+    finally:
+        other.set()
+        waiting.join()
