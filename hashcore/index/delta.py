@@ -141,6 +141,8 @@ class DeltaIndex(SignalIndex):
         delta_ids, delta_rows = delta
         ids = np.concatenate([self._ids[live], delta_ids, new_ids])
         rows = np.concatenate([main[live], delta_rows, new])
+        if ids.shape[0] < 2 or bool(np.all(ids[1:] > ids[:-1])):
+            return ids, rows  # each id once, in order already (a bulk load of sorted ids)
         ids, last = last_of_each(ids)  # the last occurrence of an id wins
         return ids, rows[last]
 

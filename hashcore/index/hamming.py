@@ -33,6 +33,7 @@ from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits
 from hashcore.index.delta import DeltaIndex, id_array, manifest_params
 from hashcore.index.mih_kernel import SearchArrays, frozen, search_tables, warm_up
 from hashcore.index.snapshot import require
+from hashcore.index.table_build import build_tables
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
@@ -75,18 +76,6 @@ def choose_substrings(bits: int, n: int) -> int:
     """Substring count for ``n`` codes: widths near log2(n), so each bucket holds ~1 code."""
     width = min(MAX_SUBSTRING_BITS, max(8, round(math.log2(max(n, 2)))))
     return max(1, math.ceil(bits / width))
-
-
-def _keys(codes8: U8, start: int, width: int) -> U64:
-    """The ``width``-bit substring starting at bit ``start`` (big-endian bit order) per row."""
-    first, last = start // 8, (start + width - 1) // 8
-    keys = np.zeros(codes8.shape[0], np.uint64)
-    for b in range(first, last + 1):
-        keys <<= np.uint64(8)
-        keys |= codes8[:, b]
-    keys >>= np.uint64((last + 1) * 8 - start - width)
-    keys &= np.uint64((1 << width) - 1)
-    return keys
 
 
 @lru_cache(maxsize=256)
@@ -174,20 +163,9 @@ class _Tables:
         total = int(base[-1]) + (1 << spans[-1][1]) + 1
         offsets: Offsets = np.empty(total, np.int32 if substrings * n < 2**31 else np.int64)
         order = np.empty(substrings * n, np.int32)
-        positions = np.arange(n, dtype=np.uint64)
-        for t, (start, width) in enumerate(spans):
-            keys = _keys(codes8, start, width)
-            # Sorting key<<32|position (one uint64 sort, SIMD in numpy 2) beats argsort.
-            packed = (keys << np.uint64(32)) | positions
-            packed.sort()
-            order[t * n : (t + 1) * n] = (packed & np.uint64(0xFFFFFFFF)).astype(np.int32)
-            del packed
-            counts = np.bincount(keys.astype(np.int64), minlength=1 << width)
-            seg = offsets[base[t] : base[t] + (1 << width) + 1]
-            seg[0] = t * n
-            np.cumsum(counts, out=seg[1:])
-            seg[1:] += t * n
-        return cls(spans, order, offsets, base)
+        tables = cls(spans, order, offsets, base)
+        build_tables(codes8, tables.span_start, tables.span_width, base, offsets, order)
+        return tables
 
     def plan(self, threshold: int, n: int) -> _Plan:
         """Probes for ``threshold`` by the refined pigeonhole, or a flat scan if cheaper."""

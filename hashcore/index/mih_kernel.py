@@ -53,7 +53,7 @@ popcount: Any = intrinsic(_popcount_typer)  # called from compiled code only
 
 
 def _keys(query8: Any, span_start: Any, span_width: Any, keys: Any) -> None:
-    """Each substring of one query (big-endian bit order), as ``hamming._keys`` cuts codes."""
+    """Each substring of one query (big-endian bit order), as :mod:`.table_build` cuts codes."""
     for t in range(span_start.shape[0]):
         start, width = span_start[t], span_width[t]
         first, last = start // 8, (start + width - 1) // 8
@@ -194,19 +194,19 @@ def cache_dir() -> Path:
 
 
 @contextmanager
-def _caching_in(directory: Path) -> Iterator[None]:
-    """numba's cache directory while these kernels are declared (it is fixed per function
-    then); other numba users in the process keep theirs."""
+def caching_in() -> Iterator[None]:
+    """:func:`cache_dir` as numba's cache directory while hashcore's kernels are declared (it
+    is fixed per function then); other numba users in the process keep theirs."""
     config: Any = numba.config  # its settings are set from the environment at import
     before = config.CACHE_DIR
-    config.CACHE_DIR = str(directory)
+    config.CACHE_DIR = str(cache_dir())
     try:
         yield
     finally:
         config.CACHE_DIR = before
 
 
-with _caching_in(cache_dir()):
+with caching_in():
     keys_of = njit(_keys, nogil=True, cache=True)
     bounds = njit(_bounds, nogil=True, cache=True)
     gather = njit(_gather, nogil=True, cache=True)
