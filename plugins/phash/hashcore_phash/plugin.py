@@ -13,7 +13,6 @@ from typing import ClassVar
 
 import imagehash
 import numpy as np
-import scipy.fftpack
 from PIL import Image
 
 import hashcore
@@ -76,6 +75,8 @@ DIHEDRAL: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def low_frequencies(image: Image.Image) -> np.ndarray:
     """The 8x8 low-frequency DCT block exactly as ``imagehash.phash`` computes it."""
+    import scipy.fftpack  # here, not at the top: importing it cost 0.6 s of every start
+
     small = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
     pixels = np.asarray(small)
     dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
