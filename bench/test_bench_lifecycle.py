@@ -1,27 +1,37 @@
-"""Lifecycle: a restart to its first answered lookup, and an index build, each with a baseline.
+"""Lifecycle: restart to the first answered lookup, index build, import; each beside a baseline.
 
 Run: ``.venv/bin/python -m pytest bench/test_bench_lifecycle.py --benchmark-enable -s``
-(sizes: ``HASHCORE_BENCH_LIFECYCLE_SIZES``, default ``1000000``; add ``10000000`` for the 10M
-case: building that store takes about half an hour and 6 GB of disk, once).
+(``make bench`` runs it). Sizes: ``HASHCORE_BENCH_LIFECYCLE_SIZES`` (restart and build, default
+``1000000``; add ``10000000`` for the 10M cases: building that store takes about half an hour
+and 7 GB of disk, once), ``HASHCORE_BENCH_LIFECYCLE_IMPORT`` (records imported, default
+``1000000``; 0 skips). ``HASHCORE_BENCH_CACHE`` puts the built stores and feeds elsewhere than
+``bench/.cache`` (e.g. ``/tmp``, outside the repository).
 
 * **Restart**: a store of N entries, each with a PDQ, an MD5 and a pHash (random values, one
   bank), indexes snapshotted. A fresh process imports hashcore, opens the engine, opens every
   index (what a server does before SERVING) and answers one lookup. Printed per phase, beside
   the baseline: reading the snapshot files' bytes from disk (the least a load can do), as a
-  ratio. Targets (issue 14): < 2 s at 1M, < 5 s at 10M.
+  ratio. Targets (issue 14): < 2 s at 1M, < 5 s at 10M. The first start of a fresh install
+  (an empty numba cache: the search kernel is compiled) is timed once beside it.
 * **Index build**: ``HammingIndex`` of N PDQ codes built from scratch (the multi-index tables),
   beside the baseline: numpy sorting N 64-bit keys once per table, as a ratio. Target: < 5 s
   at 10M.
+* **Import**: N records of the ``hashcore`` JSON-lines format and of NCMEC XML (one PDQ and
+  one MD5 each, as ``bench/test_bench_import.py`` writes them) into a fresh store as ``hashcore
+  bank import`` does it, until lookups see them; beside the baseline: a bare ``executemany``
+  of the same rows (external id, PDQ, MD5) into one SQLite table, in transactions of 20,000.
+  Target: 1M records < 60 s.
 
-The store is built once through ``import_updates`` and cached in ``bench/.cache``; each
-restart copies nothing (the snapshots are only read) and runs in its own process, so the page
-cache is warm as on a server restart, and no compiled kernel is in memory.
+The store is built once through ``import_updates`` and cached; each restart copies nothing
+(the snapshots are only read) and runs in its own process, so the page cache is warm as on a
+server restart, and no compiled kernel is in memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,8 +44,9 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / "bench" / ".cache"
+CACHE = Path(os.environ.get("HASHCORE_BENCH_CACHE", REPO / "bench" / ".cache"))
 SIZES = [int(s) for s in os.environ.get("HASHCORE_BENCH_LIFECYCLE_SIZES", "1000000").split(",")]
+IMPORT_SIZE = int(os.environ.get("HASHCORE_BENCH_LIFECYCLE_IMPORT", "1000000"))
 FAMILIES = {"pdq": 32, "md5": 16, "phash": 8}
 
 RESTART = """
@@ -113,15 +124,16 @@ def test_restart_to_first_lookup(benchmark: Any, n: int) -> None:
     store, probe = store_of(n)
     snapshots = store / "indexes"
 
-    def restart() -> dict[str, Any]:
+    def restart(**env: str) -> str:
         done = subprocess.run(
             [sys.executable, "-c", RESTART, str(store), json.dumps(probe)],
             capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),
+            env={**os.environ, **env},
         )  # fmt: skip
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-        return result
+        return done.stdout.strip()
 
-    result = benchmark.pedantic(restart, rounds=3, iterations=1)
+    out = benchmark.pedantic(restart, rounds=3, iterations=1)
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
     floor = read_bytes(snapshots)
     size_mb = sum(p.stat().st_size for p in snapshots.rglob("*") if p.is_file()) / 2**20
     benchmark.extra_info.update(result, snapshot_mb=size_mb, read_snapshots_s=floor)
@@ -130,7 +142,18 @@ def test_restart_to_first_lookup(benchmark: Any, n: int) -> None:
         f"(imports {result['import_s']:.2f}, store {result['open_store_s']:.2f}, "
         f"indexes {result['open_indexes_s']:.2f}, first lookup {result['first_lookup_s']:.2f}); "
         f"reading the {size_mb:,.0f} MB of snapshots {floor:.2f} s: indexes/read "
-        f"x{result['open_indexes_s'] / max(floor, 1e-9):.1f}"
+        f"x{result['open_indexes_s'] / max(floor, 1e-9):.1f}; {load()}"
+    )
+    with tempfile.TemporaryDirectory() as empty:  # a fresh install: nothing compiled yet
+        started = time.perf_counter()
+        first = json.loads(restart(NUMBA_CACHE_DIR=empty).splitlines()[-1])
+        whole = time.perf_counter() - started
+    benchmark.extra_info.update(first_start_s=first["total_s"])
+    print(
+        f"first start of a fresh install {n:,} (empty numba cache): {first['total_s']:.2f} s to "
+        f"the first answer (indexes {first['open_indexes_s']:.2f}, first lookup "
+        f"{first['first_lookup_s']:.2f}; process {whole:.2f} s): "
+        f"x{first['total_s'] / result['total_s']:.1f} a warm restart; {load()}"
     )
 
 
@@ -157,5 +180,76 @@ def test_index_build(benchmark: Any, n: int) -> None:
     benchmark.extra_info.update(tables=tables, sort_floor_s=floor)
     print(
         f"\nindex build {n:,}: {built:.2f} s; {tables} numpy sorts of {n:,} keys {floor:.2f} s: "
-        f"build/sorts x{built / max(floor, 1e-9):.1f}"
+        f"build/sorts x{built / max(floor, 1e-9):.1f}; {load()}"
+    )
+
+
+def load() -> str:
+    """The machine's load average now: every figure is printed with it (the VM is shared)."""
+    return "load " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def feed_of(fmt: str, n: int) -> Path:
+    """The cached feed file of ``n`` records in ``fmt``, as ``test_bench_import`` writes it."""
+    from test_bench_import import WRITERS
+
+    path = CACHE / f"feed-{n}.{fmt}"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        WRITERS[fmt](path.with_suffix(".tmp"), n)
+        path.with_suffix(".tmp").rename(path)
+    return path
+
+
+def bare_executemany(rows: list[tuple[str, bytes, bytes]], path: Path) -> float:
+    """Seconds to write ``rows`` with ``executemany`` into one table, 20,000 a transaction:
+    the least SQLite does for them (no entries, values, refs or change log)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE rows (external_id TEXT PRIMARY KEY, pdq BLOB, md5 BLOB)")
+    started = time.perf_counter()
+    for at in range(0, len(rows), 20_000):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows[at : at + 20_000])
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds
+
+
+@pytest.mark.skipif(IMPORT_SIZE <= 0, reason="HASHCORE_BENCH_LIFECYCLE_IMPORT=0")
+@pytest.mark.parametrize("fmt", ["hashcore", "ncmec"])
+def test_import(benchmark: Any, fmt: str, tmp_path: Path) -> None:
+    from hashcore.engine import Engine
+    from hashcore.formats import BankUpdate, get_format
+    from hashcore.formats.background import read_feed
+    from hashcore.formats.importer import import_updates
+    from hashcore.registry import load_registry
+
+    registry = load_registry()
+    feed = feed_of(fmt, IMPORT_SIZE)
+    runs = iter(range(10))
+
+    def run() -> None:
+        with Engine(tmp_path / f"store-{next(runs)}", registry) as engine:
+            engine.open_indexes()  # the import brings open indexes up to date, as a server's
+            engine.create_bank("b")
+            summary = import_updates(engine, "b", read_feed(fmt, feed, registry))
+        assert summary.added == IMPORT_SIZE, summary
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    seconds = benchmark.stats.stats.min
+    rows = []
+    with feed.open("rb") as stream:
+        for item in get_format(fmt, registry).read(stream):
+            if isinstance(item, BankUpdate):
+                values = {s.type: s.value for s in item.signals}
+                rows.append((item.external_id, values["pdq"], values["md5"]))
+    floor = bare_executemany(rows, tmp_path / "bare.sqlite3")
+    benchmark.extra_info.update(import_s=seconds, executemany_s=floor)
+    print(
+        f"\nimport {IMPORT_SIZE:,} {fmt}: {seconds:.1f} s ({IMPORT_SIZE / seconds:,.0f}/s); "
+        f"a bare executemany of the same rows {floor:.1f} s: import/executemany "
+        f"x{seconds / max(floor, 1e-9):.1f}; {load()}"
     )

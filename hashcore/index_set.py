@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from hashcore.store import Store
 log = logging.getLogger(__name__)
 
 NO_INDEX = "no index for this family"
+OPEN_THREADS = 4
+"""Families opened at once by :meth:`IndexSet.open_all`."""
 
 
 class IndexSet:
@@ -94,9 +97,18 @@ class IndexSet:
         return self._no_index.get(family, NO_INDEX)
 
     def open_all(self) -> None:
-        """Open every family's index now: a server's warm-up before it reports ready."""
-        for signal_type in self._registry:
-            self.get(signal_type.name)
+        """Open every family's index now: a server's warm-up before it reports ready.
+
+        The families open side by side: a load is mostly checksumming memory-mapped arrays
+        (zlib releases the GIL) and reading the compiled search from numba's cache, so they
+        overlap (at 10M values each of PDQ, MD5 and pHash, 3.6 s one after the other).
+        """
+        todo = [t.name for t in self._registry if t.name not in self._states]
+        if len(todo) > 1:
+            with ThreadPoolExecutor(min(len(todo), OPEN_THREADS), "hashcore-open") as pool:
+                list(pool.map(self.get, todo))
+        for family in todo:
+            self.get(family)  # already open: returns at once
         if not self._foreign_checked:  # once: a status is read at every metrics scrape
             self._foreign_checked = True
             for family in self._store.families():

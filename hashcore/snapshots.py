@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from hashcore.index.base import SignalIndex
 from hashcore.index.factory import create_index, load_index
+from hashcore.index.snapshot import MANIFEST as SNAPSHOT_MANIFEST
 from hashcore.signals import SignalType
 from hashcore.store import Store
 
@@ -37,6 +38,9 @@ MANIFEST = "manifest.json"
 INDEX_DIR = "index"
 REPLAY_WINDOW = 200_000
 """Sequence numbers of changes read per step of a replay."""
+SELF_CHECKED = (SNAPSHOT_MANIFEST,)
+"""What opening checks of an index that verifies its own files: its manifest (and thereby the
+checksums in it)."""
 REBUILD_MIN = 20_000
 """Fewer pending changes than this are always replayed: cheaper than counting live values."""
 
@@ -212,7 +216,8 @@ def _from_snapshot(
         if problem:
             log.warning("%s index snapshot not used: %s; rebuilding", family, problem)
             return None
-        problem = digest_problem(manifest, directory / INDEX_DIR)
+        checked = SELF_CHECKED if type(create_index(signal_type)).verifies_own_files else None
+        problem = digest_problem(manifest, directory / INDEX_DIR, only=checked)
         if problem:
             log.warning("%s index snapshot not used: %s; rebuilding", family, problem)
             return None
@@ -232,10 +237,12 @@ def _from_snapshot(
     return IndexState(family, index, seq, "snapshot", snapshot_seq=seq)
 
 
-def file_digests(directory: Path) -> dict[str, str]:
-    """SHA-256 (hex) of every file under ``directory``, by path relative to it."""
+def file_digests(directory: Path, only: Collection[str] | None = None) -> dict[str, str]:
+    """SHA-256 (hex) of every file under ``directory`` (or of those named in ``only``), by path
+    relative to it."""
     digests = {}
-    for path in sorted(directory.rglob("*")):
+    paths = sorted(directory.rglob("*")) if only is None else [directory / name for name in only]
+    for path in paths:
         if path.is_file():
             digest = hashlib.sha256()
             with path.open("rb") as handle:
@@ -245,15 +252,23 @@ def file_digests(directory: Path) -> dict[str, str]:
     return digests
 
 
-def digest_problem(manifest: dict[str, Any], directory: Path) -> str | None:
+def digest_problem(
+    manifest: dict[str, Any], directory: Path, only: Collection[str] | None = None
+) -> str | None:
     """Why the files under ``directory`` do not match the manifest's ``files`` digests, if
-    they don't. Snapshots written before digests were recorded have none and pass."""
+    they don't. Snapshots written before digests were recorded have none and pass.
+
+    ``only``: check just these files (an index that checksums its own files on load needs
+    its manifest checked, not every file hashed twice); ``hashcore check`` checks them all.
+    """
     expected = manifest.get("files")
     if expected is None:
         return None
     if not isinstance(expected, dict):
         return "its manifest has malformed file digests"
-    found = file_digests(directory)
+    if only is not None:
+        expected = {name: expected.get(name) for name in only}
+    found = file_digests(directory, only)
     changed = sorted(
         name for name in expected.keys() & found.keys() if expected[name] != found[name]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,6 +17,7 @@ from hashcore.index.base import IndexCorrupt
 from hashcore.index.exact import ExactIndex
 from hashcore.index.factory import create_index, load_index
 from hashcore.index.hamming import HammingIndex
+from hashcore.index.snapshot import read_snapshot, write_snapshot
 from hashcore.media import Media
 from hashcore.signals import BitSignalType, Metric, Signal, SignalType
 
@@ -193,3 +195,68 @@ def test_factory_dispatch(tmp_path: Path) -> None:
 
     with pytest.raises(IndexCorrupt):
         load_index(Phash(), tmp_path / "pdq")  # right class, wrong width
+
+
+def _rewrite(directory: Path, change: Callable[[dict[str, np.ndarray]], None]) -> None:
+    """The snapshot with ``change`` applied to its arrays, written with valid checksums, so
+    only the index's own checks can refuse it."""
+    params, arrays = read_snapshot(directory, ExactIndex.kind, ExactIndex.format_version)
+    arrays = {name: np.array(array) for name, array in arrays.items()}
+    change(arrays)
+    write_snapshot(directory, ExactIndex.kind, ExactIndex.format_version, params, arrays)
+
+
+def _with_duplicate(arrays: dict[str, np.ndarray]) -> None:
+    arrays["ids"][5] = arrays["ids"][6]
+    arrays["id_order"] = np.argsort(arrays["ids"])  # a consistent order for the bad ids
+
+
+def _without_order(arrays: dict[str, np.ndarray]) -> None:
+    del arrays["id_order"]
+
+
+def _order_repeats(arrays: dict[str, np.ndarray]) -> None:
+    arrays["id_order"][1] = arrays["id_order"][0]
+
+
+def _order_out_of_range(arrays: dict[str, np.ndarray]) -> None:
+    arrays["id_order"][3] = -1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [[_with_duplicate], [_with_duplicate, _without_order], [_order_repeats], [_order_out_of_range]],
+)
+def test_a_repeated_id_or_wrong_id_order_in_a_snapshot_is_refused(
+    tmp_path: Path, changes: list[Callable[[dict[str, np.ndarray]], None]]
+) -> None:
+    values = md5s(300, seed=4)
+    index = ExactIndex(16)
+    index.add(list(range(300)), values)
+    index.compact()
+    index.save(tmp_path / "md5")
+    for change in changes:
+        _rewrite(tmp_path / "md5", change)
+    with pytest.raises(IndexCorrupt, match=r"repeated value ids|id order"):
+        ExactIndex.load(tmp_path / "md5")
+
+
+def test_snapshot_loads_mapped_read_only_with_or_without_its_id_order(tmp_path: Path) -> None:
+    """Main is memory-mapped and read-only after a load; removes still work (tombstones are a
+    copy), and a snapshot from before the stored id order (sorted on load) answers the same."""
+    values = md5s(400, seed=5)
+    stored = dict(zip(range(1000, 600, -1), values, strict=True))  # ids not in value order
+    index = ExactIndex(16)
+    index.add(list(stored), list(stored.values()))
+    index.compact()
+    index.save(tmp_path / "md5")
+    older = tmp_path / "older"
+    index.save(older)
+    _rewrite(older, _without_order)
+    for directory in (tmp_path / "md5", older):
+        loaded = ExactIndex.load(directory)
+        assert not loaded._keys.flags.writeable and not loaded._ids.flags.writeable
+        assert ids_of(loaded, values[:20]) == oracle(stored, values[:20])
+        loaded.remove([1000, 999])
+        stored_now = {k: v for k, v in stored.items() if k not in (1000, 999)}
+        assert ids_of(loaded, values[:20]) == oracle(stored_now, values[:20])

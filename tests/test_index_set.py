@@ -194,3 +194,53 @@ def test_opening_after_a_bulk_import_rebuilds_or_replays(
         assert state.replayed == (0 if rebuild_min == 1 else len(SEEDS) + 100)
         assert engine.lookup_signals([md5(150)]).matched
         assert not engine.lookup_signals([md5(5)]).matched
+
+
+@pytest.mark.parametrize(
+    ("path", "damage"),
+    [
+        ("pdq/index/delta_codes.npy", "array"),  # caught by the index's own checksum
+        ("md5/index/manifest.json", "manifest"),  # caught by the store manifest's digest
+        ("md5/index/delta_values.npy", "array"),
+    ],
+)
+def test_a_damaged_snapshot_is_rebuilt_not_trusted(
+    tmp_path: Path, registry: SignalRegistry, path: str, damage: str
+) -> None:
+    """Opening hashes only the index's own manifest for indexes that checksum their files on
+    load (not every file twice); any damaged byte still means a rebuild, with right answers."""
+    store = snapshotted_store(tmp_path / "store", registry)
+    target = store / "indexes" / path
+    data = bytearray(target.read_bytes())
+    if damage == "manifest":
+        data = bytearray(data.decode().replace('"crc32": ', '"crc32": 1', 1).encode())
+    else:
+        data[-3] ^= 0x10
+    target.write_bytes(bytes(data))
+    family = path.split("/")[0]
+    with Engine(store, registry) as engine:
+        status = engine.index_status()
+        other = "md5" if family == "pdq" else "pdq"
+        assert (status[family].origin, status[other].origin) == ("rebuilt", "snapshot")
+        found = engine.lookup_signals([pdq(random_pdq(3)), md5(4)])
+        assert sorted(m.external_id for m in found.matches) == ["e3", "e4"]
+
+
+@pytest.mark.parametrize("verifies", [True, False])
+def test_only_indexes_that_verify_their_own_files_skip_the_digest_of_each(
+    tmp_path: Path, registry: SignalRegistry, monkeypatch: pytest.MonkeyPatch, verifies: bool
+) -> None:
+    """An index that does not checksum its own files (the default, e.g. one with unchecked
+    memory-mapped arrays) still has every file's digest checked on open: a stray file there
+    means a rebuild. One that does is opened from its snapshot; its load reads only the files
+    its manifest names, each checksummed."""
+    from hashcore.index.base import SignalIndex
+    from hashcore.index.exact import ExactIndex
+
+    assert ExactIndex.verifies_own_files and not SignalIndex.verifies_own_files
+    store = snapshotted_store(tmp_path / "store", registry)
+    (store / "indexes" / "md5" / "index" / "stray.npy").write_bytes(b"not an array")
+    monkeypatch.setattr(ExactIndex, "verifies_own_files", verifies)
+    with Engine(store, registry) as engine:
+        assert engine.index_status()["md5"].origin == ("snapshot" if verifies else "rebuilt")
+        assert [m.external_id for m in engine.lookup_signals([md5(7)]).matches] == ["e7"]

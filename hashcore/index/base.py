@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +78,12 @@ class SignalIndex(ABC):
     own writers (FAISS / numpy, never pickle) into a directory: :mod:`hashcore.index` exports the
     helpers a plugin's index uses for them.
     """
+
+    verifies_own_files: ClassVar[bool] = False
+    """Whether :meth:`load` checksums every file of its snapshot itself (``read_snapshot``
+    with no ``mapped`` arrays does). Opening an index from the store's snapshot then checks
+    the digest of its ``manifest.json`` alone, whose checksums cover the rest, instead of
+    hashing every file a second time (1.9 s of a 10M restart)."""
 
     @abstractmethod
     def add(self, value_ids: Sequence[int], values: Sequence[bytes]) -> None:

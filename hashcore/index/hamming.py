@@ -31,8 +31,9 @@ import numpy.typing as npt
 from hashcore.errors import InvalidInput
 from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits
 from hashcore.index.delta import DeltaIndex, id_array, manifest_params
-from hashcore.index.mih_kernel import SearchArrays, search_tables
+from hashcore.index.mih_kernel import SearchArrays, frozen, search_tables, warm_up
 from hashcore.index.snapshot import require
+from hashcore.index.table_build import build_tables
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
@@ -75,18 +76,6 @@ def choose_substrings(bits: int, n: int) -> int:
     """Substring count for ``n`` codes: widths near log2(n), so each bucket holds ~1 code."""
     width = min(MAX_SUBSTRING_BITS, max(8, round(math.log2(max(n, 2)))))
     return max(1, math.ceil(bits / width))
-
-
-def _keys(codes8: U8, start: int, width: int) -> U64:
-    """The ``width``-bit substring starting at bit ``start`` (big-endian bit order) per row."""
-    first, last = start // 8, (start + width - 1) // 8
-    keys = np.zeros(codes8.shape[0], np.uint64)
-    for b in range(first, last + 1):
-        keys <<= np.uint64(8)
-        keys |= codes8[:, b]
-    keys >>= np.uint64((last + 1) * 8 - start - width)
-    keys &= np.uint64((1 << width) - 1)
-    return keys
 
 
 @lru_cache(maxsize=256)
@@ -174,20 +163,9 @@ class _Tables:
         total = int(base[-1]) + (1 << spans[-1][1]) + 1
         offsets: Offsets = np.empty(total, np.int32 if substrings * n < 2**31 else np.int64)
         order = np.empty(substrings * n, np.int32)
-        positions = np.arange(n, dtype=np.uint64)
-        for t, (start, width) in enumerate(spans):
-            keys = _keys(codes8, start, width)
-            # Sorting key<<32|position (one uint64 sort, SIMD in numpy 2) beats argsort.
-            packed = (keys << np.uint64(32)) | positions
-            packed.sort()
-            order[t * n : (t + 1) * n] = (packed & np.uint64(0xFFFFFFFF)).astype(np.int32)
-            del packed
-            counts = np.bincount(keys.astype(np.int64), minlength=1 << width)
-            seg = offsets[base[t] : base[t] + (1 << width) + 1]
-            seg[0] = t * n
-            np.cumsum(counts, out=seg[1:])
-            seg[1:] += t * n
-        return cls(spans, order, offsets, base)
+        tables = cls(spans, order, offsets, base)
+        build_tables(codes8, tables.span_start, tables.span_width, base, offsets, order)
+        return tables
 
     def plan(self, threshold: int, n: int) -> _Plan:
         """Probes for ``threshold`` by the refined pigeonhole, or a flat scan if cheaper."""
@@ -211,7 +189,7 @@ class _Tables:
                 flips = _flip_masks(widths[t], radii[t])
                 tables.append(np.full(flips.shape[0], t, np.int64))
                 masks.append(flips)
-        return _Plan(np.concatenate(tables), np.concatenate(masks), False)
+        return _Plan(frozen(np.concatenate(tables)), frozen(np.concatenate(masks)), False)
 
 
 class HammingIndex(DeltaIndex):
@@ -233,6 +211,7 @@ class HammingIndex(DeltaIndex):
         self._codes: U64 = np.zeros((0, self.words), np.uint64)  # main codes, rows as _ids
         self._tables: _Tables | None = None
         self._plans: dict[int, _Plan] = {}
+        self._kernel_main: tuple[Bool, SearchArrays] | None = None
 
     @property
     def value_size(self) -> int:
@@ -327,6 +306,7 @@ class HammingIndex(DeltaIndex):
             tables = _Tables.build(self._codes.view(np.uint8), m, self.bits)
         self._tables = tables
         self._plans = {}
+        self._kernel_main = None
 
     def _warm_up(self) -> None:
         """Compile the search for these arrays now, or load it from numba's cache.
@@ -335,7 +315,7 @@ class HammingIndex(DeltaIndex):
         caller's first lookup waits seconds for the compiler.
         """
         if self._tables is not None:
-            self._search_main(np.zeros((1, self.words), np.uint64), 0)
+            warm_up(self._tables.offsets.dtype)
 
     # -- search ------------------------------------------------------------------------------
 
@@ -360,9 +340,7 @@ class HammingIndex(DeltaIndex):
         if limit < 0 or queries.shape[0] == 0:
             return _empty()
         limit = min(limit, self.bits)
-        # Writable and C-contiguous, the one layout the warm-up compiled: numba types a
-        # read-only array (np.frombuffer of the query bytes) apart and would compile again.
-        queries = np.require(queries, np.uint64, ["C", "W"]).reshape(-1, self.words)
+        queries = np.asarray(queries, np.uint64).reshape(-1, self.words)
         qm, rows, dm = self._search_main(queries, limit)
         parts = [(qm, self._ids[rows], dm)]
         if self._delta:
@@ -394,12 +372,20 @@ class HammingIndex(DeltaIndex):
             qidx, rows, dist = _flat(self._codes, queries, limit)
             keep = ~self._dead[rows]
             return qidx[keep], rows[keep], dist[keep]
-        tables = self._tables
-        arrays = SearchArrays(
-            self._codes, self._dead, tables.order, tables.offsets, tables.base,
-            tables.span_start, tables.span_width, plan.table, plan.mask,
-        )  # fmt: skip
+        arrays = self._main_arrays(self._tables)._replace(table=plan.table, mask=plan.mask)
         return search_tables(arrays, queries, limit)
+
+    def _main_arrays(self, tables: _Tables) -> SearchArrays:
+        """Main's arrays as the kernel reads them (read-only views, see :mod:`.mih_kernel`),
+        made once per main and tombstone array rather than per search."""
+        cached = self._kernel_main
+        if cached is None or cached[0] is not self._dead:  # a snapshot's tombstones replace it
+            arrays = SearchArrays(
+                self._codes, self._dead, tables.order, tables.offsets, tables.base,
+                tables.span_start, tables.span_width, np.zeros(0, np.int64), np.zeros(0, np.uint64),
+            )  # fmt: skip
+            cached = self._kernel_main = (self._dead, SearchArrays(*(frozen(a) for a in arrays)))
+        return cached[1]
 
     # -- snapshots ---------------------------------------------------------------------------
 

@@ -10,14 +10,25 @@ cost ~140 ns each when they wait on one another. Done stage by stage, every load
 independent, so the CPU keeps many in flight (~10 ns each, measured); a single nested loop
 whose trip count comes from memory mispredicts on every bucket and ran 2x slower.
 
-The kernels release the GIL (``nogil``), so server threads search in parallel. They are
-compiled on first use and cached next to this file (or in numba's user cache directory).
+The kernels release the GIL (``nogil``), so server threads search in parallel.
+
+Compiled once per machine, then read from numba's cache (:func:`cache_dir`: outside the source
+tree, so a read-only install works). Numba compiles one version per argument layout and a
+read-only array (a memory-mapped snapshot, ``np.frombuffer`` of query bytes) is a layout of its
+own, so :func:`search_tables` hands every array over read-only: one layout, compiled (or read
+from the cache) by :func:`warm_up` when an index is loaded or rebuilt, never by a lookup.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NamedTuple
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from llvmlite import ir
@@ -42,7 +53,7 @@ popcount: Any = intrinsic(_popcount_typer)  # called from compiled code only
 
 
 def _keys(query8: Any, span_start: Any, span_width: Any, keys: Any) -> None:
-    """Each substring of one query (big-endian bit order), as ``hamming._keys`` cuts codes."""
+    """Each substring of one query (big-endian bit order), as :mod:`.table_build` cuts codes."""
     for t in range(span_start.shape[0]):
         start, width = span_start[t], span_width[t]
         first, last = start // 8, (start + width - 1) // 8
@@ -161,12 +172,78 @@ def _search(arrays: Any, queries: Any, limit: int) -> Any:
     return out_q[:k], out_row[:k], out_dist[:k]
 
 
-keys_of = njit(_keys, nogil=True, cache=True)
-bounds = njit(_bounds, nogil=True, cache=True)
-gather = njit(_gather, nogil=True, cache=True)
-verify = njit(_verify, nogil=True, cache=True)
-_grow_jit = njit(_grow, nogil=True, cache=True)
-_search_jit = njit(_search, nogil=True, cache=True)
+def cache_dir() -> Path:
+    """Where the compiled kernels are cached: ``NUMBA_CACHE_DIR`` if set, else per user
+    (``$XDG_CACHE_HOME/hashcore/numba``, ``~/.cache/hashcore/numba``), else a temporary
+    directory; the first of them that can be written. Never beside the source (numba's
+    default), which a system-wide or read-only install cannot write."""
+    home_cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    candidates = [
+        os.environ.get("NUMBA_CACHE_DIR", ""),
+        os.path.join(home_cache, "hashcore", "numba"),
+        os.path.join(tempfile.gettempdir(), f"hashcore-numba-{os.getuid()}"),
+    ]
+    for candidate in filter(None, candidates):
+        try:
+            os.makedirs(candidate, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(candidate, os.W_OK | os.X_OK):
+            return Path(candidate)
+    return Path(candidates[-1])  # numba then compiles without caching, with a warning
+
+
+@contextmanager
+def caching_in() -> Iterator[None]:
+    """:func:`cache_dir` as numba's cache directory while hashcore's kernels are declared (it
+    is fixed per function then); other numba users in the process keep theirs."""
+    config: Any = numba.config  # its settings are set from the environment at import
+    before = config.CACHE_DIR
+    config.CACHE_DIR = str(cache_dir())
+    try:
+        yield
+    finally:
+        config.CACHE_DIR = before
+
+
+with caching_in():
+    keys_of = njit(_keys, nogil=True, cache=True)
+    bounds = njit(_bounds, nogil=True, cache=True)
+    gather = njit(_gather, nogil=True, cache=True)
+    verify = njit(_verify, nogil=True, cache=True)
+    _grow_jit = njit(_grow, nogil=True, cache=True)
+    _search_jit = njit(_search, nogil=True, cache=True)
+
+
+def _read_only(dtype: Any, ndim: int = 1) -> Any:
+    return types.Array(dtype, ndim, "C", readonly=True)
+
+
+def signature(offsets_dtype: npt.DTypeLike) -> tuple[Any, ...]:
+    """The one argument layout :func:`search_tables` calls the kernel with (per offsets dtype:
+    int32, or int64 past 2**31 table entries): every array C-contiguous and read-only."""
+    i64 = _read_only(types.int64)
+    tuple_of: Any = types.Tuple
+    arrays = tuple_of(
+        (
+            _read_only(types.uint64, 2),  # codes
+            _read_only(types.boolean),  # dead
+            _read_only(types.int32),  # order
+            _read_only(numba.from_dtype(np.dtype(offsets_dtype))),  # offsets
+            i64,  # base
+            i64,  # span_start
+            i64,  # span_width
+            i64,  # table
+            _read_only(types.uint64),  # mask
+        )
+    )
+    return (arrays, _read_only(types.uint64, 2), types.int64)
+
+
+def warm_up(offsets_dtype: npt.DTypeLike) -> None:
+    """Compile the search for this layout now, or read it from the cache (~0.3 s; ~20 s to
+    compile on a machine's first start): done when an index is loaded or rebuilt."""
+    _search_jit.compile(signature(offsets_dtype))
 
 
 class SearchArrays(NamedTuple):
@@ -183,7 +260,19 @@ class SearchArrays(NamedTuple):
     mask: Any  # (probes,) uint64: the bits each probe flips in the query's key
 
 
+def frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """A C-contiguous read-only plain ndarray view of ``array`` (the owner stays writable):
+    the one layout the kernel is compiled for."""
+    view = np.ascontiguousarray(array).view(np.ndarray)
+    view.flags.writeable = False
+    return view
+
+
 def search_tables(arrays: SearchArrays, queries: Any, limit: int) -> Matches:
-    """(query, row, distance) of every live row within ``limit``; arrays C-contiguous."""
-    q, rows, dist = _search_jit(tuple(arrays), queries, int(limit))
+    """(query, row, distance) of every live row within ``limit``.
+
+    ``arrays`` must be :func:`frozen` already (the index keeps them so, rather than paying
+    for ten views a search); the queries are frozen here.
+    """
+    q, rows, dist = _search_jit(tuple(arrays), frozen(queries), int(limit))
     return q, rows, dist

@@ -15,7 +15,7 @@ import shutil
 import uuid
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -113,13 +113,21 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def read_snapshot(
-    directory: Path, kind: str, version: int, *, mapped: frozenset[str] = frozenset()
+    directory: Path,
+    kind: str,
+    version: int,
+    *,
+    mapped: frozenset[str] = frozenset(),
+    memory_map: bool = False,
 ) -> tuple[dict[str, Any], Arrays]:
     """Params and arrays of a snapshot of ``kind``; every file is size- and CRC-checked.
 
     Arrays named in ``mapped`` are memory-mapped read-only instead of read, for data too large
     to hold in memory (TMK's full features); they are size-, dtype- and shape-checked but not
-    checksummed, since that would read them whole.
+    checksummed, since that would read them whole. ``memory_map`` maps every other array
+    read-only too, still checksummed: no copy into the process (a load at 10M values read
+    1.5 GB twice, copy then checksum), and processes serving the same snapshot share the
+    pages of the system's file cache.
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -139,7 +147,10 @@ def read_snapshot(
                 raise IndexCorrupt(
                     f"{path}: {path.stat().st_size} bytes, manifest says {entry['size']}"
                 )
-            array = np.load(path, allow_pickle=False, mmap_mode="r" if name in mapped else None)
+            mode: Literal["r"] | None = "r" if memory_map or name in mapped else None
+            array = np.load(path, allow_pickle=False, mmap_mode=mode)
+            if mode is not None and name not in mapped:
+                array = array.view(np.ndarray)  # a plain read-only array over the mapping
             if array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
                 raise IndexCorrupt(
                     f"{path}: {array.dtype.str}{list(array.shape)}, "

@@ -76,6 +76,8 @@ DIHEDRAL: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def low_frequencies(image: Image.Image) -> np.ndarray:
     """The 8x8 low-frequency DCT block exactly as ``imagehash.phash`` computes it."""
+    import scipy.fftpack  # here, not at the top: importing it cost 0.6 s of every start
+
     small = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
     pixels = np.asarray(small)
     import scipy.fftpack  # ~0.6 s: paid by the first picture, not every command
