@@ -3,6 +3,7 @@
 This module is the public API a plugin author imports; nothing else is needed to write one.
 """
 
+from hashcore.compiled import caching_in
 from hashcore.content import ContentKind, detect_kind
 from hashcore.decode import reference_hashing
 from hashcore.errors import (
@@ -58,6 +59,7 @@ __all__ = [
     "SignalType",
     "__version__",
     "bits_to_bytes",
+    "caching_in",
     "detect_kind",
     "get_plugin_manager",
     "hash_file",

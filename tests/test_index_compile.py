@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from hashcore.index import mih_kernel
+from hashcore import compiled
 
 SCRIPT = """
 import json, sys
 from pathlib import Path
 import numpy as np
 from hashcore.index.hamming import HammingIndex
+from hashcore import compiled
 from hashcore.index import mih_kernel
 
 def layouts():
@@ -79,28 +80,30 @@ def test_cache_dir_is_per_user_unless_numba_cache_dir_is_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "explicit"))
-    assert mih_kernel.cache_dir() == tmp_path / "explicit"
+    assert compiled.cache_dir() == tmp_path / "explicit"
     monkeypatch.delenv("NUMBA_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert mih_kernel.cache_dir() == tmp_path / "xdg" / "hashcore" / "numba"
+    assert compiled.cache_dir() == tmp_path / "xdg" / "hashcore" / "numba"
     (tmp_path / "blocked").write_text("a file where the cache directory would go")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "blocked"))
-    fallback = mih_kernel.cache_dir()
+    fallback = compiled.cache_dir()
     assert fallback.is_dir() and not fallback.is_relative_to(tmp_path / "blocked")
 
 
 def test_kernels_cache_outside_the_source_tree(tmp_path: Path) -> None:
     """Without NUMBA_CACHE_DIR the kernels are cached under the user's cache directory, not
-    in ``hashcore/index/__pycache__`` (which a read-only install cannot write)."""
+    in ``hashcore/index/__pycache__`` (which a read-only install cannot write); plugins' kernels
+    declared in ``hashcore.caching_in`` too."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["XDG_CACHE_HOME"] = str(tmp_path)
     script = (
-        "from hashcore.index import mih_kernel as k; "
-        "print(k._search_jit._cache._cache_path); print(k.verify._cache._cache_path)"
+        "from hashcore.index import mih_kernel as k; from hashcore_pdq import kernel as p; "
+        "print(k._search_jit._cache._cache_path); print(k.verify._cache._cache_path); "
+        "print(p._compiled_buffers._cache._cache_path)"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
     )
     paths = [Path(line) for line in done.stdout.split()]
-    assert len(paths) == 2
+    assert len(paths) == 3  # the index's kernels and the PDQ plugin's
     assert all(p.is_relative_to(tmp_path / "hashcore" / "numba") for p in paths), paths

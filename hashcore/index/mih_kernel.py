@@ -12,20 +12,16 @@ whose trip count comes from memory mispredicts on every bucket and ran 2x slower
 
 The kernels release the GIL (``nogil``), so server threads search in parallel.
 
-Compiled once per machine, then read from numba's cache (:func:`cache_dir`: outside the source
-tree, so a read-only install works). Numba compiles one version per argument layout and a
-read-only array (a memory-mapped snapshot, ``np.frombuffer`` of query bytes) is a layout of its
-own, so :func:`search_tables` hands every array over read-only: one layout, compiled (or read
-from the cache) by :func:`warm_up` when an index is loaded or rebuilt, never by a lookup.
+Compiled once per machine, then read from numba's cache (:func:`hashcore.compiled.cache_dir`:
+outside the source tree, so a read-only install works). Numba compiles one version per argument
+layout and a read-only array (a memory-mapped snapshot, ``np.frombuffer`` of query bytes) is a
+layout of its own, so :func:`search_tables` hands every array over read-only: one layout,
+compiled (or read from the cache) by :func:`warm_up` when an index is loaded or rebuilt, never
+by a lookup.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numba
@@ -34,6 +30,8 @@ import numpy.typing as npt
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
+
+from hashcore.compiled import caching_in
 
 I64 = npt.NDArray[np.int64]
 Matches = tuple[I64, I64, I64]
@@ -170,40 +168,6 @@ def _search(arrays: Any, queries: Any, limit: int) -> Any:
                 k += 1
             last = r
     return out_q[:k], out_row[:k], out_dist[:k]
-
-
-def cache_dir() -> Path:
-    """Where the compiled kernels are cached: ``NUMBA_CACHE_DIR`` if set, else per user
-    (``$XDG_CACHE_HOME/hashcore/numba``, ``~/.cache/hashcore/numba``), else a temporary
-    directory; the first of them that can be written. Never beside the source (numba's
-    default), which a system-wide or read-only install cannot write."""
-    home_cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    candidates = [
-        os.environ.get("NUMBA_CACHE_DIR", ""),
-        os.path.join(home_cache, "hashcore", "numba"),
-        os.path.join(tempfile.gettempdir(), f"hashcore-numba-{os.getuid()}"),
-    ]
-    for candidate in filter(None, candidates):
-        try:
-            os.makedirs(candidate, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(candidate, os.W_OK | os.X_OK):
-            return Path(candidate)
-    return Path(candidates[-1])  # numba then compiles without caching, with a warning
-
-
-@contextmanager
-def caching_in() -> Iterator[None]:
-    """:func:`cache_dir` as numba's cache directory while hashcore's kernels are declared (it
-    is fixed per function then); other numba users in the process keep theirs."""
-    config: Any = numba.config  # its settings are set from the environment at import
-    before = config.CACHE_DIR
-    config.CACHE_DIR = str(cache_dir())
-    try:
-        yield
-    finally:
-        config.CACHE_DIR = before
 
 
 with caching_in():

@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from hashcore.index.mih_kernel import caching_in, frozen
+from hashcore.compiled import caching_in
+from hashcore.index.mih_kernel import frozen
 
 I64 = npt.NDArray[np.int64]
 

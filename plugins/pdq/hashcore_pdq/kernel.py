@@ -17,8 +17,8 @@ quality equals ``pdqhash.compute`` bit for bit, and the plugin tests pin it on p
 sides give every window parity.
 
 The kernel is compiled once for one array layout (read-only, C-contiguous ``uint8`` RGB: what
-``numpy.asarray`` of a Pillow image is) when this module is imported, and cached on disk by
-numba, so no hashing call waits for the compiler.
+``numpy.asarray`` of a Pillow image is) when this module is imported, and cached per user
+(:func:`hashcore.caching_in`), so no hashing call waits for the compiler.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, types
 
+from hashcore import caching_in
+
 F64 = npt.NDArray[np.float64]
 SIDE = 64
 """PDQ's decimated buffer is 64x64."""
@@ -37,7 +39,6 @@ PIXELS = types.Array(types.uint8, 3, "C", readonly=True)
 """The one layout the kernel is compiled for."""
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
 def _plan(length: int, mirrored: bool) -> tuple[Any, int, int]:
     """The 64 sampled lines along a dimension of ``length`` (in the picture's own order) and
     how far ``box1DFloat``'s window reaches before and after a line.
@@ -60,7 +61,6 @@ def _plan(length: int, mirrored: bool) -> tuple[Any, int, int]:
     return lines, before, after
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
 def _twice_filtered(
     sums: Any, length: int, plan: tuple[Any, int, int], mirrored: bool, out: Any, at: int
 ) -> None:
@@ -117,9 +117,12 @@ def _buffers(rgb: Any, mirrors: int) -> Any:
     return result
 
 
-_compiled_buffers = njit(types.float64[:, :, :, ::1](PIXELS, types.int64), cache=True, nogil=True)(
-    _buffers
-)
+with caching_in():  # hashcore's per-user cache, never the (maybe read-only) source tree
+    _plan = njit(_plan, cache=True, nogil=True)
+    _twice_filtered = njit(_twice_filtered, cache=True, nogil=True)
+    _compiled_buffers = njit(
+        types.float64[:, :, :, ::1](PIXELS, types.int64), cache=True, nogil=True
+    )(_buffers)
 
 
 def pixels_for_kernel(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

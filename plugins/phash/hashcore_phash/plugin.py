@@ -80,8 +80,6 @@ def low_frequencies(image: Image.Image) -> np.ndarray:
 
     small = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
     pixels = np.asarray(small)
-    import scipy.fftpack  # ~0.6 s: paid by the first picture, not every command
-
     dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
     return np.asarray(dct[:HASH_SIZE, :HASH_SIZE], dtype=np.float64)
 
