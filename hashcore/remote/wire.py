@@ -6,6 +6,8 @@ receives (naming the offending field); the client trusts the server it chose to 
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hashcore.api.v1 import hashcore_pb2 as pb
@@ -76,25 +78,34 @@ def hit_from_pb(message: pb.SignalHit) -> SignalHit:
     )
 
 
+def _record_to_pb(item: Entry | Match) -> dict[str, Any]:
+    """The partner's record as a match or an entry carries it: bank, external id, labels."""
+    return {"bank": item.bank, "external_id": item.external_id, "labels": list(item.labels)}
+
+
+def _record_from_pb(message: pb.Entry | pb.Match) -> dict[str, Any]:
+    return {
+        "bank": message.bank,
+        "external_id": message.external_id,
+        "labels": tuple(message.labels),
+    }
+
+
 def match_to_pb(match: Match) -> pb.Match:
     return pb.Match(
-        bank=match.bank,
         entry_id=match.entry_id,
-        external_id=match.external_id,
-        labels=list(match.labels),
         signals=[hit_to_pb(hit) for hit in match.signals],
         confidence=match.confidence,
+        **_record_to_pb(match),
     )
 
 
 def match_from_pb(message: pb.Match) -> Match:
     return Match(
-        bank=message.bank,
         entry_id=message.entry_id,
-        external_id=message.external_id,
-        labels=tuple(message.labels),
         signals=tuple(hit_from_pb(hit) for hit in message.signals),
         confidence=message.confidence if message.HasField("confidence") else None,
+        **_record_from_pb(message),
     )
 
 
@@ -157,26 +168,22 @@ def bank_info_from_pb(message: pb.BankInfo) -> BankInfo:
 def entry_to_pb(entry: Entry) -> pb.Entry:
     return pb.Entry(
         id=entry.id,
-        bank=entry.bank,
-        external_id=entry.external_id,
-        labels=list(entry.labels),
         source=entry.source or "",
         status=entry.status.value,
         created_at=timestamp(entry.created_at),
         updated_at=timestamp(entry.updated_at),
         signals=[signal_to_pb(s) for s in entry.signals],
+        **_record_to_pb(entry),
     )
 
 
 def entry_from_pb(message: pb.Entry) -> Entry:
     return Entry(
         id=message.id,
-        bank=message.bank,
-        external_id=message.external_id,
-        labels=tuple(message.labels),
         source=message.source or None,
         status=EntryStatus(message.status),
         created_at=seconds(message.created_at),
         updated_at=seconds(message.updated_at),
         signals=tuple(signal_from_pb(s) for s in message.signals),
+        **_record_from_pb(message),
     )
