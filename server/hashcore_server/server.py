@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
+from hashcore.backends import backend_from_table
 from hashcore.engine import Engine
 from hashcore.hashing import warm_up
 from hashcore.registry import SignalRegistry, load_registry
@@ -179,7 +180,12 @@ def serve(config: ServerConfig) -> int:
     )
     engine: Engine | None = None
     try:
-        engine = Engine(config.store, registry, compact_interval=config.compact_interval or None)
+        engine = Engine(
+            config.store,
+            registry,
+            compact_interval=config.compact_interval or None,
+            index_backend=backend_from_table(config.index_backend),
+        )
         engine.open_indexes()  # the slow part; a signal meanwhile stops before SERVING
         if not stop.is_set():
             server.attach_engine(engine)
