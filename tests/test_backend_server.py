@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from server_support import FLIPPED, ORIGINAL, ROTATED, content
 
 from hashcore.api.v1 import hashcore_pb2 as pb
@@ -16,30 +18,46 @@ from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.backends import IndexBackend, backend_from_spec
 from hashcore.engine import Engine
 from hashcore_server.config import ConfigError, ServerConfig, load_config
-from hashcore_server.server import create_server
+from hashcore_server.server import BACKEND_SERVICE, create_server
 from tests.backend_support import NO_PYMILVUS, milvus_available
 from tests.engine_support import registry
 
 
 @contextlib.contextmanager
-def served(store: Path, backend: IndexBackend) -> Iterator[tuple[Any, Any]]:
-    """A real server on 127.0.0.1 over an engine on ``backend``: its two stubs."""
+def served(store: Path, backend: IndexBackend) -> Iterator[tuple[Any, Any, Any]]:
+    """A real server on 127.0.0.1 over an engine on ``backend``: its stubs, health last."""
     engine = Engine(store, registry(), index_backend=backend)
     settings = ServerConfig(listen="127.0.0.1:0", store=store, grace_seconds=1.0)
     server, port = create_server(settings.validate(), engine, registry=registry())
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield pb_grpc.MatchingStub(channel), pb_grpc.BanksStub(channel)
+        yield (
+            pb_grpc.MatchingStub(channel),
+            pb_grpc.BanksStub(channel),
+            health_pb2_grpc.HealthStub(channel),
+        )
     finally:
         channel.close()
         server.stop(0.5)
         engine.close()
 
 
+def status(health: Any) -> int:
+    request = health_pb2.HealthCheckRequest(service=BACKEND_SERVICE)
+    return int(health.Check(request, timeout=10).status)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.02)
+
+
 def answers(store: Path, backend: IndexBackend) -> list[list[tuple]]:
     """Content lookups (every dihedral variant of the picture) and a loose hash-only one."""
-    with served(store, backend) as (matching, banks):
+    with served(store, backend) as (matching, banks, _):
         banks.CreateBank(pb.CreateBankRequest(name="known"), timeout=10)
         banks.AddContent(
             pb.AddContentRequest(bank="known", content=content(ORIGINAL), external_id="x"),
@@ -107,3 +125,37 @@ def test_a_bad_backend_stops_the_server_from_starting(tmp_path: Path, table: str
         load_config(toml, env={})
     with pytest.raises(ConfigError, match="HASHCORE_INDEX_BACKEND"):
         load_config(env={"HASHCORE_INDEX_BACKEND": "milvus"})
+
+
+@pytest.mark.skipif(not milvus_available(), reason=NO_PYMILVUS)
+def test_health_follows_milvus_and_writes_wait_for_it(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Milvus unreachable: the backend's health says so, a lookup is UNAVAILABLE, a write still
+    lands in the store; once Milvus answers again the lookup finds what was written."""
+    from pymilvus import connections
+
+    import hashcore_server.server
+
+    monkeypatch.setattr(hashcore_server.server, "BACKEND_CHECK_SECONDS", 0.05)
+    uri = str(tmp_path_factory.getbasetemp() / "milvus-lite.db")
+    backend = backend_from_spec(f"milvus:{uri}")
+    value = bytes(range(32))
+    signal = pb.Signal(type="pdq", value=value, quality=100)
+    lookup = pb.LookupRequest(signals=pb.SignalList(signals=[signal]))
+    with served(tmp_path / "store", backend) as (matching, banks, health):
+        assert status(health) == health_pb2.HealthCheckResponse.SERVING
+        banks.CreateBank(pb.CreateBankRequest(name="known"), timeout=10)
+        assert not matching.Lookup(lookup, timeout=10).matches
+        connections.disconnect(backend.alias)  # as if Milvus went away
+        wait_for(lambda: status(health) == health_pb2.HealthCheckResponse.NOT_SERVING)
+        banks.AddSignals(
+            pb.AddSignalsRequest(bank="known", entries=[pb.NewEntry(signals=[signal])]),
+            timeout=10,
+        )
+        with pytest.raises(grpc.RpcError) as failed:
+            matching.Lookup(lookup, timeout=10)
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+        connections.connect(alias=backend.alias, uri=uri)  # back
+        wait_for(lambda: status(health) == health_pb2.HealthCheckResponse.SERVING)
+        assert len(matching.Lookup(lookup, timeout=10).matches) == 1
