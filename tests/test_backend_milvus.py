@@ -8,6 +8,7 @@ exclusive, a fractional radius cut down to an integer), so the backend asks for
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,33 @@ def test_radius_is_exclusive_and_range_filter_inclusive(collection) -> None:
 
 def test_a_fractional_radius_is_cut_down(collection) -> None:
     assert distances_found(collection, {"radius": 5.5}) == [0, 1, 2, 3, 4]
+
+
+def test_a_lost_collection_is_rebuilt_from_the_store(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Milvus lost the data (a new cluster, a dropped collection): the checkpoint is refused
+    and the index rebuilt from SQLite, the system of record."""
+    from pymilvus import utility
+
+    from hashcore.backends import backend_from_spec
+    from hashcore.engine import Engine
+    from tests.engine_support import pdq, random_pdq, registry
+
+    spec = f"milvus:{tmp_path_factory.getbasetemp() / 'milvus-lite.db'}"
+    engine = Engine(tmp_path, registry(), index_backend=backend_from_spec(spec))
+    engine.create_bank("known")
+    for seed in range(20):
+        engine.add_entry("known", [pdq(random_pdq(seed))], external_id=f"e{seed}")
+    assert len(engine.lookup_signals([pdq(flip_bits(random_pdq(3), 31))]).matches) == 1
+    backend = engine.backend
+    engine.close()
+    backend = backend_from_spec(spec)
+    engine = Engine(tmp_path, registry(), index_backend=backend)
+    try:
+        utility.drop_collection(backend.collection_name("pdq"), using=backend.alias)
+        found = engine.lookup_signals([pdq(flip_bits(random_pdq(3), 31))]).matches
+        assert [m.external_id for m in found] == ["e3"]
+        assert engine.indexes.states()["pdq"].origin == "rebuilt"
+    finally:
+        engine.close()

@@ -244,8 +244,10 @@ class MilvusIndex(SignalIndex):
         if queries and threshold >= 0:
             finite = math.isfinite(threshold)
             radius = min(self.bits, math.floor(threshold) if finite else self.bits)
-            with self._lock, _unavailable(self):
-                self._apply()
+            with _unavailable(self):
+                with self._lock:  # searches run side by side; only sending the queue is alone
+                    self._apply()
+                    self._col()
                 self._search_all(list(queries), radius + 1, per_query)
         return _as_range_hits(per_query)
 
