@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.test_bench_index import BITS, make_data
 from hashcore.backends.milvus import MilvusBackend, MilvusSettings
 from hashcore.index.base import SignalIndex
 from hashcore.index.hamming import HammingIndex
@@ -32,25 +33,9 @@ from hashcore.index.hamming import HammingIndex
 pytest.importorskip("pymilvus", reason="pip install 'hashcore[milvus]'")
 
 THRESHOLD = 31
-BITS = 256
-BATCH = 1000
 SINGLE = 200
 SIZES = [int(s) for s in os.environ.get("HASHCORE_BENCH_MILVUS_SIZES", "100000,1000000").split(",")]
 RESULTS: list[dict[str, Any]] = []
-
-
-def make_data(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform random codes and BATCH queries: half stored codes with 0-40 bits flipped (hits
-    at and around the threshold), half random (misses), as bench/test_bench_index.py."""
-    rng = np.random.default_rng(n)
-    codes = rng.integers(0, 256, size=(n, BITS // 8), dtype=np.uint8)
-    queries = codes[rng.integers(0, n, BATCH)].copy()
-    bits = np.unpackbits(queries[: BATCH // 2], axis=1)
-    for row, k in zip(bits, rng.integers(0, 41, BATCH // 2), strict=True):
-        row[rng.choice(BITS, k, replace=False)] ^= 1
-    queries[: BATCH // 2] = np.packbits(bits, axis=1)
-    queries[BATCH // 2 :] = rng.integers(0, 256, size=(BATCH - BATCH // 2, BITS // 8))
-    return codes, queries
 
 
 def triples(index: SignalIndex, queries: list[bytes]) -> set[tuple[int, int, float]]:
