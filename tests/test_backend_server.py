@@ -15,7 +15,7 @@ from server_support import FLIPPED, ORIGINAL, ROTATED, content
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
-from hashcore.backends import IndexBackend, backend_from_spec
+from hashcore.backends import IndexBackend, backend_from_spec, backend_from_table
 from hashcore.engine import Engine
 from hashcore_server.config import ConfigError, ServerConfig, load_config
 from hashcore_server.server import BACKEND_SERVICE, create_server
@@ -159,3 +159,12 @@ def test_health_follows_milvus_and_writes_wait_for_it(
         connections.connect(alias=backend.alias, uri=uri)  # back
         wait_for(lambda: status(health) == health_pb2.HealthCheckResponse.SERVING)
         assert len(matching.Lookup(lookup, timeout=10).matches) == 1
+
+
+@pytest.mark.skipif(not milvus_available(), reason=NO_PYMILVUS)
+def test_an_unreachable_milvus_is_a_clear_error() -> None:
+    from hashcore.errors import NotReady
+
+    table = {"kind": "milvus", "uri": "http://127.0.0.1:9", "timeout": 2.0}
+    with pytest.raises(NotReady, match=r"milvus at http://127\.0\.0\.1:9 unreachable"):
+        backend_from_table(table)

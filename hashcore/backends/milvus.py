@@ -114,17 +114,21 @@ class MilvusBackend:
 
     def __init__(self, settings: MilvusSettings) -> None:
         from pymilvus import connections
+        from pymilvus.exceptions import MilvusException
 
         self.settings = settings
         self.alias = f"hashcore-{uuid.uuid4().hex[:12]}"
-        with _quiet():  # milvus_lite imports pkg_resources, which warns on import
-            connections.connect(
-                alias=self.alias,
-                uri=settings.uri,
-                token=settings.token or "",
-                db_name=settings.db_name,
-                timeout=settings.timeout,
-            )
+        try:
+            with _quiet():  # milvus_lite imports pkg_resources, which warns on import
+                connections.connect(
+                    alias=self.alias,
+                    uri=settings.uri,
+                    token=settings.token or "",
+                    db_name=settings.db_name,
+                    timeout=settings.timeout,
+                )
+        except MilvusException as error:
+            raise NotReady(f"milvus at {settings.uri} unreachable: {error.message}") from None
         self.store_id = ""
         # MilvusIndex.load is a classmethod (SignalIndex's contract): a subclass per backend
         # is how a snapshot read back finds this connection.
