@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' $(addprefix -e ,$(PLUGINS))
+	$(PY) -m pip install --quiet -e '.[dev,milvus]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 # The main job: the gRPC server with its embedded default store (./var/hashcore).

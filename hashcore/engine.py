@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Unpack
 
+from hashcore.backends import EmbeddedBackend, IndexBackend
 from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add, lookup_hashed
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.hashing import hash_file
@@ -52,7 +53,8 @@ class Engine(EngineAPI):
     Opening is cheap: each family's index loads (or is rebuilt) on its first use, so a verb
     that only writes banks never reads an index; a server calls :meth:`open_indexes` to warm
     up. ``compact_interval`` (seconds) starts a background thread that folds index deltas and
-    writes snapshots when there are changes.
+    writes snapshots when there are changes. ``index_backend`` says where the indexes live
+    (:mod:`hashcore.backends`; default in this process); the engine closes it.
     """
 
     def __init__(
@@ -61,14 +63,16 @@ class Engine(EngineAPI):
         registry: SignalRegistry | None = None,
         *,
         compact_interval: float | None = None,
+        index_backend: IndexBackend | None = None,
     ) -> None:
         self._registry = registry if registry is not None else load_registry()
         self.store_dir = Path(store_dir)
         self.store = Store(self.store_dir, validate=self._validate)
+        self.backend = index_backend if index_backend is not None else EmbeddedBackend()
         self.indexes = IndexSet(
             self.store,
-            self.registry,
-            self.store_dir / INDEX_DIR,
+            self.backend.registry(self.registry, self.store.store_id),
+            self.backend.index_dir(self.store_dir),
             compact_interval=compact_interval,
         )
         self._closed = False
@@ -86,6 +90,7 @@ class Engine(EngineAPI):
             self.indexes.close()
         finally:
             self.store.close()
+            self.backend.close()
 
     # Banks
 

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from hashcore.backends import BACKEND_ENV, backend_from_spec
 from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_token
 from hashcore.engine import Engine
 from hashcore.engine_api import EngineAPI
@@ -136,8 +137,8 @@ def open_engine(args: argparse.Namespace) -> EngineAPI:
     uses one.
     """
     address = server_address(args)
-    if address is None:
-        return Engine(store_dir(args))
+    if address is None:  # HASHCORE_INDEX_BACKEND: where the indexes live (docs/scale-out.md)
+        return Engine(store_dir(args), index_backend=backend_from_spec(os.environ.get(BACKEND_ENV)))
     from hashcore.remote import RemoteEngine
 
     profile = load_profile()

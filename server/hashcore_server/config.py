@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hashcore.errors import HashcoreError
+from hashcore.backends import BACKEND_ENV, backend_table, check_table
+from hashcore.errors import HashcoreError, InvalidInput
 
 MIB = 1024 * 1024
 ROLES = ("lookup", "admin")
@@ -105,6 +106,8 @@ class ServerConfig:
         default_factory=lambda: dict(DEFAULT_ADMIN_THRESHOLD_BOUNDS)
     )
     """Per family, the loosest threshold an admin's lookup may ask for (see docs/server.md)."""
+    index_backend: Mapping[str, Any] = field(default_factory=lambda: {"kind": "embedded"})
+    """Where the indexes live: ``[index_backend]`` (see docs/scale-out.md); embedded default."""
 
     def validate(self) -> ServerConfig:
         """Refuse configurations that would expose an open server or make no sense."""
@@ -140,6 +143,10 @@ class ServerConfig:
             raise ConfigError("limits.hash_processes must be 0 (hash in threads) or more")
         if limits.max_content_bytes > limits.max_message_bytes:
             raise ConfigError("limits.max_content_bytes cannot exceed limits.max_message_bytes")
+        try:
+            check_table(self.index_backend)
+        except InvalidInput as error:
+            raise ConfigError(error.message) from None
         return self
 
 
@@ -207,6 +214,7 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
         "compact_interval",
         "spool_dir",
         "admin_threshold_bounds",
+        "index_backend",
     }
     unknown = set(data) - known
     if unknown:
@@ -238,6 +246,10 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
         config = replace(config, compact_interval=float(data["compact_interval"]))
     if "admin_threshold_bounds" in data:
         config = replace(config, admin_threshold_bounds=_bounds(data["admin_threshold_bounds"]))
+    if "index_backend" in data:
+        if not isinstance(data["index_backend"], Mapping):
+            raise ConfigError("[index_backend] must be a table")
+        config = replace(config, index_backend=dict(data["index_backend"]))
     return config
 
 
@@ -342,6 +354,11 @@ def _apply_env(config: ServerConfig, env: Mapping[str, str]) -> ServerConfig:
         config = replace(
             config, allow_plaintext_tokens=env["HASHCORE_ALLOW_PLAINTEXT_TOKENS"] in ("1", "true")
         )
+    if env.get(BACKEND_ENV):
+        try:
+            config = replace(config, index_backend=backend_table(env[BACKEND_ENV]))
+        except InvalidInput as error:
+            raise ConfigError(f"{BACKEND_ENV}: {error.message}") from None
     if env.get("HASHCORE_METRICS_LISTEN"):
         config = replace(config, metrics_listen=env["HASHCORE_METRICS_LISTEN"])
     for name, limit in (

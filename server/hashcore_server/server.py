@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
+from hashcore.backends import backend_from_table
 from hashcore.engine import Engine
 from hashcore.hashing import warm_up
 from hashcore.registry import SignalRegistry, load_registry
@@ -39,6 +40,9 @@ SERVICE_NAMES = tuple(
 )
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+BACKEND_SERVICE = "hashcore.index_backend"
+"""The health name of the index backend (docs/scale-out.md): SERVING while it answers."""
+BACKEND_CHECK_SECONDS = 5.0
 
 
 class HashcoreServer:
@@ -68,6 +72,8 @@ class HashcoreServer:
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
         )
         self._set_health(NOT_SERVING)
+        self.health.set(BACKEND_SERVICE, NOT_SERVING)
+        self._watching = threading.Event()
         self.metrics.watch_indexes(lambda: self.state.engine)
         self.metrics_port: int | None = None
         self._stopped = False
@@ -116,12 +122,35 @@ class HashcoreServer:
         for family, reason in sorted(engine.unindexed_families().items()):
             log.warning("no index for %s: %s", family, reason)
         self._set_health(SERVING)
+        problem = self._check_backend(engine, None)
+        threading.Thread(
+            target=self._watch_backend,
+            args=(engine, problem),
+            name="hashcore-backend",
+            daemon=True,
+        ).start()
+
+    def _watch_backend(self, engine: Engine, problem: str | None) -> None:
+        """Keep :data:`BACKEND_SERVICE` current until the server stops."""
+        while not self._watching.wait(BACKEND_CHECK_SECONDS):
+            problem = self._check_backend(engine, problem)
+
+    def _check_backend(self, engine: Engine, before: str | None) -> str | None:
+        problem = engine.backend.problem()
+        if problem != before:
+            if problem is None:
+                log.info("index backend %s answers again", engine.backend.name)
+            else:
+                log.warning("index backend %s: %s", engine.backend.name, problem)
+        self.health.set(BACKEND_SERVICE, SERVING if problem is None else NOT_SERVING)
+        return problem
 
     def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING first (load balancers drain), end watches, let in-flight calls finish."""
         if self._stopped:
             return
         self._stopped = True
+        self._watching.set()
         grace = self.config.grace_seconds if grace is None else grace
         self.health.enter_graceful_shutdown()
         self.state.events.close()
@@ -183,7 +212,12 @@ def serve(config: ServerConfig) -> int:
     )
     engine: Engine | None = None
     try:
-        engine = Engine(config.store, registry, compact_interval=config.compact_interval or None)
+        engine = Engine(
+            config.store,
+            registry,
+            compact_interval=config.compact_interval or None,
+            index_backend=backend_from_table(config.index_backend),
+        )
         engine.open_indexes()  # the slow part; a signal meanwhile stops before SERVING
         if not stop.is_set():
             server.attach_engine(engine)
