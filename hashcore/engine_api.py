@@ -244,7 +244,7 @@ def hashes_to_add(path: Path, registry: SignalRegistry) -> list[Signal]:
     (the families that fail on the file are left out)."""
     hashes = hash_file(path, registry)
     if not any(signal.usable for signal in hashes.signals):
-        reasons = "; ".join(error.message for error in hashes.errors) or "no usable hash"
+        reasons = "; ".join(hashes.messages()) or "no usable hash"
         raise ContentError(f"{path}: nothing to add: {reasons}")
     return hashes.signals
 
@@ -262,6 +262,5 @@ def lookup_hashed(
         result = engine.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
     else:
         result = LookupResult()
-    # One decoding failure fails every image family with the same message: say it once.
-    result.errors[:0] = list(dict.fromkeys(error.message for error in hashes.errors))
+    result.errors[:0] = hashes.messages()
     return result

@@ -41,6 +41,11 @@ class FileHashes:
     def ok(self) -> bool:
         return not self.errors
 
+    def messages(self) -> list[str]:
+        """Each distinct error message once: one decoding failure fails every image family
+        with the same message, which a reader needs to see once."""
+        return list(dict.fromkeys(error.message for error in self.errors))
+
 
 def warm_up(registry: SignalRegistry) -> None:
     """Have every family load what its first hash would (:meth:`SignalType.warm_up`)."""

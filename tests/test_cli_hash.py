@@ -71,3 +71,14 @@ def test_plugins_verb_lists_built_ins() -> None:
     listed = done.stdout.split("Bank formats")[0]
     rows = {line.split()[0] for line in listed.splitlines() if line.startswith("  ")}
     assert {"pdq", "phash", "md5", "tmk_pdqf"} <= rows
+
+
+def test_a_decoding_error_is_shown_once_though_every_image_family_failed(tmp_path: Path) -> None:
+    """The JSON keeps one error per family (its ``type`` says which); the text says it once."""
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((DATA / "dih" / "bridge-1-original.jpg").read_bytes()[:3000])
+    text = run("hash", str(truncated))
+    assert text.returncode == 1
+    assert text.stdout.count("cannot decode image") == 1, text.stdout
+    [row] = [json.loads(line) for line in run("hash", "--json", str(truncated)).stdout.splitlines()]
+    assert {error["type"] for error in row["errors"]} == {"pdq", "phash"}

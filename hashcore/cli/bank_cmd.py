@@ -197,7 +197,7 @@ def _add_one(
     except AlreadyExists:  # a server's bank (AddSignals does not update) has the file already
         return "already", f"-\t{path}\t(already in {bank})", warnings
     except HashcoreError as error:
-        reasons = [e.message for e in hashes.errors] or [error.message]
+        reasons = hashes.messages() or [error.message]
         return "failed", f"{path}: not added: {'; '.join(reasons)}", []
     return "added", f"{entry.id}\t{path}", warnings
 

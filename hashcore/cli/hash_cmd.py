@@ -111,7 +111,7 @@ def to_table_row(result: FileHashes, registry: SignalRegistry) -> str:
         variant = stored_variant(signal.variant)
         extra += f"  ({variant})" if variant is not None else ""
         lines.append(f"  {signal.type:<9} {text}{extra}")
-    lines.extend(f"  error     {error.message}" for error in result.errors)
+    lines.extend(f"  error     {message}" for message in result.messages())
     return "\n".join(lines)
 
 

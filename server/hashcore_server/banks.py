@@ -75,7 +75,7 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
         with self.state.cpu_slot(call):
             hashes = self.state.hash_content(request.content, variants=False)
             if not any(signal.usable for signal in hashes.signals):
-                reasons = "; ".join(e.message for e in hashes.errors) or "no usable hash"
+                reasons = "; ".join(hashes.messages()) or "no usable hash"
                 raise ContentError(f"nothing to add: {reasons}", field="content")
             if request.external_id:
                 entry = engine.add_entry(

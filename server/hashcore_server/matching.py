@@ -150,7 +150,7 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
         if kind == "content":
             self.state.check_content(query.content, f"{prefix}content")
             hashes = self.state.hash_content(query.content, variants=True)
-            errors = [e.message for e in hashes.errors]
+            errors = hashes.messages()
             if not hashes.signals:
                 raise ContentError(
                     "; ".join(errors) or "content could not be hashed", field=f"{prefix}content"
