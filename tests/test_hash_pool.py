@@ -306,6 +306,9 @@ def test_every_worker_and_the_server_warm_up_before_their_first_file(
     assert f"warm-{os.getpid()}" in {p.name for p in warm.iterdir()}
     (warm / f"warm-{os.getpid()}").unlink()
 
+    other = threading.Event()  # beside another thread (gRPC's), the pool starts workers lazily
+    waiting = threading.Thread(target=other.wait)
+    waiting.start()
     engine = Engine(tmp_path / "store", cue_registry)
     config = ServerConfig(
         listen="127.0.0.1:0", store=tmp_path / "store", limits=Limits(workers=2)
@@ -323,6 +326,8 @@ def test_every_worker_and_the_server_warm_up_before_their_first_file(
     finally:
         server.stop(0)
         engine.close()
+        other.set()
+        waiting.join()
 
 
 def test_a_single_file_is_hashed_in_process_whatever_the_jobs(

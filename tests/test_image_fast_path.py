@@ -65,6 +65,20 @@ def test_big_jpegs_decode_at_reduced_scale_keeping_1024_px(big_jpegs: list[Path]
         assert min(reduced) // DRAFT_MIN_SIDE < 2, path.name  # the smallest scale that keeps 1024
 
 
+def test_a_12_mp_photo_decodes_at_half_scale(shared_data: Path) -> None:
+    """4032x3024: 1/2 keeps 1512 px (>= 1024); 1/4 would keep 756."""
+    media = Media(shared_data / "pdq" / "exif-rotn" / "exif-rotn-1.jpg")
+    assert media.rgb_image.size == (2016, 1512)
+
+
+def test_an_rgb_jpeg_is_the_decoded_image_not_a_converted_copy() -> None:
+    """``convert("RGB")`` of an RGB picture copies it (~4 ms a 1 MP photo) for nothing."""
+    from PIL.JpegImagePlugin import JpegImageFile
+
+    picture = Media(DATA / "dih" / "bridge-1-original.jpg").rgb_image
+    assert isinstance(picture, JpegImageFile) and picture.mode == "RGB"
+
+
 def test_pictures_under_2048_px_decode_at_full_resolution() -> None:
     path = DATA / "dih" / "bridge-1-original.jpg"
     assert Media(path).rgb_image.size == (1600, 1004)

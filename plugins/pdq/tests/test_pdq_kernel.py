@@ -27,6 +27,29 @@ def _noisy(size: tuple[int, int], contrast: int, seed: int) -> np.ndarray:
     return np.clip(picture.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
+def _smooth(size: tuple[int, int], amplitude: float, seed: int) -> np.ndarray:
+    """A gentle wave plus faint noise: PDQ qualities between 0 and 100, not only 100."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    f = rng.uniform(1, 4, 4)
+    wave = np.sin(x / width * f[0] * np.pi + f[1]) * np.cos(y / height * f[2] * np.pi + f[3])
+    values = 128 + amplitude * wave[..., None] + rng.normal(0, 1.5, (height, width, 3))
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("amplitude", [30, 40, 60, 80])
+@pytest.mark.parametrize("size", [(300, 200), (777, 513)])
+def test_mid_range_qualities_equal_pdqhash(size: tuple[int, int], amplitude: int) -> None:
+    """Qualities of 1-83, where each truncated step counts (quality 100 hides them)."""
+    pixels = _smooth(size, amplitude, seed=amplitude)
+    expected, expected_quality = pdqhash.compute(pixels)
+    assert 0 < expected_quality < 100
+    buffer = kernel.buffers(pixels)[0, 0]
+    assert kernel.quality(buffer) == expected_quality
+    assert np.array_equal(turned.bits(buffer), expected.astype(np.uint8))
+
+
 @pytest.mark.parametrize("path", PICTURES, ids=lambda p: p.name)
 def test_hash_and_quality_equal_pdqhash_on_the_reference_pictures(path: Path) -> None:
     pixels = np.asarray(Image.open(path).convert("RGB"))
@@ -54,6 +77,7 @@ def test_small_pictures_hash_exactly_as_pdqhash(size: tuple[int, int], tmp_path:
     where float rounding picks the bits (the kernel differs from pdqhash on most random 8 and
     16 px pictures): the plugin hands them to pdqhash."""
     pixels = _noisy(size, 60, seed=size[0] * size[1])
+    PdqSignal().warm_up()  # the kernel would serve, were the picture not small
     Image.fromarray(pixels).save(tmp_path / "small.png")
     media = Media(tmp_path / "small.png")
     expected, quality = pdqhash.compute(pixels)
