@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numba
-
 
 def cache_dir() -> Path:
     """Where the compiled kernels are cached: ``NUMBA_CACHE_DIR`` if set, else per user
@@ -42,6 +40,8 @@ def cache_dir() -> Path:
 def caching_in() -> Iterator[None]:
     """:func:`cache_dir` as numba's cache directory while hashcore's kernels are declared (it
     is fixed per function then); other numba users in the process keep theirs."""
+    import numba  # here: importing hashcore must not cost numba's ~0.4 s
+
     config: Any = numba.config  # its settings are set from the environment at import
     before = config.CACHE_DIR
     config.CACHE_DIR = str(cache_dir())

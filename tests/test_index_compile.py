@@ -107,3 +107,16 @@ def test_kernels_cache_outside_the_source_tree(tmp_path: Path) -> None:
     paths = [Path(line) for line in done.stdout.split()]
     assert len(paths) == 3  # the index's kernels and the PDQ plugin's
     assert all(p.is_relative_to(tmp_path / "hashcore" / "numba") for p in paths), paths
+
+
+def test_loading_hashcore_and_its_plugins_imports_no_numba() -> None:
+    """numba costs ~0.4 s to import and its kernels ~1 s to load: commands that search or
+    hash nothing (``bank list``, ``plugins``, imports) must not pay for them."""
+    script = (
+        "import sys, hashcore; from hashcore.registry import load_registry; load_registry(); "
+        "print(sorted(m for m in sys.modules if m == 'numba' or m.endswith('kernel')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

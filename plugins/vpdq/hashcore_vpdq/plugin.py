@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import hashcore
 from hashcore import ContentKind, InvalidInput, Media, Metric, Signal, SignalIndex, SignalType
@@ -30,13 +30,15 @@ from hashcore_pdq.plugin import PdqSignal
 from hashcore_vpdq.errors import VpdqError
 from hashcore_vpdq.feature import VpdqFeature
 from hashcore_vpdq.frames import compute_vpdq
-from hashcore_vpdq.index import VpdqIndex
 from hashcore_vpdq.matching import (
     QUERY_MATCH_PERCENT,
     compare_prepared,
     match_features,
     prepare,
 )
+
+if TYPE_CHECKING:
+    from hashcore_vpdq.index import VpdqIndex
 
 SECONDS_ENV = "HASHCORE_VPDQ_SECONDS"
 PRUNE_ENV = "HASHCORE_VPDQ_PRUNE_BITS"
@@ -118,6 +120,8 @@ class VpdqSignal(SignalType):
         self, index: SignalIndex, query: bytes, value_ids: Sequence[int]
     ) -> list[dict[str, float]] | None:
         """Both percentages, the frames compared and the matched segments, per banked value."""
+        from hashcore_vpdq.index import VpdqIndex
+
         if not isinstance(index, VpdqIndex):
             return None
         frames = prepare(self.feature(query))
@@ -128,6 +132,10 @@ class VpdqSignal(SignalType):
         return found
 
     def create_index(self) -> VpdqIndex:
+        """The frame index; imported here, as it loads the compiled search (numba, ~0.3 s),
+        which commands that search nothing need not pay for."""
+        from hashcore_vpdq.index import VpdqIndex
+
         return VpdqIndex()
 
 
