@@ -71,7 +71,7 @@ class Engine(EngineAPI):
         self.backend = index_backend if index_backend is not None else EmbeddedBackend()
         self.indexes = IndexSet(
             self.store,
-            self.backend.registry(self.registry, self.store.store_id),
+            self.backend.registry(self.registry, self.store),
             self.backend.index_dir(self.store_dir),
             compact_interval=compact_interval,
         )
@@ -315,6 +315,8 @@ class Engine(EngineAPI):
         ]
         if not candidates or not any(grouped):
             return results
+        # An index that can filter by bank needs to only when some bank is left out.
+        scope = None if len(candidates) == len(all_banks) else [b.name for b in candidates]
         self.indexes.catch_up()
         found: list[FamilyHits] = []
         with self.indexes.reading() as states:
@@ -322,7 +324,7 @@ class Engine(EngineAPI):
                 signal_type = self.registry.get(family)
                 threshold = loosest_threshold(signal_type, candidates, request, loosen_banks)
                 index = states[family].index
-                found.append(search_family(index, signal_type, grouped, threshold))
+                found.append(search_family(index, signal_type, grouped, threshold, scope))
         matched = match_hits(
             found, self.store.live_entries, self.registry, all_banks, request, len(queries),
             wanted, loosen_banks,

@@ -91,9 +91,11 @@ def search_family(
     signal_type: SignalType,
     grouped: Sequence[Mapping[str, Sequence[Signal]]],
     threshold: float,
+    banks: Collection[str] | None = None,
 ) -> FamilyHits:
     """Search every lookup's signals of one family in one call; keep each lookup's best hit
-    per value id. ``grouped[n]`` holds lookup ``n``'s signals by family."""
+    per value id. ``grouped[n]`` holds lookup ``n``'s signals by family; ``banks`` are the
+    banks the lookups may match (``None``: all), for an index that can filter by them."""
     family = signal_type.name
     signals = [s for group in grouped for s in group.get(family, ())]
     owners = np.fromiter(
@@ -101,7 +103,7 @@ def search_family(
         np.int64,
         len(signals),
     )
-    found = index.range_search([s.value for s in signals], threshold)
+    found = index.range_search_in([s.value for s in signals], threshold, banks)
     weak = [signal_type.is_weak(s.quality) for s in signals]
     hits = best_hits(signal_type, owners, [s.variant for s in signals], found, weak)
     return described(hits, index, [s.value for s in signals])

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hashcore.backends import IndexBackend
 from hashcore.engine import Engine
 from hashcore.index.base import SignalIndex
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
+from hashcore.store import Store
 from tests.backend_support import BACKENDS, MakeBackend, backend_maker, oracle
 from tests.engine_support import flip_bits, registry
 
@@ -28,19 +30,23 @@ def make_backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture
-def new_index(make_backend: MakeBackend) -> Iterator:
-    """A function giving a fresh index of a family on the backend (a store id of its own)."""
-    backends = []
+def new_index(make_backend: MakeBackend, tmp_path: Path) -> Iterator:
+    """A function giving a fresh index of a family on the backend, over an empty store of its
+    own (so the values it is given belong to no bank: a bank-filtered search still finds
+    them)."""
+    opened: list[tuple[IndexBackend, Store]] = []
 
     def new(family: str) -> SignalIndex:
         backend = make_backend()
-        backends.append(backend)
-        view: SignalRegistry = backend.registry(registry(), f"t{random.getrandbits(64):x}")
+        store = Store(tmp_path / f"store-{len(opened)}")
+        opened.append((backend, store))
+        view: SignalRegistry = backend.registry(registry(), store)
         return view.get(family).create_index()
 
     yield new
-    for backend in backends:
+    for backend, store in opened:
         backend.close()
+        store.close()
 
 
 def hits(index: SignalIndex, queries: list[bytes], threshold: float) -> list[list[tuple]]:
@@ -259,5 +265,71 @@ def test_restart_catches_up_with_changes_made_while_it_was_away(
         assert lookups(engine, queries) == expected(engine, queries, 31)
         state = engine.indexes.states()["pdq"]
         assert (state.origin, state.replayed) == ("snapshot", 3)
+    finally:
+        engine.close()
+
+
+# Lookups limited to some banks: filtered inside the index where it can, the same answers.
+
+
+def test_bank_limited_lookups_equal_the_oracle_as_values_gain_and_lose_banks(
+    make_backend: MakeBackend, tmp_path: Path
+) -> None:
+    """A value gains a bank without a change-log step (another bank's entry banks it, a
+    withdrawn entry comes back, an entry is replaced with new signals): a lookup limited to
+    that bank finds it at once, and one limited to a bank it has lost does not."""
+    rng = random.Random(13)
+    engine = Engine(tmp_path / "store", registry(), index_backend=make_backend())
+    try:
+        values = populate(engine, rng)
+        engine.create_bank("gamma")
+        queries = queries_of(values, rng)
+
+        def check() -> None:
+            for wanted in (["alpha"], ["beta"], ["gamma"], ["beta", "gamma"]):
+                got = lookups(engine, queries, banks=wanted)
+                assert got == [
+                    [m for m in per if m[0] in wanted] for per in expected(engine, queries, 31)
+                ], wanted
+
+        check()
+        alpha = {e.external_id: e for e in engine.iter_entries("alpha")}
+        picked = [values[key] for key in list(alpha)[:6]]
+        gained = engine.add_entry("gamma", [pdq(picked[0])], external_id="gained").id
+        check()
+        engine.set_entry_status("alpha", alpha["alpha-1"].id, "withdrawn")
+        engine.set_entry_status("gamma", gained, "withdrawn")
+        check()
+        engine.set_entry_status("gamma", gained, "active")
+        with engine.batch() as writer:  # an entry replaced: its new signal is gamma's too
+            writer.upsert_entry("gamma", "gained", [pdq(picked[1])])
+        check()
+        engine.set_bank_enabled("alpha", False)
+        check()
+        assert engine.check().ok
+    finally:
+        engine.close()
+
+
+def test_gains_made_by_another_process_reach_a_restarted_index(
+    make_backend: MakeBackend, tmp_path: Path
+) -> None:
+    rng = random.Random(14)
+    store = tmp_path / "store"
+    engine = Engine(store, registry(), index_backend=make_backend())
+    values = populate(engine, rng)
+    engine.create_bank("gamma")
+    queries = queries_of(values, rng)
+    assert lookups(engine, queries, banks=["gamma"]) == [[] for _ in queries]
+    engine.close()
+    other = Engine(store, registry())  # the embedded index: the store's triggers still log
+    for n, value in enumerate(list(values.values())[::11][:5]):
+        other.add_entry("gamma", [pdq(value)], external_id=f"late-{n}")
+    other.close()
+    engine = Engine(store, registry(), index_backend=make_backend())
+    try:
+        got = lookups(engine, queries, banks=["gamma"])
+        assert got == [[m for m in per if m[0] == "gamma"] for per in expected(engine, queries, 31)]
+        assert sum(map(len, got)) >= 5
     finally:
         engine.close()

@@ -88,3 +88,38 @@ def test_a_lost_collection_is_rebuilt_from_the_store(
         assert engine.indexes.states()["pdq"].origin == "rebuilt"
     finally:
         engine.close()
+
+
+def test_a_bank_limited_search_is_filtered_inside_milvus(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The index itself returns only the wanted banks' values (and values it could not place),
+    so hits of other banks never cross the wire; the store's gains log keeps the lists whole."""
+    from hashcore.backends import backend_from_spec
+    from hashcore.engine import Engine
+    from tests.engine_support import pdq, registry
+
+    spec = f"milvus:{tmp_path_factory.getbasetemp() / 'milvus-lite.db'}"
+    engine = Engine(tmp_path, registry(), index_backend=backend_from_spec(spec))
+    try:
+        base = bytes(32)
+        engine.create_bank("near")
+        engine.create_bank("far")
+        for k in range(1, 21):  # ids 1..20 at distance k from the query
+            engine.add_entry("near" if k % 4 == 0 else "far", [pdq(flip_bits(base, k))])
+        engine.lookup_signals([pdq(base)])  # opens and fills the index
+        index = engine.indexes.get("pdq").index
+
+        def found(banks: list[str] | None) -> list[float]:
+            return index.range_search_in([base], 32, banks).distances.tolist()
+
+        assert found(None) == [float(k) for k in range(1, 21)]
+        assert found(["near"]) == [4.0, 8.0, 12.0, 16.0, 20.0]
+        assert found(["near", "far"]) == found(None)
+        assert found([]) == [] and found(["no such bank"]) == []
+        engine.add_entry("near", [pdq(flip_bits(base, 3))], external_id="gained")  # far's value
+        assert found(["near"]) == [3.0, 4.0, 8.0, 12.0, 16.0, 20.0]
+        matches = engine.lookup_signals([pdq(base)], banks=["near"]).matches
+        assert sorted(m.signals[0].distance for m in matches) == found(["near"])
+    finally:
+        engine.close()

@@ -17,12 +17,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hashcore.errors import InvalidInput
 from hashcore.index.base import SignalIndex
 from hashcore.registry import SignalRegistry
 from hashcore.signals import SignalType
+
+if TYPE_CHECKING:
+    from hashcore.store import Store
 
 BACKEND_ENV = "HASHCORE_INDEX_BACKEND"
 EMBEDDED = "embedded"
@@ -39,8 +42,10 @@ class IndexBackend(Protocol):
         directory per backend, so switching back and forth rebuilds neither)."""
         ...
 
-    def registry(self, registry: SignalRegistry, store_id: str) -> SignalRegistry:
-        """``registry`` with the families this backend serves creating its indexes."""
+    def registry(self, registry: SignalRegistry, store: Store) -> SignalRegistry:
+        """``registry`` with the families this backend serves creating its indexes, over
+        ``store`` (its id names the backend's data; a backend that filters by bank reads the
+        values' banks from it)."""
         ...
 
     def problem(self) -> str | None:
@@ -60,7 +65,7 @@ class EmbeddedBackend:
     def index_dir(self, store_dir: Path) -> Path:
         return store_dir / "indexes"  # hashcore.engine.INDEX_DIR, where snapshots always were
 
-    def registry(self, registry: SignalRegistry, store_id: str) -> SignalRegistry:
+    def registry(self, registry: SignalRegistry, store: Store) -> SignalRegistry:
         return registry
 
     def problem(self) -> str | None:

@@ -9,6 +9,13 @@ threshold: Milvus keeps hits with ``range_filter <= distance < radius`` for HAMM
 a query that reaches it is searched again over halves of its distance range until each part
 is complete, so no hit is ever silently dropped.
 
+Each row also holds the value's banks (``banks``, a JSON scalar field ``{"ids": [bank id,
+...]}``, see :mod:`hashcore.backends.membership`), so a lookup limited to some banks (a
+partner's grant, a ``--bank`` filter, disabled banks) is filtered inside Milvus with
+``json_contains_any`` and
+never transfers the hits of other banks; the merge applies every bank rule again, so a list
+that still holds a bank the value has lost costs a hit, never a match.
+
 Exact families (MD5) stay on the embedded :class:`~hashcore.index.exact.ExactIndex`: an
 equality lookup in a sorted array costs microseconds and 16 bytes a value (160 MB at 10M), and
 Milvus has no exact-match index over binary codes that would do better.
@@ -27,7 +34,7 @@ import math
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -36,10 +43,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hashcore.backends import redirect
+from hashcore.backends.membership import BankMembership, bank_lists, filter_expression
 from hashcore.errors import InvalidInput, NotReady
 from hashcore.index.base import F64, I64, U8, IndexCorrupt, IndexHit, RangeHits, SignalIndex
 from hashcore.registry import SignalRegistry
 from hashcore.signals import BitSignalType, Metric, SignalType
+from hashcore.store import Store
 
 MAX_TOPK = 16384
 """Milvus's ceiling on hits per query (``limit``, offset included)."""
@@ -49,8 +58,12 @@ faster than 256 at a time (300k PDQ codes, 400 queries: ~220 against ~130 q/s, o
 way, shared VM); small batches also bound one reply's size when queries hit many values."""
 WRITE_BATCH = 20_000
 """Rows per upsert or delete call."""
+BANK_CAPACITY = 4096
+"""Banks listed per value (about 40 kB of JSON, under Milvus's 64 kB per JSON value); a value
+in more is stored as in every bank (:data:`~hashcore.backends.membership.ANY_BANK`)."""
 KIND = "MilvusIndex"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: rows carry their banks, the checkpoint the bank-gains log's seq."""
 CHECKPOINT = "milvus.json"
 INDEX_TYPES = ("BIN_FLAT", "BIN_IVF_FLAT")
 
@@ -130,6 +143,9 @@ class MilvusBackend:
         except MilvusException as error:
             raise NotReady(f"milvus at {settings.uri} unreachable: {error.message}") from None
         self.store_id = ""
+        self.membership: BankMembership | None = None
+        """Where values' banks come from: the store the engine opened (None before it does,
+        and for an index used without a store: its values are then in every bank)."""
         # MilvusIndex.load is a classmethod (SignalIndex's contract): a subclass per backend
         # is how a snapshot read back finds this connection.
         self.index_class: type[MilvusIndex] = type("MilvusIndex", (MilvusIndex,), {"backend": self})
@@ -137,8 +153,9 @@ class MilvusBackend:
     def index_dir(self, store_dir: Path) -> Path:
         return store_dir / "indexes-milvus"
 
-    def registry(self, registry: SignalRegistry, store_id: str) -> SignalRegistry:
-        self.store_id = store_id
+    def registry(self, registry: SignalRegistry, store: Store) -> SignalRegistry:
+        self.store_id = store.store_id
+        self.membership = BankMembership(store)
         return redirect(registry, serves, self.create)
 
     def create(self, signal_type: SignalType) -> MilvusIndex:
@@ -162,6 +179,8 @@ class MilvusBackend:
         from pymilvus import connections
 
         connections.disconnect(self.alias)
+        if self.membership is not None:
+            self.membership.close()
 
 
 class MilvusIndex(SignalIndex):
@@ -176,6 +195,9 @@ class MilvusIndex(SignalIndex):
         self._collection: Any = None
         self._pending: dict[int, bytes | None] = {}
         self._lock = threading.Lock()
+        membership = self.backend.membership
+        self._gains_seq = membership.last_gain() if fresh and membership is not None else 0
+        """The bank-gains log read so far (a fresh index takes every bank from the store)."""
 
     @property
     def value_size(self) -> int:
@@ -200,11 +222,10 @@ class MilvusIndex(SignalIndex):
         with self._lock, _unavailable(self):
             self._apply()
             for start in range(0, ids.shape[0], WRITE_BATCH):
-                part = rows[start : start + WRITE_BATCH]
-                self._col().upsert(
-                    [ids[start : start + WRITE_BATCH].tolist(), [row.tobytes() for row in part]],
-                    timeout=self.backend.settings.timeout,
-                )
+                part = ids[start : start + WRITE_BATCH].tolist()
+                codes_part = [row.tobytes() for row in rows[start : start + WRITE_BATCH]]
+                columns = self._rows(part, codes_part)
+                self._col().upsert(columns, timeout=self.backend.settings.timeout)
 
     def remove(self, value_ids: Sequence[int]) -> None:
         with self._lock:
@@ -219,8 +240,35 @@ class MilvusIndex(SignalIndex):
         with self._lock, _unavailable(self):
             self._apply()
 
+    def _rows(self, value_ids: list[int], codes: list[bytes]) -> list[list[Any]]:
+        """Upsert columns: ids, codes and each value's banks as the store has them now."""
+        membership = self.backend.membership
+        banks = membership.banks_of(value_ids) if membership is not None else {}
+        lists = bank_lists(value_ids, banks, BANK_CAPACITY)
+        return [value_ids, codes, [{"ids": ids} for ids in lists]]
+
+    def _take_gains(self) -> None:
+        """Queue the values held here that may have gained a bank since the log was last
+        read, so they are written again with their banks. Values not held yet get theirs when
+        the change log adds them (adding them now would run ahead of the index's seq)."""
+        membership = self.backend.membership
+        if membership is None:
+            return
+        seq, gained = membership.gains_after(self.family, self._gains_seq)
+        todo = [value_id for value_id in gained if value_id not in self._pending]
+        held: list[int] = []
+        for start in range(0, len(todo), WRITE_BATCH):
+            part = todo[start : start + WRITE_BATCH]
+            rows = self._col().query(
+                expr=f"id in {part}", output_fields=["id"], timeout=self.backend.settings.timeout
+            )
+            held += [int(row["id"]) for row in rows]
+        self._pending.update(membership.values(held))
+        self._gains_seq = seq
+
     def _apply(self) -> None:
         """Send the queue, deletes first; what was sent leaves it (the rest is retried)."""
+        self._take_gains()
         timeout = self.backend.settings.timeout
         removed = [i for i, value in self._pending.items() if value is None]
         added = [(i, value) for i, value in self._pending.items() if value is not None]
@@ -231,7 +279,8 @@ class MilvusIndex(SignalIndex):
                 del self._pending[value_id]
         for start in range(0, len(added), WRITE_BATCH):
             rows = added[start : start + WRITE_BATCH]
-            self._col().upsert([[i for i, _ in rows], [v for _, v in rows]], timeout=timeout)
+            columns = self._rows([i for i, _ in rows], [v for _, v in rows])
+            self._col().upsert(columns, timeout=timeout)
             for value_id, _ in rows:
                 del self._pending[value_id]
 
@@ -242,6 +291,20 @@ class MilvusIndex(SignalIndex):
 
     def range_search(self, queries: Sequence[bytes], threshold: float) -> RangeHits:
         """Every value within ``threshold`` (inclusive) of each query, nearest first."""
+        return self.range_search_in(queries, threshold, None)
+
+    def range_search_in(
+        self, queries: Sequence[bytes], threshold: float, banks: Collection[str] | None
+    ) -> RangeHits:
+        """:meth:`range_search` over the values of ``banks`` only, filtered by Milvus."""
+        expression = ""
+        if banks is not None:
+            membership = self.backend.membership
+            if membership is not None and membership.installed:
+                bank_ids = membership.bank_ids(banks)
+                if not bank_ids:
+                    return _as_range_hits([([], []) for _ in queries])
+                expression = filter_expression(bank_ids)
         if math.isnan(threshold):
             raise InvalidInput("threshold is NaN")
         if any(len(query) != self.value_size for query in queries):
@@ -254,23 +317,29 @@ class MilvusIndex(SignalIndex):
                 with self._lock:  # searches run side by side; only sending the queue is alone
                     self._apply()
                     self._col()
-                self._search_all(list(queries), radius + 1, per_query)
+                self._search_all(list(queries), radius + 1, per_query, expression)
         return _as_range_hits(per_query)
 
     def _search_all(
-        self, queries: list[bytes], radius: int, out: list[tuple[list[int], list[float]]]
+        self,
+        queries: list[bytes],
+        radius: int,
+        out: list[tuple[list[int], list[float]]],
+        expression: str,
     ) -> None:
         for start in range(0, len(queries), QUERY_BATCH):
             batch = queries[start : start + QUERY_BATCH]
-            for offset, (ids, distances) in enumerate(self._range(batch, 0, radius)):
+            for offset, (ids, distances) in enumerate(self._range(batch, 0, radius, expression)):
                 if len(ids) < MAX_TOPK:
                     out[start + offset] = (ids, distances)
                 else:  # Milvus stopped at its ceiling: split the distance range until complete
-                    out[start + offset] = self._complete(batch[offset], 0, radius)
+                    out[start + offset] = self._complete(batch[offset], 0, radius, expression)
 
-    def _complete(self, query: bytes, low: int, high: int) -> tuple[list[int], list[float]]:
+    def _complete(
+        self, query: bytes, low: int, high: int, expression: str
+    ) -> tuple[list[int], list[float]]:
         """Every hit with ``low <= distance < high``, however many."""
-        ids, distances = self._range([query], low, high)[0]
+        ids, distances = self._range([query], low, high, expression)[0]
         if len(ids) < MAX_TOPK:
             return ids, distances
         if high - low == 1:
@@ -278,14 +347,15 @@ class MilvusIndex(SignalIndex):
                 f"more than {MAX_TOPK} {self.family} values at distance {low} from one query"
             )
         middle = (low + high) // 2
-        near_ids, near = self._complete(query, low, middle)
-        far_ids, far = self._complete(query, middle, high)
+        near_ids, near = self._complete(query, low, middle, expression)
+        far_ids, far = self._complete(query, middle, high, expression)
         return near_ids + far_ids, near + far
 
     def _range(
-        self, queries: list[bytes], low: int, high: int
+        self, queries: list[bytes], low: int, high: int, expression: str = ""
     ) -> list[tuple[list[int], list[float]]]:
-        """One range search: hits with ``low <= distance < high`` per query, up to the ceiling.
+        """One range search: hits with ``low <= distance < high`` per query, up to the ceiling,
+        among the rows ``expression`` keeps (every row when empty).
 
         Milvus's HAMMING range search keeps ``range_filter <= distance < radius``.
         """
@@ -297,6 +367,7 @@ class MilvusIndex(SignalIndex):
             anns_field="code",
             param={"metric_type": "HAMMING", "params": params},
             limit=MAX_TOPK,
+            expr=expression or None,
             timeout=self.backend.settings.timeout,
         )
         return [(list(hits.ids), list(hits.distances)) for hits in found]
@@ -339,6 +410,7 @@ class MilvusIndex(SignalIndex):
             "family": self.family,
             "bits": self.bits,
             "collection": self.backend.collection_name(self.family),
+            "gains_seq": self._gains_seq,
         }
         (directory / CHECKPOINT).write_text(json.dumps(manifest, indent=2) + "\n")
 
@@ -349,14 +421,19 @@ class MilvusIndex(SignalIndex):
         try:
             manifest = json.loads(path.read_text())
             family, bits = str(manifest["family"]), int(manifest["bits"])
+            gains_seq = int(manifest["gains_seq"])
             ok = manifest["kind"] == KIND and manifest["version"] == FORMAT_VERSION
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise IndexCorrupt(f"{path}: unreadable milvus checkpoint: {error}") from None
         if not ok or manifest.get("collection") != cls.backend.collection_name(family):
             raise IndexCorrupt(f"{path}: the checkpoint of another index or collection")
         index = cls(family, bits, fresh=False)
+        index._gains_seq = gains_seq
         with index._lock, _unavailable(index):
             index._col()
+        if cls.backend.membership is not None:
+            # No later checkpoint can start before this one: the gains it holds are done with.
+            cls.backend.membership.forget(family, gains_seq)
         return index
 
     # -- the collection ----------------------------------------------------------------------
@@ -380,6 +457,8 @@ class MilvusIndex(SignalIndex):
                 dims = [f.params.get("dim") for f in collection.schema.fields if f.name == "code"]
                 if dims != [self.bits]:
                     raise IndexCorrupt(f"milvus collection {name} holds codes of {dims} bits")
+                if "banks" not in {f.name for f in collection.schema.fields}:
+                    raise IndexCorrupt(f"milvus collection {name} has no banks field (older)")
             collection.load()
             self._collection = collection
             self._fresh = False
@@ -393,6 +472,7 @@ class MilvusIndex(SignalIndex):
             [
                 FieldSchema("id", DataType.INT64, is_primary=True, auto_id=False),
                 FieldSchema("code", DataType.BINARY_VECTOR, dim=self.bits),
+                FieldSchema("banks", DataType.JSON),  # {"ids": [bank id, ...]}
             ],
             description=f"hashcore {self.family} values by value id",
         )

@@ -2,13 +2,14 @@
 
 An index maps *value ids* (int64, one per distinct hash value in the store, so a value shared by
 many entries and banks is indexed once) to values, and answers threshold queries. It knows
-nothing about banks or entries: the store resolves value ids to live entries.
+nothing about entries, and about banks at most which ones a lookup wants
+(:meth:`SignalIndex.range_search_in`): the store resolves value ids to live entries.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -124,6 +125,19 @@ class SignalIndex(ABC):
         no per-hit object is built between the index and the merge.
         """
         return RangeHits.from_lists(self.search(queries, threshold))
+
+    def range_search_in(
+        self, queries: Sequence[bytes], threshold: float, banks: Collection[str] | None
+    ) -> RangeHits:
+        """:meth:`range_search` where the lookup wants only the values of ``banks`` (names;
+        ``None``: every bank), which is what the engine calls.
+
+        The merge applies every bank rule to what comes back, so ignoring ``banks`` (the
+        default) is always correct. An index that knows its values' banks (an external
+        backend's, see :mod:`hashcore.backends.membership`) filters by them to return fewer
+        hits; it may return a value of another bank, never leave out one of ``banks``.
+        """
+        return self.range_search(queries, threshold)
 
     @abstractmethod
     def __len__(self) -> int:
