@@ -121,5 +121,14 @@ def test_a_bank_limited_search_is_filtered_inside_milvus(
         assert found(["near"]) == [3.0, 4.0, 8.0, 12.0, 16.0, 20.0]
         matches = engine.lookup_signals([pdq(base)], banks=["near"]).matches
         assert sorted(m.signals[0].distance for m in matches) == found(["near"])
+
+        asked: list[object] = []  # what the engine asks the index for, around the real call
+        search = index.range_search_in
+        index.range_search_in = lambda q, t, banks: asked.append(banks) or search(q, t, banks)
+        engine.lookup_signals([pdq(base)])
+        engine.lookup_signals([pdq(base)], banks=["far"])
+        engine.set_bank_enabled("far", False)
+        engine.lookup_signals([pdq(base)])
+        assert asked == [None, ["far"], ["near"]]
     finally:
         engine.close()
