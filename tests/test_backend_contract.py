@@ -303,6 +303,7 @@ def test_bank_limited_lookups_equal_the_oracle_as_values_gain_and_lose_banks(
         engine.indexes.rebuild(["pdq"])  # the value is rewritten without gamma, then it returns
         check()
         engine.set_entry_status("gamma", gained, "active")
+        check()
         with engine.batch() as writer:  # an entry replaced: its new signal is gamma's too
             writer.upsert_entry("gamma", "gained", [pdq(picked[1])])
         check()
