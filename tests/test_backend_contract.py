@@ -283,7 +283,8 @@ def test_bank_limited_lookups_equal_the_oracle_as_values_gain_and_lose_banks(
     try:
         values = populate(engine, rng)
         engine.create_bank("gamma")
-        queries = queries_of(values, rng)
+        picked = [values["alpha-7"], values["alpha-8"]]  # alpha entries that stay active
+        queries = queries_of(values, rng) + [[pdq(near(v, rng, 20))] for v in picked]
 
         def check() -> None:
             for wanted in (["alpha"], ["beta"], ["gamma"], ["beta", "gamma"]):
@@ -294,7 +295,6 @@ def test_bank_limited_lookups_equal_the_oracle_as_values_gain_and_lose_banks(
 
         check()
         alpha = {e.external_id: e for e in engine.iter_entries("alpha")}
-        picked = [values["alpha-7"], values["alpha-8"]]  # alpha entries that stay active
         gained = engine.add_entry("gamma", [pdq(picked[0])], external_id="gained").id
         check()
         engine.set_entry_status("alpha", alpha["alpha-1"].id, "withdrawn")
