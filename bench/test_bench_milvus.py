@@ -116,3 +116,98 @@ def teardown_module() -> None:
     Path(os.environ.get("HASHCORE_BENCH_MILVUS_TABLE", "/dev/null")).write_text(
         "\n".join(str(row) for row in RESULTS) + "\n"
     )
+
+
+FILTER_SIZE = int(os.environ.get("HASHCORE_BENCH_MILVUS_FILTER_SIZE", "100000"))
+CLUSTER = 100
+"""Values per cluster (each within 0-24 bits of its centre): ~100 hits a query, as in a bank of
+near-duplicates, so what a search transfers matters."""
+
+
+def clustered_entries(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` PDQ codes in clusters of :data:`CLUSTER`, and one query near each of 200 centres."""
+    rng = np.random.default_rng(16)
+    centres = rng.integers(0, 256, (n // CLUSTER, BITS // 8), dtype=np.uint8)
+    codes = np.repeat(centres, CLUSTER, axis=0)
+    bits = np.unpackbits(codes, axis=1)
+    for row, k in zip(bits, rng.integers(0, 25, n), strict=True):
+        row[rng.choice(BITS, k, replace=False)] ^= 1
+    return np.packbits(bits, axis=1), centres[:200]
+
+
+def fill(engine: Any, codes: np.ndarray) -> None:
+    """Bank ``big`` gets 99% of the entries, ``small`` every 100th."""
+    from hashcore.signals import Signal
+
+    engine.create_bank("big")
+    engine.create_bank("small")
+    with engine.batch() as writer:
+        for n, row in enumerate(codes):
+            bank = "small" if n % 100 == 0 else "big"
+            writer.upsert_entry(bank, f"e{n}", [Signal("pdq", row.tobytes(), quality=100)])
+
+
+def test_bank_filter_inside_milvus(tmp_path: Path) -> None:
+    """A lookup limited to a bank of 1% of the values, with and without the filter sent to
+    Milvus (alternating, 3 pairs, same run): lookups/s and hits returned per query. Also the
+    write cost of the triggers that keep the banks whole: the same entries written into a
+    store with and without them."""
+    from hashcore.backends import backend_from_spec
+    from hashcore.backends.membership import install
+    from hashcore.engine import Engine
+    from hashcore.signals import Signal
+    from tests.engine_support import registry
+
+    codes, centres = clustered_entries(FILTER_SIZE)
+    queries = [row.tobytes() for row in centres]
+    writes: dict[str, list[float]] = {"plain": [], "triggers": []}
+    for pair in range(2):
+        for kind in ("plain", "triggers"):
+            plain = Engine(tmp_path / f"write-{kind}-{pair}", registry())
+            if kind == "triggers":
+                install(str(plain.store.path))
+            started = time.perf_counter()
+            fill(plain, codes)
+            writes[kind].append(time.perf_counter() - started)
+            plain.close()
+    backend = backend_from_spec(f"milvus:{tmp_path / 'filter.db'}")
+    engine = Engine(tmp_path / "store", registry(), index_backend=backend)
+    try:
+        fill(engine, codes)
+        state = engine.indexes.get("pdq")
+        assert state is not None
+        index = state.index
+        index.range_search_in(queries[:5], THRESHOLD, None)
+        rows: dict[str, list[float]] = {}
+        hits: dict[str, float] = {}
+        for _ in range(3):
+            for name, banks in (("index, small unfiltered", None), ("index, small", ["small"])):
+                started = time.perf_counter()
+                found = index.range_search_in(queries, THRESHOLD, banks)
+                rows.setdefault(name, []).append(len(queries) / (time.perf_counter() - started))
+                hits[name] = found.value_ids.shape[0] / len(queries)
+        assert hits["index, small"] < hits["index, small unfiltered"]
+        # The user's path: engine lookups limited to 'small', the filter sent or not.
+        lookups = [[Signal("pdq", query, quality=100)] for query in queries]
+        search = index.range_search_in
+        unfiltered = lambda q, t, banks: search(q, t, None)  # noqa: E731 - the baseline
+        variants = (("lookup, small unfiltered", unfiltered), ("lookup, small", search))
+        for _ in range(3):
+            for name, method in variants:
+                index.range_search_in = method
+                started = time.perf_counter()
+                results = engine.lookup_many(lookups, banks=["small"])
+                rows.setdefault(name, []).append(len(queries) / (time.perf_counter() - started))
+                hits[name] = sum(len(r.matches) for r in results) / len(queries)
+        index.range_search_in = search
+        assert hits["lookup, small"] == hits["lookup, small unfiltered"]
+    finally:
+        engine.close()
+    print(f"\n{FILTER_SIZE:,} values, bank 'small' = 1%, threshold {THRESHOLD}, 200 queries:")
+    print("| call | q/s (median of 3) | hits (index) or matches (lookup) / query |")
+    print("|---|---|---|")
+    for name, rates in rows.items():
+        print(f"| {name} | {sorted(rates)[1]:,.0f} | {hits[name]:.1f} |")
+    plain_s, trig_s = sorted(writes["plain"])[0], sorted(writes["triggers"])[0]
+    print(f"write {FILTER_SIZE:,} entries: {plain_s:.2f} s plain, {trig_s:.2f} s with the gains")
+    print(f"triggers (best of 2 each, alternating): x{trig_s / plain_s:.2f}")
