@@ -34,26 +34,24 @@ CHUNK = 900
 GAINS_DDL = (
     """CREATE TABLE IF NOT EXISTS bank_gains (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        family TEXT NOT NULL,
         value_id INTEGER NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS bank_gains_family ON bank_gains (family, seq)",
     # A signal banked by an active entry: its value may have gained the entry's bank.
     """CREATE TRIGGER IF NOT EXISTS bank_gains_signal AFTER INSERT ON entry_signals
     WHEN (SELECT status FROM entries WHERE id = NEW.entry_id) = 'active'
     BEGIN
-        INSERT INTO bank_gains (family, value_id)
-            SELECT family, id FROM signal_values WHERE id = NEW.value_id;
+        INSERT INTO bank_gains (value_id) VALUES (NEW.value_id);
     END""",
     # An entry that becomes active (or moves bank): each of its values may have gained it.
     """CREATE TRIGGER IF NOT EXISTS bank_gains_entry AFTER UPDATE OF status, bank_id ON entries
     WHEN NEW.status = 'active' AND (OLD.status <> 'active' OR OLD.bank_id <> NEW.bank_id)
     BEGIN
-        INSERT INTO bank_gains (family, value_id)
-            SELECT v.family, v.id FROM entry_signals s JOIN signal_values v ON v.id = s.value_id
-            WHERE s.entry_id = NEW.id;
+        INSERT INTO bank_gains (value_id)
+            SELECT value_id FROM entry_signals WHERE entry_id = NEW.id;
     END""",
 )
+"""The log holds value ids only, with no index but its key: the trigger runs once per banked
+signal, so it is kept to one key lookup and one append (the family is joined when read)."""
 
 _BANK_IDS_SQL = "SELECT id FROM banks WHERE name IN ({marks})"
 _VALUES_SQL = "SELECT id, value FROM signal_values WHERE id IN ({marks})"
@@ -107,14 +105,13 @@ class BankMembership:
         if not self.installed:
             return seq, []
         rows = self._conn.execute(
-            "SELECT g.seq, g.value_id, v.refs FROM bank_gains g"
-            " JOIN signal_values v ON v.id = g.value_id"
-            " WHERE g.family = ? AND g.seq > ? ORDER BY g.seq",
-            (family, seq),
+            "SELECT g.seq, g.value_id, v.family, v.refs FROM bank_gains g"
+            " JOIN signal_values v ON v.id = g.value_id WHERE g.seq > ? ORDER BY g.seq",
+            (seq,),
         ).fetchall()
         if not rows:
             return seq, []
-        live = sorted({int(value_id) for _, value_id, refs in rows if refs > 0})
+        live = sorted({int(v) for _, v, of, refs in rows if of == family and refs > 0})
         return int(rows[-1][0]), live
 
     def last_gain(self) -> int:
@@ -143,7 +140,11 @@ class BankMembership:
             return
         conn = connect(self._path)
         try:
-            conn.execute("DELETE FROM bank_gains WHERE family = ? AND seq <= ?", (family, upto))
+            conn.execute(
+                "DELETE FROM bank_gains WHERE seq <= ?"
+                " AND (SELECT family FROM signal_values WHERE id = value_id) = ?",
+                (upto, family),
+            )
         except sqlite3.OperationalError:
             pass  # read-only or busy: the rows are only read again, never wrong
         finally:
