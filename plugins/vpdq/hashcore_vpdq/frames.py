@@ -35,6 +35,12 @@ from hashcore_vpdq.feature import HASH_BYTES, VpdqFeature
 
 _log = logging.getLogger(__name__)
 
+ACCURATE_ROUNDING = 0x40000
+"""swscale's ``SWS_ACCURATE_RND``, as the reference's conversion to RGB24 sets it. Without it an
+unscaled YUV 4:2:0 -> RGB24 conversion takes swscale's fast table path, whose rounding moved the
+doorknob's fade-in frames (near black, where RGB clips) by up to 22 bits; with it every one of
+those frames equals the reference (``bench/vpdq_reference.py``). PyAV passes the interpolation
+value to ``sws_getContext`` as its flags, so the flag is or-ed into it."""
 MIN_SIDE = 5
 """The reference refuses frames narrower or lower than this (``MIN_HASHABLE_DIM``)."""
 
@@ -247,7 +253,8 @@ class FrameScaler:
             width=width,
             height=height,
             format="rgb24",
-            interpolation=Interpolation.LANCZOS if size else Interpolation.AREA,
+            interpolation=(Interpolation.LANCZOS if size else Interpolation.AREA)
+            | ACCURATE_ROUNDING,
             threads=1,
         )
 
