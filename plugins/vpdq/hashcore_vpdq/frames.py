@@ -36,7 +36,7 @@ from hashcore_vpdq.feature import HASH_BYTES, VpdqFeature
 _log = logging.getLogger(__name__)
 
 ACCURATE_ROUNDING = 0x40000
-"""swscale's ``SWS_ACCURATE_RND``, as the reference's conversion to RGB24 sets it. Without it an
+"""swscale's ``SWS_ACCURATE_RND``: with it our RGB24 frames equal the reference's. Without it an
 unscaled YUV 4:2:0 -> RGB24 conversion takes swscale's fast table path, whose rounding moved the
 doorknob's fade-in frames (near black, where RGB clips) by up to 22 bits; with it every one of
 those frames equals the reference (``bench/vpdq_reference.py``). PyAV passes the interpolation
