@@ -27,7 +27,7 @@ import hashcore
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.base import BankFormat
 from hashcore.formats.http import HttpClient, join_url, with_query
-from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
+from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip, partner_labels
 from hashcore.formats.timeutil import to_iso, to_unix
 from hashcore.formats.xmlsafe import UnsafeXml, file_chunks, guarded_parser, local, parse_error
 from hashcore.model import Entry, EntryStatus
@@ -188,6 +188,7 @@ class NcmecFormat(BankFormat):
         if tag.startswith("deleted"):
             yield BankUpdate(
                 key,
+                labels=partner_labels((), None, kind),
                 source=self.source_name,
                 status=EntryStatus.DELETED,
                 updated_at=updated_at,
@@ -206,7 +207,7 @@ class NcmecFormat(BankFormat):
             yield Skip("no supported signal")
             return
         classification = fields.get("classification", "").strip()
-        labels = (f"ncmec:{classification}",) if classification else ()
+        labels = partner_labels((f"ncmec:{classification}",) if classification else (), None, kind)
         yield BankUpdate(
             key,
             tuple(signals),

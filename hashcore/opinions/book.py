@@ -14,8 +14,9 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-from hashcore.errors import NotFound
+from hashcore.errors import InvalidInput, NotFound
 from hashcore.opinions.model import NewOpinion, Opinion, OpinionKind
 from hashcore.signals import Signal
 from hashcore.store import Store, StoreWriter
@@ -167,3 +168,14 @@ def _opinion(row: Sequence[object]) -> Opinion:
         sent_at=None if sent_at is None else float(str(sent_at)),
         sent_to=None if sent_to is None else str(sent_to),
     )
+
+
+def record_imported(
+    writer: object, bank: str, external_id: str, opinions: Sequence[NewOpinion]
+) -> None:
+    """Record the opinions an imported record carries (a hashcore export) on its entry of
+    ``bank``, in the import's transaction; each lands once however often it is imported."""
+    if not isinstance(writer, StoreWriter):
+        raise InvalidInput("opinions are imported into a store only", field="opinions")
+    for opinion in opinions:
+        record(writer, replace(opinion, bank=bank, external_id=external_id.strip()))
