@@ -128,6 +128,11 @@ def test_record_and_list_over_grpc(source) -> None:
         )
         assert own.author == "ops" and own.origin is None  # admin: the server's own opinion
         assert source.engine.lookup_file(ORIGINAL).matches == []  # excepted at once
+        matching, _ = source.stubs()
+        answer = matching.Lookup(
+            pb.LookupRequest(content=ORIGINAL.read_bytes()), metadata=auth(ADMIN_TOKEN), timeout=60
+        )
+        assert list(answer.matches) == []  # a gRPC lookup too
     with RemoteEngine(source.address, token=LOOKER_TOKEN) as looker:
         theirs = RemoteOpinions(looker).record_opinion(
             NewOpinion("shared", "e1", OpinionKind.CONFIRMED, "lena")
