@@ -182,6 +182,8 @@ def test_the_follow_role() -> None:
     assert principal.lookup_scope([], ["shared", "open"]) == ["open"]
     admin = Principal("a", {"*": ADMIN})
     assert admin.can("any", FOLLOW) and admin.can("any", LOOKUP)
+    everything = Principal("f", {"*": FOLLOW})  # follows every bank, looks up none
+    assert not everything.sees_all and everything.lookup_scope([], ["shared"]) == []
     mixed = Principal("m", {"*": LOOKUP, "shared": FOLLOW})
     assert mixed.can("shared", LOOKUP) and mixed.can("shared", FOLLOW)
 

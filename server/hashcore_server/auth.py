@@ -54,7 +54,9 @@ class Principal:
 
     @property
     def sees_all(self) -> bool:
-        return ALL in self.grants
+        """Whether lookups may search every bank: a ``*`` grant that allows lookups (a ``*``
+        follow grant does not)."""
+        return self.can(ALL, LOOKUP)
 
     def visible(self, banks: Iterable[str]) -> list[str]:
         """The banks of ``banks`` this principal may see (any role)."""
