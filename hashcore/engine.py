@@ -24,6 +24,7 @@ from hashcore.hits import FamilyHits, match_hits, search_family
 from hashcore.index_set import IndexSet
 from hashcore.matching import check_thresholds, loosest_threshold
 from hashcore.model import Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult, Skipped
+from hashcore.opinions.exceptions import drop_excepted
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
 from hashcore.store import Store, StoreWriter
@@ -329,6 +330,7 @@ class Engine(EngineAPI):
             found, self.store.live_entries, self.registry, all_banks, request, len(queries),
             wanted, loosen_banks,
         )  # fmt: skip
+        matched = drop_excepted(self.store, self.registry, grouped, matched)  # false positives
         for result, matches in zip(results, matched, strict=True):
             result.matches = matches
         return results

@@ -27,3 +27,14 @@ def hashcore_bank_formats() -> list[type]:  # type: ignore[empty-body]
     A format turns a partner file or API into ordered updates, problems and checkpoints; the
     importer applies them, so a plugin never touches the store.
     """
+
+
+@hookspec
+def hashcore_feedback_formats() -> list[type]:  # type: ignore[empty-body]
+    """Return the :class:`hashcore.opinions.feedback.FeedbackFormat` subclasses a plugin
+    provides: each turns an opinion on an entry imported with the bank format of the same
+    ``name`` into that partner's feedback requests (ThreatExchange, StopNCII, NCMEC).
+
+    hashcore sends the requests with the bank format's credentials (``auth_headers``) through
+    its partner HTTP client, and records the opinion as sent; the plugin only says what to send.
+    """

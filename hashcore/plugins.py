@@ -28,6 +28,7 @@ DISABLE_ENV = "HASHCORE_DISABLE_PLUGINS"
 HOOK_LABELS: Mapping[str, str] = {
     "hashcore_signal_types": "signal type",
     "hashcore_bank_formats": "bank format",
+    "hashcore_feedback_formats": "feedback format",
 }
 """What one item each hook returns is called in ``hashcore plugins``; every hookspec has one
 (a test checks it, so a new hook cannot ship undescribed)."""

@@ -109,7 +109,7 @@ def test_newer_record_replaces_older(engine: Engine, registry: SignalRegistry) -
     entry = next(
         m for m in engine.lookup_signals([registry.get("md5").signal_from_text(BRIDGE_MD5)]).matches
     )
-    assert entry.labels == ("new",)
+    assert entry.labels == ("new", "partner-opinion:positive")  # the opinion kept as a label
 
 
 def test_older_record_is_ignored(engine: Engine, registry: SignalRegistry) -> None:

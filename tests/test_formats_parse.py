@@ -33,6 +33,8 @@ SAMPLES = DATA / "partner-samples"
 OURS = DATA / "partner"
 BRIDGE_PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 BRIDGE_MD5 = "d35c785545392755e7e4164457657269"
+POSITIVE = "partner-opinion:positive"
+"""What the partner says of a record beyond its labels is kept as a label (issue 17)."""
 
 
 def read(registry: SignalRegistry, fmt: str, path: Path, **options: object) -> list[object]:
@@ -108,12 +110,15 @@ def test_ncmec_sample(registry: SignalRegistry) -> None:
     found = updates(items)
     image = found["4242-img-000123"]
     assert {s.type for s in image.signals} == {"md5", "pdq"}
-    assert image.labels == ("ncmec:B2",)
+    assert image.labels == ("ncmec:B2", "content:image")  # the kind kept as a label
     assert image.status is EntryStatus.ACTIVE and image.content_kind == "image"
     assert image.updated_at == 1772445600.0  # 2026-03-02T10:00:00Z
     assert found["4242-img-000099"].status is EntryStatus.DELETED
     video = found["77-vid-000007"]
-    assert [s.type for s in video.signals] == ["md5"] and video.labels == ("ncmec:A1",)
+    assert [s.type for s in video.signals] == ["md5"] and video.labels == (
+        "ncmec:A1",
+        "content:video",
+    )
     assert "unsupported family sha1" in skips(items)
     assert not problems(items)
 
@@ -168,7 +173,7 @@ def test_ncmec_reads_fields_like_elementtree(registry: SignalRegistry) -> None:
         chunks = [body[i : i + size] for i in range(0, len(body), size)]
         items = list(fmt.parse(chunks, "file", PageInfo(), None))
         [update] = updates(items).values()
-        assert update.external_id == "7-e1" and update.labels == ("ncmec:B2",)
+        assert update.external_id == "7-e1" and update.labels == ("ncmec:B2", "content:image")
         assert [s.value.hex() for s in update.signals] == [BRIDGE_MD5]
         assert skips(items) == ["unsupported family sha1"]
 
@@ -293,7 +298,7 @@ def test_stopncii_status_decides_not_the_value(registry: SignalRegistry) -> None
 
 def test_threatexchange_sample(registry: SignalRegistry) -> None:
     found = updates(read(registry, "threatexchange", SAMPLES / "te_threat_updates.json"))
-    assert found["3058061737574159"].labels == ("gifct_glorification",)
+    assert found["3058061737574159"].labels == ("gifct_glorification", POSITIVE)
     assert found["3058061737574159"].status is EntryStatus.ACTIVE
     assert found["3058061737574160"].status is EntryStatus.DELETED
 
@@ -301,7 +306,12 @@ def test_threatexchange_sample(registry: SignalRegistry) -> None:
 def test_threatexchange_opinions_and_unknowns(registry: SignalRegistry) -> None:
     items = read(registry, "threatexchange", OURS / "te_updates.json")
     found = updates(items)
-    assert found["1"].status is EntryStatus.ACTIVE and found["1"].labels == ("a", "b", "c")
+    assert found["1"].status is EntryStatus.ACTIVE and found["1"].labels == (
+        "a",
+        "b",
+        "c",
+        POSITIVE,
+    )
     assert found["2"].status is EntryStatus.WITHDRAWN, "NON_MALICIOUS alone: a false positive"
     assert found["2"].updated_at == 1772445600.0
     assert found["3"].status is EntryStatus.DELETED, "no descriptor left"
@@ -314,7 +324,7 @@ def test_threatexchange_opinions_and_unknowns(registry: SignalRegistry) -> None:
 def test_pytx_dataset_sample(registry: SignalRegistry) -> None:
     found = updates(read(registry, "pytx-csv", SAMPLES / "pytx_dataset.csv"))
     pdq = found[f"pdq:{BRIDGE_PDQ}"]
-    assert pdq.labels == ("A1",) and pdq.source == "Hotline B file"
+    assert pdq.labels == ("A1", POSITIVE) and pdq.source == "Hotline B file"
     assert found["md5:d41d8cd98f00b204e9800998ecf8427e"].opinion == "seed"
 
 
@@ -338,7 +348,7 @@ def test_tat_list(registry: SignalRegistry) -> None:
     items = read(registry, "tat", OURS / "tat_list.json")
     found = updates(items)
     assert found["101"].signals[0].value.hex() == BRIDGE_MD5
-    assert found["101"].labels == ("tat:Far-right",)
+    assert found["101"].labels == ("tat:Far-right", "content:image")
     assert found["101"].created_at is not None and found["101"].content_kind == "image"
     assert found["103"].status is EntryStatus.DELETED
     assert skips(items) == ["unsupported family sha256"]

@@ -115,6 +115,12 @@ class EveryHook:
     def hashcore_bank_formats(self) -> list[type]:
         return [Fixture]
 
+    @hookspecs.hookimpl
+    def hashcore_feedback_formats(self) -> list[type]:
+        from hashcore.formats.stopncii import StopnciiFeedback
+
+        return [StopnciiFeedback]
+
 
 def test_a_test_builds_its_own_set_without_entry_points(
     monkeypatch: pytest.MonkeyPatch,
@@ -155,9 +161,12 @@ def test_the_cli_lists_formats_beside_signal_types(capsys: pytest.CaptureFixture
     [pdq] = [line for line in lines[signal_types:formats] if line.split()[0] == "pdq"]
     assert pdq.split()[:5] == ["pdq", "image", "hamming", "31", "pdq"]
     assert pdq.index("PDQ 256-bit") == header.index("DESCRIPTION")  # columns line up
-    [ncmec] = [line for line in lines[formats:] if line.split()[0] == "ncmec"]
+    feedback = lines.index("Feedback formats")  # after the bank formats: the partners told back
+    [ncmec] = [line for line in lines[formats:feedback] if line.split()[0] == "ncmec"]
     assert ncmec.split()[:3] == ["ncmec", "file,api", "ncmec"]
     assert ncmec.index("NCMEC") == lines[formats + 1].index("DESCRIPTION")
+    told = {line.split()[0] for line in lines[feedback + 2 :] if line.strip()}
+    assert told == {"ncmec", "stopncii", "threatexchange"}
     assert main(["plugins", "--json"]) == 0
     listed: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
     by_name = {info["name"]: info for info in listed}

@@ -10,12 +10,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hashcore import __version__
-from hashcore.cli import bank_cmd, check_cmd, hash_cmd, lookup_cmd, plugins_cmd, serve_cmd
+from hashcore.cli import (
+    bank_cmd,
+    check_cmd,
+    hash_cmd,
+    lookup_cmd,
+    opinion_cmd,
+    plugins_cmd,
+    serve_cmd,
+)
 from hashcore.errors import HashcoreError
 
 EXIT_USAGE = 2
 REST_MARKUP = re.compile(r"(?::\w+:)?``?(?P<text>[^`]+)``?")
-COMMANDS = (hash_cmd, bank_cmd, lookup_cmd, plugins_cmd, serve_cmd, check_cmd)
+COMMANDS = (hash_cmd, bank_cmd, lookup_cmd, plugins_cmd, serve_cmd, check_cmd, opinion_cmd)
 """Each module has ``register(subparsers)`` and sets ``func`` on its parser."""
 
 

@@ -79,4 +79,8 @@ def _description(plugins: Plugins, hook: str, name: str) -> str:
         return plugins.registry.get(name).description
     if hook == "hashcore_bank_formats":
         return plugins.formats[name].description
+    if hook == "hashcore_feedback_formats":
+        from hashcore.opinions.feedback import load_feedback_formats
+
+        return load_feedback_formats(plugins.manager)[name].description
     return ""

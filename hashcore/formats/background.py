@@ -189,15 +189,15 @@ def _pack(update: BankUpdate) -> Packed:
         opinion,
         update.content_kind,
         update.position,
+        update.opinions,
     )
 
 
 def _unpack(packed: Packed | Item) -> Item:
     if not isinstance(packed, tuple):
         return packed  # problems, skips and checkpoints cross as themselves
-    external_id, signals, labels, source, status, updated_at, created_at, opinion, kind, where = (
-        packed
-    )
+    (external_id, signals, labels, source, status, updated_at, created_at, opinion, kind, where,
+     opinions) = packed  # fmt: skip
     return BankUpdate(
         external_id,
         tuple([Signal(*signal) for signal in signals]),
@@ -209,6 +209,7 @@ def _unpack(packed: Packed | Item) -> Item:
         None if opinion is None else _OPINIONS[opinion],
         kind,
         where,
+        opinions,
     )
 
 

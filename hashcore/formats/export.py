@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, TextIO
 
 from hashcore.errors import InvalidInput
 from hashcore.formats.native import entry_line, header_line
 from hashcore.formats.pytx import DATASET_HEADER
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus
+from hashcore.opinions.book import list_opinions
+from hashcore.opinions.model import Opinion
 from hashcore.registry import SignalRegistry, load_registry
+from hashcore.store import Store
 
 EXPORT_FORMATS = ("hashcore", "pytx-csv")
 PYTX_NAMES = {"pdq": "pdq", "md5": "video_md5", "vpdq": "vpdq"}
@@ -43,19 +46,42 @@ def export_bank(
         raise InvalidInput(f"cannot export as {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
     info = engine.get_bank(bank)
     if fmt == "hashcore":
-        return write_native(info.bank, engine.iter_entries(bank), out, with_sources=with_sources)
+        opinions = bank_opinions(engine, bank)
+        return write_native(
+            info.bank, engine.iter_entries(bank), out, with_sources=with_sources, opinions=opinions
+        )
     return write_pytx_csv(info.bank, engine.iter_entries(bank), out, load_registry())
 
 
 def write_native(
-    bank: Bank, entries: Iterable[Entry], out: TextIO, *, with_sources: bool = False
+    bank: Bank,
+    entries: Iterable[Entry],
+    out: TextIO,
+    *,
+    with_sources: bool = False,
+    opinions: Mapping[str, Sequence[Opinion]] | None = None,
 ) -> Counter[str]:
+    """The bank, its entries and the opinions on them (by external id)."""
     counts: Counter[str] = Counter()
     out.write(header_line(bank) + "\n")
     for entry in entries:
-        out.write(entry_line(entry, with_source=with_sources) + "\n")
+        said = (opinions or {}).get(entry.external_id, ())
+        out.write(entry_line(entry, with_source=with_sources, opinions=said) + "\n")
         counts["entries"] += 1
+        if said:
+            counts["opinions"] += len(said)
     return counts
+
+
+def bank_opinions(engine: Source, bank: str) -> dict[str, list[Opinion]]:
+    """The opinions on ``bank``'s entries by external id, when ``engine`` holds a store."""
+    store = getattr(engine, "store", None)
+    if not isinstance(store, Store):
+        return {}
+    found: dict[str, list[Opinion]] = {}
+    for opinion in list_opinions(store, bank):
+        found.setdefault(opinion.external_id, []).append(opinion)
+    return found
 
 
 def write_pytx_csv(

@@ -88,6 +88,19 @@ class HttpClient:
 
     def get(self, url: str, *, accept: str | None = None) -> bytes:
         """The body of ``url``; raise after ``retries`` failed retries or at once on a 4xx."""
+        return self.send("GET", url, accept=accept)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        *,
+        content_type: str | None = None,
+        accept: str | None = None,
+    ) -> bytes:
+        """``method`` on ``url`` with ``body`` (feedback to a partner: PUT, POST), retried and
+        refused like :meth:`get`; the response's body."""
         scheme = urllib.parse.urlsplit(url).scheme
         if scheme not in ("http", "https"):
             raise InvalidInput(f"only http(s) URLs can be fetched, not {scheme!r}", field="url")
@@ -95,7 +108,7 @@ class HttpClient:
         while True:
             attempt += 1
             try:
-                return self._get_once(url, accept)
+                return self._get_once(url, accept, method, body, content_type)
             except _Transient as error:
                 if attempt > self.retries:
                     raise NotReady(
@@ -112,13 +125,22 @@ class HttpClient:
         except RecursionError:
             raise InvalidInput(f"{redact_url(url)}: response JSON nested too deeply") from None
 
-    def _get_once(self, url: str, accept: str | None) -> bytes:
+    def _get_once(
+        self,
+        url: str,
+        accept: str | None,
+        method: str = "GET",
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> bytes:
         headers = {"User-Agent": USER_AGENT}
         if accept:
             headers["Accept"] = accept
+        if content_type:
+            headers["Content-Type"] = content_type
         if self.auth_origin is not None and origin(url) == self.auth_origin:
             headers.update(self.headers)
-        request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310
+        request = urllib.request.Request(url, body, headers=headers, method=method)  # noqa: S310
         self.requests += 1
         watchdog = _Watchdog(self.timeout)
         opener = urllib.request.build_opener(
@@ -126,7 +148,7 @@ class HttpClient:
         )
         try:
             with opener.open(request, timeout=self.timeout) as response:
-                body: bytes = response.read(self.max_bytes + 1)
+                answer: bytes = response.read(self.max_bytes + 1)
             if watchdog.expired:  # the read may have ended at the shutdown, short
                 raise _Transient(f"no complete response within {self.timeout:g} s")
         except urllib.error.HTTPError as error:
@@ -148,9 +170,9 @@ class HttpClient:
             raise _Transient(f"connection failed: {reason}") from None
         finally:
             watchdog.cancel()
-        if len(body) > self.max_bytes:
+        if len(answer) > self.max_bytes:
             raise LimitExceeded(f"{redact_url(url)}: response over {self.max_bytes} bytes")
-        return body
+        return answer
 
 
 class _Watchdog:

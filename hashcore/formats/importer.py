@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from hashcore.errors import HashcoreError, InvalidInput, StoreError, keep_first
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
 from hashcore.model import EntryStatus, Ticker
+from hashcore.opinions.book import record_imported as record_opinions
 
 BATCH_SIZE = 20_000
 """Updates per transaction: 1M hashed records took 85 s at 1,000, 73 s at 5,000 (fewer commits
@@ -336,6 +337,8 @@ class _Run:
                 counts["active_deleted"] += outcome == "updated"
                 outcome = "deleted"
             counts[outcome] += 1
+            if update.opinions:
+                record_opinions(writer, self.bank, update.external_id, update.opinions)
         limit = staged.delete_limit
         if limit is not None and staged.active_deleted + counts["active_deleted"] > limit:
             raise MassDeleteRefused(

@@ -9,7 +9,7 @@ from typing import IO, Any
 from hashcore.errors import LimitExceeded
 from hashcore.formats.base import BankFormat
 from hashcore.formats.http import HttpClient
-from hashcore.formats.records import BankUpdate, Item, Problem
+from hashcore.formats.records import BankUpdate, Item, Problem, partner_labels
 from hashcore.model import EntryStatus
 from hashcore.signals import Signal
 
@@ -69,9 +69,12 @@ class JsonPagesFormat(BankFormat):
         position: str,
         **more: Any,
     ) -> BankUpdate:
-        """One record's snapshot: these partners send one hash a record, from this feed."""
+        """One record's snapshot: these partners send one hash a record, from this feed; its
+        opinion and content kind are kept as labels too (``records.partner_labels``)."""
+        labels = partner_labels(more.pop("labels", ()), more.get("opinion"),
+                                more.get("content_kind"))  # fmt: skip
         return BankUpdate(
-            key, (signal,), source=self.source_name, status=status, updated_at=updated,
+            key, (signal,), labels, source=self.source_name, status=status, updated_at=updated,
             position=position, **more,
         )  # fmt: skip
 

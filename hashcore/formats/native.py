@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, ClassVar
 
 import hashcore
@@ -21,6 +21,8 @@ from hashcore.formats.base import BankFormat
 from hashcore.formats.pytx import text_lines
 from hashcore.formats.records import BankUpdate, Item, Problem, Skip
 from hashcore.model import PRIORITIES, Bank, BankSettings, Entry, EntryStatus
+from hashcore.opinions.lines import opinion_json, opinions_from_json
+from hashcore.opinions.model import Opinion
 from hashcore.signals import Signal, stored_variant
 
 FORMAT_ID = "hashcore-bank"
@@ -46,8 +48,9 @@ def header_line(bank: Bank) -> str:
     )
 
 
-def entry_line(entry: Entry, *, with_source: bool = False) -> str:
-    """One entry, every field a receiver needs to reproduce it exactly.
+def entry_line(entry: Entry, *, with_source: bool = False, opinions: Sequence[Opinion] = ()) -> str:
+    """One entry, every field a receiver needs to reproduce it exactly, and the opinions on
+    it (``hashcore.opinions.lines``; the key is left out when there are none).
 
     The entry's ``source`` is where this hotline got the file (for ``bank add``, its local
     path), which is nobody else's business: it is written only when asked for."""
@@ -61,6 +64,8 @@ def entry_line(entry: Entry, *, with_source: bool = False) -> str:
     }
     if with_source:
         data["source"] = entry.source
+    if opinions:
+        data["opinions"] = [opinion_json(opinion) for opinion in opinions]
     return _dump(data)
 
 
@@ -170,6 +175,11 @@ class NativeFormat(BankFormat):
         if not signals and status is EntryStatus.ACTIVE:
             yield Skip("no supported signal")
             return
+        try:
+            opinions = opinions_from_json(data.get("opinions", []), key)
+        except InvalidInput as error:
+            yield Problem(position, error.message)
+            return
         yield BankUpdate(
             key,
             tuple(signals),
@@ -179,6 +189,7 @@ class NativeFormat(BankFormat):
             updated,
             created,
             position=position,
+            opinions=opinions,
         )
 
     def _signal(self, raw: object, position: str) -> Signal | Skip | Problem:

@@ -20,16 +20,19 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, ClassVar
+from urllib.parse import quote
 from xml.parsers import expat
 
 import hashcore
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.base import BankFormat
 from hashcore.formats.http import HttpClient, join_url, with_query
-from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
+from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip, partner_labels
 from hashcore.formats.timeutil import to_iso, to_unix
 from hashcore.formats.xmlsafe import UnsafeXml, file_chunks, guarded_parser, local, parse_error
-from hashcore.model import EntryStatus
+from hashcore.model import Entry, EntryStatus
+from hashcore.opinions.feedback import FeedbackFormat, FeedbackRequest
+from hashcore.opinions.model import Opinion
 from hashcore.signals import Signal
 
 ENTRY_TAGS = frozenset({"image", "video", "deletedImage", "deletedVideo"})
@@ -185,6 +188,7 @@ class NcmecFormat(BankFormat):
         if tag.startswith("deleted"):
             yield BankUpdate(
                 key,
+                labels=partner_labels((), None, kind),
                 source=self.source_name,
                 status=EntryStatus.DELETED,
                 updated_at=updated_at,
@@ -203,7 +207,7 @@ class NcmecFormat(BankFormat):
             yield Skip("no supported signal")
             return
         classification = fields.get("classification", "").strip()
-        labels = (f"ncmec:{classification}",) if classification else ()
+        labels = partner_labels((f"ncmec:{classification}",) if classification else (), None, kind)
         yield BankUpdate(
             key,
             tuple(signals),
@@ -373,3 +377,36 @@ def hashcore_bank_formats() -> list[type]:
 
 
 __all__ = ["NcmecFormat", "decode_feature"]
+
+
+NCMEC_TYPES = {"md5": "MD5", "sha1": "SHA1", "pdq": "PDQ", "photodna": "PDNA",
+               "tmk_pdqf": "TMK_PDQF"}  # fmt: skip
+"""Our family -> NCMEC's fingerprint type, the ``{TYPE}`` of its feedback path."""
+_NCMEC_NS = "https://hashsharing.ncmec.org/hashsharing/v2"
+
+
+class NcmecFeedback(FeedbackFormat):
+    """``PUT /v2/entries/{member}/{id}/{TYPE}/feedback``, one per fingerprint type of the
+    entry: ``<affirmative/>`` for a confirmed match, ``<negative/>`` for a false positive;
+    a dispute or a withdrawal has no NCMEC form."""
+
+    name: ClassVar[str] = "ncmec"
+    description: ClassVar[str] = "NCMEC hash sharing v2 entry feedback (affirmative, negative)"
+
+    def requests(self, opinion: Opinion, entry: Entry, url: str) -> list[FeedbackRequest]:
+        verdict = {"confirmed": "affirmative", "false_positive": "negative"}.get(opinion.kind)
+        member, _, entry_id = entry.external_id.partition("-")
+        if verdict is None or not entry_id:
+            return []
+        body = f'<feedbackSubmission xmlns="{_NCMEC_NS}"><{verdict}/></feedbackSubmission>'
+        kinds = sorted({NCMEC_TYPES[s.type] for s in entry.signals if s.type in NCMEC_TYPES})
+        path = f"{url}/v2/entries/{quote(member, safe='')}/{quote(entry_id, safe='')}"
+        return [
+            FeedbackRequest("PUT", f"{path}/{kind}/feedback", body.encode(), "application/xml")
+            for kind in kinds
+        ]
+
+
+@hashcore.hookimpl
+def hashcore_feedback_formats() -> list[type]:
+    return [NcmecFeedback]

@@ -16,7 +16,7 @@ from typing import IO, ClassVar, Protocol, TypeVar
 import hashcore
 from hashcore.formats.base import BankFormat
 from hashcore.formats.families import value_key
-from hashcore.formats.records import BankUpdate, Item, Opinion, Problem
+from hashcore.formats.records import BankUpdate, Item, Opinion, Problem, partner_labels
 from hashcore.model import EntryStatus
 from hashcore.signals import Signal
 
@@ -106,7 +106,7 @@ class PytxCsvFormat(BankFormat):
         signal = self.families.signal(raw_type, value, position)
         if not isinstance(signal, Signal):
             return signal
-        labels = tuple(sorted(set(tags.split())))
+        labels = partner_labels(tuple(sorted(set(tags.split()))), opinion, None)
         key = value_key(signal)
         return BankUpdate(
             key,

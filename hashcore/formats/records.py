@@ -16,6 +16,7 @@ from typing import Any
 
 from hashcore.errors import InvalidInput
 from hashcore.model import BankSettings, EntryStatus
+from hashcore.opinions.model import NewOpinion
 from hashcore.signals import Signal
 
 
@@ -56,6 +57,9 @@ class BankUpdate:
     content_kind: str | None = None
     position: str = ""
     """Where the record was read (``line 12``, ``page 3 image #4``), for error reports only."""
+    opinions: tuple[NewOpinion, ...] = ()
+    """Opinions on the entry carried by the record (hashcore's own export): recorded with it,
+    on the bank it is imported into (their ``bank`` is left empty here)."""
 
     @property
     def op(self) -> Op:
@@ -108,6 +112,22 @@ class Checkpoint:
         return cls(state)
 
 
+def partner_labels(
+    labels: tuple[str, ...], opinion: Opinion | None, content_kind: str | None
+) -> tuple[str, ...]:
+    """``labels`` and what the partner says of the record beyond them, kept as labels so the
+    entry carries them: ``partner-opinion:<positive|seed|negative>`` and
+    ``content:<image|video|...>``. Labels are stored, shown with every match, exported
+    losslessly and read back as they are, so the fields survive any round trip; the formats
+    add them where they build the record (free: no second record per update)."""
+    extra = []
+    if opinion is not None:
+        extra.append(f"partner-opinion:{opinion.value}")
+    if content_kind:
+        extra.append(f"content:{content_kind}")
+    return (*labels, *extra) if extra else labels
+
+
 Item = BankUpdate | Problem | Skip | Checkpoint
 """One element of a format's output stream."""
 
@@ -120,4 +140,5 @@ __all__ = [
     "Opinion",
     "Problem",
     "Skip",
+    "partner_labels",
 ]

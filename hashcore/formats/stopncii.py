@@ -8,6 +8,7 @@ hash that keeps matching hurts the person it was meant to protect. (An open-sour
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -17,7 +18,9 @@ from hashcore.formats.http import HttpClient, with_query
 from hashcore.formats.jsonutil import JsonPagesFormat
 from hashcore.formats.records import Checkpoint, Item, Problem, Skip
 from hashcore.formats.timeutil import to_unix
-from hashcore.model import EntryStatus
+from hashcore.model import Entry, EntryStatus
+from hashcore.opinions.feedback import FeedbackFormat, FeedbackRequest
+from hashcore.opinions.model import Opinion
 from hashcore.signals import Signal
 
 STATUSES: dict[str, EntryStatus] = {
@@ -120,3 +123,30 @@ __all__ = ["Skip", "StopnciiFormat"]
 @hashcore.hookimpl
 def hashcore_bank_formats() -> list[type]:
     return [StopnciiFormat]
+
+
+STOPNCII_FEEDBACK = {"confirmed": "Upheld", "false_positive": "Overturned", "withdrawn": "None"}
+"""Opinion kind -> StopNCII ``feedbackValue``; a dispute has no StopNCII form."""
+
+
+class StopnciiFeedback(FeedbackFormat):
+    """``POST SubmitFeedback`` with one ``hashFeedbacks`` item for the entry's
+    ``(signalType, hashValue)``, the key StopNCII records are kept under."""
+
+    name: ClassVar[str] = "stopncii"
+    description: ClassVar[str] = "StopNCII SubmitFeedback (Upheld, Overturned)"
+
+    def requests(self, opinion: Opinion, entry: Entry, url: str) -> list[FeedbackRequest]:
+        value = STOPNCII_FEEDBACK.get(opinion.kind)
+        signal_type, _, hash_value = entry.external_id.partition(":")
+        if value is None or not hash_value:
+            return []
+        feedback = {"signalType": signal_type, "hashValue": hash_value,
+                    "feedbackValue": value, "tags": []}  # fmt: skip
+        body = json.dumps({"hashFeedbacks": [feedback]}, separators=(",", ":")).encode()
+        return [FeedbackRequest("POST", f"{url}/SubmitFeedback", body, "application/json")]
+
+
+@hashcore.hookimpl
+def hashcore_feedback_formats() -> list[type]:
+    return [StopnciiFeedback]

@@ -18,7 +18,9 @@ from hashcore.formats.http import HttpClient, join_url, with_query
 from hashcore.formats.jsonutil import JsonPagesFormat
 from hashcore.formats.records import Checkpoint, Item, Opinion, Problem
 from hashcore.formats.timeutil import to_unix
-from hashcore.model import EntryStatus
+from hashcore.model import Entry, EntryStatus
+from hashcore.opinions.feedback import FeedbackFormat, FeedbackRequest
+from hashcore.opinions.model import Opinion as OpinionRecord
 from hashcore.signals import Signal
 
 PAGE_SIZE = 1000
@@ -146,3 +148,42 @@ def _newest(document: object) -> float | None:
 @hashcore.hookimpl
 def hashcore_bank_formats() -> list[type]:
     return [ThreatExchangeFormat]
+
+
+TE_TYPES = {"pdq": "HASH_PDQ", "md5": "HASH_MD5", "tmk_pdqf": "HASH_TMK",
+            "photodna": "HASH_PHOTODNA", "vpdq": "HASH_VIDEO_VPDQ"}  # fmt: skip
+TE_STATUS = {"confirmed": "MALICIOUS", "false_positive": "NON_MALICIOUS", "disputed": "UNKNOWN"}
+"""Opinion kind -> the status of our own descriptor on the indicator: ThreatExchange's opinion
+(``NON_MALICIOUS`` is its false positive)."""
+
+
+class ThreatExchangeFeedback(FeedbackFormat):
+    """``POST /threat_descriptors``: our own descriptor on the entry's indicator, shared with
+    the privacy group the bank is fetched from (the last part of ``--url``), its ``status``
+    the opinion. A withdrawal has no descriptor form."""
+
+    name: ClassVar[str] = "threatexchange"
+    description: ClassVar[str] = "ThreatExchange descriptor opinion (MALICIOUS, NON_MALICIOUS)"
+
+    def requests(self, opinion: OpinionRecord, entry: Entry, url: str) -> list[FeedbackRequest]:
+        status = TE_STATUS.get(opinion.kind)
+        root, _, group = url.rpartition("/")
+        signal = next((s for s in entry.signals if s.type in TE_TYPES), None)
+        if status is None or signal is None or not group.isdigit():
+            return []
+        form = {
+            "indicator": signal.value.hex(),
+            "type": TE_TYPES[signal.type],
+            "status": status,
+            "description": f"hashcore opinion: {opinion.kind.value}",
+            "privacy_type": "HAS_PRIVACY_GROUP",
+            "privacy_members": group,
+        }
+        body = urllib.parse.urlencode(form).encode()
+        return [FeedbackRequest("POST", f"{root}/threat_descriptors", body,
+                                "application/x-www-form-urlencoded")]  # fmt: skip
+
+
+@hashcore.hookimpl
+def hashcore_feedback_formats() -> list[type]:
+    return [ThreatExchangeFeedback]

@@ -107,6 +107,15 @@ class RemoteEngine(EngineAPI):
     def close(self) -> None:
         self._channel.close()
 
+    @property
+    def channel(self) -> grpc.Channel:
+        """The server's channel, for the services beside the engine's (``Opinions``)."""
+        return self._channel
+
+    def call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
+        """``method(request)`` with this client's token and timeout, errors translated."""
+        return self._call(method, request, timeout)
+
     def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         try:
             return method(request, timeout=timeout or self.timeout, metadata=self._metadata)

@@ -24,6 +24,11 @@ a file's own hashes, not those of its derived pictures (recounted on opening). V
 ``family_counts``: each family's live values (``refs > 0``), moved by the writer with every
 change-log row, so opening an index compares its size with a counter instead of counting
 (1 s per family at 10M values). ``hashcore check`` recounts both counters.
+
+Version 7 added ``opinions`` (analysts' and partners' verdicts on entries: confirmed, false
+positive, disputed, withdrawn; see :mod:`hashcore.opinions`) and ``match_exceptions``, the local
+false-positive exception list derived from them. They are created with ``CREATE TABLE IF NOT
+EXISTS`` on every opening, so an older store gets them empty.
 """
 
 from __future__ import annotations
@@ -104,6 +109,38 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 """
 
+OPINIONS_DDL = """
+CREATE TABLE IF NOT EXISTS opinions (
+    id INTEGER PRIMARY KEY,
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    uid TEXT NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('confirmed', 'false_positive', 'disputed', 'withdrawn')),
+    note TEXT,
+    author TEXT NOT NULL,
+    origin TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    hashes TEXT NOT NULL DEFAULT '[]',
+    sent_at REAL,
+    sent_to TEXT,
+    UNIQUE (origin, uid)
+);
+CREATE INDEX IF NOT EXISTS opinions_entry ON opinions (entry_id, author, created_at);
+CREATE INDEX IF NOT EXISTS opinions_unsent ON opinions (entry_id) WHERE sent_at IS NULL;
+CREATE TABLE IF NOT EXISTS match_exceptions (
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    family TEXT NOT NULL,
+    value BLOB NOT NULL,
+    opinion_id INTEGER NOT NULL REFERENCES opinions(id) ON DELETE CASCADE,
+    PRIMARY KEY (entry_id, family, value, opinion_id)
+) WITHOUT ROWID;
+"""
+"""Opinions and the exception list (version 7). ``origin`` is ``''`` for this store's own
+opinions, else the partner they came from; ``uid`` makes a resent opinion land once;
+``sent_at``/``sent_to`` are the outbox (:mod:`hashcore.opinions.upstream`). ``hashes`` is the
+JSON ``[[family, hex], ...]`` of the content an opinion is about; ``match_exceptions`` holds
+those of each author's latest local false positive, rewritten with every opinion."""
+
 ENTRY_SIGNALS_V2 = """
 CREATE TABLE entry_signals_v2 (
     entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
@@ -163,6 +200,7 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
                 f"store schema version {version} is newer than this hashcore ({SCHEMA_VERSION})"
             )
         _run_script(conn, DDL)
+        _run_script(conn, OPINIONS_DDL)
         if version == 1:  # a new store (0) was just created in the current shape
             _migrate_to_v2(conn)
         if version in (1, 2):

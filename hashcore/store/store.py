@@ -339,6 +339,11 @@ class Store:
 
     # Connections
 
+    def read_connection(self) -> sqlite3.Connection:
+        """This thread's read connection, for the modules that keep tables of their own
+        (:mod:`hashcore.opinions`) without adding their queries here."""
+        return self._reader()
+
     def _open(self) -> sqlite3.Connection:
         with self._connections_lock:
             if self._closed:

@@ -91,6 +91,12 @@ class StoreWriter:
         """Rows appended to ``changes`` so far in this transaction."""
         self._counts = CountDeltas()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open transaction's connection, for the modules that keep tables of their own
+        (:mod:`hashcore.opinions`): their rows commit with this transaction."""
+        return self._conn
+
     def finish(self) -> None:
         """Write what the transaction changed in ``bank_counts``; the store calls this just
         before it commits (tallied in memory meanwhile: a counter row per write would double

@@ -1,7 +1,8 @@
 """Bearer tokens, grants and bank visibility.
 
 A token (metadata ``authorization: Bearer <token>``) names a partner and grants it banks, each
-with a role: ``lookup`` or ``admin`` (which includes lookup); ``*`` stands for every bank.
+with a role: ``lookup``, ``follow`` (receive the bank's updates, send opinions back) or ``admin``
+(which includes both); ``*`` stands for every bank. Lookup and follow do not include each other.
 Tokens are compared by SHA-256 with :func:`hmac.compare_digest` against every configured digest,
 so neither the token nor the timing of the comparison reveals anything. Tokens are never logged.
 """
@@ -21,9 +22,11 @@ from hashcore_server.errors import PermissionDenied, Unauthenticated
 log = logging.getLogger("hashcore.server")
 
 LOOKUP = "lookup"
+FOLLOW = "follow"
 ADMIN = "admin"
 ALL = "*"
-_RANK = {LOOKUP: 1, ADMIN: 2}
+IMPLIES = {LOOKUP: {LOOKUP}, FOLLOW: {FOLLOW}, ADMIN: {ADMIN, LOOKUP, FOLLOW}}
+"""What each granted role allows: admin everything, lookup and follow only themselves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +37,14 @@ class Principal:
     grants: dict[str, str] = field(default_factory=dict)
 
     def role_for(self, bank: str) -> str | None:
-        """The strongest role granted on ``bank`` (a ``*`` grant counts for every bank)."""
+        """The strongest role granted on ``bank`` (a ``*`` grant counts for every bank):
+        admin if either grant is admin, else the bank's own grant, else the ``*`` one."""
         roles = [r for r in (self.grants.get(bank), self.grants.get(ALL)) if r is not None]
-        return max(roles, key=_RANK.__getitem__) if roles else None
+        return ADMIN if ADMIN in roles else next(iter(roles), None)
 
     def can(self, bank: str, role: str) -> bool:
-        granted = self.role_for(bank)
-        return granted is not None and _RANK[granted] >= _RANK[role]
+        granted = (self.grants.get(bank), self.grants.get(ALL))
+        return any(g is not None and role in IMPLIES[g] for g in granted)
 
     def require(self, bank: str, role: str) -> None:
         """Raise :class:`PermissionDenied` unless ``role`` is granted on ``bank``."""
@@ -50,7 +54,9 @@ class Principal:
 
     @property
     def sees_all(self) -> bool:
-        return ALL in self.grants
+        """Whether lookups may search every bank: a ``*`` grant that allows lookups (a ``*``
+        follow grant does not)."""
+        return self.can(ALL, LOOKUP)
 
     def visible(self, banks: Iterable[str]) -> list[str]:
         """The banks of ``banks`` this principal may see (any role)."""

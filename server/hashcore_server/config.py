@@ -20,7 +20,7 @@ from hashcore.backends import BACKEND_ENV, backend_table, check_table
 from hashcore.errors import HashcoreError, InvalidInput
 
 MIB = 1024 * 1024
-ROLES = ("lookup", "admin")
+ROLES = ("lookup", "follow", "admin")
 
 
 class ConfigError(HashcoreError):
@@ -34,7 +34,8 @@ class TokenGrant:
     name: str
     sha256: str
     grants: Mapping[str, str]
-    """Bank name (or ``*`` for every bank) to role: ``lookup``, or ``admin`` (implies lookup)."""
+    """Bank name (or ``*`` for every bank) to role: ``lookup``, ``follow``, or ``admin``
+    (implies both)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,13 @@ from hashcore_server.calls import State
 from hashcore_server.config import ConfigError, ServerConfig
 from hashcore_server.matching import MatchingServicer
 from hashcore_server.metrics import Metrics
+from hashcore_server.opinions import OpinionsServicer
 from hashcore_server.parsing import ParseGuard
 
 log = logging.getLogger("hashcore.server")
 
 SERVICE_NAMES = tuple(
-    pb.DESCRIPTOR.services_by_name[name].full_name for name in ("Matching", "Banks")
+    pb.DESCRIPTOR.services_by_name[name].full_name for name in ("Matching", "Banks", "Opinions")
 )
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -67,6 +68,7 @@ class HashcoreServer:
         self.grpc = grpc.server(self._executor, options=options, interceptors=[ParseGuard()])
         pb_grpc.add_MatchingServicer_to_server(MatchingServicer(self.state), self.grpc)
         pb_grpc.add_BanksServicer_to_server(BanksServicer(self.state), self.grpc)
+        pb_grpc.add_OpinionsServicer_to_server(OpinionsServicer(self.state), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc

@@ -523,3 +523,79 @@ class CheckResponse(_message.Message):
     seconds: float
     repair: bool
     def __init__(self, ok: _Optional[bool] = ..., results: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., before_repair: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., repaired: _Optional[_Iterable[str]] = ..., seconds: _Optional[float] = ..., repair: _Optional[bool] = ...) -> None: ...
+
+class OpinionItem(_message.Message):
+    __slots__ = ("bank", "external_id", "kind", "note", "author", "created_at", "hashes", "uid")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    external_id: str
+    kind: str
+    note: str
+    author: str
+    created_at: float
+    hashes: _containers.RepeatedCompositeFieldContainer[Signal]
+    uid: str
+    def __init__(self, bank: _Optional[str] = ..., external_id: _Optional[str] = ..., kind: _Optional[str] = ..., note: _Optional[str] = ..., author: _Optional[str] = ..., created_at: _Optional[float] = ..., hashes: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., uid: _Optional[str] = ...) -> None: ...
+
+class RecordOpinionRequest(_message.Message):
+    __slots__ = ("opinion",)
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    opinion: OpinionItem
+    def __init__(self, opinion: _Optional[_Union[OpinionItem, _Mapping]] = ...) -> None: ...
+
+class OpinionRecord(_message.Message):
+    __slots__ = ("opinion", "id", "origin", "duplicate")
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    opinion: OpinionItem
+    id: int
+    origin: str
+    duplicate: bool
+    def __init__(self, opinion: _Optional[_Union[OpinionItem, _Mapping]] = ..., id: _Optional[int] = ..., origin: _Optional[str] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class ListOpinionsRequest(_message.Message):
+    __slots__ = ("bank", "external_id")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    external_id: str
+    def __init__(self, bank: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
+
+class ListOpinionsResponse(_message.Message):
+    __slots__ = ("opinions",)
+    OPINIONS_FIELD_NUMBER: _ClassVar[int]
+    opinions: _containers.RepeatedCompositeFieldContainer[OpinionRecord]
+    def __init__(self, opinions: _Optional[_Iterable[_Union[OpinionRecord, _Mapping]]] = ...) -> None: ...
+
+class SubmitOpinionsRequest(_message.Message):
+    __slots__ = ("opinions",)
+    OPINIONS_FIELD_NUMBER: _ClassVar[int]
+    opinions: _containers.RepeatedCompositeFieldContainer[OpinionItem]
+    def __init__(self, opinions: _Optional[_Iterable[_Union[OpinionItem, _Mapping]]] = ...) -> None: ...
+
+class OpinionRejected(_message.Message):
+    __slots__ = ("index", "reason")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    reason: str
+    def __init__(self, index: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SubmitOpinionsResponse(_message.Message):
+    __slots__ = ("stored", "duplicates", "rejected")
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    stored: int
+    duplicates: int
+    rejected: _containers.RepeatedCompositeFieldContainer[OpinionRejected]
+    def __init__(self, stored: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[OpinionRejected, _Mapping]]] = ...) -> None: ...

@@ -829,3 +829,181 @@ class Banks:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class OpinionsStub:
+    """--- Opinions (issue 17): verdicts on entries, and feedback to a followed source. ---------
+
+    An opinion says an entry's match was confirmed, a false positive or disputed (withdrawn
+    takes the author's earlier one back); the latest per author counts. A false positive with
+    the content's hashes stops that entry matching that content at the store that formed it.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RecordOpinion = channel.unary_unary(
+                '/hashcore.api.v1.Opinions/RecordOpinion',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.RecordOpinionRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.OpinionRecord.FromString,
+                _registered_method=True)
+        self.ListOpinions = channel.unary_unary(
+                '/hashcore.api.v1.Opinions/ListOpinions',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ListOpinionsRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ListOpinionsResponse.FromString,
+                _registered_method=True)
+        self.SubmitOpinions = channel.unary_unary(
+                '/hashcore.api.v1.Opinions/SubmitOpinions',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SubmitOpinionsRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SubmitOpinionsResponse.FromString,
+                _registered_method=True)
+
+
+class OpinionsServicer:
+    """--- Opinions (issue 17): verdicts on entries, and feedback to a followed source. ---------
+
+    An opinion says an entry's match was confirmed, a false positive or disputed (withdrawn
+    takes the author's earlier one back); the latest per author counts. A false positive with
+    the content's hashes stops that entry matching that content at the store that formed it.
+    """
+
+    def RecordOpinion(self, request, context):
+        """Record an opinion on an entry. Admin on the bank: the server's own opinion (a false
+        positive excepts the content locally). Lookup only: kept as received from that partner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOpinions(self, request, context):
+        """Opinions on a bank's entries: all of them with admin, else those the caller sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitOpinions(self, request, context):
+        """A follower sends its opinions on entries of a bank it follows back to the source. Needs
+        the follow role (or admin) on every bank named; stored once per (caller, uid).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_OpinionsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RecordOpinion': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOpinion,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.RecordOpinionRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.OpinionRecord.SerializeToString,
+            ),
+            'ListOpinions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOpinions,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ListOpinionsRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ListOpinionsResponse.SerializeToString,
+            ),
+            'SubmitOpinions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitOpinions,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SubmitOpinionsRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SubmitOpinionsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'hashcore.api.v1.Opinions', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('hashcore.api.v1.Opinions', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Opinions:
+    """--- Opinions (issue 17): verdicts on entries, and feedback to a followed source. ---------
+
+    An opinion says an entry's match was confirmed, a false positive or disputed (withdrawn
+    takes the author's earlier one back); the latest per author counts. A false positive with
+    the content's hashes stops that entry matching that content at the store that formed it.
+    """
+
+    @staticmethod
+    def RecordOpinion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashcore.api.v1.Opinions/RecordOpinion',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.RecordOpinionRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.OpinionRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOpinions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashcore.api.v1.Opinions/ListOpinions',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.ListOpinionsRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.ListOpinionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitOpinions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashcore.api.v1.Opinions/SubmitOpinions',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.SubmitOpinionsRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.SubmitOpinionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
