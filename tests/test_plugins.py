@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pluggy
 import pytest
 
 from hashcore import PluginError, get_plugin_manager
@@ -113,3 +114,42 @@ class TestThirdPartyPluginPassesTheKit(SignalTypeConformance):
         import hashcore_crc32
 
         type(self).signal_type = hashcore_crc32.Crc32Signal
+
+
+class _Extra:
+    """A plugin object handing over the given classes through both class hooks."""
+
+    def __init__(self, *classes: object) -> None:
+        self.classes = list(classes)
+
+    @pluggy.HookimplMarker("hashcore")
+    def hashcore_bank_formats(self) -> list[object]:
+        return self.classes
+
+    @pluggy.HookimplMarker("hashcore")
+    def hashcore_feedback_formats(self) -> list[object]:
+        return self.classes
+
+
+@pytest.mark.parametrize("hook", ["bank", "feedback"])
+def test_plugin_classes_are_checked_by_name(hook: str) -> None:
+    """A bank or feedback format a plugin hands over must be the right subclass, named, and
+    the only one of its name: a clash fails loudly instead of one plugin silently winning."""
+    from hashcore.formats.base import BankFormat, load_formats
+    from hashcore.opinions.feedback import FeedbackFormat, load_feedback_formats
+
+    base, load = (
+        (BankFormat, load_formats) if hook == "bank" else (FeedbackFormat, load_feedback_formats)
+    )
+    taken = next(iter(load(get_plugin_manager())))  # a built-in format's name
+    clash = type("Clash", (base,), {"name": taken})
+    nameless = type("Nameless", (base,), {"name": ""})
+    for extra, message in (
+        (_Extra(clash), "two plugins provide"),
+        (_Extra(nameless), "has no name"),
+        (_Extra(int), "is not a"),
+    ):
+        manager = get_plugin_manager()
+        manager.register(extra)
+        with pytest.raises(PluginError, match=message):
+            load(manager)

@@ -17,6 +17,7 @@ from hashcore.cli.common import (
     parse_thresholds,
     require_store,
     store_parent,
+    verb_group,
 )
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
@@ -29,10 +30,7 @@ from hashcore.signals import stored_variant
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "bank", help="manage banks of known content", description=__doc__
-    )
-    verbs = parser.add_subparsers(dest="bank_command", required=True, metavar="ACTION")
+    verbs = verb_group(subparsers, "bank", "manage banks of known content", __doc__)
     store = [store_parent()]
 
     create = verbs.add_parser("create", parents=store, help="create a bank")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from hashcore.backends import BACKEND_ENV, backend_from_spec
 from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_token
@@ -17,6 +18,13 @@ from hashcore.store.store import DB_NAME
 STORE_ENV = "HASHCORE_STORE"
 SERVER_ENV = "HASHCORE_SERVER"
 DEFAULT_STORE = Path("var/hashcore")
+
+
+def verb_group(subparsers: Any, name: str, help: str, description: str | None) -> Any:
+    """A command whose actions are verbs (``hashcore bank create``, ``hashcore opinion add``):
+    the subparsers to add each verb to; the chosen one is ``args.<name>_command``."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
 
 def store_parent(*, hash_only: bool = False) -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hashcore.cli.common import open_engine, require_store, store_parent
+from hashcore.cli.common import open_engine, require_store, store_parent, verb_group
 from hashcore.cli.import_cmd import read_credentials
 from hashcore.cli.table import table
 from hashcore.engine import Engine
@@ -34,10 +34,8 @@ KINDS = [kind.value for kind in OpinionKind if kind is not OpinionKind.WITHDRAWN
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "opinion", help="opinions on entries: confirmed, false positive", description=__doc__
-    )
-    verbs = parser.add_subparsers(dest="opinion_command", required=True, metavar="ACTION")
+    about = "opinions on entries: confirmed, false positive"
+    verbs = verb_group(subparsers, "opinion", about, __doc__)
     store = [store_parent()]
 
     add = verbs.add_parser("add", parents=store, help="record an opinion on an entry")

@@ -12,11 +12,12 @@ from typing import IO, ClassVar
 
 import pluggy
 
-from hashcore.errors import InvalidInput, NotFound, PluginError
+from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.families import FamilyResolver
 from hashcore.formats.http import HttpClient
 from hashcore.formats.records import Checkpoint, Item
 from hashcore.model import BankSettings
+from hashcore.plugin_classes import classes_by_name
 from hashcore.registry import SignalRegistry
 
 
@@ -78,18 +79,7 @@ class BankFormat:
 
 def load_formats(manager: pluggy.PluginManager) -> dict[str, type[BankFormat]]:
     """Every class returned by ``hashcore_bank_formats``, by name; duplicates fail loudly."""
-    formats: dict[str, type[BankFormat]] = {}
-    for result in manager.hook.hashcore_bank_formats():
-        for cls in result:
-            if not (isinstance(cls, type) and issubclass(cls, BankFormat)):
-                raise PluginError(f"{cls!r} is not a hashcore.formats.BankFormat subclass")
-            name = getattr(cls, "name", None)
-            if not isinstance(name, str) or not name:
-                raise PluginError(f"bank format {cls.__name__} has no name")
-            if name in formats:
-                raise PluginError(f"two plugins provide the bank format {name!r}")
-            formats[name] = cls
-    return formats
+    return classes_by_name(manager.hook.hashcore_bank_formats(), BankFormat, "bank format")
 
 
 def get_format(

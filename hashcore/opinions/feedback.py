@@ -18,11 +18,12 @@ from typing import ClassVar
 
 import pluggy
 
-from hashcore.errors import NotFound, PluginError
+from hashcore.errors import NotFound
 from hashcore.formats.http import HttpClient
 from hashcore.model import Entry
 from hashcore.opinions.model import Opinion
 from hashcore.opinions.outbox import mark_sent, pending
+from hashcore.plugin_classes import classes_by_name
 from hashcore.store import Store
 
 
@@ -52,15 +53,8 @@ class FeedbackFormat:
 
 def load_feedback_formats(manager: pluggy.PluginManager) -> dict[str, type[FeedbackFormat]]:
     """Every class returned by ``hashcore_feedback_formats``, by name; duplicates fail."""
-    found: dict[str, type[FeedbackFormat]] = {}
-    for result in manager.hook.hashcore_feedback_formats():
-        for cls in result:
-            if not (isinstance(cls, type) and issubclass(cls, FeedbackFormat)):
-                raise PluginError(f"{cls!r} is not a FeedbackFormat subclass")
-            if cls.name in found:
-                raise PluginError(f"two plugins provide feedback for {cls.name!r}")
-            found[cls.name] = cls
-    return found
+    results = manager.hook.hashcore_feedback_formats()
+    return classes_by_name(results, FeedbackFormat, "feedback format")
 
 
 def feedback_format(formats: Mapping[str, type[FeedbackFormat]], name: str) -> FeedbackFormat:
