@@ -436,6 +436,9 @@ def test_bank_priority_orders_matches_and_travels(
     assert order() == ["gamma", "alpha", "beta"]
     code, _, err = run(capsys, "bank", "priority", "beta", "9", *store)
     assert code == 2 and "priority must be 1 (highest) to 5" in err
+    for bad in ("9", "high"):  # create says it as the priority verb does, and creates nothing
+        code, _, err = run(capsys, "bank", "create", "delta", "--priority", bad, *store)
+        assert code == 2 and "hashcore: error: priority must be 1" in err
     listing = json.loads(run(capsys, "bank", "list", "--json", *store)[1])
     assert {bank["name"]: bank["priority"] for bank in listing} == {
         "alpha": 2, "beta": None, "gamma": 1

@@ -25,7 +25,7 @@ from hashcore.engine_api import EngineAPI
 from hashcore.errors import AlreadyExists, HashcoreError, InvalidInput
 from hashcore.hash_pool import hash_files
 from hashcore.hashing import FileHashes, iter_files
-from hashcore.model import PRIORITIES, Bank, BankInfo
+from hashcore.model import Bank, BankInfo
 from hashcore.signals import stored_variant
 
 
@@ -41,12 +41,7 @@ def register(subparsers: Any) -> None:
         "--threshold", action="append", metavar="FAMILY=VALUE", help="override a match threshold"
     )
     create.add_argument("--disabled", action="store_true", help="create it disabled")
-    create.add_argument(
-        "--priority",
-        type=int,
-        choices=PRIORITIES,
-        help="1 (highest) to 5: lookups list this bank's matches first",
-    )
+    create.add_argument("--priority", help="1 (highest) to 5: lookups list its matches first")
     create.set_defaults(func=run_create)
 
     listing = verbs.add_parser("list", parents=store, help="banks with their sizes")
@@ -92,7 +87,7 @@ def run_create(args: argparse.Namespace) -> int:
             source=args.source,
             enabled=not args.disabled,
             thresholds=parse_thresholds(args.threshold),
-            priority=args.priority,
+            priority=_priority(args.priority or "none"),
         )
     print(f"created bank {bank.name}")
     return 0
@@ -219,13 +214,17 @@ def _removed(bank: str, count: int) -> str:
 
 
 def run_priority(args: argparse.Namespace) -> int:
-    value = None if args.priority.lower() == "none" else _priority(args.priority)
+    value = _priority(args.priority)
     return _one_change(
         args, lambda engine: _priority_line(engine.set_bank_priority(args.name, value))
     )
 
 
-def _priority(text: str) -> int:
+def _priority(text: str) -> int | None:
+    """A priority as typed (``bank create --priority``, ``bank priority``): a number, checked
+    by the engine as from any caller, or ``none`` for unset."""
+    if text.strip().lower() == "none":
+        return None
     try:
         return int(text)
     except ValueError:
