@@ -24,6 +24,12 @@ a file's own hashes, not those of its derived pictures (recounted on opening). V
 ``family_counts``: each family's live values (``refs > 0``), moved by the writer with every
 change-log row, so opening an index compares its size with a counter instead of counting
 (1 s per family at 10M values). ``hashcore check`` recounts both counters.
+
+Version 6 added the bank-level ``entry_log`` (the entries of each bank in the order of their last
+change, for followers of a shared bank: docs/sharing.md), kept by SQLite triggers so that every
+write path logs,
+``entry_origins`` (where a followed entry came from) and ``followers`` (how far each partner
+has read a published bank). An older store's entries are logged once each when it is opened.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import uuid
 
 from hashcore.errors import HashcoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -139,6 +145,82 @@ FAMILY_RECOUNT_SQL = "SELECT family, COUNT(*) FROM signal_values WHERE refs > 0 
 an index opening compares its size with it: counting 10M values took 1 s per family."""
 
 
+NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
+"""Unix time in SQL, to the millisecond (``unixepoch('subsec')`` needs SQLite 3.42)."""
+
+ENTRY_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS entry_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    bank_id INTEGER NOT NULL,
+    entry_id INTEGER NOT NULL,
+    external_id TEXT NOT NULL,
+    op TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entry_log_bank ON entry_log (bank_id, seq);
+CREATE INDEX IF NOT EXISTS entry_log_entry ON entry_log (entry_id);
+CREATE TABLE IF NOT EXISTS entry_origins (
+    entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    partner TEXT NOT NULL,
+    remote_bank TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS followers (
+    bank_id INTEGER NOT NULL REFERENCES banks(id) ON DELETE CASCADE,
+    partner TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (bank_id, partner)
+) WITHOUT ROWID
+"""
+"""Version 6: the bank-level change log of entries, followed entries' origins, and how far
+each follower of a published bank has read. The log says *which* entry changed, not how: a
+publisher reads the entry's state when it sends it."""
+
+_LOG_ROW = (
+    "DELETE FROM entry_log WHERE entry_id = {id} AND op <> 'delete';"
+    " INSERT INTO entry_log (bank_id, entry_id, external_id, op, ts)"
+)
+_ENTRY = "SELECT bank_id, id, external_id, '{op}', {now} FROM entries WHERE id = {who}.entry_id"
+ENTRY_LOG_TRIGGERS = (
+    # A new active entry is logged by its signals (below); a tombstone may have none.
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_insert AFTER INSERT ON entries
+    WHEN NEW.status <> 'active' BEGIN {_LOG_ROW.format(id="NEW.id")}
+    VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'insert', {NOW_SQL}); END""",  # noqa: S608
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_update AFTER UPDATE ON entries
+    WHEN OLD.labels IS NOT NEW.labels OR OLD.status IS NOT NEW.status
+    OR OLD.source IS NOT NEW.source OR OLD.updated_at IS NOT NEW.updated_at
+    OR OLD.external_id IS NOT NEW.external_id OR OLD.bank_id IS NOT NEW.bank_id
+    BEGIN {_LOG_ROW.format(id="NEW.id")}
+    VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'update', {NOW_SQL}); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_delete AFTER DELETE ON entries
+    BEGIN {_LOG_ROW.format(id="OLD.id")}
+    VALUES (OLD.bank_id, OLD.id, OLD.external_id, 'delete', {NOW_SQL}); END""",
+    # A signal change need not touch the entry row (a partner record re-sent with the same
+    # updated_at and other hashes), so the links log too (not once the entry row is gone).
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_link AFTER INSERT ON entry_signals
+    WHEN EXISTS (SELECT 1 FROM entries WHERE id = NEW.entry_id)
+    BEGIN {_LOG_ROW.format(id="NEW.entry_id")}
+    {_ENTRY.format(op="signals", now=NOW_SQL, who="NEW")}; END""",  # noqa: S608
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_unlink AFTER DELETE ON entry_signals
+    WHEN EXISTS (SELECT 1 FROM entries WHERE id = OLD.entry_id)
+    BEGIN {_LOG_ROW.format(id="OLD.entry_id")}
+    {_ENTRY.format(op="signals", now=NOW_SQL, who="OLD")}; END""",  # noqa: S608
+)
+"""Every write to ``entries`` or ``entry_signals`` appends a row to ``entry_log``, whichever
+code (or tool) makes it: the import path, single-entry verbs, a repair, a hand edit. The row
+replaces the entry's earlier one: the log keeps each entry once, at the position of its last
+change (a follower needs the entry's latest state, and a log of every write would grow
+without bound), and a removed entry keeps its ``delete`` row as the tombstone followers see
+(never replaced, even by a new entry that reuses the row id)."""
+ENTRY_LOG_SEED = (
+    "INSERT INTO entry_log (bank_id, entry_id, external_id, op, ts)"  # noqa: S608 - constants
+    f" SELECT bank_id, id, external_id, 'seed', {NOW_SQL} FROM entries ORDER BY id"
+)
+"""Version 5 -> 6: one row per existing entry, so a follower of an older bank gets it all."""
+
+
 def connect(path: str, *, timeout: float = 30.0) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, foreign keys on."""
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -175,6 +257,11 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
         if version in (1, 2, 3, 4):  # v5 keeps each family's live values counted
             conn.execute("DELETE FROM family_counts")
             conn.execute(f"INSERT INTO family_counts (family, live) {FAMILY_RECOUNT_SQL}")
+        _run_script(conn, ENTRY_LOG_DDL)
+        for trigger in ENTRY_LOG_TRIGGERS:
+            conn.execute(trigger)
+        if 0 < version < 6:  # v6 logs every entry write; older entries are logged once here
+            conn.execute(ENTRY_LOG_SEED)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,)

@@ -1,7 +1,10 @@
 """Bearer tokens, grants and bank visibility.
 
 A token (metadata ``authorization: Bearer <token>``) names a partner and grants it banks, each
-with a role: ``lookup`` or ``admin`` (which includes lookup); ``*`` stands for every bank.
+with a role: ``lookup``, ``follow`` (receive the bank's changes: docs/sharing.md) or ``admin``
+(which includes both); ``*`` stands for every bank. ``lookup`` and ``follow`` are independent: a
+partner that follows a bank need not search it, nor may a searcher copy it. A bank may be given
+several roles at once (``lookup+follow``).
 Tokens are compared by SHA-256 with :func:`hmac.compare_digest` against every configured digest,
 so neither the token nor the timing of the comparison reveals anything. Tokens are never logged.
 """
@@ -21,9 +24,20 @@ from hashcore_server.errors import PermissionDenied, Unauthenticated
 log = logging.getLogger("hashcore.server")
 
 LOOKUP = "lookup"
+FOLLOW = "follow"
 ADMIN = "admin"
 ALL = "*"
-_RANK = {LOOKUP: 1, ADMIN: 2}
+_RANK = {LOOKUP: 1, FOLLOW: 1, ADMIN: 2}
+_IMPLIES = {LOOKUP: {LOOKUP}, FOLLOW: {FOLLOW}, ADMIN: {ADMIN, LOOKUP, FOLLOW}}
+
+
+def roles_of(grant: str) -> set[str]:
+    """Every role a grant gives: ``admin`` gives all three, ``lookup+follow`` both."""
+    return {implied for role in grant.split("+") for implied in _IMPLIES[role]}
+
+
+def _rank(grant: str) -> int:
+    return max(_RANK[role] for role in grant.split("+"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +50,14 @@ class Principal:
     def role_for(self, bank: str) -> str | None:
         """The strongest role granted on ``bank`` (a ``*`` grant counts for every bank)."""
         roles = [r for r in (self.grants.get(bank), self.grants.get(ALL)) if r is not None]
-        return max(roles, key=_RANK.__getitem__) if roles else None
+        return max(roles, key=_rank) if roles else None
 
     def can(self, bank: str, role: str) -> bool:
-        granted = self.role_for(bank)
-        return granted is not None and _RANK[granted] >= _RANK[role]
+        return any(
+            role in roles_of(grant)
+            for grant in (self.grants.get(bank), self.grants.get(ALL))
+            if grant is not None
+        )
 
     def require(self, bank: str, role: str) -> None:
         """Raise :class:`PermissionDenied` unless ``role`` is granted on ``bank``."""
@@ -50,7 +67,8 @@ class Principal:
 
     @property
     def sees_all(self) -> bool:
-        return ALL in self.grants
+        """May look up in every bank (a ``*`` grant that includes lookup)."""
+        return self.can(ALL, LOOKUP)
 
     def visible(self, banks: Iterable[str]) -> list[str]:
         """The banks of ``banks`` this principal may see (any role)."""
