@@ -160,7 +160,8 @@ def test_remove_entries_is_set_based(store: Store) -> None:
             assert writer.remove_entries("alpha", range(1, count + 1)) == count
         finally:
             store._writer.set_trace_callback(None)
-    issued = [s for s in statements if not s.startswith("-- TRIGGER")]  # the writer's own
+    # a trigger (the bank log's) reports its statement again each time it fires
+    issued = [s for n, s in enumerate(statements) if n == 0 or s != statements[n - 1]]
     assert len(issued) < 50, len(issued)
     assert _ops(store, "pdq")[count:] == [(n, "remove") for n in range(1, count + 1)]
     assert store.bank_infos(["alpha"])[0].entries == 0

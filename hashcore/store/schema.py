@@ -25,8 +25,8 @@ a file's own hashes, not those of its derived pictures (recounted on opening). V
 change-log row, so opening an index compares its size with a counter instead of counting
 (1 s per family at 10M values). ``hashcore check`` recounts both counters.
 
-Version 6 added the bank-level ``entry_log`` (the entries of each bank in the order of their last
-change, for followers of a shared bank: docs/sharing.md), kept by SQLite triggers so that every
+Version 6 added the bank-level ``entry_log`` (a row per entry changed by a transaction, in
+order, for followers of a shared bank: docs/sharing.md), kept by SQLite triggers so that every
 write path logs,
 ``entry_origins`` (where a followed entry came from) and ``followers`` (how far each partner
 has read a published bank). An older store's entries are logged once each when it is opened.
@@ -158,7 +158,10 @@ CREATE TABLE IF NOT EXISTS entry_log (
     ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entry_log_bank ON entry_log (bank_id, seq);
-CREATE INDEX IF NOT EXISTS entry_log_entry ON entry_log (entry_id);
+CREATE TABLE IF NOT EXISTS entry_log_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    seq INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entry_origins (
     entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
     partner TEXT NOT NULL,
@@ -178,42 +181,52 @@ CREATE TABLE IF NOT EXISTS followers (
 each follower of a published bank has read. The log says *which* entry changed, not how: a
 publisher reads the entry's state when it sends it."""
 
-_LOG_ROW = (
-    "DELETE FROM entry_log WHERE entry_id = {id} AND op <> 'delete';"
-    " INSERT INTO entry_log (bank_id, entry_id, external_id, op, ts)"
-)
+_LOG_ROW = "INSERT INTO entry_log (bank_id, entry_id, external_id, op, ts)"
 _ENTRY = "SELECT bank_id, id, external_id, '{op}', {now} FROM entries WHERE id = {who}.entry_id"
+_NOT_JUST_LOGGED = (
+    "(SELECT entry_id FROM entry_log WHERE seq > COALESCE((SELECT seq FROM entry_log_mark), 9e18)"
+    " ORDER BY seq DESC LIMIT 1) IS NOT {id}"
+)
 ENTRY_LOG_TRIGGERS = (
     # A new active entry is logged by its signals (below); a tombstone may have none.
     f"""CREATE TRIGGER IF NOT EXISTS entry_log_insert AFTER INSERT ON entries
-    WHEN NEW.status <> 'active' BEGIN {_LOG_ROW.format(id="NEW.id")}
-    VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'insert', {NOW_SQL}); END""",  # noqa: S608
+    WHEN NEW.status <> 'active' BEGIN
+    {_LOG_ROW} VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'insert', {NOW_SQL}); END""",  # noqa: S608
     f"""CREATE TRIGGER IF NOT EXISTS entry_log_update AFTER UPDATE ON entries
-    WHEN OLD.labels IS NOT NEW.labels OR OLD.status IS NOT NEW.status
+    WHEN (OLD.labels IS NOT NEW.labels OR OLD.status IS NOT NEW.status
     OR OLD.source IS NOT NEW.source OR OLD.updated_at IS NOT NEW.updated_at
-    OR OLD.external_id IS NOT NEW.external_id OR OLD.bank_id IS NOT NEW.bank_id
-    BEGIN {_LOG_ROW.format(id="NEW.id")}
-    VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'update', {NOW_SQL}); END""",
-    f"""CREATE TRIGGER IF NOT EXISTS entry_log_delete AFTER DELETE ON entries
-    BEGIN {_LOG_ROW.format(id="OLD.id")}
-    VALUES (OLD.bank_id, OLD.id, OLD.external_id, 'delete', {NOW_SQL}); END""",
+    OR OLD.external_id IS NOT NEW.external_id OR OLD.bank_id IS NOT NEW.bank_id)
+    AND {_NOT_JUST_LOGGED.format(id="NEW.id")} BEGIN
+    {_LOG_ROW} VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'update', {NOW_SQL}); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_delete AFTER DELETE ON entries BEGIN
+    {_LOG_ROW} VALUES (OLD.bank_id, OLD.id, OLD.external_id, 'delete', {NOW_SQL}); END""",
     # A signal change need not touch the entry row (a partner record re-sent with the same
-    # updated_at and other hashes), so the links log too (not once the entry row is gone).
+    # updated_at and other hashes), so the links log too (nothing once the entry row is gone).
     f"""CREATE TRIGGER IF NOT EXISTS entry_log_link AFTER INSERT ON entry_signals
-    WHEN EXISTS (SELECT 1 FROM entries WHERE id = NEW.entry_id)
-    BEGIN {_LOG_ROW.format(id="NEW.entry_id")}
-    {_ENTRY.format(op="signals", now=NOW_SQL, who="NEW")}; END""",  # noqa: S608
+    WHEN {_NOT_JUST_LOGGED.format(id="NEW.entry_id")} BEGIN
+    {_LOG_ROW} {_ENTRY.format(op="signals", now=NOW_SQL, who="NEW")}; END""",
     f"""CREATE TRIGGER IF NOT EXISTS entry_log_unlink AFTER DELETE ON entry_signals
-    WHEN EXISTS (SELECT 1 FROM entries WHERE id = OLD.entry_id)
-    BEGIN {_LOG_ROW.format(id="OLD.entry_id")}
-    {_ENTRY.format(op="signals", now=NOW_SQL, who="OLD")}; END""",  # noqa: S608
+    WHEN {_NOT_JUST_LOGGED.format(id="OLD.entry_id")} BEGIN
+    {_LOG_ROW} {_ENTRY.format(op="signals", now=NOW_SQL, who="OLD")}; END""",
 )
 """Every write to ``entries`` or ``entry_signals`` appends a row to ``entry_log``, whichever
-code (or tool) makes it: the import path, single-entry verbs, a repair, a hand edit. The row
-replaces the entry's earlier one: the log keeps each entry once, at the position of its last
-change (a follower needs the entry's latest state, and a log of every write would grow
-without bound), and a removed entry keeps its ``delete`` row as the tombstone followers see
-(never replaced, even by a new entry that reuses the row id)."""
+code (or tool) makes it: the import path, single-entry verbs, a repair, a hand edit.
+
+A row is skipped only when the log's last row names the same entry *and* was written by the
+same hashcore transaction: ``entry_log_mark`` holds the log's end when the transaction began
+(:data:`MARK_LOG`) and is cleared before it commits, so writes of other tools, which set no
+mark, always log. A new entry's signals, inserted one after another, so give one row; an
+entry's later change always gets a row past any checkpoint a follower may hold.
+"""
+
+MARK_LOG = (
+    "INSERT OR REPLACE INTO entry_log_mark (id, seq)"
+    " VALUES (0, COALESCE((SELECT MAX(seq) FROM entry_log), 0))"
+)
+"""Run by the store right after ``BEGIN``: rows past this are this transaction's."""
+UNMARK_LOG = "DELETE FROM entry_log_mark"
+"""Run by the store just before ``COMMIT`` (a rollback drops the mark too)."""
+
 ENTRY_LOG_SEED = (
     "INSERT INTO entry_log (bank_id, entry_id, external_id, op, ts)"  # noqa: S608 - constants
     f" SELECT bank_id, id, external_id, 'seed', {NOW_SQL} FROM entries ORDER BY id"

@@ -22,7 +22,7 @@ from hashcore.signals import Signal
 from hashcore.store import sharing
 from hashcore.store.counts import ENTRIES
 from hashcore.store.rows import BANK_COLUMNS, ENTRY_COLUMNS, bank_from_row, entry_from_row
-from hashcore.store.schema import SCHEMA_VERSION, connect, ensure_schema
+from hashcore.store.schema import MARK_LOG, SCHEMA_VERSION, UNMARK_LOG, connect, ensure_schema
 from hashcore.store.sharing import LoggedEntry
 from hashcore.store.storage import (
     connect_read_only,
@@ -155,9 +155,11 @@ class Store:
             except sqlite3.OperationalError as error:
                 raise (storage_error(error, self.directory) or error) from None
             try:
+                conn.execute(MARK_LOG)  # the bank log's triggers: rows past it are ours
                 writer = StoreWriter(conn, self._validate, _read_entry)
                 yield writer
                 writer.finish()
+                conn.execute(UNMARK_LOG)
                 conn.execute("COMMIT")  # a full disk can refuse here too: rolled back below
             except BaseException as error:
                 if conn.in_transaction:
