@@ -8,11 +8,14 @@ the grant gets nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from server_support import ADMIN_TOKEN, Running, auth, running_server
 from sharing_support import (
     FOLLOWER_TOKEN,
@@ -27,6 +30,7 @@ from sharing_support import (
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
+from hashcore.engine import Engine
 from hashcore.model import EntryStatus
 from hashcore.sharing import Follower, FollowRefused, FollowSource
 from hashcore_server.config import FollowTable
@@ -34,8 +38,15 @@ from hashcore_server.config import FollowTable
 LOCAL = "from-a"
 
 
-def publisher(tmp_path: Path) -> running_server:  # type: ignore[valid-type]
-    return running_server(tmp_path / "a", tokens=PUBLISHER_TOKENS)
+@contextlib.contextmanager
+def publisher(tmp_path: Path, *entries: str) -> Iterator[tuple[Running, Engine]]:
+    """Server A with bank ``shared`` holding an entry ``A-<name>`` per name of ``entries``."""
+    with running_server(tmp_path / "a", tokens=PUBLISHER_TOKENS) as a:
+        assert a.engine is not None
+        a.engine.create_bank(SHARED)
+        for name in entries:
+            a.engine.add_entry(SHARED, [md5(name)], external_id=f"A-{name}")
+        yield a, a.engine
 
 
 def follow_table(a: Running, tmp_path: Path) -> FollowTable:
@@ -48,7 +59,7 @@ def follow_table(a: Running, tmp_path: Path) -> FollowTable:
     )
 
 
-def start_b(tmp_path: Path, a: Running) -> running_server:  # type: ignore[valid-type]
+def start_b(tmp_path: Path, a: Running) -> contextlib.AbstractContextManager[Running]:
     return running_server(tmp_path / "b", follow=(follow_table(a, tmp_path),))
 
 
@@ -57,11 +68,8 @@ def matched(b: Running, name: str) -> bool:
 
 
 def test_changes_at_a_reach_b_lookups_in_order_and_survive_a_restart(tmp_path: Path) -> None:
-    with publisher(tmp_path) as a:
-        assert a.engine is not None
-        a.engine.create_bank(SHARED)
-        first = a.engine.add_entry(SHARED, [md5("one")], external_id="A-1", labels=["csam"])
-        a.engine.add_entry(SHARED, [md5("two")], external_id="A-2")
+    with publisher(tmp_path, "two") as (a, engine):
+        first = engine.add_entry(SHARED, [md5("one")], external_id="A-1", labels=["csam"])
         (tmp_path / "b").mkdir()
         with start_b(tmp_path, a) as b:
             assert b.engine is not None
@@ -73,21 +81,23 @@ def test_changes_at_a_reach_b_lookups_in_order_and_survive_a_restart(tmp_path: P
             assert match.origin.checkpoint and match.origin.received_at.seconds > 0
 
             # a label update, then a withdrawal, then a deletion, then a new entry
-            with a.engine.batch() as writer:
+            with engine.batch() as writer:
                 writer.upsert_entry(SHARED, "A-1", [md5("one")], labels=["csam", "known"])
             wait_for(lambda: list(lookup(b, "one")[0].labels) == ["csam", "known"], "labels")
-            a.engine.set_entry_status(SHARED, first.id, EntryStatus.WITHDRAWN)
+            engine.set_entry_status(SHARED, first.id, EntryStatus.WITHDRAWN)
             wait_for(lambda: not matched(b, "one"), "the withdrawal to stop B matching")
-            two = a.engine.store.find_entry(SHARED, "A-2")
-            a.engine.remove_entries(SHARED, [two.id])
+            two = engine.store.find_entry(SHARED, "A-two")
+            engine.remove_entries(SHARED, [two.id])
             wait_for(lambda: not matched(b, "two"), "the deletion to stop B matching")
-            assert b.engine.store.find_entry(LOCAL, "A-2").status is EntryStatus.DELETED
-            a.engine.add_entry(SHARED, [md5("three")], external_id="A-3")
+            assert b.engine.store.find_entry(LOCAL, "A-two").status is EntryStatus.DELETED
+            engine.add_entry(SHARED, [md5("three")], external_id="A-3")
             wait_for(lambda: matched(b, "three"), "a new entry")
             (follower,) = b.server.followers.followers
             assert follower.total.entries == 6  # 2 + label + withdrawal + deletion + new
-            health = b.server.health._server_status  # the health service's own table
-            assert health["hashcore.follow/" + LOCAL] == 1  # SERVING
+            health = health_pb2_grpc.HealthStub(b.channel())
+            check = health_pb2.HealthCheckRequest(service="hashcore.follow/" + LOCAL)
+            serving = health_pb2.HealthCheckResponse.SERVING
+            wait_for(lambda: health.Check(check, timeout=5).status == serving, "health")
             # the publisher records how far B has read (admins of the bank see it)
             _, banks = a.stubs()
             wait_for(
@@ -100,7 +110,7 @@ def test_changes_at_a_reach_b_lookups_in_order_and_survive_a_restart(tmp_path: P
             )
 
         # B is down: A changes; B starts again and gets exactly what it missed
-        a.engine.add_entry(SHARED, [md5("four")], external_id="A-4")
+        engine.add_entry(SHARED, [md5("four")], external_id="A-4")
         with start_b(tmp_path, a) as b:
             wait_for(lambda: matched(b, "four"), "B to resume after its restart")
             assert matched(b, "three") and not matched(b, "one") and not matched(b, "two")
@@ -108,7 +118,6 @@ def test_changes_at_a_reach_b_lookups_in_order_and_survive_a_restart(tmp_path: P
             wait_for(lambda: follower.total.entries >= 1, "the resumed stream")
             assert follower.total.entries == 1  # nothing replayed
         # A recorded how far B read (written every few seconds and when the stream ends)
-        engine = a.engine
         wait_for(
             lambda: (
                 [(f.partner, f.checkpoint) for f in engine.get_bank(SHARED).followers]
@@ -119,10 +128,7 @@ def test_changes_at_a_reach_b_lookups_in_order_and_survive_a_restart(tmp_path: P
 
 
 def test_a_token_without_the_follow_grant_gets_nothing(tmp_path: Path) -> None:
-    with publisher(tmp_path) as a:
-        assert a.engine is not None
-        a.engine.create_bank(SHARED)
-        a.engine.add_entry(SHARED, [md5("secret")], external_id="S-1")
+    with publisher(tmp_path, "secret") as (a, _):
         sharing = pb_grpc.SharingStub(a.channel())
         received: list[pb.FollowBankResponse] = []
         request = pb.FollowBankRequest(bank=SHARED, until_caught_up=True)
@@ -153,20 +159,17 @@ def test_a_token_without_the_follow_grant_gets_nothing(tmp_path: Path) -> None:
 
 
 def test_follow_stream_pushes_heartbeats_and_new_changes(tmp_path: Path) -> None:
-    with publisher(tmp_path) as a:
-        assert a.engine is not None
-        a.engine.create_bank(SHARED)
-        a.engine.add_entry(SHARED, [md5("one")], external_id="A-1")
+    with publisher(tmp_path, "one") as (a, engine):
         sharing = pb_grpc.SharingStub(a.channel())
         stream = sharing.FollowBank(
             pb.FollowBankRequest(bank=SHARED, heartbeat_seconds=0.1),
             metadata=auth(FOLLOWER_TOKEN),
         )
         first = next(stream)
-        assert [s.external_id for s in first.entries] == ["A-1"] and first.caught_up
+        assert [s.external_id for s in first.entries] == ["A-one"] and first.caught_up
         heartbeat = next(stream)
         assert not heartbeat.entries and heartbeat.checkpoint == first.checkpoint
-        threading.Timer(0.2, lambda: a.engine and a.engine.add_entry(SHARED, [md5("two")])).start()
+        threading.Timer(0.2, lambda: engine.add_entry(SHARED, [md5("two")])).start()
         while not (update := next(stream)).entries:
             pass
         assert update.entries[0].entry.signals[0].value == md5("two").value
