@@ -9,6 +9,7 @@ the grant gets nothing.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.engine import Engine
 from hashcore.model import EntryStatus
 from hashcore.sharing import Follower, FollowRefused, FollowSource
-from hashcore_server.config import FollowTable
+from hashcore_server.config import load_config
 
 LOCAL = "from-a"
 
@@ -49,18 +50,21 @@ def publisher(tmp_path: Path, *entries: str) -> Iterator[tuple[Running, Engine]]
         yield a, a.engine
 
 
-def follow_table(a: Running, tmp_path: Path) -> FollowTable:
-    return FollowTable(
-        local_bank=LOCAL,
-        address=a.address,
-        remote_bank=SHARED,
-        token_file=token_file(tmp_path, FOLLOWER_TOKEN),
-        name="hotline-a",
-    )
-
-
 def start_b(tmp_path: Path, a: Running) -> contextlib.AbstractContextManager[Running]:
-    return running_server(tmp_path / "b", follow=(follow_table(a, tmp_path),))
+    """Server B, following A's bank through a ``[[follow]]`` table of a real config file."""
+    token_file(tmp_path, FOLLOWER_TOKEN)
+    config = tmp_path / "b.toml"
+    config.write_text(
+        f"""
+[[follow]]
+local_bank = "{LOCAL}"
+from = "{a.address}"
+remote_bank = "{SHARED}"
+token_file = "partner.token"
+name = "hotline-a"
+"""
+    )
+    return running_server(tmp_path / "b", follow=load_config(config, env={}).follow)
 
 
 def matched(b: Running, name: str) -> bool:
@@ -174,6 +178,15 @@ def test_follow_stream_pushes_heartbeats_and_new_changes(tmp_path: Path) -> None
             pass
         assert update.entries[0].entry.signals[0].value == md5("two").value
         assert update.checkpoint != first.checkpoint
+        # a row removed at the source (outside hashcore) goes out as a removal
+        conn = sqlite3.connect(a.store / "hashcore.sqlite3")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM entries WHERE external_id = 'A-one'")
+        conn.commit()
+        conn.close()
+        while not (removal := next(stream)).entries:
+            pass
+        assert [(s.external_id, s.removed) for s in removal.entries] == [("A-one", True)]
         stream.cancel()
         # a follower that gives back the first checkpoint gets only what came after it
         again = sharing.FollowBank(
@@ -181,5 +194,5 @@ def test_follow_stream_pushes_heartbeats_and_new_changes(tmp_path: Path) -> None
             metadata=auth(FOLLOWER_TOKEN),
             timeout=10,
         )
-        sent = [s.entry.signals[0].value for u in again for s in u.entries]
-        assert sent == [md5("two").value]
+        sent = [(s.removed, s.external_id) for u in again for s in u.entries]
+        assert sent == [(False, update.entries[0].external_id), (True, "A-one")]

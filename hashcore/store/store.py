@@ -282,7 +282,7 @@ class Store:
         """The entries of ``bank`` changed after log position ``after`` (at most ``limit`` log
         rows), each once in its current state, and the position read up to."""
         conn = self._reader()
-        return sharing.read_page(conn, _read_entry, self._bank_id(conn, bank), after, limit)
+        return sharing.read_page(conn, self._bank_id(conn, bank), after, limit)
 
     def log_end(self, bank: str) -> int:
         """The last log position of ``bank`` (0 when it has none)."""
