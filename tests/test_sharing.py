@@ -140,6 +140,10 @@ def test_a_token_without_the_follow_grant_gets_nothing(tmp_path: Path) -> None:
             received.extend(sharing.FollowBank(request, metadata=auth(LOOKUP_TOKEN), timeout=10))
         assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
         assert received == []
+        bad = pb.FollowBankRequest(bank=SHARED, heartbeat_seconds=float("nan"))
+        with pytest.raises(grpc.RpcError) as invalid:
+            list(sharing.FollowBank(bad, metadata=auth(FOLLOWER_TOKEN), timeout=10))
+        assert invalid.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         # and the follow grant does not give lookups
         matching, _ = a.stubs()
         with pytest.raises(grpc.RpcError) as refused:

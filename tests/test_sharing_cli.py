@@ -154,3 +154,16 @@ def test_follow_keeps_following_until_interrupted(tmp_path: Path, a: Running) ->
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert f"{LOCAL}: 3 entries in 2 update(s)" in out
+
+
+def test_follow_refuses_a_plaintext_token_to_a_remote_host_instead_of_retrying(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    b = str(tmp_path / "b")
+    assert main(["bank", "create", LOCAL, "--store", b]) == 0
+    token = token_file(tmp_path, FOLLOWER_TOKEN)
+    code, _, err = run(
+        capsys, "bank", "follow", LOCAL, "--from", "192.0.2.1:50051", "--remote-bank", SHARED,
+        "--token-file", str(token), "--store", b,
+    )  # fmt: skip
+    assert code == 2 and "refusing to send an API token in plaintext" in err

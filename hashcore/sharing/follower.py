@@ -145,6 +145,9 @@ class Follower:
                 delay = self.max_backoff
             except HashcoreError as error:
                 self._failed(error.message)
+            except Exception as error:  # a follower thread must not die silently
+                log.exception("following %s/%s failed", self.source.name, self.source.remote_bank)
+                self._failed(f"{type(error).__name__}: {error}")
             if stop.wait(delay):
                 break
             delay = min(delay * 2, self.max_backoff)
@@ -168,12 +171,15 @@ class Follower:
             until_caught_up=until_caught_up,
             heartbeat_seconds=self.heartbeat,
         )
-        remote = RemoteEngine(
-            self.source.address,
-            token=self.source.token,
-            ca_cert=self.source.ca_cert,
-            insecure_plaintext=self.source.insecure_plaintext,
-        )
+        try:
+            remote = RemoteEngine(
+                self.source.address,
+                token=self.source.token,
+                ca_cert=self.source.ca_cert,
+                insecure_plaintext=self.source.insecure_plaintext,
+            )
+        except InvalidInput as error:  # a token refused in plaintext: retrying cannot help
+            raise FollowRefused(error.message, field=error.field) from None
         call = remote.follow_bank(request)
         watch = _Watchdog(call, stop, self.heartbeat * SILENCE_HEARTBEATS)
         try:

@@ -14,6 +14,7 @@ The publisher records, per partner (token name) and bank, the checkpoint the par
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -62,6 +63,8 @@ class SharingServicer(pb_grpc.SharingServicer):  # type: ignore[misc]
         store_id = engine.store.store_id
         position = parse_checkpoint(request.after, store_id, engine.store.log_end(bank))
         heartbeat = request.heartbeat_seconds or DEFAULT_HEARTBEAT
+        if not math.isfinite(heartbeat):
+            raise InvalidInput("heartbeat_seconds must be a number of seconds", field="heartbeat")
         heartbeat = min(max(heartbeat, HEARTBEAT_RANGE[0]), HEARTBEAT_RANGE[1])
         partner = call.principal.name
         record = _Recorder(engine, bank, partner)
