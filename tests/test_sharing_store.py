@@ -36,7 +36,7 @@ def test_every_write_path_appends_to_the_bank_log(tmp_path: Path) -> None:
                 "a",
                 [Upsert("y", [md5("y")]), Upsert("gone", [], status=EntryStatus.DELETED)],
             )
-        assert log_rows(store) == [("x", "signals"), ("gone", "insert"), ("y", "signals")]
+        assert log_rows(store) == [("x", "insert"), ("y", "insert"), ("gone", "insert")]
         y_time = store.find_entry("a", "y").updated_at
         with store.transaction() as writer:  # other hashes, same updated_at: only links change
             writer.upsert_entries("a", [Upsert("y", [md5("y2")], updated_at=y_time)])

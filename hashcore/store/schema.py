@@ -160,7 +160,8 @@ CREATE TABLE IF NOT EXISTS entry_log (
 CREATE INDEX IF NOT EXISTS entry_log_bank ON entry_log (bank_id, seq);
 CREATE TABLE IF NOT EXISTS entry_log_mark (
     id INTEGER PRIMARY KEY CHECK (id = 0),
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    entry INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS entry_origins (
     entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
@@ -187,10 +188,9 @@ _NOT_JUST_LOGGED = (
     "(SELECT entry_id FROM entry_log WHERE seq > COALESCE((SELECT seq FROM entry_log_mark), 9e18)"
     " ORDER BY seq DESC LIMIT 1) IS NOT {id}"
 )
+_OLD_ENTRY = "{id} <= COALESCE((SELECT entry FROM entry_log_mark), 9e18)"
 ENTRY_LOG_TRIGGERS = (
-    # A new active entry is logged by its signals (below); a tombstone may have none.
-    f"""CREATE TRIGGER IF NOT EXISTS entry_log_insert AFTER INSERT ON entries
-    WHEN NEW.status <> 'active' BEGIN
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_insert AFTER INSERT ON entries BEGIN
     {_LOG_ROW} VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'insert', {NOW_SQL}); END""",  # noqa: S608
     f"""CREATE TRIGGER IF NOT EXISTS entry_log_update AFTER UPDATE ON entries
     WHEN (OLD.labels IS NOT NEW.labels OR OLD.status IS NOT NEW.status
@@ -201,27 +201,29 @@ ENTRY_LOG_TRIGGERS = (
     f"""CREATE TRIGGER IF NOT EXISTS entry_log_delete AFTER DELETE ON entries BEGIN
     {_LOG_ROW} VALUES (OLD.bank_id, OLD.id, OLD.external_id, 'delete', {NOW_SQL}); END""",
     # A signal change need not touch the entry row (a partner record re-sent with the same
-    # updated_at and other hashes), so the links log too (nothing once the entry row is gone).
+    # updated_at and other hashes), so the links of entries older than the transaction log
+    # too (a new entry was logged by its insert; nothing once the entry row is gone).
     f"""CREATE TRIGGER IF NOT EXISTS entry_log_link AFTER INSERT ON entry_signals
-    WHEN {_NOT_JUST_LOGGED.format(id="NEW.entry_id")} BEGIN
-    {_LOG_ROW} {_ENTRY.format(op="signals", now=NOW_SQL, who="NEW")}; END""",
+    WHEN {_OLD_ENTRY.format(id="NEW.entry_id")} AND {_NOT_JUST_LOGGED.format(id="NEW.entry_id")}
+    BEGIN {_LOG_ROW} {_ENTRY.format(op="signals", now=NOW_SQL, who="NEW")}; END""",
     f"""CREATE TRIGGER IF NOT EXISTS entry_log_unlink AFTER DELETE ON entry_signals
-    WHEN {_NOT_JUST_LOGGED.format(id="OLD.entry_id")} BEGIN
-    {_LOG_ROW} {_ENTRY.format(op="signals", now=NOW_SQL, who="OLD")}; END""",
+    WHEN {_OLD_ENTRY.format(id="OLD.entry_id")} AND {_NOT_JUST_LOGGED.format(id="OLD.entry_id")}
+    BEGIN {_LOG_ROW} {_ENTRY.format(op="signals", now=NOW_SQL, who="OLD")}; END""",
 )
 """Every write to ``entries`` or ``entry_signals`` appends a row to ``entry_log``, whichever
 code (or tool) makes it: the import path, single-entry verbs, a repair, a hand edit.
 
-A row is skipped only when the log's last row names the same entry *and* was written by the
-same hashcore transaction: ``entry_log_mark`` holds the log's end when the transaction began
-(:data:`MARK_LOG`) and is cleared before it commits, so writes of other tools, which set no
-mark, always log. A new entry's signals, inserted one after another, so give one row; an
-entry's later change always gets a row past any checkpoint a follower may hold.
+Within a hashcore transaction, ``entry_log_mark`` holds the log's end and the largest entry id
+when it began (:data:`MARK_LOG`; cleared before it commits, so other tools, which set no mark,
+always log). A signal of an entry created by the transaction is not logged (its insert was),
+nor one whose entry the transaction's last log row already names: an import logs each new
+entry once and costs a probe of a one-row table per signal, and an entry's later change always
+gets a row past any checkpoint a follower may hold.
 """
 
 MARK_LOG = (
-    "INSERT OR REPLACE INTO entry_log_mark (id, seq)"
-    " VALUES (0, COALESCE((SELECT MAX(seq) FROM entry_log), 0))"
+    "INSERT OR REPLACE INTO entry_log_mark (id, seq, entry) VALUES (0,"
+    " COALESCE((SELECT MAX(seq) FROM entry_log), 0), COALESCE((SELECT MAX(id) FROM entries), 0))"
 )
 """Run by the store right after ``BEGIN``: rows past this are this transaction's."""
 UNMARK_LOG = "DELETE FROM entry_log_mark"
