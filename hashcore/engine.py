@@ -103,7 +103,7 @@ class Engine(EngineAPI):
         infos = self.store.bank_infos([name])
         if not infos:
             raise NotFound(f"no bank named {name!r}", field="bank")
-        return infos[0]
+        return dataclasses.replace(infos[0], followers=tuple(self.store.followers(name)))
 
     def list_banks(self) -> list[BankInfo]:
         return self.store.bank_infos()
@@ -333,7 +333,22 @@ class Engine(EngineAPI):
         matched = drop_excepted(self.store, self.registry, grouped, matched)  # false positives
         for result, matches in zip(results, matched, strict=True):
             result.matches = matches
+        self._cite_origins(results)
         return results
+
+    def _cite_origins(self, results: Sequence[LookupResult]) -> None:
+        """Matches of entries received from a followed bank carry where they came from, so the
+        receiver can cite the partner's own record (one query for every matched entry)."""
+        ids = [match.entry_id for result in results for match in result.matches]
+        origins = self.store.origins(ids) if ids else {}
+        if origins:
+            for result in results:
+                result.matches = [
+                    dataclasses.replace(match, origin=origins[match.entry_id])
+                    if match.entry_id in origins
+                    else match
+                    for match in result.matches
+                ]
 
     def bank_names(self) -> list[str]:
         """Every bank's name, without the entry counts :meth:`list_banks` computes (slow)."""

@@ -52,12 +52,23 @@ class BankSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowerPosition:
+    """How far one partner has read a published bank, as the publisher last saw it."""
+
+    partner: str
+    checkpoint: str
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class BankInfo:
     """A bank with its size: active entries, and active signals per family."""
 
     bank: Bank
     entries: int
     signals_per_family: Mapping[str, int]
+    followers: tuple[FollowerPosition, ...] = ()
+    """Partners following the bank and how far they have read (docs/sharing.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,18 @@ class SignalHit:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryOrigin:
+    """Where a followed entry came from (docs/sharing.md): the receiver cites it to the partner."""
+
+    partner: str
+    """The source server as followed (``host:port``, or the ``[[follow]]`` table's name)."""
+    remote_bank: str
+    checkpoint: str
+    """The source's checkpoint of the update that last wrote the entry (opaque)."""
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
     """An entry that matched, with every family that recognised it."""
 
@@ -111,6 +134,9 @@ class Match:
     item comes this close in every matching family about once in 10**12 comparisons, so against
     a bank of N entries about N * 10**-12 accidental matches per lookup. The families' chances
     are multiplied (taken as independent); ``None`` when no matching family can say."""
+    origin: EntryOrigin | None = None
+    """For an entry received from a followed partner bank: who sent it, from which bank, when
+    (``external_id`` and ``labels`` are the partner's own)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,9 @@ def test_remove_entries_is_set_based(store: Store) -> None:
             assert writer.remove_entries("alpha", range(1, count + 1)) == count
         finally:
             store._writer.set_trace_callback(None)
-    assert len(statements) < 50, len(statements)
+    # a trigger (the bank log's) reports its statement again each time it fires
+    issued = [s for n, s in enumerate(statements) if n == 0 or s != statements[n - 1]]
+    assert len(issued) < 50, len(issued)
     assert _ops(store, "pdq")[count:] == [(n, "remove") for n in range(1, count + 1)]
     assert store.bank_infos(["alpha"])[0].entries == 0
 
@@ -193,7 +195,7 @@ def test_version_3_store_gains_bank_priority_and_plain_counts(tmp_path: Path) ->
             with pytest.raises(InvalidInput, match="priority must be 1"):
                 writer.set_bank_priority("old", 0)
     conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     conn.close()
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hashcore.cli import follow_cmd
 from hashcore.cli.common import (
     add_jobs_option,
     open_engine,
@@ -77,6 +78,7 @@ def register(subparsers: Any) -> None:
     compact = verbs.add_parser("compact", parents=store, help="compact indexes, write snapshots")
     compact.set_defaults(func=run_compact)
     register_bank_subcommands(verbs)  # import, fetch, export: after the verbs of every day
+    follow_cmd.register(verbs)
 
 
 def run_create(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -343,7 +344,7 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
         if hit.detail:
             data["detail"] = {key: _number(value) for key, value in hit.detail.items()}
         signals.append(data)
-    return {
+    data = {
         "bank": match.bank,
         "entry": match.entry_id,
         "external_id": match.external_id,
@@ -351,6 +352,18 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
         "signals": signals,
         "confidence": match.confidence,
     }
+    if match.origin is not None:  # a followed partner's entry: cite the partner's record
+        data["origin"] = {
+            "partner": match.origin.partner,
+            "remote_bank": match.origin.remote_bank,
+            "checkpoint": match.origin.checkpoint,
+            "received_at": _iso(match.origin.received_at),
+        }
+    return data
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def _detail_text(detail: dict[str, Any] | None) -> str:
@@ -384,8 +397,15 @@ def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
         )
         labels = f"  [{', '.join(match.labels)}]" if match.labels else ""
         sure = f"  confidence {match.confidence:g}" if match.confidence is not None else ""
+        origin = match.origin
+        cite = (
+            f"  from {origin.partner}/{origin.remote_bank} ({_iso(origin.received_at)})"
+            if origin is not None
+            else ""
+        )
         lines.append(
             f"  {match.bank}  entry {match.entry_id} ({match.external_id}){labels}  {how}{sure}"
+            + cite
         )
     lines.extend(f"  skipped {skip.type}: {skip.reason}" for skip in result.skipped)
     lines.extend(f"  error   {error}" for error in result.errors)

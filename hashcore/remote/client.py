@@ -96,6 +96,7 @@ class RemoteEngine(EngineAPI):
             self._channel = grpc.insecure_channel(address, options=options)
         self._matching = pb_grpc.MatchingStub(self._channel)
         self._banks = pb_grpc.BanksStub(self._channel)
+        self._sharing = pb_grpc.SharingStub(self._channel)
 
     @property
     def registry(self) -> SignalRegistry:
@@ -115,6 +116,12 @@ class RemoteEngine(EngineAPI):
     def call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         """``method(request)`` with this client's token and timeout, errors translated."""
         return self._call(method, request, timeout)
+
+    def follow_bank(self, request: pb.FollowBankRequest) -> Any:
+        """The server's ``FollowBank`` stream (no deadline: it may stay open for days): an
+        iterator of ``FollowBankResponse`` with ``cancel()``; gRPC errors come raw, for
+        :mod:`hashcore.sharing` to tell a retry from a refusal (see :func:`translate`)."""
+        return self._sharing.FollowBank(request, metadata=self._metadata)
 
     def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         try:

@@ -15,7 +15,9 @@ from hashcore.model import (
     Bank,
     BankInfo,
     Entry,
+    EntryOrigin,
     EntryStatus,
+    FollowerPosition,
     LookupResult,
     Match,
     SignalHit,
@@ -96,6 +98,7 @@ def match_to_pb(match: Match) -> pb.Match:
         entry_id=match.entry_id,
         signals=[hit_to_pb(hit) for hit in match.signals],
         confidence=match.confidence,
+        origin=None if match.origin is None else origin_to_pb(match.origin),
         **_record_to_pb(match),
     )
 
@@ -105,7 +108,23 @@ def match_from_pb(message: pb.Match) -> Match:
         entry_id=message.entry_id,
         signals=tuple(hit_from_pb(hit) for hit in message.signals),
         confidence=message.confidence if message.HasField("confidence") else None,
+        origin=origin_from_pb(message.origin) if message.HasField("origin") else None,
         **_record_from_pb(message),
+    )
+
+
+def origin_to_pb(origin: EntryOrigin) -> pb.EntryOrigin:
+    return pb.EntryOrigin(
+        partner=origin.partner,
+        remote_bank=origin.remote_bank,
+        checkpoint=origin.checkpoint,
+        received_at=timestamp(origin.received_at),
+    )
+
+
+def origin_from_pb(message: pb.EntryOrigin) -> EntryOrigin:
+    return EntryOrigin(
+        message.partner, message.remote_bank, message.checkpoint, seconds(message.received_at)
     )
 
 
@@ -154,6 +173,12 @@ def bank_info_to_pb(info: BankInfo) -> pb.BankInfo:
         bank=bank_to_pb(info.bank),
         entries=info.entries,
         signals_per_family=dict(info.signals_per_family),
+        followers=[
+            pb.FollowerPosition(
+                partner=f.partner, checkpoint=f.checkpoint, updated_at=timestamp(f.updated_at)
+            )
+            for f in info.followers
+        ],
     )
 
 
@@ -162,6 +187,10 @@ def bank_info_from_pb(message: pb.BankInfo) -> BankInfo:
         bank=bank_from_pb(message.bank),
         entries=message.entries,
         signals_per_family=dict(sorted(message.signals_per_family.items())),
+        followers=tuple(
+            FollowerPosition(f.partner, f.checkpoint, seconds(f.updated_at))
+            for f in message.followers
+        ),
     )
 
 

@@ -25,6 +25,12 @@ a file's own hashes, not those of its derived pictures (recounted on opening). V
 change-log row, so opening an index compares its size with a counter instead of counting
 (1 s per family at 10M values). ``hashcore check`` recounts both counters.
 
+Version 6 added the bank-level ``entry_log`` (a row per entry changed by a transaction, in
+order, for followers of a shared bank: docs/sharing.md), kept by SQLite triggers so that every
+write path logs,
+``entry_origins`` (where a followed entry came from) and ``followers`` (how far each partner
+has read a published bank). An older store's entries are logged once each when it is opened.
+
 Version 7 added ``opinions`` (analysts' and partners' verdicts on entries: confirmed, false
 positive, disputed, withdrawn; see :mod:`hashcore.opinions`) and ``match_exceptions``, the local
 false-positive exception list derived from them. They are created with ``CREATE TABLE IF NOT
@@ -38,7 +44,7 @@ import uuid
 
 from hashcore.errors import HashcoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -176,6 +182,97 @@ FAMILY_RECOUNT_SQL = "SELECT family, COUNT(*) FROM signal_values WHERE refs > 0 
 an index opening compares its size with it: counting 10M values took 1 s per family."""
 
 
+NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
+"""Unix time in SQL, to the millisecond (``unixepoch('subsec')`` needs SQLite 3.42)."""
+
+ENTRY_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS entry_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    bank_id INTEGER NOT NULL,
+    entry_id INTEGER NOT NULL,
+    external_id TEXT NOT NULL,
+    op TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entry_log_bank ON entry_log (bank_id, seq);
+CREATE TABLE IF NOT EXISTS entry_log_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    seq INTEGER NOT NULL,
+    entry INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entry_origins (
+    entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    partner TEXT NOT NULL,
+    remote_bank TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS followers (
+    bank_id INTEGER NOT NULL REFERENCES banks(id) ON DELETE CASCADE,
+    partner TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (bank_id, partner)
+) WITHOUT ROWID
+"""
+"""Version 6: the bank-level change log of entries, followed entries' origins, and how far
+each follower of a published bank has read. The log says *which* entry changed, not how: a
+publisher reads the entry's state when it sends it."""
+
+_LOG_ROW = "INSERT INTO entry_log (bank_id, entry_id, external_id, op, ts)"
+_ENTRY = "SELECT bank_id, id, external_id, '{op}', {now} FROM entries WHERE id = {who}.entry_id"
+_NOT_JUST_LOGGED = (
+    "(SELECT entry_id FROM entry_log WHERE seq > COALESCE((SELECT seq FROM entry_log_mark), 9e18)"
+    " ORDER BY seq DESC LIMIT 1) IS NOT {id}"
+)
+_OLD_ENTRY = "{id} <= COALESCE((SELECT entry FROM entry_log_mark), 9e18)"
+ENTRY_LOG_TRIGGERS = (
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_insert AFTER INSERT ON entries BEGIN
+    {_LOG_ROW} VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'insert', {NOW_SQL}); END""",  # noqa: S608
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_update AFTER UPDATE ON entries
+    WHEN (OLD.labels IS NOT NEW.labels OR OLD.status IS NOT NEW.status
+    OR OLD.source IS NOT NEW.source OR OLD.updated_at IS NOT NEW.updated_at
+    OR OLD.external_id IS NOT NEW.external_id OR OLD.bank_id IS NOT NEW.bank_id)
+    AND {_NOT_JUST_LOGGED.format(id="NEW.id")} BEGIN
+    {_LOG_ROW} VALUES (NEW.bank_id, NEW.id, NEW.external_id, 'update', {NOW_SQL}); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_delete AFTER DELETE ON entries BEGIN
+    {_LOG_ROW} VALUES (OLD.bank_id, OLD.id, OLD.external_id, 'delete', {NOW_SQL}); END""",
+    # A signal change need not touch the entry row (a partner record re-sent with the same
+    # updated_at and other hashes), so the links of entries older than the transaction log
+    # too (a new entry was logged by its insert; nothing once the entry row is gone).
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_link AFTER INSERT ON entry_signals
+    WHEN {_OLD_ENTRY.format(id="NEW.entry_id")} AND {_NOT_JUST_LOGGED.format(id="NEW.entry_id")}
+    BEGIN {_LOG_ROW} {_ENTRY.format(op="signals", now=NOW_SQL, who="NEW")}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS entry_log_unlink AFTER DELETE ON entry_signals
+    WHEN {_OLD_ENTRY.format(id="OLD.entry_id")} AND {_NOT_JUST_LOGGED.format(id="OLD.entry_id")}
+    BEGIN {_LOG_ROW} {_ENTRY.format(op="signals", now=NOW_SQL, who="OLD")}; END""",
+)
+"""Every write to ``entries`` or ``entry_signals`` appends a row to ``entry_log``, whichever
+code (or tool) makes it: the import path, single-entry verbs, a repair, a hand edit.
+
+Within a hashcore transaction, ``entry_log_mark`` holds the log's end and the largest entry id
+when it began (:data:`MARK_LOG`; cleared before it commits, so other tools, which set no mark,
+always log). A signal of an entry created by the transaction is not logged (its insert was),
+nor one whose entry the transaction's last log row already names: an import logs each new
+entry once and costs a probe of a one-row table per signal, and an entry's later change always
+gets a row past any checkpoint a follower may hold.
+"""
+
+MARK_LOG = (
+    "INSERT OR REPLACE INTO entry_log_mark (id, seq, entry) VALUES (0,"
+    " COALESCE((SELECT MAX(seq) FROM entry_log), 0), COALESCE((SELECT MAX(id) FROM entries), 0))"
+)
+"""Run by the store right after ``BEGIN``: rows past this are this transaction's."""
+UNMARK_LOG = "DELETE FROM entry_log_mark"
+"""Run by the store just before ``COMMIT`` (a rollback drops the mark too)."""
+
+ENTRY_LOG_SEED = (
+    "INSERT INTO entry_log (bank_id, entry_id, external_id, op, ts)"  # noqa: S608 - constants
+    f" SELECT bank_id, id, external_id, 'seed', {NOW_SQL} FROM entries ORDER BY id"
+)
+"""Version 5 -> 6: one row per existing entry, so a follower of an older bank gets it all."""
+
+
 def connect(path: str, *, timeout: float = 30.0) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, foreign keys on."""
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -213,6 +310,11 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
         if version in (1, 2, 3, 4):  # v5 keeps each family's live values counted
             conn.execute("DELETE FROM family_counts")
             conn.execute(f"INSERT INTO family_counts (family, live) {FAMILY_RECOUNT_SQL}")
+        _run_script(conn, ENTRY_LOG_DDL)
+        for trigger in ENTRY_LOG_TRIGGERS:
+            conn.execute(trigger)
+        if 0 < version < 6:  # v6 logs every entry write; older entries are logged once here
+            conn.execute(ENTRY_LOG_SEED)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,)

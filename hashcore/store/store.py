@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hashcore.errors import NotFound, StoreError, StoreReadOnly
-from hashcore.model import Bank, BankInfo, Entry
+from hashcore.model import Bank, BankInfo, Entry, EntryOrigin, FollowerPosition
 from hashcore.signals import Signal
+from hashcore.store import sharing
 from hashcore.store.counts import ENTRIES
 from hashcore.store.rows import BANK_COLUMNS, ENTRY_COLUMNS, bank_from_row, entry_from_row
-from hashcore.store.schema import SCHEMA_VERSION, connect, ensure_schema
+from hashcore.store.schema import MARK_LOG, SCHEMA_VERSION, UNMARK_LOG, connect, ensure_schema
+from hashcore.store.sharing import LoggedEntry
 from hashcore.store.storage import (
     connect_read_only,
     is_read_only_error,
@@ -153,9 +155,11 @@ class Store:
             except sqlite3.OperationalError as error:
                 raise (storage_error(error, self.directory) or error) from None
             try:
+                conn.execute(MARK_LOG)  # the bank log's triggers: rows past it are ours
                 writer = StoreWriter(conn, self._validate, _read_entry)
                 yield writer
                 writer.finish()
+                conn.execute(UNMARK_LOG)
                 conn.execute("COMMIT")  # a full disk can refuse here too: rolled back below
             except BaseException as error:
                 if conn.in_transaction:
@@ -271,6 +275,35 @@ class Store:
             .fetchone()
         )
         return None if row is None else str(row[0])
+
+    # The bank log (docs/sharing.md)
+
+    def log_page(self, bank: str, after: int, limit: int) -> tuple[int, list[LoggedEntry]]:
+        """The entries of ``bank`` changed after log position ``after`` (at most ``limit`` log
+        rows), each once in its current state, and the position read up to."""
+        conn = self._reader()
+        return sharing.read_page(conn, self._bank_id(conn, bank), after, limit)
+
+    def log_end(self, bank: str) -> int:
+        """The last log position of ``bank`` (0 when it has none)."""
+        conn = self._reader()
+        return sharing.last_seq(conn, self._bank_id(conn, bank))
+
+    def origins(self, entry_ids: Iterable[int]) -> dict[int, EntryOrigin]:
+        """Where those of ``entry_ids`` that came from a followed bank came from."""
+        return sharing.origins(self._reader(), entry_ids)
+
+    def followers(self, bank: str) -> list[FollowerPosition]:
+        """How far each partner following ``bank`` has read it."""
+        conn = self._reader()
+        return sharing.followers(conn, self._bank_id(conn, bank))
+
+    @staticmethod
+    def _bank_id(conn: sqlite3.Connection, bank: str) -> int:
+        row = conn.execute("SELECT id FROM banks WHERE name = ?", (bank,)).fetchone()
+        if row is None:
+            raise NotFound(f"no bank named {bank!r}", field="bank")
+        return int(row[0])
 
     # The index log
 

@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hashcore.errors import AlreadyExists, InvalidInput, NotFound
-from hashcore.model import Bank, BankSettings, Entry, EntryStatus
+from hashcore.model import Bank, BankSettings, Entry, EntryOrigin, EntryStatus
 from hashcore.signals import Signal
+from hashcore.store import sharing
 from hashcore.store.batch import (
     Batch,
     EntryUpdate,
@@ -281,6 +282,16 @@ class StoreWriter:
             " SET value = excluded.value, updated_at = excluded.updated_at",
             (self._bank_id(bank), source, str(value), time.time()),
         )
+
+    # Bank sharing (docs/sharing.md): committed with the entries they describe.
+
+    def set_origins(self, bank: str, origins: Mapping[str, EntryOrigin]) -> None:
+        """Where the entries of ``bank`` named by external id came from (a followed bank)."""
+        sharing.set_origins(self._conn, self._bank_id(bank), origins)
+
+    def record_follower(self, bank: str, partner: str, checkpoint: str) -> None:
+        """How far ``partner`` has read the published ``bank``."""
+        sharing.record_follower(self._conn, self._bank_id(bank), partner, checkpoint)
 
     # Internals
 

@@ -1,8 +1,10 @@
 """Bearer tokens, grants and bank visibility.
 
 A token (metadata ``authorization: Bearer <token>``) names a partner and grants it banks, each
-with a role: ``lookup``, ``follow`` (receive the bank's updates, send opinions back) or ``admin``
-(which includes both); ``*`` stands for every bank. Lookup and follow do not include each other.
+with a role: ``lookup``, ``follow`` (receive the bank's changes: docs/sharing.md) or ``admin``
+(which includes both); ``*`` stands for every bank. ``lookup`` and ``follow`` are independent: a
+partner that follows a bank need not search it, nor may a searcher copy it. A bank may be given
+several roles at once (``lookup+follow``).
 Tokens are compared by SHA-256 with :func:`hmac.compare_digest` against every configured digest,
 so neither the token nor the timing of the comparison reveals anything. Tokens are never logged.
 """
@@ -25,8 +27,17 @@ LOOKUP = "lookup"
 FOLLOW = "follow"
 ADMIN = "admin"
 ALL = "*"
-IMPLIES = {LOOKUP: {LOOKUP}, FOLLOW: {FOLLOW}, ADMIN: {ADMIN, LOOKUP, FOLLOW}}
-"""What each granted role allows: admin everything, lookup and follow only themselves."""
+_RANK = {LOOKUP: 1, FOLLOW: 1, ADMIN: 2}
+_IMPLIES = {LOOKUP: {LOOKUP}, FOLLOW: {FOLLOW}, ADMIN: {ADMIN, LOOKUP, FOLLOW}}
+
+
+def roles_of(grant: str) -> set[str]:
+    """Every role a grant gives: ``admin`` gives all three, ``lookup+follow`` both."""
+    return {implied for role in grant.split("+") for implied in _IMPLIES[role]}
+
+
+def _rank(grant: str) -> int:
+    return max(_RANK[role] for role in grant.split("+"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +48,16 @@ class Principal:
     grants: dict[str, str] = field(default_factory=dict)
 
     def role_for(self, bank: str) -> str | None:
-        """The strongest role granted on ``bank`` (a ``*`` grant counts for every bank):
-        admin if either grant is admin, else the bank's own grant, else the ``*`` one."""
+        """The strongest role granted on ``bank`` (a ``*`` grant counts for every bank)."""
         roles = [r for r in (self.grants.get(bank), self.grants.get(ALL)) if r is not None]
-        return ADMIN if ADMIN in roles else next(iter(roles), None)
+        return max(roles, key=_rank) if roles else None
 
     def can(self, bank: str, role: str) -> bool:
-        granted = (self.grants.get(bank), self.grants.get(ALL))
-        return any(g is not None and role in IMPLIES[g] for g in granted)
+        return any(
+            role in roles_of(grant)
+            for grant in (self.grants.get(bank), self.grants.get(ALL))
+            if grant is not None
+        )
 
     def require(self, bank: str, role: str) -> None:
         """Raise :class:`PermissionDenied` unless ``role`` is granted on ``bank``."""
@@ -54,8 +67,7 @@ class Principal:
 
     @property
     def sees_all(self) -> bool:
-        """Whether lookups may search every bank: a ``*`` grant that allows lookups (a ``*``
-        follow grant does not)."""
+        """May look up in every bank (a ``*`` grant that includes lookup)."""
         return self.can(ALL, LOOKUP)
 
     def visible(self, banks: Iterable[str]) -> list[str]:

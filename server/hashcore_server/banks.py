@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from hashcore.api.v1 import hashcore_pb2 as pb
@@ -50,7 +51,10 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
     @rpc
     def GetBank(self, request: pb.GetBankRequest, call: Call) -> pb.BankInfo:
         self._require_visible(call, request.name)
-        return convert.bank_info_to_pb(self.state.require_engine().get_bank(request.name))
+        info = self.state.require_engine().get_bank(request.name)
+        if not call.principal.can(request.name, ADMIN):  # partners' names are the admins'
+            info = dataclasses.replace(info, followers=())
+        return convert.bank_info_to_pb(info)
 
     @rpc
     def SetBankEnabled(self, request: pb.SetBankEnabledRequest, call: Call) -> pb.Bank:

@@ -34,8 +34,8 @@ class TokenGrant:
     name: str
     sha256: str
     grants: Mapping[str, str]
-    """Bank name (or ``*`` for every bank) to role: ``lookup``, ``follow``, or ``admin``
-    (implies both)."""
+    """Bank name (or ``*`` for every bank) to role: ``lookup``, ``follow``, or ``admin`` (implies
+    both); several roles are joined with ``+`` (``lookup+follow``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,26 @@ class TlsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowTable:
+    """One ``[[follow]]`` table: keep the local bank a copy of a partner server's bank."""
+
+    local_bank: str
+    address: str
+    """``host:port`` of the partner's hashcore server (the table's ``from``)."""
+    remote_bank: str
+    token_file: Path
+    name: str
+    """How the partner is named in provenance and logs; default ``from``."""
+    ca_cert: Path | None = None
+    insecure_plaintext: bool = False
+
+
+FOLLOW_KEYS = frozenset(
+    {"local_bank", "from", "remote_bank", "token_file", "name", "ca_cert", "insecure_plaintext"}
+)
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     listen: str = "127.0.0.1:50051"
     store: Path = Path("hashcore-store")
@@ -109,6 +129,8 @@ class ServerConfig:
     """Per family, the loosest threshold an admin's lookup may ask for (see docs/server.md)."""
     index_backend: Mapping[str, Any] = field(default_factory=lambda: {"kind": "embedded"})
     """Where the indexes live: ``[index_backend]`` (see docs/scale-out.md); embedded default."""
+    follow: tuple[FollowTable, ...] = ()
+    """Partner banks this server keeps following while it serves (docs/sharing.md)."""
 
     def validate(self) -> ServerConfig:
         """Refuse configurations that would expose an open server or make no sense."""
@@ -216,6 +238,7 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
         "spool_dir",
         "admin_threshold_bounds",
         "index_backend",
+        "follow",
     }
     unknown = set(data) - known
     if unknown:
@@ -251,7 +274,61 @@ def _from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> ServerConfig:
         if not isinstance(data["index_backend"], Mapping):
             raise ConfigError("[index_backend] must be a table")
         config = replace(config, index_backend=dict(data["index_backend"]))
+    if "follow" in data:
+        config = replace(config, follow=_follow_tables(data["follow"], base_dir))
     return config
+
+
+def _follow_tables(raw: Any, base_dir: Path) -> tuple[FollowTable, ...]:
+    """``[[follow]]`` tables, each checked here so a typo stops the server at start."""
+    from hashcore.store.writer import check_bank_name
+
+    if not isinstance(raw, list):
+        raise ConfigError("follow must be an array of tables ([[follow]])")
+    tables: list[FollowTable] = []
+    for number, item in enumerate(raw, 1):
+        where = f"[[follow]] #{number}"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        unknown = sorted(set(item) - FOLLOW_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {', '.join(unknown)}")
+        missing = sorted({"local_bank", "from", "remote_bank", "token_file"} - set(item))
+        if missing:
+            raise ConfigError(f"{where} needs {', '.join(missing)}")
+        for key in ("local_bank", "from", "remote_bank", "token_file", "name", "ca_cert"):
+            if key in item and (not isinstance(item[key], str) or not item[key].strip()):
+                raise ConfigError(f"{where}: {key} must be a non-empty string")
+        for key in ("local_bank", "remote_bank"):
+            try:
+                check_bank_name(item[key])
+            except InvalidInput as error:
+                raise ConfigError(f"{where}: {key}: {error.message}") from None
+        address = str(item["from"])
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"{where}: from must be host:port, got {address!r}")
+        token_file = base_dir / str(item["token_file"])
+        if not token_file.is_file():
+            raise ConfigError(f"{where}: token_file {token_file} does not exist")
+        table = FollowTable(
+            local_bank=str(item["local_bank"]),
+            address=address,
+            remote_bank=str(item["remote_bank"]),
+            token_file=token_file,
+            name=str(item.get("name") or address),
+            ca_cert=base_dir / str(item["ca_cert"]) if item.get("ca_cert") else None,
+            insecure_plaintext=item.get("insecure_plaintext") is True,
+        )
+        for other in tables:
+            if (other.local_bank, other.address, other.remote_bank) == (
+                table.local_bank,
+                table.address,
+                table.remote_bank,
+            ):
+                raise ConfigError(f"{where} repeats an earlier [[follow]] table")
+        tables.append(table)
+    return tuple(tables)
 
 
 def _bounds(raw: Any) -> dict[str, float]:
@@ -316,11 +393,19 @@ def _tokens(raw: Any) -> list[TokenGrant]:
         bank_roles = item.get("grants", {})
         if not isinstance(bank_roles, Mapping) or not bank_roles:
             raise ConfigError(f"token {name!r}: grants must map banks to roles")
-        for bank, role in bank_roles.items():
-            if role not in ROLES:
-                raise ConfigError(f"token {name!r}: role of {bank!r} must be one of {ROLES}")
-        grants.append(TokenGrant(name, digest, {str(k): str(v) for k, v in bank_roles.items()}))
+        roles = {str(bank): _grant(name, str(bank), role) for bank, role in bank_roles.items()}
+        grants.append(TokenGrant(name, digest, roles))
     return grants
+
+
+def _grant(token: str, bank: str, raw: Any) -> str:
+    """A bank's role(s): a role name, ``"lookup+follow"``, or a list of role names."""
+    parts = raw if isinstance(raw, list) else str(raw).split("+") if isinstance(raw, str) else [raw]
+    if not parts or any(part not in ROLES for part in parts):
+        raise ConfigError(
+            f"token {token!r}: role of {bank!r} must be one of {ROLES} (or several joined by +)"
+        )
+    return "+".join(sorted(set(parts)))
 
 
 def _apply_env(config: ServerConfig, env: Mapping[str, str]) -> ServerConfig:

@@ -29,15 +29,19 @@ from hashcore_server.audit import AuditLog
 from hashcore_server.banks import BanksServicer
 from hashcore_server.calls import State
 from hashcore_server.config import ConfigError, ServerConfig
+from hashcore_server.following import HEALTH_PREFIX as FOLLOW_HEALTH
+from hashcore_server.following import Followers
 from hashcore_server.matching import MatchingServicer
 from hashcore_server.metrics import Metrics
 from hashcore_server.opinions import OpinionsServicer
 from hashcore_server.parsing import ParseGuard
+from hashcore_server.sharing import SharingServicer
 
 log = logging.getLogger("hashcore.server")
 
 SERVICE_NAMES = tuple(
-    pb.DESCRIPTOR.services_by_name[name].full_name for name in ("Matching", "Banks", "Opinions")
+    pb.DESCRIPTOR.services_by_name[name].full_name
+    for name in ("Matching", "Banks", "Sharing", "Opinions")
 )
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -69,6 +73,8 @@ class HashcoreServer:
         pb_grpc.add_MatchingServicer_to_server(MatchingServicer(self.state), self.grpc)
         pb_grpc.add_BanksServicer_to_server(BanksServicer(self.state), self.grpc)
         pb_grpc.add_OpinionsServicer_to_server(OpinionsServicer(self.state), self.grpc)
+        self.sharing = SharingServicer(self.state)
+        pb_grpc.add_SharingServicer_to_server(self.sharing, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
@@ -79,6 +85,7 @@ class HashcoreServer:
         self.metrics.watch_indexes(lambda: self.state.engine)
         self.metrics_port: int | None = None
         self._stopped = False
+        self.followers = Followers(config.follow, self._report_follower)
 
     def _bind(self) -> int:
         tls = self.config.tls
@@ -124,6 +131,7 @@ class HashcoreServer:
         for family, reason in sorted(engine.unindexed_families().items()):
             log.warning("no index for %s: %s", family, reason)
         self._set_health(SERVING)
+        self.followers.start(engine)
         problem = self._check_backend(engine, None)
         threading.Thread(
             target=self._watch_backend,
@@ -131,6 +139,9 @@ class HashcoreServer:
             name="hashcore-backend",
             daemon=True,
         ).start()
+
+    def _report_follower(self, local_bank: str, serving: bool) -> None:
+        self.health.set(FOLLOW_HEALTH + local_bank, SERVING if serving else NOT_SERVING)
 
     def _watch_backend(self, engine: Engine, problem: str | None) -> None:
         """Keep :data:`BACKEND_SERVICE` current until the server stops."""
@@ -156,6 +167,8 @@ class HashcoreServer:
         grace = self.config.grace_seconds if grace is None else grace
         self.health.enter_graceful_shutdown()
         self.state.events.close()
+        self.sharing.close()
+        self.followers.stop()
         self.grpc.stop(grace).wait()
         self._executor.shutdown(wait=True)
         self.state.close()

@@ -100,20 +100,22 @@ class SignalHit(_message.Message):
     def __init__(self, type: _Optional[str] = ..., distance: _Optional[float] = ..., variant: _Optional[str] = ..., stored_variant: _Optional[str] = ..., weak: _Optional[bool] = ..., detail: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("bank", "entry_id", "external_id", "labels", "signals", "confidence")
+    __slots__ = ("bank", "entry_id", "external_id", "labels", "signals", "confidence", "origin")
     BANK_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     bank: str
     entry_id: int
     external_id: str
     labels: _containers.RepeatedScalarFieldContainer[str]
     signals: _containers.RepeatedCompositeFieldContainer[SignalHit]
     confidence: float
-    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ..., confidence: _Optional[float] = ...) -> None: ...
+    origin: EntryOrigin
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., signals: _Optional[_Iterable[_Union[SignalHit, _Mapping]]] = ..., confidence: _Optional[float] = ..., origin: _Optional[_Union[EntryOrigin, _Mapping]] = ...) -> None: ...
 
 class Skipped(_message.Message):
     __slots__ = ("type", "reason")
@@ -242,7 +244,7 @@ class Bank(_message.Message):
     def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., enabled: _Optional[bool] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ...) -> None: ...
 
 class BankInfo(_message.Message):
-    __slots__ = ("bank", "entries", "signals_per_family")
+    __slots__ = ("bank", "entries", "signals_per_family", "followers")
     class SignalsPerFamilyEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -253,10 +255,12 @@ class BankInfo(_message.Message):
     BANK_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_PER_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWERS_FIELD_NUMBER: _ClassVar[int]
     bank: Bank
     entries: int
     signals_per_family: _containers.ScalarMap[str, int]
-    def __init__(self, bank: _Optional[_Union[Bank, _Mapping]] = ..., entries: _Optional[int] = ..., signals_per_family: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    followers: _containers.RepeatedCompositeFieldContainer[FollowerPosition]
+    def __init__(self, bank: _Optional[_Union[Bank, _Mapping]] = ..., entries: _Optional[int] = ..., signals_per_family: _Optional[_Mapping[str, int]] = ..., followers: _Optional[_Iterable[_Union[FollowerPosition, _Mapping]]] = ...) -> None: ...
 
 class CreateBankRequest(_message.Message):
     __slots__ = ("name", "labels", "source", "disabled", "thresholds", "priority")
@@ -599,3 +603,61 @@ class SubmitOpinionsResponse(_message.Message):
     duplicates: int
     rejected: _containers.RepeatedCompositeFieldContainer[OpinionRejected]
     def __init__(self, stored: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[OpinionRejected, _Mapping]]] = ...) -> None: ...
+
+class FollowBankRequest(_message.Message):
+    __slots__ = ("bank", "after", "until_caught_up", "heartbeat_seconds")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    after: str
+    until_caught_up: bool
+    heartbeat_seconds: float
+    def __init__(self, bank: _Optional[str] = ..., after: _Optional[str] = ..., until_caught_up: _Optional[bool] = ..., heartbeat_seconds: _Optional[float] = ...) -> None: ...
+
+class SharedEntry(_message.Message):
+    __slots__ = ("entry", "removed", "external_id")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    entry: Entry
+    removed: bool
+    external_id: str
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., removed: _Optional[bool] = ..., external_id: _Optional[str] = ...) -> None: ...
+
+class FollowBankResponse(_message.Message):
+    __slots__ = ("bank", "checkpoint", "entries", "caught_up", "sent_at")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    checkpoint: str
+    entries: _containers.RepeatedCompositeFieldContainer[SharedEntry]
+    caught_up: bool
+    sent_at: _timestamp_pb2.Timestamp
+    def __init__(self, bank: _Optional[str] = ..., checkpoint: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[SharedEntry, _Mapping]]] = ..., caught_up: _Optional[bool] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EntryOrigin(_message.Message):
+    __slots__ = ("partner", "remote_bank", "checkpoint", "received_at")
+    PARTNER_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_BANK_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    partner: str
+    remote_bank: str
+    checkpoint: str
+    received_at: _timestamp_pb2.Timestamp
+    def __init__(self, partner: _Optional[str] = ..., remote_bank: _Optional[str] = ..., checkpoint: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FollowerPosition(_message.Message):
+    __slots__ = ("partner", "checkpoint", "updated_at")
+    PARTNER_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    partner: str
+    checkpoint: str
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, partner: _Optional[str] = ..., checkpoint: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

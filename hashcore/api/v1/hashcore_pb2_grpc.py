@@ -831,6 +831,83 @@ class Banks:
             _registered_method=True)
 
 
+class SharingStub:
+    """Live bank sharing between hashcore servers (docs/sharing.md): needs the follow role.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.FollowBank = channel.unary_stream(
+                '/hashcore.api.v1.Sharing/FollowBank',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.FollowBankRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.FollowBankResponse.FromString,
+                _registered_method=True)
+
+
+class SharingServicer:
+    """Live bank sharing between hashcore servers (docs/sharing.md): needs the follow role.
+    """
+
+    def FollowBank(self, request, context):
+        """The bank's changes after the caller's checkpoint, in order, then (unless until_caught_up)
+        every later change as it happens, with heartbeats while there is none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SharingServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'FollowBank': grpc.unary_stream_rpc_method_handler(
+                    servicer.FollowBank,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.FollowBankRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.FollowBankResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'hashcore.api.v1.Sharing', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('hashcore.api.v1.Sharing', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Sharing:
+    """Live bank sharing between hashcore servers (docs/sharing.md): needs the follow role.
+    """
+
+    @staticmethod
+    def FollowBank(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hashcore.api.v1.Sharing/FollowBank',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.FollowBankRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.FollowBankResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class OpinionsStub:
     """--- Opinions (issue 17): verdicts on entries, and feedback to a followed source. ---------
 
