@@ -3,7 +3,8 @@
 A publishes bank ``shared`` to B's token (role ``follow``); B follows it through a
 ``[[follow]]`` table. Adds, label updates, withdrawals and deletions at A reach B's lookups in
 order; B restarted resumes from its checkpoint with nothing replayed or lost; a token without
-the grant gets nothing.
+the grant gets nothing; a false positive recorded at B stops B matching that content and
+reaches A through B's follow connection.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.engine import Engine
 from hashcore.model import EntryStatus
+from hashcore.opinions.api import LocalOpinions
+from hashcore.opinions.model import NewOpinion, OpinionKind
 from hashcore.sharing import Follower, FollowRefused, FollowSource
 from hashcore_server.config import load_config
 
@@ -96,6 +99,23 @@ def test_changes_at_a_reach_b_lookups_in_order_and_survive_a_restart(tmp_path: P
             assert b.engine.store.find_entry(LOCAL, "A-two").status is EntryStatus.DELETED
             engine.add_entry(SHARED, [md5("three")], external_id="A-3")
             wait_for(lambda: matched(b, "three"), "a new entry")
+
+            # B's analyst finds "three" a false positive: B stops matching it, A hears of it
+            LocalOpinions(b.engine.store).record_opinion(
+                NewOpinion(LOCAL, "A-3", OpinionKind.FALSE_POSITIVE, "analyst-b", note="a meme",
+                           hashes=(md5("three"),))
+            )  # fmt: skip
+            assert not matched(b, "three")
+            at_a = LocalOpinions(engine.store)
+            wait_for(lambda: bool(at_a.list_opinions(SHARED, "A-3")), "A to get B's opinion", 30)
+            (heard,) = at_a.list_opinions(SHARED, "A-3")
+            assert (heard.kind, heard.author, heard.origin, heard.note) == (
+                OpinionKind.FALSE_POSITIVE, "analyst-b", "hotline-b", "a meme"
+            )  # fmt: skip
+            assert [s.value for s in heard.hashes] == [md5("three").value]
+            assert engine.lookup_signals([md5("three")]).matches  # A's data is A's to judge
+            (sent,) = LocalOpinions(b.engine.store).list_opinions(LOCAL, "A-3")
+            assert sent.sent_to == f"follow:{a.address}/{SHARED}"
             (follower,) = b.server.followers.followers
             assert follower.total.entries == 6  # 2 + label + withdrawal + deletion + new
             health = health_pb2_grpc.HealthStub(b.channel())
@@ -117,7 +137,11 @@ def test_changes_at_a_reach_b_lookups_in_order_and_survive_a_restart(tmp_path: P
         engine.add_entry(SHARED, [md5("four")], external_id="A-4")
         with start_b(tmp_path, a) as b:
             wait_for(lambda: matched(b, "four"), "B to resume after its restart")
-            assert matched(b, "three") and not matched(b, "one") and not matched(b, "two")
+            assert not any(matched(b, name) for name in ("one", "two"))
+            assert b.engine is not None and b.engine.store.find_entry(LOCAL, "A-3").status is (
+                EntryStatus.ACTIVE
+            )
+            assert not matched(b, "three")  # B's false positive still excepts it
             (follower,) = b.server.followers.followers
             wait_for(lambda: follower.total.entries >= 1, "the resumed stream")
             assert follower.total.entries == 1  # nothing replayed

@@ -24,6 +24,7 @@ from sharing_support import (
 )
 
 from hashcore.cli.main import main
+from hashcore.opinions.api import LocalOpinions
 from hashcore.store import Store
 
 LOCAL = "from-a"
@@ -93,6 +94,17 @@ def test_follow_once_pulls_what_is_new_and_lookups_cite_the_partner(
     code, out, _ = run(capsys, *follow_args(a, tmp_path, "--once"))
     assert code == 0 and f"{LOCAL}: 1 entry in 1 update(s)" in out
     assert lookup_md5(capsys, tmp_path, "two") == []
+    # the analyst's verdict goes back with the next pull, once
+    store = ["--store", str(tmp_path / "b")]
+    verdict = ["opinion", "add", LOCAL, "A-1", "--kind", "confirmed", "--hash", f"md5:{one}"]
+    assert run(capsys, *verdict, *store)[0] == 0
+    code, out, _ = run(capsys, *follow_args(a, tmp_path, "--once"))
+    assert code == 0 and "; 1 opinion(s) sent back;" in out
+    code, out, _ = run(capsys, *follow_args(a, tmp_path, "--once"))
+    assert code == 0 and "sent back" not in out
+    assert [o.kind.value for o in LocalOpinions(a.engine.store).list_opinions(SHARED)] == [
+        "confirmed"
+    ]
 
 
 def test_bad_input_gives_clear_errors_and_loses_nothing(

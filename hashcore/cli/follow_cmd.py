@@ -104,4 +104,6 @@ def _summary(local: str, source: FollowSource, report: FollowReport) -> str:
     )
     if report.rejected:
         line += f"; {report.rejected} not taken (see the log)"
+    if report.opinions_sent:
+        line += f"; {report.opinions_sent} opinion(s) sent back"
     return line + f"; checkpoint {report.checkpoint or 'none'}"

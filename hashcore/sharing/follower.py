@@ -6,6 +6,11 @@ the entries' origins: after a crash or a restart the follower asks for what come
 checkpoint it committed, so nothing is replayed or lost. Entries keep the source's external id,
 labels, status and timestamps; a removal at the source becomes a deletion here (the entry stops
 matching, its row stays for audit).
+
+Opinions travel the other way on the same connection: after each message (an update or a
+heartbeat) the analysts' opinions on the local bank's entries not yet sent go to the source's
+``SubmitOpinions`` under the source's external ids (:mod:`hashcore.opinions.upstream`), and are
+marked sent once the source has answered; a resend after a crash is stored once there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.engine import Engine
 from hashcore.errors import HashcoreError, InvalidInput, NotFound
 from hashcore.model import EntryOrigin, EntryStatus
+from hashcore.opinions.upstream import mark_sent, pending, send_opinions
 from hashcore.remote.client import RemoteEngine
 from hashcore.remote.errors import ServerUnavailable, translate
 from hashcore.remote.wire import entry_from_pb
@@ -80,6 +86,8 @@ class FollowReport:
     """Entries this store could not take (a family it lacks): counted, logged, skipped."""
     checkpoint: str | None = None
     caught_up: bool = False
+    opinions_sent: int = 0
+    """This store's opinions the source now holds (stored, or already held from a resend)."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -186,6 +194,7 @@ class Follower:
             for message in call:
                 watch.heard()
                 self._apply(message, report)
+                self._send_opinions(remote, report)
                 self.status, self.healthy = (
                     "caught up" if message.caught_up else "catching up",
                     True,
@@ -207,6 +216,20 @@ class Follower:
             watch.close()
             remote.close()
         return report
+
+    def _send_opinions(self, remote: RemoteEngine, report: FollowReport) -> None:
+        """The local bank's opinions not yet sent, to the source's bank; what the source
+        refuses (an entry it no longer has) is reported and not sent again."""
+        items = pending(self.engine.store, self.local_bank)
+        if not items:
+            return
+        result = send_opinions(remote, None, self.source.remote_bank, items)
+        mark_sent(self.engine.store, [o.id for o in items], self.source.checkpoint_key)
+        report.opinions_sent += result.stored + result.duplicates
+        self.total.opinions_sent += result.stored + result.duplicates
+        for opinion, reason in result.rejected:
+            report.problems.append(f"opinion on {opinion.external_id}: {reason}")
+            log.warning("the source refused the opinion on %r: %s", opinion.external_id, reason)
 
     def _apply(self, message: Any, report: FollowReport) -> None:
         """One update: its entries, their origins and its checkpoint in one transaction."""
