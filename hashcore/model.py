@@ -56,7 +56,9 @@ class FollowerPosition:
     """How far one partner has read a published bank, as the publisher last saw it."""
 
     partner: str
+    """The follower as the publisher knows it: the name of its token."""
     checkpoint: str
+    """The publisher's checkpoint of the last update the partner received (opaque)."""
     updated_at: float
 
 
@@ -78,8 +80,11 @@ class Entry:
     id: int
     bank: str
     external_id: str
+    """The item's key in its bank: the partner's own id for a feed's entry (what a report to
+    the partner cites), ``md5:<hex>`` for a file added here without one."""
     labels: tuple[str, ...]
     source: str | None
+    """Where the entry came from when it says (a feed's submitter), else ``None``."""
     status: EntryStatus
     created_at: float
     updated_at: float

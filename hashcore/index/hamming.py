@@ -122,11 +122,18 @@ def _flat(codes: U64, queries: U64, threshold: int) -> Matches:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """Probes for one threshold: per probe its table and flip mask, plus the cost estimate."""
+    """Probes for one threshold: per probe its table and flip mask. No probe at all means a
+    flat scan (:data:`FLAT_SCAN`): at this threshold and size, cheaper than probing."""
 
     table: I64
     mask: U64
-    flat: bool
+
+    @property
+    def flat(self) -> bool:
+        return bool(self.table.shape[0] == 0)
+
+
+FLAT_SCAN = _Plan(np.zeros(0, np.int64), np.zeros(0, np.uint64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +189,14 @@ class _Tables:
         radii = [radius if t in extra else radius - 1 for t in range(m)]
         estimate = sum(cost(t, radii[t]) for t in range(m))
         if estimate >= n:
-            return _Plan(np.zeros(0, np.int64), np.zeros(0, np.uint64), flat=True)
+            return FLAT_SCAN
         tables, masks = [], []
         for t in range(m):
             if radii[t] >= 0:
                 flips = _flip_masks(widths[t], radii[t])
                 tables.append(np.full(flips.shape[0], t, np.int64))
                 masks.append(flips)
-        return _Plan(frozen(np.concatenate(tables)), frozen(np.concatenate(masks)), False)
+        return _Plan(frozen(np.concatenate(tables)), frozen(np.concatenate(masks)))
 
 
 class HammingIndex(DeltaIndex):
@@ -361,9 +368,7 @@ class HammingIndex(DeltaIndex):
         plan = self._plans.get(limit)
         if plan is None and self._tables is not None:
             plan = self._plans[limit] = self._tables.plan(limit, self._ids.shape[0])
-        return (
-            plan if plan is not None else _Plan(np.zeros(0, np.int64), np.zeros(0, np.uint64), True)
-        )
+        return plan if plan is not None else FLAT_SCAN
 
     def _search_main(self, queries: U64, limit: int) -> Matches:
         """Live main rows within ``limit`` of each query: table probes, or a flat scan."""
