@@ -52,9 +52,15 @@ def test_reflection_lists_and_describes_the_services(server) -> None:  # type: i
     done = grpcurl(server.address, "list")
     assert done.returncode == 0, done.stderr
     services = done.stdout.split()
-    assert {"hashcore.api.v1.Matching", "hashcore.api.v1.Banks", "grpc.health.v1.Health"} <= set(
-        services
-    )
+    assert {
+        "hashcore.api.v1.Matching",
+        "hashcore.api.v1.Banks",
+        "hashcore.api.v1.Sharing",
+        "hashcore.api.v1.Opinions",
+        "grpc.health.v1.Health",
+    } <= set(services)
+    done = grpcurl(server.address, "describe", "hashcore.api.v1.Opinions")
+    assert done.returncode == 0 and "rpc SubmitOpinions" in done.stdout
     done = grpcurl(server.address, "describe", "hashcore.api.v1.Signal")
     assert done.returncode == 0 and "string hex = 6;" in done.stdout
 
@@ -106,3 +112,28 @@ def test_malformed_hex_is_invalid_argument_naming_the_field(
         server.address, LOOKUP, data={"signals": {"signals": [{"type": "pdq", "hex": server.pdq}]}}
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_false_positive_recorded_through_grpcurl_stops_the_match(server) -> None:  # type: ignore[no-untyped-def]
+    """A partner's analyst with no hashcore client: the opinion in the JSON mapping, its
+    hashes as hex, and the lookup of the same hash afterwards (the server's token is admin)."""
+    query = {"signals": {"signals": [{"type": "pdq", "hex": server.pdq}]}}
+    [match] = json.loads(grpcurl(server.address, LOOKUP, data=query).stdout)["matches"]
+    opinion = {
+        "opinion": {
+            "bank": "known",
+            "external_id": match["external_id"],
+            "kind": "false_positive",
+            "note": "a stock photo",
+            "hashes": [{"type": "pdq", "hex": server.pdq}],
+        }
+    }
+    done = grpcurl(server.address, "hashcore.api.v1.Opinions/RecordOpinion", data=opinion)
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads(done.stdout)
+    assert recorded["opinion"]["kind"] == "false_positive" and int(recorded["id"]) >= 1
+    done = grpcurl(server.address, LOOKUP, data=query)
+    assert done.returncode == 0 and "matches" not in json.loads(done.stdout)
+    done = grpcurl(server.address, "hashcore.api.v1.Opinions/ListOpinions", data={"bank": "known"})
+    [listed] = json.loads(done.stdout)["opinions"]
+    assert listed["opinion"]["note"] == "a stock photo"
