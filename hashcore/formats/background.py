@@ -31,14 +31,14 @@ from typing import Any
 
 from hashcore import errors
 from hashcore.formats.base import get_format
-from hashcore.formats.columns import UpdateColumns
-from hashcore.formats.records import BankUpdate, Item
+from hashcore.formats.columns import RUN, UpdateColumns, flattened
+from hashcore.formats.records import Item
 from hashcore.registry import SignalRegistry, load_registry
 
 BACKGROUND_MIN_BYTES = 8 << 20
 """Files smaller than this are read in-process: starting the child costs about half a second."""
-CHUNK = 2000
-"""Items per message from the child."""
+CHUNK = RUN
+"""Items (records of runs counted one by one) per message from the child."""
 AHEAD = 32
 """Messages the child may send before this process takes them: 64,000 items, three import
 transactions, so it is never idle while a transaction commits; memory stays bounded."""
@@ -74,11 +74,8 @@ def read_feed(
         with path.open("rb") as stream:
             yield from fmt.read(stream)
         return
-    for item in _read_in_child(format_name, path, dict(options or {})):
-        if columns or type(item) is not UpdateColumns:
-            yield item
-        else:
-            yield from item
+    items = _read_in_child(format_name, path, dict(options or {}))
+    yield from (items if columns else flattened(items))
 
 
 def _read_in_child(
@@ -139,43 +136,22 @@ def _child_main(
                 if os.getppid() != parent:
                     os._exit(1)
 
-    chunk = _Chunk()
+    chunk: list[Item | UpdateColumns] = []
+    size = 0
     try:
         fmt = get_format(format_name, load_registry(), options)
         with open(path, "rb") as stream:
-            for item in fmt.read(stream):
-                chunk.add(item)
-                if chunk.size >= CHUNK:
-                    send(("items", chunk.take()))
-        send(("items", chunk.take()))
+            for item in fmt.read_columns(stream):
+                chunk.append(item)
+                size += len(item) if type(item) is UpdateColumns else 1
+                if size >= CHUNK:
+                    send(("items", chunk))
+                    chunk, size = [], 0
+        send(("items", chunk))
         send(("end", None))
     except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
-        send(("items", chunk.take()))
+        send(("items", chunk))
         send(("error", _describe(error)))
-
-
-class _Chunk:
-    """Items to send, runs of updates as columns; problems, skips and checkpoints as
-    themselves, in their place."""
-
-    def __init__(self) -> None:
-        self.items: list[Item | UpdateColumns] = []
-        self.size = 0
-
-    def add(self, item: Item) -> None:
-        self.size += 1
-        if type(item) is not BankUpdate:
-            self.items.append(item)
-            return
-        run = self.items[-1] if self.items else None
-        if type(run) is not UpdateColumns:
-            run = UpdateColumns()
-            self.items.append(run)
-        run.append(item)
-
-    def take(self) -> list[Item | UpdateColumns]:
-        items, self.items, self.size = self.items, [], 0
-        return items
 
 
 def die_with_parent(parent: int) -> None:
