@@ -72,7 +72,7 @@ def read_feed(
     fmt = get_format(format_name, registry, options)
     if path.stat().st_size < min_bytes:
         with path.open("rb") as stream:
-            yield from fmt.read(stream)
+            yield from fmt.read_columns(stream) if columns else fmt.read(stream)
         return
     items = _read_in_child(format_name, path, dict(options or {}))
     yield from (items if columns else flattened(items))

@@ -20,6 +20,9 @@ from hashcore.store.columns import Records, SignalRow
 
 RUN = 2000
 """Records per run: what the reading process sends at a time."""
+AHEAD = 64
+"""Records a format's ``read`` parses ahead into columns before handing them out one by one:
+enough to share the cost of a run, few enough that memory stays flat."""
 
 
 @dataclass(slots=True)

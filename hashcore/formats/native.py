@@ -18,7 +18,7 @@ from typing import IO, Any, ClassVar
 import hashcore
 from hashcore.errors import InvalidInput
 from hashcore.formats.base import BankFormat
-from hashcore.formats.columns import Runs, UpdateColumns, drain, flattened
+from hashcore.formats.columns import AHEAD, Runs, UpdateColumns, drain, flattened
 from hashcore.formats.pytx import text_lines
 from hashcore.formats.records import Item, Problem, Skip
 from hashcore.model import PRIORITIES, Bank, BankSettings, Entry, EntryStatus
@@ -119,8 +119,8 @@ class NativeFormat(BankFormat):
         )
 
     def read(self, stream: IO[bytes]) -> Iterator[Item]:
-        runs = Runs()  # one at a time: memory flat in the lines
-        return flattened(drain(runs, self._parse(stream, runs), 1))
+        runs = Runs()
+        return flattened(drain(runs, self._parse(stream, runs), AHEAD))
 
     def read_columns(self, stream: IO[bytes]) -> Iterator[Item | UpdateColumns]:
         """The items, records parsed straight into columns (no record or signal objects)."""

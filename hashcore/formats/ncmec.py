@@ -25,7 +25,7 @@ from xml.parsers import expat
 import hashcore
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.base import BankFormat
-from hashcore.formats.columns import RUN, Runs, UpdateColumns, drain, flattened
+from hashcore.formats.columns import AHEAD, RUN, Runs, UpdateColumns, drain, flattened
 from hashcore.formats.http import HttpClient, join_url, with_query
 from hashcore.formats.records import Checkpoint, Item, Problem, Skip
 from hashcore.formats.timeutil import to_iso, to_unix
@@ -60,7 +60,7 @@ class NcmecFormat(BankFormat):
     options_allowed: ClassVar[frozenset[str]] = frozenset({"page_size"})
 
     def read(self, stream: IO[bytes]) -> Iterator[Item]:
-        return flattened(self._read(stream, 1))  # one at a time: memory flat in the entries
+        return flattened(self._read(stream, AHEAD))
 
     def read_columns(self, stream: IO[bytes]) -> Iterator[Item | UpdateColumns]:
         """The items, entries parsed straight into columns (no record or signal objects)."""
@@ -129,7 +129,7 @@ class NcmecFormat(BankFormat):
     ) -> Iterator[Item]:
         """Items of one ``<queryResult>`` document; fills ``info`` with paging and max time."""
         runs = Runs()
-        return flattened(drain(runs, self._parse(chunks, where, info, fetch_link, runs), 1))
+        return flattened(drain(runs, self._parse(chunks, where, info, fetch_link, runs), AHEAD))
 
     def _parse(
         self,

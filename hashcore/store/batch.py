@@ -22,7 +22,8 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -103,6 +104,8 @@ Before = tuple[str, str | None, str, float, Values]
 """An entry's labels (JSON), source, status, ``updated_at`` and values as stored."""
 
 _ACTIVE = EntryStatus.ACTIVE.value
+_LIVE = EntryStatus.ACTIVE
+_VALUES = {status: status.value for status in EntryStatus}
 _ENTRIES_SQL = (
     "SELECT id, external_id, labels, source, status, created_at, updated_at FROM entries"
     " WHERE bank_id = ?"
@@ -225,9 +228,6 @@ class Batch:
         self._checked: list[Any] = []
         """Per signal of ``_records``: its clean value, the :class:`InvalidInput` refusing it,
         or None (unusable: ignored)."""
-        self.counts: dict[str, int] = {}
-        """Net change of the bank's ``bank_counts`` rows (:data:`~hashcore.store.counts.
-        ENTRIES` for active entries, else per family)."""
         self._labels: dict[Any, str] = {}
 
     @classmethod
@@ -331,7 +331,7 @@ class Batch:
         entry = self.held.get(external_id)
         if entry is None:
             self._create(external_id, at, status, *self._clean(status, at, {}))
-            return UpsertOutcome.ADDED if status is EntryStatus.ACTIVE else UpsertOutcome.NOT_HELD
+            return UpsertOutcome.ADDED if status is _LIVE else UpsertOutcome.NOT_HELD
         updated_at = records.updated_at[at]
         if updated_at is not None and updated_at < entry.updated_at:
             return UpsertOutcome.UNCHANGED
@@ -342,14 +342,14 @@ class Batch:
             values.keys() == entry.values.keys()
             and labels == entry.labels
             and source == entry.source
-            and status.value == entry.status
+            and _VALUES[status] == entry.status
         ):
             if updated_at is not None:
                 entry.updated_at = updated_at
             return UpsertOutcome.UNCHANGED
-        self._move(entry.values, entry.status == _ACTIVE, values, status is EntryStatus.ACTIVE)
+        self._move(entry.values, entry.status == _ACTIVE, values, status is _LIVE)
         entry.values, entry.labels, entry.source = values, labels, source
-        entry.status = status.value
+        entry.status = _VALUES[status]
         entry.updated_at = self.now if updated_at is None else updated_at
         return UpsertOutcome.UPDATED
 
@@ -357,12 +357,10 @@ class Batch:
         """Give the stored entry ``entry_id`` ``status``, keeping its values; whether it
         changed (``updated_at`` moves to now only then)."""
         entry = self.by_id[entry_id]
-        if entry.status == status.value:
+        if entry.status == _VALUES[status]:
             return False
-        self._move(
-            entry.values, entry.status == _ACTIVE, entry.values, status is EntryStatus.ACTIVE
-        )
-        entry.status = status.value
+        self._move(entry.values, entry.status == _ACTIVE, entry.values, status is _LIVE)
+        entry.status = _VALUES[status]
         entry.updated_at = self.now
         return True
 
@@ -385,15 +383,14 @@ class Batch:
         created = created_at if created_at is not None else (updated_at or self.now)
         updated = updated_at if updated_at is not None else created
         self.held[external_id] = _Held(
-            None, labels, records.sources[at], status.value, created, updated, values
+            None, labels, records.sources[at], _VALUES[status], created, updated, values
         )
         self.created.append(external_id)
-        self._move({}, False, values, status is EntryStatus.ACTIVE)
+        self._move({}, False, values, status is _LIVE)
 
     def _move(self, old: Values, was_active: bool, new: Values, active: bool) -> None:
         """An entry's values go from ``old`` to ``new`` and it from ``was_active`` to
-        ``active``: the ``refs`` steps of the values entering or leaving the active set, and
-        the bank's counts."""
+        ``active``: the ``refs`` steps of the values entering or leaving the active set."""
         keys, deltas = self.step_keys, self.step_deltas
         if was_active:
             if active:
@@ -406,36 +403,50 @@ class Batch:
             else:
                 keys += old
                 deltas += [-1] * len(old)
-            self._count(old, -1)
         elif active:
             keys += new
             deltas += [1] * len(new)
-        if active:
-            self._count(new, +1)
         if len(keys) != (self.step_ends[-1] if self.step_ends else 0):
             self.step_ends.append(len(keys))
 
-    def _count(self, values: Values, delta: int) -> None:
-        """An active entry with ``values`` appeared (+1) or went (-1). Per family only the
-        file's own hashes count, not those of its derived pictures (trimmed, crops): a bank of
-        8 pictures holds 8 PDQs, not the 32 values that match them."""
-        counts = self.counts
-        counts[ENTRIES] = counts.get(ENTRIES, 0) + delta
-        for (family, _), (_, variant) in values.items():
-            if variant is None:
-                counts[family] = counts.get(family, 0) + delta
+    def counts(self) -> Counter[str]:
+        """How the batch changes the bank's ``bank_counts`` rows: its active entries
+        (:data:`~hashcore.store.counts.ENTRIES`) and their signals per family, after the
+        batch less before it. Per family only the file's own hashes count, not those of its
+        derived pictures (trimmed, crops): a bank of 8 pictures holds 8 PDQs, not the 32 values
+        that match them."""
+        counts: Counter[str] = Counter()
+        after = [self.held[external_id] for external_id in self.created]
+        for entry in self.by_id.values():
+            assert entry.before is not None
+            _, _, status, _, values = entry.before
+            if status == entry.status and values is entry.values:
+                continue
+            if status == _ACTIVE:
+                counts[ENTRIES] -= 1
+                counts.subtract(_plain_families(values))
+            after.append(entry)
+        active = [entry.values for entry in after if entry.status == _ACTIVE]
+        counts[ENTRIES] += len(active)
+        counts.update(_plain_families(*active))
+        return counts
 
     def _clean(self, status: EntryStatus, at: int, kept: Values) -> tuple[Values, str]:
         """Record ``at``'s values and labels as stored. A non-active record without usable
         signals keeps ``kept`` (a withdrawal or deletion without hashes: NCMEC deletions carry
         none)."""
         records = self._records
-        span = records.span(at)
-        if status is EntryStatus.ACTIVE or any(records.usable[span.start : span.stop]):
+        ends = records.ends
+        span = range(ends[at - 1] if at else 0, ends[at])
+        if status is _LIVE or any(records.usable[span.start : span.stop]):
             values = self._values(span)
         else:
             values = kept
-        labels = self._clean_labels(records.labels[at])
+        raw = records.labels[at]
+        try:
+            labels = self._labels[raw]
+        except (KeyError, TypeError):
+            labels = self._clean_labels(raw)
         self.interned.update(values)
         return values, labels
 
@@ -462,10 +473,7 @@ class Batch:
 
     def _clean_labels(self, labels: Iterable[str]) -> str:
         """Labels as stored (sorted JSON); feeds repeat a few label sets, so they are cached."""
-        try:
-            return self._labels[labels]
-        except (KeyError, TypeError):
-            text = dump_json(list(clean_labels(labels)))
+        text = dump_json(list(clean_labels(labels)))
         if isinstance(labels, tuple):
             self._labels[labels] = text
         return text
@@ -476,7 +484,7 @@ class Batch:
         """Write what the batch did (its counts into ``counts``); the rows added to
         ``changes``. Rows, ids and the change log come out as from the operations one by one
         (within one operation, changes go by value id)."""
-        counts.add(self.bank_id, self.counts)
+        counts.add(self.bank_id, self.counts())
         steps = _Steps(self)
         ids = self._store_values(steps)
         logged = self._write_refs(steps)
@@ -673,6 +681,16 @@ class _Steps:
         for count, value_id in zip(refs, self.ids[moved].tolist(), strict=True):
             flat += (count, value_id)
         return flat
+
+
+def _plain_families(*entries: Values) -> Iterator[str]:
+    """The family of every value of ``entries`` that hashes the file as it is."""
+    return (
+        family
+        for values in entries
+        for (family, _), (_, variant) in values.items()
+        if variant is None
+    )
 
 
 def _status(status: object) -> EntryStatus:

@@ -217,12 +217,7 @@ class StoreWriter:
             return []
         bank_id = self._bank_id(bank)
         records = updates if isinstance(updates, Records) else Records.of(updates)
-        keys: list[str | InvalidInput] = []
-        for external_id in records.external_ids:
-            try:
-                keys.append(_clean_external_id(external_id))
-            except InvalidInput as error:
-                keys.append(error)
+        keys = _clean_external_ids(records.external_ids)
         batch = self._batch(bank_id, external_ids=[key for key in keys if isinstance(key, str)])
         results = batch.play(records, keys)
         self._write(batch)
@@ -292,6 +287,22 @@ class StoreWriter:
 
     def _write(self, batch: Batch) -> None:
         self.changes += batch.write(self._counts)
+
+
+def _clean_external_ids(external_ids: list[Any]) -> list[str | InvalidInput]:
+    """Each id as :func:`_clean_external_id` makes it, or why it cannot be one; a column of
+    plain ids is checked in a few passes over it."""
+    if set(map(type, external_ids)) == {str}:
+        stripped: list[str] = list(map(str.strip, external_ids))
+        if all(stripped) and max(map(len, external_ids)) <= MAX_EXTERNAL_ID:
+            return stripped  # type: ignore[return-value]
+    keys: list[str | InvalidInput] = []
+    for external_id in external_ids:
+        try:
+            keys.append(_clean_external_id(external_id))
+        except InvalidInput as error:
+            keys.append(error)
+    return keys
 
 
 def _clean_external_id(external_id: str) -> str:
