@@ -514,9 +514,11 @@ class Batch:
         last = bulk.last_id(self._conn, "signal_values")
         before = self._conn.total_changes
         totals = steps.totals(keys)
-        flat: list[Any] = []
-        for key, total in zip(keys, totals, strict=True):
-            flat += (key[0], key[1], total)
+        flat = [
+            field
+            for (family, value), total in zip(keys, totals, strict=True)
+            for field in (family, value, total)
+        ]
         _NEW_SIGNAL_VALUES.run(self._conn, flat)
         inserted = self._conn.total_changes - before
         new_ids = bulk.ids_after(self._conn, "signal_values", last, inserted)
@@ -543,34 +545,34 @@ class Batch:
     def _write_refs(self, steps: _Steps) -> int:
         """Replay the batch's ref steps in order, logging every 0 -> 1 and 1 -> 0 change; the
         changes logged. Values the batch inserted already hold their final count; the stored
-        ones are updated."""
+        ones are updated. ``family_counts`` follows the change log: +1 per add, -1 per
+        remove."""
         stamp = time.time()
-        log: list[Any] = []
-        for family, value_id, op in steps.logged():
-            log += (family, value_id, op, stamp)
+        families, value_ids, deltas = steps.logged()
+        log = [
+            field
+            for family, value_id, delta in zip(families, value_ids, deltas, strict=True)
+            for field in (family, value_id, "add" if delta > 0 else "remove", stamp)
+        ]
         _REFS.run(self._conn, steps.changed_refs())
         _CHANGES.run(self._conn, log)
-        self._count_live(log)
-        return len(log) // _CHANGES.width
-
-    def _count_live(self, log: Sequence[Any]) -> None:
-        """``family_counts`` follows the change log: +1 per add, -1 per remove."""
-        net: dict[str, int] = {}
-        width = _CHANGES.width
-        for at in range(0, len(log), width):
-            family, op = log[at], log[at + 2]
-            net[family] = net.get(family, 0) + (1 if op == "add" else -1)
+        net: Counter[str] = Counter()
+        for (family, delta), times in Counter(zip(families, deltas, strict=True)).items():
+            net[family] += delta * times
         rows = [(family, delta) for family, delta in net.items() if delta]
         if rows:
             self._conn.executemany(_COUNT_LIVE, rows)
+        return len(families)
 
     def _write_entries(self, ids: Mapping[Key, int]) -> None:
         """Insert the batch's new entries and write what changed in the others."""
         self._insert_entries()
-        links: list[Any] = []
-        for entry in map(self.held.__getitem__, self.created):
-            for key, (quality, variant) in entry.values.items():
-                links += (entry.entry_id, ids[key], quality, variant)
+        links = [
+            field
+            for entry in map(self.held.__getitem__, self.created)
+            for key, (quality, variant) in entry.values.items()
+            for field in (entry.entry_id, ids[key], quality, variant)
+        ]
         _ENTRY_SIGNALS.run(self._conn, links)
         changed: list[Any] = []
         unlinked: list[Any] = []
@@ -596,10 +598,14 @@ class Batch:
         if not self.created:
             return
         created = [self.held[external_id] for external_id in self.created]
-        flat: list[Any] = []
-        for external_id, e in zip(self.created, created, strict=True):
-            flat += (self.bank_id, external_id, e.labels, e.source, e.status)
-            flat += (e.created_at, e.updated_at)
+        bank_id = self.bank_id
+        flat = [
+            field
+            for external_id, e in zip(self.created, created, strict=True)
+            for field in (
+                bank_id, external_id, e.labels, e.source, e.status, e.created_at, e.updated_at
+            )
+        ]  # fmt: skip
         last = bulk.last_id(self._conn, "entries")
         _ENTRIES.run(self._conn, flat)
         entry_ids = bulk.ids_after(self._conn, "entries", last, len(created))
@@ -646,10 +652,11 @@ class _Steps:
             self.start[at] = refs
             self._stored[at] = True
 
-    def logged(self) -> list[tuple[str, int, str]]:
-        """``(family, value id, op)`` of every step that logs a change, in order."""
+    def logged(self) -> tuple[list[str], list[int], list[int]]:
+        """The steps that log a change, in order: their families, value ids and deltas (+1:
+        ``add``, -1: ``remove``)."""
         if not len(self.codes):
-            return []
+            return [], [], []
         ids = self.ids[self.codes]
         order = np.lexsort((ids, self.ops))  # by operation, then by value id
         codes, deltas = self.codes[order], self.deltas[order]
@@ -663,13 +670,9 @@ class _Steps:
         count = self.start[value] + running - offset
         logs = ((count == 1) & (delta > 0)) | ((count == 0) & (delta < 0))
         where = np.sort(by_value[logs])
-        keys, steps = self.keys, codes[where].tolist()
-        return [
-            (keys[c][0], value_id, "add" if d > 0 else "remove")
-            for c, value_id, d in zip(
-                steps, self.ids[codes[where]].tolist(), deltas[where].tolist(), strict=True
-            )
-        ]
+        keys = self.keys
+        families = [keys[code][0] for code in codes[where].tolist()]
+        return families, self.ids[codes[where]].tolist(), deltas[where].tolist()
 
     def changed_refs(self) -> list[Any]:
         """``(refs, id)`` rows, flat, of the stored values whose count moved, by id."""
