@@ -330,21 +330,21 @@ class _Run:
     ) -> None:
         """Write one batch with ``writer``, counting it in ``staged``; a refusal's message
         says what ``committed`` holds (what earlier transactions committed)."""
-        counts: Counter[str] = Counter()
         problems: list[Problem] = []
         results = writer.upsert_entries(self.bank, updates) if len(updates) else []
-        for at, result in enumerate(results):
-            if isinstance(result, InvalidInput):
-                position = updates.positions[at]
-                if self.strict:
-                    raise InvalidInput(f"{position}: {result.message} (--strict)") from None
-                problems.append(Problem(position or updates.external_ids[at], result.message))
-                continue
-            outcome = str(result)
-            if outcome in ("added", "updated") and _status(updates.statuses[at]) != _ACTIVE:
+        for at in [at for at, result in enumerate(results) if isinstance(result, InvalidInput)]:
+            message = results[at].message  # type: ignore[union-attr]
+            position = updates.positions[at]
+            if self.strict:
+                raise InvalidInput(f"{position}: {message} (--strict)") from None
+            problems.append(Problem(position or updates.external_ids[at], message))
+        counts: Counter[str] = Counter(r for r in results if not isinstance(r, InvalidInput))
+        for at, status in enumerate(updates.statuses):
+            outcome = results[at]
+            if status != _ACTIVE and outcome in ("added", "updated"):  # a deletion's outcome
+                counts[outcome] -= 1  # type: ignore[index]
                 counts["active_deleted"] += outcome == "updated"
-                outcome = "deleted"
-            counts[outcome] += 1
+                counts["deleted"] += 1
         limit = staged.delete_limit
         if limit is not None and staged.active_deleted + counts["active_deleted"] > limit:
             raise MassDeleteRefused(
@@ -397,11 +397,6 @@ def _add(summary: ImportSummary, batch: ImportSummary) -> None:
 
 _COUNTED = frozenset({"added", "updated", "deleted", "not_held"})
 _ACTIVE = EntryStatus.ACTIVE.value
-
-
-def _status(status: object) -> str:
-    """A status as text: formats give :class:`EntryStatus`, anything shaped like one may not."""
-    return str(getattr(status, "value", status))
 
 
 def iter_updates(items: Iterable[Item]) -> Iterator[BankUpdate]:
