@@ -28,6 +28,7 @@ from hashcore.opinions.exceptions import drop_excepted
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
 from hashcore.store import Store, StoreWriter
+from hashcore.store.batch import ValueValidator
 
 if TYPE_CHECKING:
     from hashcore.check import CheckReport
@@ -68,7 +69,7 @@ class Engine(EngineAPI):
     ) -> None:
         self._registry = registry if registry is not None else load_registry()
         self.store_dir = Path(store_dir)
-        self.store = Store(self.store_dir, validate=self._validate)
+        self.store = Store(self.store_dir, validate=ValueValidator(self._registry))
         self.backend = index_backend if index_backend is not None else EmbeddedBackend()
         self.indexes = IndexSet(
             self.store,
@@ -212,7 +213,7 @@ class Engine(EngineAPI):
             return import_updates(
                 self,
                 bank,
-                read_feed(how.format, path, self.registry, how.format_options),
+                read_feed(how.format, path, self.registry, how.format_options, columns=True),
                 strict=how.strict,
                 progress=progress,
                 batch_size=BATCH_SIZE if how.batch_size is None else how.batch_size,

@@ -37,17 +37,23 @@ def feed(path: Path, records: list[dict[str, Any]]) -> Path:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One item per parse of a feed by the ``hashcore`` format, and the bytes it read."""
+    """One item per parse of a feed by the ``hashcore`` format (``read``, or ``read_columns``
+    as imports do), and the bytes it read."""
     parses: list[int] = []
-    original = NativeFormat.read
 
-    def counted(self: NativeFormat, stream: IO[bytes]) -> Iterator[Item]:
-        parses.append(0)
-        for item in original(self, stream):
-            parses[-1] = stream.tell()
-            yield item
+    def counting(name: str) -> None:
+        original = getattr(NativeFormat, name)
 
-    monkeypatch.setattr(NativeFormat, "read", counted)
+        def counted(self: NativeFormat, stream: IO[bytes]) -> Iterator[Any]:
+            parses.append(0)
+            for item in original(self, stream):
+                parses[-1] = stream.tell()
+                yield item
+
+        monkeypatch.setattr(NativeFormat, name, counted)
+
+    counting("read")
+    counting("read_columns")
     return parses
 
 

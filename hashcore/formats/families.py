@@ -125,17 +125,20 @@ class FamilyResolver:
 
     def value(self, family: str, value: object, position: str) -> Signal | Problem:
         """Validate ``value`` (text is parsed, bytes are checked) for a loaded ``family``."""
+        data = self.checked(family, value, position)
+        return data if isinstance(data, Problem) else Signal(family, data)
+
+    def checked(self, family: str, value: object, position: str) -> bytes | Problem:
+        """:meth:`value`'s bytes, without the signal (formats parsing into columns)."""
         signal_type = self.registry.get(family)
         try:
             if isinstance(value, bytes | bytearray):
-                data = signal_type.validate(bytes(value))
-            elif isinstance(value, str):
-                data = signal_type.parse(value)
-            else:
-                return Problem(position, f"{family}: missing or non-text hash value")
+                return signal_type.validate(bytes(value))
+            if isinstance(value, str):
+                return signal_type.parse(value)
+            return Problem(position, f"{family}: missing or non-text hash value")
         except InvalidInput as error:
             return Problem(position, f"malformed {family} value: {redact(error.message)}")
-        return Signal(family, data)
 
 
 def value_key(signal: Signal) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hashcore.errors import HashcoreError, InvalidInput, StoreError, keep_first
+from hashcore.formats.columns import UpdateColumns
 from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip
 from hashcore.model import EntryStatus, Ticker
 from hashcore.opinions.book import record_imported as record_opinions
@@ -55,7 +56,8 @@ class Writer(Protocol):
         self, bank: str, updates: Sequence[BankUpdate]
     ) -> Sequence[str | InvalidInput]:
         """Per update, in order: its outcome (``added``, ``updated``, ``unchanged``) or why it
-        was refused; the same as upserting the records one by one."""
+        was refused; the same as upserting the records one by one. The importer passes
+        :class:`UpdateColumns`, which the store writes from its columns."""
         ...
 
     def get_checkpoint(self, bank: str, source: str) -> str | None: ...
@@ -127,7 +129,7 @@ class ImportSummary:
 def import_updates(
     engine: Target,
     bank: str,
-    source: Iterable[Item],
+    source: Iterable[Item | UpdateColumns],
     *,
     strict: bool = False,
     progress: Ticker | None = None,
@@ -138,6 +140,7 @@ def import_updates(
     prepare: Callable[[Writer], object] | None = None,
 ) -> ImportSummary:
     """Apply ``source`` to ``bank``; checkpoints go under ``checkpoint_source`` if given.
+    ``source`` may carry runs of updates as :class:`UpdateColumns` (``read_feed(columns=True)``).
 
     ``strict`` raises :class:`InvalidInput` at the first problem; the batch in progress is
     dropped (batches committed before it stay: they were valid and re-applying them is a no-op).
@@ -195,36 +198,41 @@ def _stopped(problem: Problem) -> InvalidInput:
 
 
 def _batches(
-    source: Iterable[Item],
+    source: Iterable[Item | UpdateColumns],
     batch_size: int,
     summary: ImportSummary,
     stop: Callable[[Problem], InvalidInput] | None,
-) -> Iterator[tuple[list[BankUpdate], Checkpoint | None]]:
-    """The updates of ``source`` in batches; a checkpoint closes the batch it ends. Problems
-    and skips are counted in ``summary``, or a problem raises ``stop(problem)`` (strict)."""
-    pending: list[BankUpdate] = []
+) -> Iterator[tuple[UpdateColumns, Checkpoint | None]]:
+    """The updates of ``source`` in batches, as columns; a checkpoint closes the batch it ends.
+    Problems and skips are counted in ``summary``, or a problem raises ``stop(problem)``
+    (strict)."""
+    pending = UpdateColumns()
     for item in source:
         if isinstance(item, BankUpdate):
             pending.append(item)
             if len(pending) >= batch_size:
                 yield pending, None
-                pending = []
+                pending = UpdateColumns()
+        elif isinstance(item, UpdateColumns):
+            pending.extend(item)
+            while len(pending) >= batch_size:
+                yield pending.cut(batch_size), None
         elif isinstance(item, Checkpoint):
             yield pending, item
-            pending = []
+            pending = UpdateColumns()
         elif isinstance(item, Problem):
             if stop is not None:
                 raise stop(item)
             summary.note_problem(item)
         elif isinstance(item, Skip):
             summary.skipped[item.reason] += 1
-    if pending:
+    if len(pending):
         yield pending, None
 
 
 def _apply_at_once(
     run: _Run,
-    batches: Iterable[tuple[list[BankUpdate], Checkpoint | None]],
+    batches: Iterable[tuple[UpdateColumns, Checkpoint | None]],
     committed: ImportSummary,
     prepare: Callable[[Writer], object] | None,
 ) -> None:
@@ -302,10 +310,10 @@ class _Run:
     checkpoint_source: str | None
 
     def commit(
-        self, updates: list[BankUpdate], checkpoint: Checkpoint | None, summary: ImportSummary
+        self, updates: UpdateColumns, checkpoint: Checkpoint | None, summary: ImportSummary
     ) -> None:
         """One transaction: the updates, then the checkpoint; counted only once committed."""
-        if not updates and (checkpoint is None or self.checkpoint_source is None):
+        if not len(updates) and (checkpoint is None or self.checkpoint_source is None):
             return
         staged = ImportSummary(delete_limit=summary.delete_limit)
         staged.active_deleted = summary.active_deleted
@@ -316,29 +324,31 @@ class _Run:
     def write(
         self,
         writer: Writer,
-        updates: list[BankUpdate],
+        updates: UpdateColumns,
         checkpoint: Checkpoint | None,
         staged: ImportSummary,
         committed: ImportSummary,
     ) -> None:
         """Write one batch with ``writer``, counting it in ``staged``; a refusal's message
         says what ``committed`` holds (what earlier transactions committed)."""
-        counts: Counter[str] = Counter()
         problems: list[Problem] = []
-        results = writer.upsert_entries(self.bank, updates) if updates else []
-        for update, result in zip(updates, results, strict=True):
-            if isinstance(result, InvalidInput):
-                if self.strict:
-                    raise InvalidInput(f"{update.position}: {result.message} (--strict)") from None
-                problems.append(Problem(update.position or update.external_id, result.message))
-                continue
-            outcome = str(result)
-            if update.status is not EntryStatus.ACTIVE and outcome in ("added", "updated"):
+        results = writer.upsert_entries(self.bank, updates) if len(updates) else []
+        for at in [at for at, result in enumerate(results) if isinstance(result, InvalidInput)]:
+            message = results[at].message  # type: ignore[union-attr]
+            position = updates.positions[at]
+            if self.strict:
+                raise InvalidInput(f"{position}: {message} (--strict)") from None
+            problems.append(Problem(position or updates.external_ids[at], message))
+        counts: Counter[str] = Counter(r for r in results if not isinstance(r, InvalidInput))
+        for at, status in enumerate(updates.statuses):
+            outcome = results[at]
+            if status != _ACTIVE and outcome in ("added", "updated"):  # a deletion's outcome
+                counts[outcome] -= 1  # type: ignore[index]
                 counts["active_deleted"] += outcome == "updated"
-                outcome = "deleted"
-            counts[outcome] += 1
-            if update.opinions:
-                record_opinions(writer, self.bank, update.external_id, update.opinions)
+                counts["deleted"] += 1
+        for at, verdicts in enumerate(updates.entry_opinions):
+            if verdicts and not isinstance(results[at], InvalidInput):
+                record_opinions(writer, self.bank, updates.external_ids[at], verdicts)
         limit = staged.delete_limit
         if limit is not None and staged.active_deleted + counts["active_deleted"] > limit:
             raise MassDeleteRefused(
@@ -369,7 +379,7 @@ class _Run:
         if checkpoint is not None:
             staged.checkpoint = checkpoint
         staged.batches += 1
-        if self.progress is not None and updates:
+        if self.progress is not None and len(updates):
             self.progress.advance(len(updates))
 
 
@@ -390,6 +400,7 @@ def _add(summary: ImportSummary, batch: ImportSummary) -> None:
 
 
 _COUNTED = frozenset({"added", "updated", "deleted", "not_held"})
+_ACTIVE = EntryStatus.ACTIVE.value
 
 
 def iter_updates(items: Iterable[Item]) -> Iterator[BankUpdate]:

@@ -18,13 +18,16 @@ from typing import IO, Any, ClassVar
 import hashcore
 from hashcore.errors import InvalidInput
 from hashcore.formats.base import BankFormat
+from hashcore.formats.columns import AHEAD, Runs, UpdateColumns, drain, flattened
 from hashcore.formats.pytx import text_lines
-from hashcore.formats.records import BankUpdate, Item, Problem, Skip
+from hashcore.formats.records import Item, Problem, Skip
 from hashcore.model import PRIORITIES, Bank, BankSettings, Entry, EntryStatus
 from hashcore.opinions.lines import opinion_json, opinions_from_json
 from hashcore.opinions.model import Opinion
 from hashcore.signals import Signal, stored_variant
+from hashcore.store.columns import SignalRow
 
+_STATUSES = {status.value: status for status in EntryStatus}
 FORMAT_ID = "hashcore-bank"
 VERSION = 1
 HEX_LIMIT = 128
@@ -121,6 +124,16 @@ class NativeFormat(BankFormat):
         )
 
     def read(self, stream: IO[bytes]) -> Iterator[Item]:
+        runs = Runs()
+        return flattened(drain(runs, self._parse(stream, runs), AHEAD))
+
+    def read_columns(self, stream: IO[bytes]) -> Iterator[Item | UpdateColumns]:
+        """The items, records parsed straight into columns (no record or signal objects)."""
+        runs = Runs()
+        return drain(runs, self._parse(stream, runs))
+
+    def _parse(self, stream: IO[bytes], runs: Runs) -> Iterator[None]:
+        """Fill ``runs`` line by line (yielding after each)."""
         seen_header = False
         for number, line in enumerate(text_lines(stream), 1):
             if not line.strip():
@@ -129,95 +142,105 @@ class NativeFormat(BankFormat):
             try:
                 data = json.loads(line)
             except ValueError as error:
-                yield Problem(position, f"malformed JSON: {error}")
+                runs.add(Problem(position, f"malformed JSON: {error}"))
                 continue
             except RecursionError:
-                yield Problem(position, "JSON nested too deeply")
+                runs.add(Problem(position, "JSON nested too deeply"))
                 continue
             if not isinstance(data, dict):
-                yield Problem(position, "line is not a JSON object")
+                runs.add(Problem(position, "line is not a JSON object"))
                 continue
             if not seen_header:
                 if data.get("format") != FORMAT_ID:
-                    yield Problem(position, f"not a {FORMAT_ID} file (no header line)")
+                    runs.add(Problem(position, f"not a {FORMAT_ID} file (no header line)"))
                     return
                 if data.get("version") != VERSION:
-                    yield Problem(position, f"unsupported {FORMAT_ID} version")
+                    runs.add(Problem(position, f"unsupported {FORMAT_ID} version"))
                     return
                 seen_header = True
                 continue
-            yield from self.entry(data, position)
+            self._entry(data, position, runs)
+            yield
         if not seen_header:
-            yield Problem("line 1", f"not a {FORMAT_ID} file (empty)")
+            runs.add(Problem("line 1", f"not a {FORMAT_ID} file (empty)"))
 
     def entry(self, data: Mapping[str, Any], position: str) -> Iterator[Item]:
+        """The items of one entry line: its signals' problems and skips, then the update (or
+        why there is none)."""
+        runs = Runs()
+        self._entry(data, position, runs)
+        return flattened(runs.take())
+
+    def _entry(self, data: Mapping[str, Any], position: str, runs: Runs) -> None:
+        """:meth:`entry` into ``runs``."""
         key = data.get("external_id")
         if not isinstance(key, str) or not key:
-            yield Problem(position, "external_id missing")
+            runs.add(Problem(position, "external_id missing"))
             return
         position = f"{position} ({key})"
         try:
-            status = EntryStatus(data.get("status", "active"))
+            raw_status = data.get("status", "active")
+            status = _STATUSES.get(raw_status) if type(raw_status) is str else None
+            status = status or EntryStatus(raw_status)
             labels = _strings(data.get("labels", []))
             created, updated = _number(data.get("created_at")), _number(data.get("updated_at"))
         except (ValueError, InvalidInput):
-            yield Problem(position, "malformed status, labels or times")
+            runs.add(Problem(position, "malformed status, labels or times"))
             return
         source = data.get("source")
-        signals: list[Signal] = []
+        signals: list[SignalRow] = []
         raw_signals = data.get("signals", [])
         for raw in raw_signals if isinstance(raw_signals, list) else [None]:
             result = self._signal(raw, position)
-            if isinstance(result, Signal):
+            if type(result) is tuple:
                 signals.append(result)
             else:
-                yield result
+                runs.add(result)  # type: ignore[arg-type]
         if not signals and status is EntryStatus.ACTIVE:
-            yield Skip("no supported signal")
+            runs.add(Skip("no supported signal"))
             return
         try:
             opinions = opinions_from_json(data.get("opinions", []), key)
         except InvalidInput as error:
-            yield Problem(position, error.message)
+            runs.add(Problem(position, error.message))
             return
-        yield BankUpdate(
+        runs.run().add(
             key,
-            tuple(signals),
+            signals,
             labels,
             source if isinstance(source, str) else None,
             status,
             updated,
             created,
-            position=position,
-            opinions=opinions,
+            position,
+            entry_opinions=opinions,
         )
+        runs.added()
 
-    def _signal(self, raw: object, position: str) -> Signal | Skip | Problem:
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
+    def _signal(self, raw: object, position: str) -> SignalRow | Skip | Problem:
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             return Problem(position, "signal is not an object with a type")
         family = self.families.family(raw["type"], position)
         if not isinstance(family, str):
             return family
         try:
-            if isinstance(raw.get("hex"), str):
-                value = bytes.fromhex(raw["hex"])
-            elif isinstance(raw.get("base64"), str):
-                value = base64.b64decode(raw["base64"], validate=True)
+            if isinstance(text := raw.get("hex"), str):
+                value = bytes.fromhex(text)
+            elif isinstance(text := raw.get("base64"), str):
+                value = base64.b64decode(text, validate=True)
             else:
                 return Problem(position, f"{family} signal without hex or base64 value")
         except (ValueError, binascii.Error):
             return Problem(position, f"malformed {family} value encoding")
-        signal = self.families.value(family, value, position)
-        if not isinstance(signal, Signal):
-            return signal
+        checked = self.families.checked(family, value, position)
+        if isinstance(checked, Problem):
+            return checked
         quality = raw.get("quality")
         if not isinstance(quality, int) or isinstance(quality, bool):
             quality = None
         variant = raw.get("variant")
         variant = stored_variant(variant) if isinstance(variant, str) else None
-        if quality is None and variant is None:
-            return signal
-        return Signal(signal.type, signal.value, quality=quality, variant=variant)
+        return (family, checked, quality, True, variant)
 
 
 def _strings(value: object) -> tuple[str, ...]:
@@ -227,8 +250,8 @@ def _strings(value: object) -> tuple[str, ...]:
 
 
 def _number(value: object) -> float | None:
-    if value is None:
-        return None
+    if value is None or type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput("expected a number")
     return float(value)

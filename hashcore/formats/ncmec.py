@@ -26,14 +26,15 @@ from xml.parsers import expat
 import hashcore
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats.base import BankFormat
+from hashcore.formats.columns import AHEAD, RUN, Runs, UpdateColumns, drain, flattened
 from hashcore.formats.http import HttpClient, join_url, with_query
-from hashcore.formats.records import BankUpdate, Checkpoint, Item, Problem, Skip, partner_labels
+from hashcore.formats.records import Checkpoint, Item, Problem, Skip, partner_labels
 from hashcore.formats.timeutil import to_iso, to_unix
 from hashcore.formats.xmlsafe import UnsafeXml, file_chunks, guarded_parser, local, parse_error
 from hashcore.model import Entry, EntryStatus
 from hashcore.opinions.feedback import FeedbackFormat, FeedbackRequest
 from hashcore.opinions.model import Opinion
-from hashcore.signals import Signal
+from hashcore.store.columns import SignalRow
 
 ENTRY_TAGS = frozenset({"image", "video", "deletedImage", "deletedVideo"})
 LINK_FAMILIES = frozenset({"tmk_pdqf", "videntifier"})
@@ -62,10 +63,22 @@ class NcmecFormat(BankFormat):
     options_allowed: ClassVar[frozenset[str]] = frozenset({"page_size"})
 
     def read(self, stream: IO[bytes]) -> Iterator[Item]:
-        info = PageInfo()
-        yield from self.parse(file_chunks(stream), "file", info, None)
-        if info.next:
-            yield Skip("paging link not followed (file mode)")
+        return flattened(self._read(stream, AHEAD))
+
+    def read_columns(self, stream: IO[bytes]) -> Iterator[Item | UpdateColumns]:
+        """The items, entries parsed straight into columns (no record or signal objects)."""
+        return self._read(stream, RUN)
+
+    def _read(self, stream: IO[bytes], size: int) -> Iterator[Item | UpdateColumns]:
+        runs = Runs()
+
+        def steps() -> Iterator[None]:
+            info = PageInfo()
+            yield from self._parse(file_chunks(stream), "file", info, None, runs)
+            if info.next:
+                runs.add(Skip("paging link not followed (file mode)"))
+
+        return drain(runs, steps(), size)
 
     def auth_headers(self, credentials: str) -> dict[str, str]:
         if ":" not in credentials:
@@ -118,23 +131,36 @@ class NcmecFormat(BankFormat):
         fetch_link: LinkFetcher | None,
     ) -> Iterator[Item]:
         """Items of one ``<queryResult>`` document; fills ``info`` with paging and max time."""
+        runs = Runs()
+        return flattened(drain(runs, self._parse(chunks, where, info, fetch_link, runs), AHEAD))
+
+    def _parse(
+        self,
+        chunks: Iterable[bytes],
+        where: str,
+        info: PageInfo,
+        fetch_link: LinkFetcher | None,
+        runs: Runs,
+    ) -> Iterator[None]:
+        """:meth:`parse` into ``runs``, yielding after each chunk."""
         reader = _Reader()
         counts: dict[str, int] = {}
         try:
             for chunk in chunks:
                 reader.feed(chunk)
-                yield from self._drain(reader, where, counts, info, fetch_link)
+                self._drain(reader, where, counts, info, fetch_link, runs)
+                yield
             reader.close()
         except UnsafeXml as error:
-            yield from self._drain(reader, where, counts, info, fetch_link)
-            yield Problem(where, error.message)
+            self._drain(reader, where, counts, info, fetch_link, runs)
+            runs.add(Problem(where, error.message))
             return
         except ET.ParseError as error:
-            yield from self._drain(reader, where, counts, info, fetch_link)
+            self._drain(reader, where, counts, info, fetch_link, runs)
             line, column = error.position
-            yield Problem(f"{where} line {line} column {column}", "malformed XML")
+            runs.add(Problem(f"{where} line {line} column {column}", "malformed XML"))
             return
-        yield from self._drain(reader, where, counts, info, fetch_link)
+        self._drain(reader, where, counts, info, fetch_link, runs)
 
     def _drain(
         self,
@@ -143,22 +169,23 @@ class NcmecFormat(BankFormat):
         counts: dict[str, int],
         info: PageInfo,
         fetch_link: LinkFetcher | None,
-    ) -> Iterator[Item]:
-        """Items of what the reader has finished so far, in document order."""
+        runs: Runs,
+    ) -> None:
+        """Items of what the reader has finished so far into ``runs``, in document order."""
         done = reader.done[:]
         reader.done.clear()  # in place: the parser's handlers hold this list
         for found in done:
             if isinstance(found, _Open):
                 tag = found.tag
                 counts[tag] = counts.get(tag, 0) + 1
-                yield from self._entry(found, f"{where} {tag} #{counts[tag]}", info, fetch_link)
+                self._entry(found, f"{where} {tag} #{counts[tag]}", info, fetch_link, runs)
             elif found[0] == "next":
                 info.next = found[1].strip() or None
             elif found[1]:
                 try:
                     info.saw(to_unix(found[1]))
                 except InvalidInput:
-                    yield Problem(f"{where} <{found[0]}>", "malformed maxTimestamp")
+                    runs.add(Problem(f"{where} <{found[0]}>", "malformed maxTimestamp"))
 
     def _entry(
         self,
@@ -166,12 +193,13 @@ class NcmecFormat(BankFormat):
         position: str,
         info: PageInfo,
         fetch_link: LinkFetcher | None,
-    ) -> Iterator[Item]:
+        runs: Runs,
+    ) -> None:
         fields = entry.fields
         member_id = entry.member.strip()
         entry_id = fields.get("id", "").strip()
         if not member_id or not entry_id:
-            yield Problem(position, "entry without member id or id")
+            runs.add(Problem(position, "entry without member id or id"))
             return
         key = f"{member_id}-{entry_id}"
         position = f"{position} ({key})"
@@ -179,45 +207,36 @@ class NcmecFormat(BankFormat):
         try:
             updated_at = to_unix(stamp) if stamp else None
         except InvalidInput:
-            yield Problem(position, "malformed timestamp")
+            runs.add(Problem(position, "malformed timestamp"))
             return
         if updated_at is not None:
             info.saw(updated_at)
         tag = entry.tag
         kind = "video" if tag in ("video", "deletedVideo") else "image"
         if tag.startswith("deleted"):
-            yield BankUpdate(
-                key,
-                labels=partner_labels((), None, kind),
-                source=self.source_name,
-                status=EntryStatus.DELETED,
-                updated_at=updated_at,
-                content_kind=kind,
-                position=position,
-            )
+            runs.run().add(
+                key, (), partner_labels((), None, kind), self.source_name, EntryStatus.DELETED,
+                updated_at, None, position, kind=kind,
+            )  # fmt: skip
+            runs.added()
             return
-        signals: list[Signal] = []
+        signals: list[SignalRow] = []
         for raw_type, href, text in entry.prints:
             result = self._fingerprint(raw_type, href, text, position, fetch_link)
-            if isinstance(result, Signal):
+            if type(result) is tuple:
                 signals.append(result)
             elif result is not None:
-                yield result
+                runs.add(result)  # type: ignore[arg-type]
         if not signals:
-            yield Skip("no supported signal")
+            runs.add(Skip("no supported signal"))
             return
         classification = fields.get("classification", "").strip()
         labels = partner_labels((f"ncmec:{classification}",) if classification else (), None, kind)
-        yield BankUpdate(
-            key,
-            tuple(signals),
-            labels,
-            self.source_name,
-            EntryStatus.ACTIVE,
-            updated_at,
-            content_kind=kind,
-            position=position,
-        )
+        runs.run().add(
+            key, signals, labels, self.source_name, EntryStatus.ACTIVE, updated_at, None,
+            position, kind=kind,
+        )  # fmt: skip
+        runs.added()
 
     def _fingerprint(
         self,
@@ -226,19 +245,24 @@ class NcmecFormat(BankFormat):
         text: str,
         position: str,
         fetch_link: LinkFetcher | None,
-    ) -> Signal | Skip | Problem | None:
+    ) -> SignalRow | Skip | Problem:
         family = self.families.family(raw_type, position)
         if not isinstance(family, str):
             return family
+        value: str | bytes
         if href is None:
-            return self.families.value(family, text.strip(), position)
-        if fetch_link is None:
+            value = text.strip()
+        elif fetch_link is None:
             return Skip(f"{family} link not fetched (file mode)")
-        try:
-            payload = decode_feature(fetch_link(href))
-        except (InvalidInput, NotFound) as error:  # a broken link spoils one entry, not the feed
-            return Problem(position, f"{family} link: {error.message}")
-        return self.families.value(family, payload, position)
+        else:
+            try:
+                value = decode_feature(fetch_link(href))
+            except (InvalidInput, NotFound) as error:  # a broken link spoils one entry only
+                return Problem(position, f"{family} link: {error.message}")
+        checked = self.families.checked(family, value, position)
+        if isinstance(checked, Problem):
+            return checked
+        return (family, checked, None, True, None)
 
 
 @dataclass(slots=True)

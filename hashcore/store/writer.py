@@ -29,6 +29,7 @@ from hashcore.store.batch import (
     UpsertOutcome,
     Validator,
 )
+from hashcore.store.columns import Records
 from hashcore.store.counts import CountDeltas
 from hashcore.store.rows import (
     BANK_COLUMNS,
@@ -171,7 +172,7 @@ class StoreWriter:
         external_id = _clean_external_id(external_id) if external_id else uuid.uuid4().hex
         record = Upsert(external_id, signals, labels, source, EntryStatus(status), None, created_at)
         batch = self._batch(bank_id, external_ids=[external_id])
-        if not batch.add(external_id, record):
+        if not batch.add(external_id, Records.of([record])):
             raise AlreadyExists(
                 f"bank {bank!r} already has an entry with external id {external_id!r}",
                 field="external_id",
@@ -207,7 +208,7 @@ class StoreWriter:
         return result
 
     def upsert_entries(
-        self, bank: str, updates: Sequence[EntryUpdate]
+        self, bank: str, updates: Sequence[EntryUpdate] | Records
     ) -> list[UpsertOutcome | InvalidInput]:
         """:meth:`upsert_entry` for each record in order, in a few statements per batch.
 
@@ -215,28 +216,17 @@ class StoreWriter:
         it change nothing (the other records still apply). Records are played in memory against
         the batch's entries, read in one query per 500, so repeated external ids apply in order;
         then new values, ``refs``, ``changes``, entries and their signals are written with
-        multi-row statements (a per-record statement costs more than the row it writes). Any
-        error but :class:`InvalidInput` aborts the call.
+        multi-row statements (a per-record statement costs more than the row it writes).
+        ``updates`` may come as columns (:class:`~hashcore.store.columns.Records`, what an
+        import hands over). Any error but :class:`InvalidInput` aborts the call.
         """
-        if not updates:
+        if not len(updates):
             return []
         bank_id = self._bank_id(bank)
-        keys: list[str | InvalidInput] = []
-        for update in updates:
-            try:
-                keys.append(_clean_external_id(update.external_id))
-            except InvalidInput as error:
-                keys.append(error)
+        records = updates if isinstance(updates, Records) else Records.of(updates)
+        keys = _clean_external_ids(records.external_ids)
         batch = self._batch(bank_id, external_ids=[key for key in keys if isinstance(key, str)])
-        results: list[UpsertOutcome | InvalidInput] = []
-        for update, key in zip(updates, keys, strict=True):
-            if isinstance(key, InvalidInput):
-                results.append(key)
-                continue
-            try:
-                results.append(batch.upsert(key, update))
-            except InvalidInput as error:
-                results.append(error)
+        results = batch.play(records, keys)
         self._write(batch)
         return results
 
@@ -314,6 +304,22 @@ class StoreWriter:
 
     def _write(self, batch: Batch) -> None:
         self.changes += batch.write(self._counts)
+
+
+def _clean_external_ids(external_ids: list[Any]) -> list[str | InvalidInput]:
+    """Each id as :func:`_clean_external_id` makes it, or why it cannot be one; a column of
+    plain ids is checked in a few passes over it."""
+    if set(map(type, external_ids)) == {str}:
+        stripped: list[str] = list(map(str.strip, external_ids))
+        if all(stripped) and max(map(len, external_ids)) <= MAX_EXTERNAL_ID:
+            return stripped  # type: ignore[return-value]
+    keys: list[str | InvalidInput] = []
+    for external_id in external_ids:
+        try:
+            keys.append(_clean_external_id(external_id))
+        except InvalidInput as error:
+            keys.append(error)
+    return keys
 
 
 def _clean_external_id(external_id: str) -> str:

@@ -36,7 +36,7 @@ def import_feed(state: State, request: pb.ImportUpdatesRequest) -> pb.ImportUpda
     summary = import_updates(
         engine,
         request.bank,
-        fmt.read(io.BytesIO(request.data)),
+        fmt.read_columns(io.BytesIO(request.data)),
         max_delete_fraction=None if allow_mass_delete else MAX_DELETE_FRACTION,
     )
     metrics = state.metrics.imports
