@@ -213,7 +213,7 @@ class Engine(EngineAPI):
             return import_updates(
                 self,
                 bank,
-                read_feed(how.format, path, self.registry, how.format_options, columns=True),
+                read_feed(how.format, path, self.registry, how.format_options),
                 strict=how.strict,
                 progress=progress,
                 batch_size=BATCH_SIZE if how.batch_size is None else how.batch_size,

@@ -20,6 +20,7 @@ from hashcore.engine import Engine
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.formats import get_format
 from hashcore.formats.background import BACKGROUND_MIN_BYTES, read_feed
+from hashcore.formats.columns import flattened
 from hashcore.formats.importer import import_updates
 from hashcore.formats.records import BankUpdate, Problem
 from hashcore.registry import SignalRegistry
@@ -45,7 +46,7 @@ def test_child_yields_exactly_the_in_process_items(
     name: str, path: Path, registry: SignalRegistry
 ) -> None:
     expected = in_process(name, path, registry)
-    assert list(read_feed(name, path, registry, min_bytes=0)) == expected
+    assert list(flattened(read_feed(name, path, registry, min_bytes=0))) == expected
     assert any(isinstance(item, BankUpdate) for item in expected)
 
 
@@ -60,7 +61,7 @@ def test_many_chunks_in_order(tmp_path: Path, registry: SignalRegistry) -> None:
         )
     path = tmp_path / "feed.jsonl"
     path.write_text("\n".join(lines))
-    items = list(read_feed("hashcore", path, registry, min_bytes=0))
+    items = list(flattened(read_feed("hashcore", path, registry, min_bytes=0)))
     assert items == in_process("hashcore", path, registry)
     assert sum(isinstance(item, BankUpdate) for item in items) == 4999
     assert isinstance(items[2500], Problem) and str(items[2500]).startswith("line 2502 (e2500)")

@@ -282,7 +282,7 @@ def test_feed_read_by_a_child_process_equals_in_process(
     dumps = []
     for name, min_bytes in (("child", 0), ("here", 1 << 40)):
         with fresh(tmp_path / name, registry) as engine:
-            items = read_feed(fmt, path, registry, min_bytes=min_bytes, columns=True)
+            items = read_feed(fmt, path, registry, min_bytes=min_bytes)
             summary = import_updates(engine, "alpha", items, max_delete_fraction=None)
             dumps.append((summary.as_dict(), dump(engine)))
     assert dumps[0] == dumps[1]

@@ -31,7 +31,7 @@ from typing import Any
 
 from hashcore import errors
 from hashcore.formats.base import get_format
-from hashcore.formats.columns import RUN, UpdateColumns, flattened
+from hashcore.formats.columns import RUN, UpdateColumns
 from hashcore.formats.records import Item
 from hashcore.registry import SignalRegistry, load_registry
 
@@ -60,12 +60,11 @@ def read_feed(
     options: Mapping[str, object] | None = None,
     *,
     min_bytes: int = BACKGROUND_MIN_BYTES,
-    columns: bool = False,
 ) -> Iterator[Item | UpdateColumns]:
-    """The items of the feed file ``path`` in ``format_name``; read by a child process when the
-    file has at least ``min_bytes``. The format is checked here first, so an unknown one or bad
-    options fail before any process starts. With ``columns``, runs of updates come as
-    :class:`UpdateColumns` (what ``import_updates`` writes fastest) instead of one by one.
+    """The items of the feed file ``path`` in ``format_name``, runs of updates as
+    :class:`UpdateColumns` (what ``import_updates`` writes fastest; ``flattened`` gives them
+    one by one); read by a child process when the file has at least ``min_bytes``. The format
+    is checked here first, so an unknown one or bad options fail before any process starts.
 
     The child is started with ``spawn``, which imports the caller's main module again: a script
     calling this must keep its work under ``if __name__ == "__main__":`` (the ``hashcore``
@@ -74,10 +73,9 @@ def read_feed(
     fmt = get_format(format_name, registry, options)
     if path.stat().st_size < min_bytes:
         with path.open("rb") as stream:
-            yield from fmt.read_columns(stream) if columns else fmt.read(stream)
+            yield from fmt.read_columns(stream)
         return
-    items = _read_in_child(format_name, path, dict(options or {}))
-    yield from (items if columns else flattened(items))
+    yield from _read_in_child(format_name, path, dict(options or {}))
 
 
 def _read_in_child(

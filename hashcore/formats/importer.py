@@ -140,7 +140,7 @@ def import_updates(
     prepare: Callable[[Writer], object] | None = None,
 ) -> ImportSummary:
     """Apply ``source`` to ``bank``; checkpoints go under ``checkpoint_source`` if given.
-    ``source`` may carry runs of updates as :class:`UpdateColumns` (``read_feed(columns=True)``).
+    ``source`` may carry runs of updates as :class:`UpdateColumns` (as ``read_feed`` gives them).
 
     ``strict`` raises :class:`InvalidInput` at the first problem; the batch in progress is
     dropped (batches committed before it stay: they were valid and re-applying them is a no-op).
