@@ -101,13 +101,20 @@ class Engine(EngineAPI):
             return writer.create_bank(name, self._checked(settings))
 
     def get_bank(self, name: str) -> BankInfo:
-        infos = self.store.bank_infos([name])
+        infos = self._with_followers(self.store.bank_infos([name]))
         if not infos:
             raise NotFound(f"no bank named {name!r}", field="bank")
-        return dataclasses.replace(infos[0], followers=tuple(self.store.followers(name)))
+        return infos[0]
 
     def list_banks(self) -> list[BankInfo]:
-        return self.store.bank_infos()
+        return self._with_followers(self.store.bank_infos())
+
+    def _with_followers(self, infos: list[BankInfo]) -> list[BankInfo]:
+        """``infos`` with the partners following each bank (the store's owner sees them)."""
+        return [
+            dataclasses.replace(info, followers=tuple(self.store.followers(info.bank.name)))
+            for info in infos
+        ]
 
     def set_bank_enabled(self, name: str, enabled: bool) -> Bank:
         with self.store.transaction() as writer:

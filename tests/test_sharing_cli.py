@@ -105,6 +105,16 @@ def test_follow_once_pulls_what_is_new_and_lookups_cite_the_partner(
     assert [o.kind.value for o in LocalOpinions(a.engine.store).list_opinions(SHARED)] == [
         "confirmed"
     ]
+    # A's owner sees who follows the bank and how far they read
+    at_a = ["--store", str(a.engine.store.directory)]
+    wait_for(lambda: bool(a.engine.get_bank(SHARED).followers), "A to record B's position")
+    listing = json.loads(run(capsys, "bank", "list", "--json", *at_a)[1])
+    (followers,) = [bank["followers"] for bank in listing if bank["name"] == SHARED]
+    assert [f["partner"] for f in followers] == ["hotline-b"] and followers[0]["checkpoint"]
+    assert (
+        f"followed by hotline-b: at {followers[0]['checkpoint']}"
+        in run(capsys, "bank", "list", *at_a)[1]
+    )
 
 
 def test_bad_input_gives_clear_errors_and_loses_nothing(

@@ -18,6 +18,7 @@ from hashcore.cli.common import (
     parse_thresholds,
     require_store,
     store_parent,
+    utc_time,
     verb_group,
 )
 from hashcore.cli.import_cmd import register_bank_subcommands
@@ -114,6 +115,9 @@ def run_list(args: argparse.Namespace) -> int:
         if bank.thresholds:
             overrides = ", ".join(f"{k}={v:g}" for k, v in sorted(bank.thresholds.items()))
             print(f"  thresholds: {overrides}")
+        for follower in info.followers:  # partners following it (docs/sharing.md)
+            when = utc_time(follower.updated_at)
+            print(f"  followed by {follower.partner}: at {follower.checkpoint} ({when})")
     return 0
 
 
@@ -128,6 +132,10 @@ def bank_to_json(info: BankInfo) -> dict[str, Any]:
         "priority": bank.priority,
         "entries": info.entries,
         "signals": dict(info.signals_per_family),
+        "followers": [
+            {"partner": f.partner, "checkpoint": f.checkpoint, "updated_at": f.updated_at}
+            for f in info.followers
+        ],
     }
 
 

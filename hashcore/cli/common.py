@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ from hashcore.store.store import DB_NAME
 STORE_ENV = "HASHCORE_STORE"
 SERVER_ENV = "HASHCORE_SERVER"
 DEFAULT_STORE = Path("var/hashcore")
+
+
+def utc_time(seconds: float) -> str:
+    """A unix time as the CLI prints it: ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def verb_group(subparsers: Any, name: str, help: str, description: str | None) -> Any:

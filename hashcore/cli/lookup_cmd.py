@@ -19,7 +19,6 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +30,7 @@ from hashcore.cli.common import (
     server_address,
     store_dir,
     store_parent,
+    utc_time,
 )
 from hashcore.cli.progress import Progress
 from hashcore.engine_api import EngineAPI, lookup_hashed
@@ -357,13 +357,9 @@ def match_to_json(match: Match, registry: SignalRegistry) -> dict[str, Any]:
             "partner": match.origin.partner,
             "remote_bank": match.origin.remote_bank,
             "checkpoint": match.origin.checkpoint,
-            "received_at": _iso(match.origin.received_at),
+            "received_at": utc_time(match.origin.received_at),
         }
     return data
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def _detail_text(detail: dict[str, Any] | None) -> str:
@@ -399,7 +395,7 @@ def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
         sure = f"  confidence {match.confidence:g}" if match.confidence is not None else ""
         origin = match.origin
         cite = (
-            f"  from {origin.partner}/{origin.remote_bank} ({_iso(origin.received_at)})"
+            f"  from {origin.partner}/{origin.remote_bank} ({utc_time(origin.received_at)})"
             if origin is not None
             else ""
         )
