@@ -165,7 +165,7 @@ def test_bank_filter_inside_milvus(tmp_path: Path) -> None:
         for kind in ("plain", "triggers"):
             plain = Engine(tmp_path / f"write-{kind}-{pair}", registry())
             if kind == "triggers":
-                install(str(plain.store.path))
+                install(plain.store)
             started = time.perf_counter()
             fill(plain, codes)
             writes[kind].append(time.perf_counter() - started)

@@ -23,7 +23,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from hashcore.store import Store
-from hashcore.store.schema import connect
 
 ANY_BANK = -1
 """Stands for every bank: a value written without known banks (no store to ask, or more banks
@@ -64,27 +63,25 @@ _BANKS_SQL = (
 class BankMembership:
     """The banks of a store's values, and the log of values that may have gained one.
 
-    Reads go through a connection of its own (an index reads from a search thread while the
-    engine writes). ``installed`` is False for a read-only store whose writer never installed
-    the triggers: its values are then written with :data:`ANY_BANK`.
+    Reads use the store's read connection of the calling thread (a search thread of each
+    family reads at once); writes go through :meth:`Store.transaction`. ``installed`` is False
+    for a read-only store whose writer never installed the triggers: its values are then
+    written with :data:`ANY_BANK`.
     """
 
     def __init__(self, store: Store) -> None:
-        self._path = str(store.path)
-        self.installed = True
+        self._store = store
         if not store.read_only:
-            install(self._path)
-        self._conn = sqlite3.connect(
-            f"file:{self._path}?mode=ro", uri=True, check_same_thread=False
+            install(store)
+        found = (
+            self._conn()
+            .execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bank_gains'")
+            .fetchone()
         )
-        if store.read_only:
-            found = self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bank_gains'"
-            ).fetchone()
-            self.installed = found is not None
+        self.installed = found is not None
 
-    def close(self) -> None:
-        self._conn.close()
+    def _conn(self) -> sqlite3.Connection:
+        return self._store.read_connection()
 
     def bank_ids(self, names: Iterable[str]) -> list[int]:
         """The store ids of these banks (unknown names are left out)."""
@@ -104,11 +101,15 @@ class BankMembership:
         """The family's values logged after ``seq`` that are live now, and the last seq read."""
         if not self.installed:
             return seq, []
-        rows = self._conn.execute(
-            "SELECT g.seq, g.value_id, v.family, v.refs FROM bank_gains g"
-            " JOIN signal_values v ON v.id = g.value_id WHERE g.seq > ? ORDER BY g.seq",
-            (seq,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT g.seq, g.value_id, v.family, v.refs FROM bank_gains g"
+                " JOIN signal_values v ON v.id = g.value_id WHERE g.seq > ? ORDER BY g.seq",
+                (seq,),
+            )
+            .fetchall()
+        )
         if not rows:
             return seq, []
         live = sorted({int(v) for _, v, of, refs in rows if of == family and refs > 0})
@@ -118,7 +119,7 @@ class BankMembership:
         """The newest gain's seq (0 when there is none): where a fresh index starts."""
         if not self.installed:
             return 0
-        row = self._conn.execute("SELECT MAX(seq) FROM bank_gains").fetchone()
+        row = self._conn().execute("SELECT MAX(seq) FROM bank_gains").fetchone()
         return int(row[0] or 0)
 
     def values(self, value_ids: Sequence[int]) -> dict[int, bytes]:
@@ -129,38 +130,29 @@ class BankMembership:
     def _chunked(self, template: str, keys: Sequence[object]) -> list[tuple[Any, ...]]:
         """``template`` run over ``keys`` a chunk at a time, the rows of every chunk."""
         rows: list[tuple[Any, ...]] = []
+        conn = self._conn()
         for start in range(0, len(keys), CHUNK):
             chunk = list(keys[start : start + CHUNK])
-            rows += self._conn.execute(template.format(marks=",".join("?" * len(chunk))), chunk)
+            rows += conn.execute(template.format(marks=",".join("?" * len(chunk))), chunk)
         return rows
 
     def forget(self, family: str, upto: int) -> None:
         """Drop the family's gains up to ``upto``: a checkpoint holds their effect."""
-        if not self.installed or upto <= 0:
+        if not self.installed or self._store.read_only or upto <= 0:
             return
-        conn = connect(self._path)
-        try:
-            conn.execute(
+        with self._store.transaction() as writer:
+            writer.connection.execute(
                 "DELETE FROM bank_gains WHERE seq <= ?"
                 " AND (SELECT family FROM signal_values WHERE id = value_id) = ?",
                 (upto, family),
             )
-        except sqlite3.OperationalError:
-            pass  # read-only or busy: the rows are only read again, never wrong
-        finally:
-            conn.close()
 
 
-def install(path: str) -> None:
-    """Create the gains log and its triggers in the store at ``path`` (idempotent)."""
-    conn = connect(path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+def install(store: Store) -> None:
+    """Create the gains log and its triggers in ``store`` (idempotent), in one transaction."""
+    with store.transaction() as writer:
         for statement in GAINS_DDL:
-            conn.execute(statement)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+            writer.connection.execute(statement)
 
 
 def bank_lists(

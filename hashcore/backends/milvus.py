@@ -179,8 +179,6 @@ class MilvusBackend:
         from pymilvus import connections
 
         connections.disconnect(self.alias)
-        if self.membership is not None:
-            self.membership.close()
 
 
 class MilvusIndex(SignalIndex):
