@@ -13,11 +13,10 @@ import argparse
 import getpass
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hashcore.cli.common import open_engine, require_store, store_parent, verb_group
+from hashcore.cli.common import open_engine, require_store, store_parent, utc_time, verb_group
 from hashcore.cli.import_cmd import read_credentials
 from hashcore.cli.table import table
 from hashcore.engine import Engine
@@ -130,7 +129,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     rows = [
         [str(o.id), o.bank, o.external_id, o.kind.value, o.author, o.origin or "local",
-         _when(o.created_at), o.note or ""]
+         utc_time(o.created_at), o.note or ""]
         for o in found
     ]  # fmt: skip
     if rows:
@@ -235,7 +234,3 @@ def _print_one(opinion: Opinion, as_json: bool) -> int:
         f"by {opinion.author}{hashes}"
     )
     return 0
-
-
-def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
