@@ -8,6 +8,7 @@ import warnings
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from hashcore.borders import Box, content_boxes
@@ -120,11 +121,17 @@ class Media:
             raise ContentError(f"{self.path.name}: cannot decode image: {error}") from error
 
     @cached_property
+    def rgb_array(self) -> np.ndarray:
+        """:attr:`rgb_image` as a read-only height x width x 3 ``uint8`` array, made once for
+        every reader (PDQ, the border scan): each conversion copies the whole picture."""
+        return np.asarray(self.rgb_image)
+
+    @cached_property
     def content_boxes(self) -> list[Box]:
         """The picture inside uniform borders, read tolerantly and strictly
         (:func:`hashcore.borders.content_boxes`): empty when there is no border worth
         trimming. Raises as :attr:`rgb_image` does."""
-        return content_boxes(self.rgb_image)
+        return content_boxes(self.rgb_image, self.rgb_array)
 
     @property
     def content_box(self) -> Box | None:

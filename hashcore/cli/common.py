@@ -6,15 +6,14 @@ import argparse
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hashcore.backends import BACKEND_ENV, backend_from_spec
 from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_token
-from hashcore.engine import Engine
-from hashcore.engine_api import EngineAPI
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.hash_pool import default_jobs
-from hashcore.store.store import DB_NAME
+
+if TYPE_CHECKING:
+    from hashcore.engine_api import EngineAPI
 
 STORE_ENV = "HASHCORE_STORE"
 SERVER_ENV = "HASHCORE_SERVER"
@@ -134,6 +133,8 @@ def require_store(args: argparse.Namespace) -> None:
     exist: opening one would create an empty store and answer "no match" from it."""
     if server_address(args) is not None:
         return
+    from hashcore.store.store import DB_NAME  # the store's modules load when a verb needs them
+
     directory = store_dir(args)
     if not (directory / DB_NAME).is_file():
         raise NotFound(
@@ -152,6 +153,9 @@ def open_engine(args: argparse.Namespace) -> EngineAPI:
     """
     address = server_address(args)
     if address is None:  # HASHCORE_INDEX_BACKEND: where the indexes live (docs/scale-out.md)
+        from hashcore.backends import BACKEND_ENV, backend_from_spec
+        from hashcore.engine import Engine
+
         return Engine(store_dir(args), index_backend=backend_from_spec(os.environ.get(BACKEND_ENV)))
     from hashcore.remote import RemoteEngine
 

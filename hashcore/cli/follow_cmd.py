@@ -12,15 +12,14 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hashcore.backends import BACKEND_ENV, backend_from_spec
 from hashcore.cli.common import store_dir
 from hashcore.cli.credentials import Profile, resolve_token
-from hashcore.engine import Engine
 from hashcore.errors import NotFound
-from hashcore.sharing import Follower, FollowReport, FollowSource
-from hashcore.store.store import DB_NAME
+
+if TYPE_CHECKING:  # gRPC and the engine load when the verb runs, not for every command
+    from hashcore.sharing import Follower, FollowReport, FollowSource
 
 
 def register(verbs: Any) -> None:
@@ -52,6 +51,11 @@ def register(verbs: Any) -> None:
 
 
 def run_follow(args: argparse.Namespace) -> int:
+    from hashcore.backends import BACKEND_ENV, backend_from_spec
+    from hashcore.engine import Engine
+    from hashcore.sharing import Follower, FollowSource
+    from hashcore.store.store import DB_NAME
+
     directory = store_dir(args)
     if not (directory / DB_NAME).is_file():
         raise NotFound(f"no hashcore store at {directory} (give --store DIR)", field="store")

@@ -130,7 +130,7 @@ def pdq_of_pixels(pixels: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _pixels(media: Media) -> np.ndarray:
-    return np.asarray(media.rgb_image)
+    return media.rgb_array
 
 
 _warm = False

@@ -21,7 +21,6 @@ from hashcore_tmk.constants import (
     PERIODS,
 )
 from hashcore_tmk.errors import TmkError
-from hashcore_tmk.frames import iter_frames
 from hashcore_tmk.pdqf import pdqf_batch
 from hashcore_tmk.tables import unit_circle
 
@@ -220,4 +219,6 @@ def compute_tmk(
     path: str | os.PathLike[str], *, strict: bool = False, decoder_threads: int | None = None
 ) -> TmkFeature:
     """Hash a video file into its TMK+PDQF feature (see ``frames.iter_frames`` for options)."""
+    from hashcore_tmk.frames import iter_frames  # PyAV loads for videos only
+
     return feature_from_frames(iter_frames(path, strict=strict, decoder_threads=decoder_threads))

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import hashcore
 from hashcore import ContentKind, InvalidInput, Media, Metric, Signal, SignalType
 from hashcore.cancel import cancellable
 from hashcore_tmk.errors import TmkError
 from hashcore_tmk.feature import TmkFeature, feature_from_frames
-from hashcore_tmk.frames import iter_frames
-from hashcore_tmk.index import TmkIndex
 from hashcore_tmk.score import MATCH_THRESHOLD, level1, level2
+
+if TYPE_CHECKING:
+    from hashcore_tmk.index import TmkIndex
 
 
 class TmkSignal(SignalType):
@@ -28,6 +29,8 @@ class TmkSignal(SignalType):
     default_threshold: ClassVar[float] = MATCH_THRESHOLD
 
     def hash(self, media: Media) -> Signal:
+        from hashcore_tmk.frames import iter_frames  # PyAV loads for videos only
+
         # The frame loop stops once the caller's deadline passes (hashcore.cancel).
         frames = cancellable(iter_frames(media.path))
         return Signal(self.name, feature_from_frames(frames).to_bytes())
@@ -60,6 +63,10 @@ class TmkSignal(SignalType):
         return min(level1(fa, fb), level2(fa, fb))
 
     def create_index(self) -> TmkIndex:
+        """The feature index; imported here, as FAISS is slow to load and hashing never
+        needs it."""
+        from hashcore_tmk.index import TmkIndex
+
         return TmkIndex()
 
 

@@ -29,7 +29,6 @@ from hashcore import ContentKind, InvalidInput, Media, Metric, Signal, SignalInd
 from hashcore_pdq.plugin import PdqSignal
 from hashcore_vpdq.errors import VpdqError
 from hashcore_vpdq.feature import VpdqFeature
-from hashcore_vpdq.frames import compute_vpdq
 from hashcore_vpdq.matching import (
     QUERY_MATCH_PERCENT,
     compare_prepared,
@@ -78,6 +77,8 @@ class VpdqSignal(SignalType):
         PdqSignal().warm_up()
 
     def hash(self, media: Media) -> Signal:
+        from hashcore_vpdq.frames import compute_vpdq  # PyAV loads for videos only
+
         self.warm_up()  # a video's hundreds of frames repay loading the kernel, even alone
         seconds, prune, max_frames = hashing_options()
         feature = compute_vpdq(

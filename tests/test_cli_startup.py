@@ -1,0 +1,95 @@
+"""A command loads only what it needs: ``hash`` never imports the engine, gRPC, FAISS or PyAV.
+
+Each of those costs a tenth of a second or more of every start (``python -X importtime``), and
+an analyst hashing one picture pays the whole start. The check runs the real CLI in a fresh
+interpreter and reads ``sys.modules`` when the verb has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hashcore.cli.main import COMMANDS, build_parser, chosen_verb
+
+PICTURE = Path(__file__).parent / "data" / "pdq" / "misc" / "small.jpg"
+
+RUN_AND_LIST_MODULES = """
+import contextlib, io, json, sys
+from hashcore.cli.main import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+NOT_FOR_HASHING = ("faiss", "grpc", "av", "hashcore.engine", "hashcore.sharing")
+
+
+def run_cli(*args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_AND_LIST_MODULES, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def test_hash_loads_no_store_grpc_faiss_or_video_decoder() -> None:
+    result = run_cli("hash", "--json", str(PICTURE))
+    assert result["code"] == 0
+    assert json.loads(str(result["out"]))["kind"] == "image"
+    modules = set(result["modules"])  # type: ignore[arg-type]
+    assert not modules & set(NOT_FOR_HASHING)
+    assert "hashcore_tmk.plugin" in modules  # every plugin is still loaded, just not its deps
+
+
+def test_bank_list_loads_no_grpc(tmp_path: Path) -> None:
+    result = run_cli("--store", str(tmp_path), "bank", "create", "b")
+    assert result["code"] == 0
+    modules = set(result["modules"])  # type: ignore[arg-type]
+    assert "grpc" not in modules
+    assert "hashcore.engine" in modules  # a store verb opens the engine, as before
+
+
+@pytest.mark.parametrize(
+    ("argv", "verb"),
+    [
+        (["hash", "x.jpg"], "hash"),
+        (["--store", "hash", "bank", "list"], "bank"),  # a store directory named like a verb
+        (["--store=dir", "lookup", "x"], "lookup"),
+        (["--sto", "hash", "bank", "list"], "bank"),  # argparse's abbreviation of --store
+        (["--help"], None),
+        (["--version"], None),
+        (["hsah", "x"], None),  # a typo: the full parser names the verbs in its error
+        ([], None),
+    ],
+)
+def test_chosen_verb(argv: list[str], verb: str | None) -> None:
+    assert chosen_verb(argv) == verb
+
+
+def test_one_verb_parser_parses_as_the_full_one() -> None:
+    argv = ["--store", "s", "bank", "create", "b", "--priority", "2"]
+    whole = build_parser().parse_args(argv)
+    alone = build_parser("bank").parse_args(argv)
+    assert {k: v for k, v in vars(whole).items() if k != "func"} == {
+        k: v for k, v in vars(alone).items() if k != "func"
+    }
+    assert whole.func is alone.func
+
+
+def test_every_verb_has_a_module_that_registers_it() -> None:
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if a.dest == "command").choices
+    assert verbs is not None
+    assert list(verbs) == list(COMMANDS)
+    for verb in COMMANDS:
+        alone = next(a for a in build_parser(verb)._actions if a.dest == "command").choices
+        assert alone is not None
+        assert list(alone) == [verb]
