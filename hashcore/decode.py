@@ -17,11 +17,12 @@ A reduced picture's PDQ and pHash come from the smaller copy: both scale the pic
 64x64 and 32x32 pixels anyway, so they stay within a few bits of the full-size hashes (MD5 is
 of the file and never changes).
 
-Speed uses the same decoder feature: a JPEG whose shorter side is 2048 px or more is decoded
-at the smallest scale that keeps that side at 1024 px or more (:data:`DRAFT_MIN_SIDE`), so a 12
-MP photo costs a quarter of its full decode. On the 188 robustness-corpus JPEGs of 3 MP and
-more, PDQ moved at most 4 bits from the full-resolution hash (median 0, 95% within 2) and pHash
-at most 2 (docs/thresholds.md). ``HASHCORE_IMAGE_PATH=reference`` decodes every picture at full
+Speed uses the same decoder feature: a JPEG whose shorter side is 1440 px or more is decoded
+at the smallest scale that keeps that side at 720 px or more (:data:`DRAFT_MIN_SIDE`), so a 12
+MP photo (4032x3024 or 4000x3000) is decoded at 1/4 scale, a sixteenth of the pixels. On the
+191 robustness-corpus JPEGs of 1280 px and more on their shorter side, PDQ moved at most 8 bits
+from the full-resolution hash (median 2, 95% within 8) and pHash at most 2; keeping 1024 px
+moved PDQ at most 4 bits but cost twice the time on 12 MP photos (docs/thresholds.md). ``HASHCORE_IMAGE_PATH=reference`` decodes every picture at full
 resolution (and has PDQ use ``pdqhash``): python-threatexchange's exact hashes, slower.
 """
 
@@ -39,8 +40,9 @@ HASH_BYTES_PER_PIXEL = 32
 """Peak bytes per pixel of decoding and hashing a picture (measured: 3.9 GB for 121 MP)."""
 REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK", "YCbCr"})
 MB = 1 << 20
-DRAFT_MIN_SIDE = 1024
-"""The shorter side a JPEG keeps when decoded at reduced scale for speed."""
+DRAFT_MIN_SIDE = 720
+"""The shorter side a JPEG keeps when decoded at reduced scale for speed. 640 let one corpus
+picture move 10 bits (1920x1280 at half scale), the issue's limit; 720 kept every one within 8."""
 IMAGE_PATH_ENV = "HASHCORE_IMAGE_PATH"
 IMAGE_PATHS = ("fast", "reference")
 
