@@ -2,12 +2,13 @@
 
     .venv/bin/python -m bench.image_path_deviation [FOLDER ...]
 
-Every JPEG of 1280 px or more on its shorter side under the folders (default: the robustness corpus's unpacked
-packages in ``bench/.corpus/unpacked``, which ``make bench-robustness`` fetches) is hashed by
-the PDQ and pHash plugins on the reference path (``HASHCORE_IMAGE_PATH=reference``: full
-resolution) and on the fast path with the shorter side kept at 1024, 720 (the default), 640 and 512
-px. Prints, per setting, the largest, 95th-percentile and median PDQ distance, and the largest
-pHash distance (docs/thresholds.md has the table).
+Every JPEG of 1280 px or more on its shorter side under the folders (default: the robustness
+corpus's unpacked packages in ``bench/.corpus/unpacked``, which ``make bench-robustness``
+fetches) is hashed by the PDQ and pHash plugins on the reference path
+(``HASHCORE_IMAGE_PATH=reference``: full resolution) and on the fast path with the shorter side
+kept at 1024, 720 (the default), 640 and 512 px. Prints, per setting, the largest,
+95th-percentile and median PDQ distance, and the largest pHash distance (docs/thresholds.md
+has the table).
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ at the smallest scale that keeps that side at 720 px or more (:data:`DRAFT_MIN_S
 MP photo (4032x3024 or 4000x3000) is decoded at 1/4 scale, a sixteenth of the pixels. On the
 191 robustness-corpus JPEGs of 1280 px and more on their shorter side, PDQ moved at most 8 bits
 from the full-resolution hash (median 2, 95% within 8) and pHash at most 2; keeping 1024 px
-moved PDQ at most 4 bits but cost twice the time on 12 MP photos (docs/thresholds.md). ``HASHCORE_IMAGE_PATH=reference`` decodes every picture at full
-resolution (and has PDQ use ``pdqhash``): python-threatexchange's exact hashes, slower.
+moved PDQ at most 4 bits but cost twice the time on 12 MP photos (docs/thresholds.md).
+``HASHCORE_IMAGE_PATH=reference`` decodes every picture at full resolution (and has PDQ use
+``pdqhash``): python-threatexchange's exact hashes, slower.
 """
 
 from __future__ import annotations

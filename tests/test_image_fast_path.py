@@ -55,7 +55,7 @@ def _plain(hashes: object, family: str) -> bytes:
     )
 
 
-def test_big_jpegs_decode_at_the_smallest_scale_keeping_draft_min_side(big_jpegs: list[Path]) -> None:
+def test_big_jpegs_decode_at_the_smallest_scale_keeping_the_side(big_jpegs: list[Path]) -> None:
     for path in big_jpegs:
         with Image.open(path) as image:
             full = image.size
