@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from server_support import ORIGINAL, running_server
 
-import hashcore_tmk.plugin as tmk_plugin
+import hashcore_tmk.frames as tmk_frames  # the plugin imports iter_frames from it per hash
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.cancel import CHECK_EVERY, stop_when
 from hashcore.errors import Cancelled
@@ -65,7 +65,7 @@ class FrameCounter:
 @pytest.fixture
 def counter(monkeypatch) -> FrameCounter:
     counter = FrameCounter()
-    monkeypatch.setattr(tmk_plugin, "iter_frames", counter.wrap(tmk_plugin.iter_frames))
+    monkeypatch.setattr(tmk_frames, "iter_frames", counter.wrap(tmk_frames.iter_frames))
     return counter
 
 
