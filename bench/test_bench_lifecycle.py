@@ -30,8 +30,10 @@ server restart, and no compiled kernel is in memory.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -202,28 +204,54 @@ def feed_of(fmt: str, n: int) -> Path:
     return path
 
 
-def bare_executemany(rows: list[tuple[str, bytes, bytes]], path: Path) -> float:
+def bare_executemany(rows: Iterator[tuple[str, bytes, bytes]], path: Path) -> float:
     """Seconds to write ``rows`` with ``executemany`` into one table, 20,000 a transaction:
-    the least SQLite does for them (no entries, values, refs or change log)."""
+    the least SQLite does for them (no entries, values, refs or change log). Only the writes
+    are timed; ``rows`` are taken 20,000 at a time (10M rows held at once would take GBs)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("CREATE TABLE rows (external_id TEXT PRIMARY KEY, pdq BLOB, md5 BLOB)")
-    started = time.perf_counter()
-    for at in range(0, len(rows), 20_000):
+    seconds = 0.0
+    while part := list(itertools.islice(rows, 20_000)):
+        started = time.perf_counter()
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows[at : at + 20_000])
+        conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", part)
         conn.execute("COMMIT")
-    seconds = time.perf_counter() - started
+        seconds += time.perf_counter() - started
     conn.close()
     return seconds
+
+
+def feed_rows(fmt: str, feed: Path, registry: Any) -> Iterator[tuple[str, bytes, bytes]]:
+    """The feed's records as (external id, PDQ, MD5) rows, read one by one."""
+    from hashcore.formats import BankUpdate, get_format
+
+    with feed.open("rb") as stream:
+        for item in get_format(fmt, registry).read(stream):
+            if isinstance(item, BankUpdate):
+                values = {s.type: s.value for s in item.signals}
+                yield item.external_id, values["pdq"], values["md5"]
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak RSS (``VmHWM``) afresh (Linux: ``clear_refs`` 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak RSS in MB of this process since :func:`reset_peak_rss`, and of the largest child
+    process that has ended (the import's feed reader)."""
+    status = Path("/proc/self/status").read_text()
+    (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return int(line.split()[1]) / 1024, children
 
 
 @pytest.mark.skipif(IMPORT_SIZE <= 0, reason="HASHCORE_BENCH_LIFECYCLE_IMPORT=0")
 @pytest.mark.parametrize("fmt", ["hashcore", "ncmec"])
 def test_import(benchmark: Any, fmt: str, tmp_path: Path) -> None:
     from hashcore.engine import Engine
-    from hashcore.formats import BankUpdate, get_format
     from hashcore.registry import load_registry
 
     registry = load_registry()
@@ -237,18 +265,18 @@ def test_import(benchmark: Any, fmt: str, tmp_path: Path) -> None:
             summary = engine.import_file("b", feed, format=fmt)
         assert summary.added == IMPORT_SIZE, summary
 
+    rss_before = peak_rss_mb()[0]
+    reset_peak_rss()
     benchmark.pedantic(run, rounds=1, iterations=1)
     seconds = benchmark.stats.stats.min
-    rows = []
-    with feed.open("rb") as stream:
-        for item in get_format(fmt, registry).read(stream):
-            if isinstance(item, BankUpdate):
-                values = {s.type: s.value for s in item.signals}
-                rows.append((item.external_id, values["pdq"], values["md5"]))
-    floor = bare_executemany(rows, tmp_path / "bare.sqlite3")
-    benchmark.extra_info.update(import_s=seconds, executemany_s=floor)
+    rss, reader_rss = peak_rss_mb()
+    floor = bare_executemany(feed_rows(fmt, feed, registry), tmp_path / "bare.sqlite3")
+    benchmark.extra_info.update(
+        import_s=seconds, executemany_s=floor, peak_rss_mb=rss, reader_peak_rss_mb=reader_rss
+    )
     print(
         f"\nimport {IMPORT_SIZE:,} {fmt}: {seconds:.1f} s ({IMPORT_SIZE / seconds:,.0f}/s); "
         f"a bare executemany of the same rows {floor:.1f} s: import/executemany "
-        f"x{seconds / max(floor, 1e-9):.1f}; {load()}"
+        f"x{seconds / max(floor, 1e-9):.1f}; peak RSS {rss:,.0f} MB (before it "
+        f"{rss_before:,.0f} MB), feed reader {reader_rss:,.0f} MB; {load()}"
     )

