@@ -279,7 +279,7 @@ class Batch:
         record has none). Per record: its outcome, or the :class:`InvalidInput` refusing it."""
         self._use(records)
         results: list[UpsertOutcome | InvalidInput] = []
-        upsert, add, held, statuses = self._upsert, self._add_active, self.held, records.statuses
+        upsert, add, held, statuses = self._upsert, self._adder(), self.held, records.statuses
         for at, key in enumerate(keys):
             if isinstance(key, InvalidInput):
                 results.append(key)
@@ -375,31 +375,64 @@ class Batch:
 
     # The rules
 
-    def _add_active(self, at: int, external_id: str) -> UpsertOutcome:
-        """Record ``at``, active, for an entry the batch does not hold: what :meth:`_upsert`
-        does then (:meth:`_clean`, :meth:`_create`, :meth:`_move` from nothing) in one call,
-        for the records most of an import is made of (a fifth less time playing them)."""
-        records = self._records
-        ends = records.ends
-        values = self._values(range(ends[at - 1] if at else 0, ends[at]))
-        raw = records.labels[at]
-        try:
-            labels = self._labels[raw]
-        except (KeyError, TypeError):
-            labels = self._clean_labels(raw)
-        self.interned.update(values)
-        created_at, updated_at = records.created_at[at], records.updated_at[at]
-        created = created_at if created_at is not None else (updated_at or self.now)
-        updated = updated_at if updated_at is not None else created
-        self.held[external_id] = _Held(
-            None, labels, records.sources[at], _ACTIVE, created, updated, values
+    def _adder(self) -> Callable[[int, str], UpsertOutcome]:
+        """What :meth:`_upsert` does with an active record ``at`` for an entry the batch does
+        not hold (:meth:`_clean`, :meth:`_create`, :meth:`_move` from nothing), as one closure
+        over the batch's lists: most of an import's records are such, and this plays them in
+        half the time."""
+        records, checked, now = self._records, self._checked, self.now
+        ends, types, qualities, variants = (
+            records.ends,
+            records.types,
+            records.qualities,
+            records.variants,
         )
-        self.created.append(external_id)
-        keys = self.step_keys
-        keys += values  # at least one: _values refuses an entry without
-        self.step_deltas += [1] * len(values)
-        self.step_ends.append(len(keys))
-        return UpsertOutcome.ADDED
+        labels_of, sources = records.labels, records.sources
+        created_ats, updated_ats = records.created_at, records.updated_at
+        cache, interned, held, created = self._labels, self.interned, self.held, self.created
+        step_keys, step_deltas, step_ends = self.step_keys, self.step_deltas, self.step_ends
+        added = UpsertOutcome.ADDED
+
+        def add(at: int, external_id: str) -> UpsertOutcome:
+            values: Values = {}
+            for i in range(ends[at - 1] if at else 0, ends[at]):
+                value = checked[i]
+                if value is None:  # unusable
+                    continue
+                if type(value) is not bytes:
+                    raise value
+                variant = variants[i]
+                values[(types[i], value)] = (
+                    qualities[i],
+                    None if variant is None else stored_variant(variant),
+                )
+            if not values:
+                raise InvalidInput("an entry needs at least one usable signal", field="signals")
+            raw = labels_of[at]
+            try:
+                labels = cache[raw]
+            except (KeyError, TypeError):
+                labels = self._clean_labels(raw)
+            interned.update(values)
+            created_at, updated_at = created_ats[at], updated_ats[at]
+            if created_at is None:
+                created_at = updated_at or now
+            held[external_id] = _Held(
+                None,
+                labels,
+                sources[at],
+                _ACTIVE,
+                created_at,
+                created_at if updated_at is None else updated_at,
+                values,
+            )
+            created.append(external_id)
+            step_keys.extend(values)  # at least one: an entry without was refused above
+            step_deltas.extend([1] * len(values))
+            step_ends.append(len(step_keys))
+            return added
+
+        return add
 
     def _create(
         self, external_id: str, at: int, status: EntryStatus, values: Values, labels: str
