@@ -21,7 +21,13 @@ and 7 GB of disk, once), ``HASHCORE_BENCH_LIFECYCLE_IMPORT`` (records imported, 
   ``Engine.import_file``, what ``hashcore bank import`` calls (the file parsed into columns by a
   child process, written in transactions of 20,000), until lookups see them; beside the
   baseline: a bare ``executemany`` of the same rows (external id, PDQ, MD5) into one SQLite
-  table, in transactions of 20,000. Target: 1M records < 60 s.
+  table, in transactions of 20,000. Target: 1M records < 60 s. Printed with the importing
+  process's peak RSS while writing (flat: SQLite's page cache of 128 MB fills, then nothing
+  grows with the feed), once the indexes are built (they grow with the store), and the feed
+  reader's (bounded by the records it may parse ahead). A 10M import
+  (``HASHCORE_BENCH_LIFECYCLE_IMPORT=10000000``) needs about 5.5 GB for the two cached feeds
+  and, per format while it runs, its store and WAL under pytest's ``tmp_path`` (see
+  ``bench/README.md``); the baseline's rows are read 20,000 at a time.
 
 The store is built once through ``import_updates`` and cached; each restart copies nothing
 (the snapshots are only read) and runs in its own process, so the page cache is warm as on a
@@ -257,11 +263,19 @@ def test_import(benchmark: Any, fmt: str, tmp_path: Path) -> None:
     registry = load_registry()
     feed = feed_of(fmt, IMPORT_SIZE)
     runs = iter(range(10))
+    writing: list[float] = []
 
     def run() -> None:
         with Engine(tmp_path / f"store-{next(runs)}", registry) as engine:
             engine.open_indexes()  # the import brings open indexes up to date, as a server's
             engine.create_bank("b")
+            catch_up = engine.catch_up
+
+            def caught_up() -> None:  # the peak while writing, before the index is built
+                writing.append(peak_rss_mb()[0])
+                catch_up()
+
+            engine.catch_up = caught_up  # type: ignore[method-assign]
             summary = engine.import_file("b", feed, format=fmt)
         assert summary.added == IMPORT_SIZE, summary
 
@@ -272,11 +286,16 @@ def test_import(benchmark: Any, fmt: str, tmp_path: Path) -> None:
     rss, reader_rss = peak_rss_mb()
     floor = bare_executemany(feed_rows(fmt, feed, registry), tmp_path / "bare.sqlite3")
     benchmark.extra_info.update(
-        import_s=seconds, executemany_s=floor, peak_rss_mb=rss, reader_peak_rss_mb=reader_rss
+        import_s=seconds,
+        executemany_s=floor,
+        peak_rss_mb=rss,
+        writing_peak_rss_mb=writing[0],
+        reader_peak_rss_mb=reader_rss,
     )
     print(
         f"\nimport {IMPORT_SIZE:,} {fmt}: {seconds:.1f} s ({IMPORT_SIZE / seconds:,.0f}/s); "
         f"a bare executemany of the same rows {floor:.1f} s: import/executemany "
-        f"x{seconds / max(floor, 1e-9):.1f}; peak RSS {rss:,.0f} MB (before it "
-        f"{rss_before:,.0f} MB), feed reader {reader_rss:,.0f} MB; {load()}"
+        f"x{seconds / max(floor, 1e-9):.1f}; peak RSS {writing[0]:,.0f} MB while writing, "
+        f"{rss:,.0f} MB with the index built (before the import {rss_before:,.0f} MB), "
+        f"feed reader {reader_rss:,.0f} MB; {load()}"
     )

@@ -686,9 +686,10 @@ class _Steps:
 
     def __init__(self, batch: Batch) -> None:
         self._batch = batch
-        self.keys = list(dict.fromkeys([*batch.interned, *batch.stored]))
+        interned = batch.interned
+        self.keys = [*interned, *[key for key in batch.stored if key not in interned]]
         """Every value the steps name: a value's code is its position here."""
-        code = {key: n for n, key in enumerate(self.keys)}
+        code = dict(zip(self.keys, range(len(self.keys)), strict=True))
         count = len(batch.step_keys)
         self.codes = np.fromiter(map(code.__getitem__, batch.step_keys), np.int64, count)
         self.deltas = np.array(batch.step_deltas, dtype=np.int64)
@@ -704,7 +705,7 @@ class _Steps:
     def totals(self, keys: Sequence[Key]) -> list[int]:
         """The net change of ``refs`` over the batch of each of ``keys``."""
         net = np.bincount(self.codes, weights=self.deltas, minlength=len(self.keys))
-        return net[[self.code[key] for key in keys]].astype(np.int64).tolist()  # type: ignore[no-any-return]
+        return net[list(map(self.code.__getitem__, keys))].astype(np.int64).tolist()  # type: ignore[no-any-return]
 
     def found(self, ids: Mapping[Key, int], stored: Mapping[Key, tuple[int, int]]) -> None:
         """Every value's row id (``ids``) and the stored ones' ``(id, refs)``."""
