@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -313,12 +314,19 @@ def test_import(benchmark: Any, fmt: str, tmp_path: Path) -> None:
     benchmark.pedantic(run, rounds=1, iterations=1)
     seconds = benchmark.stats.stats.min
     rss, reader_rss = peak_rss_mb(), reader.stop()
+    stores = list(tmp_path.glob("store-*"))
+    disk_mb = sum(f.stat().st_size for d in stores for f in d.rglob("*") if f.is_file()) / 2**20
+    for store in stores:  # a 10M store takes GBs: gone before the next format's
+        shutil.rmtree(store)
     floor = bare_executemany(feed_rows(fmt, feed, registry), tmp_path / "bare.sqlite3")
+    for bare in tmp_path.glob("bare.sqlite3*"):
+        bare.unlink()
     benchmark.extra_info.update(
         import_s=seconds,
         executemany_s=floor,
         peak_rss_mb=rss,
         writing_peak_rss_mb=writing[0],
+        store_mb=disk_mb,
         reader_peak_rss_mb=reader_rss,
     )
     print(
@@ -326,6 +334,7 @@ def test_import(benchmark: Any, fmt: str, tmp_path: Path) -> None:
         f"a bare executemany of the same rows {floor:.1f} s: import/executemany "
         f"x{seconds / max(floor, 1e-9):.1f}; peak RSS {writing[0]:,.0f} MB while writing, "
         f"{rss:,.0f} MB with the index built (at its start {rss_before:,.0f} MB), "
+        f"store {disk_mb:,.0f} MB on disk, "
         + (f"feed reader {reader_rss:,.0f} MB; " if reader_rss else "feed read in process; ")
         + load()
     )
