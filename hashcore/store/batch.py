@@ -379,14 +379,10 @@ class Batch:
         """What :meth:`_upsert` does with an active record ``at`` for an entry the batch does
         not hold (:meth:`_clean`, :meth:`_create`, :meth:`_move` from nothing), as one closure
         over the batch's lists: most of an import's records are such, and this plays them in
-        half the time."""
-        records, checked, now = self._records, self._checked, self.now
-        ends, types, qualities, variants = (
-            records.ends,
-            records.types,
-            records.qualities,
-            records.variants,
-        )
+        two thirds of the time."""
+        records, now = self._records, self.now
+        columns = (self._checked, records.types, records.qualities, records.variants)
+        ends = records.ends
         labels_of, sources = records.labels, records.sources
         created_ats, updated_ats = records.created_at, records.updated_at
         cache, interned, held, created = self._labels, self.interned, self.held, self.created
@@ -394,20 +390,7 @@ class Batch:
         added = UpsertOutcome.ADDED
 
         def add(at: int, external_id: str) -> UpsertOutcome:
-            values: Values = {}
-            for i in range(ends[at - 1] if at else 0, ends[at]):
-                value = checked[i]
-                if value is None:  # unusable
-                    continue
-                if type(value) is not bytes:
-                    raise value
-                variant = variants[i]
-                values[(types[i], value)] = (
-                    qualities[i],
-                    None if variant is None else stored_variant(variant),
-                )
-            if not values:
-                raise InvalidInput("an entry needs at least one usable signal", field="signals")
+            values = _span_values(columns, ends[at - 1] if at else 0, ends[at])
             raw = labels_of[at]
             try:
                 labels = cache[raw]
@@ -515,23 +498,9 @@ class Batch:
     def _values(self, span: range) -> Values:
         """The checked usable signals at ``span`` (at least one) by value, the last quality
         (and stored variant) winning; the first refused value's error else."""
-        records, checked = self._records, self._checked
-        types, qualities, variants = records.types, records.qualities, records.variants
-        values: Values = {}
-        for at in span:
-            value = checked[at]
-            if value is None:  # unusable
-                continue
-            if type(value) is not bytes:
-                raise value
-            variant = variants[at]
-            values[(types[at], value)] = (
-                qualities[at],
-                None if variant is None else stored_variant(variant),
-            )
-        if not values:
-            raise InvalidInput("an entry needs at least one usable signal", field="signals")
-        return values
+        records = self._records
+        columns = (self._checked, records.types, records.qualities, records.variants)
+        return _span_values(columns, span.start, span.stop)
 
     def _clean_labels(self, labels: Iterable[str]) -> str:
         """Labels as stored (sorted JSON); feeds repeat a few label sets, so they are cached."""
@@ -747,6 +716,30 @@ class _Steps:
         for count, value_id in zip(refs, self.ids[moved].tolist(), strict=True):
             flat += (count, value_id)
         return flat
+
+
+def _span_values(
+    columns: tuple[list[Any], list[str], list[int | None], list[str | None]], start: int, end: int
+) -> Values:
+    """The checked usable signals ``start:end`` of ``columns`` (checked values, types,
+    qualities, variants) by value, the last quality (and stored variant) winning; the first
+    refused value's error else, or :class:`InvalidInput` if none is usable."""
+    checked, types, qualities, variants = columns
+    values: Values = {}
+    for at in range(start, end):
+        value = checked[at]
+        if value is None:  # unusable
+            continue
+        if type(value) is not bytes:
+            raise value
+        variant = variants[at]
+        values[(types[at], value)] = (
+            qualities[at],
+            None if variant is None else stored_variant(variant),
+        )
+    if not values:
+        raise InvalidInput("an entry needs at least one usable signal", field="signals")
+    return values
 
 
 def _plain_families(*entries: Values) -> Iterator[str]:
