@@ -21,7 +21,13 @@ and 7 GB of disk, once), ``HASHCORE_BENCH_LIFECYCLE_IMPORT`` (records imported, 
   ``Engine.import_file``, what ``hashcore bank import`` calls (the file parsed into columns by a
   child process, written in transactions of 20,000), until lookups see them; beside the
   baseline: a bare ``executemany`` of the same rows (external id, PDQ, MD5) into one SQLite
-  table, in transactions of 20,000. Target: 1M records < 60 s.
+  table, in transactions of 20,000. Target: 1M records < 60 s. Printed with the importing
+  process's peak RSS while writing (flat: SQLite's page cache of 128 MB fills, then nothing
+  grows with the feed), once the indexes are built (they grow with the store), and the feed
+  reader's (bounded by the records it may parse ahead). A 10M import
+  (``HASHCORE_BENCH_LIFECYCLE_IMPORT=10000000``) needs about 5.5 GB for the two cached feeds
+  and, per format while it runs, its store and WAL under pytest's ``tmp_path`` (see
+  ``bench/README.md``); the baseline's rows are read 20,000 at a time.
 
 The store is built once through ``import_updates`` and cached; each restart copies nothing
 (the snapshots are only read) and runs in its own process, so the page cache is warm as on a
@@ -30,12 +36,15 @@ server restart, and no compiled kernel is in memory.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,53 +211,130 @@ def feed_of(fmt: str, n: int) -> Path:
     return path
 
 
-def bare_executemany(rows: list[tuple[str, bytes, bytes]], path: Path) -> float:
+def bare_executemany(rows: Iterator[tuple[str, bytes, bytes]], path: Path) -> float:
     """Seconds to write ``rows`` with ``executemany`` into one table, 20,000 a transaction:
-    the least SQLite does for them (no entries, values, refs or change log)."""
+    the least SQLite does for them (no entries, values, refs or change log). Only the writes
+    are timed; ``rows`` are taken 20,000 at a time (10M rows held at once would take GBs)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("CREATE TABLE rows (external_id TEXT PRIMARY KEY, pdq BLOB, md5 BLOB)")
-    started = time.perf_counter()
-    for at in range(0, len(rows), 20_000):
+    seconds = 0.0
+    while part := list(itertools.islice(rows, 20_000)):
+        started = time.perf_counter()
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows[at : at + 20_000])
+        conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", part)
         conn.execute("COMMIT")
-    seconds = time.perf_counter() - started
+        seconds += time.perf_counter() - started
     conn.close()
     return seconds
+
+
+def feed_rows(fmt: str, feed: Path, registry: Any) -> Iterator[tuple[str, bytes, bytes]]:
+    """The feed's records as (external id, PDQ, MD5) rows, read one by one."""
+    from hashcore.formats import BankUpdate, get_format
+
+    with feed.open("rb") as stream:
+        for item in get_format(fmt, registry).read(stream):
+            if isinstance(item, BankUpdate):
+                values = {s.type: s.value for s in item.signals}
+                yield item.external_id, values["pdq"], values["md5"]
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak RSS (``VmHWM``) afresh (Linux: ``clear_refs`` 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Peak RSS in MB of process ``pid`` (this one: since :func:`reset_peak_rss`); 0 if it
+    has gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    lines = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(lines[0].split()[1]) / 1024 if lines else 0.0
+
+
+class ChildPeak(threading.Thread):
+    """The largest peak RSS of this process's children (the import's feed reader), read from
+    ``/proc`` twice a second until :meth:`stop`."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        parent = f"PPid:\t{os.getpid()}\n"
+        while not self._done.wait(0.5):
+            for status in Path("/proc").glob("[0-9]*/status"):
+                try:
+                    if parent in status.read_text():
+                        self.peak = max(self.peak, peak_rss_mb(status.parent.name))
+                except OSError:
+                    continue
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak
 
 
 @pytest.mark.skipif(IMPORT_SIZE <= 0, reason="HASHCORE_BENCH_LIFECYCLE_IMPORT=0")
 @pytest.mark.parametrize("fmt", ["hashcore", "ncmec"])
 def test_import(benchmark: Any, fmt: str, tmp_path: Path) -> None:
     from hashcore.engine import Engine
-    from hashcore.formats import BankUpdate, get_format
     from hashcore.registry import load_registry
 
     registry = load_registry()
     feed = feed_of(fmt, IMPORT_SIZE)
     runs = iter(range(10))
+    writing: list[float] = []
 
     def run() -> None:
         with Engine(tmp_path / f"store-{next(runs)}", registry) as engine:
             engine.open_indexes()  # the import brings open indexes up to date, as a server's
             engine.create_bank("b")
+            catch_up = engine.catch_up
+
+            def caught_up() -> None:  # the peak while writing, before the index is built
+                writing.append(peak_rss_mb())
+                catch_up()
+
+            engine.catch_up = caught_up  # type: ignore[method-assign]
             summary = engine.import_file("b", feed, format=fmt)
         assert summary.added == IMPORT_SIZE, summary
 
+    reset_peak_rss()
+    rss_before = peak_rss_mb()  # the RSS now: what the process held before the import
+    reader = ChildPeak()
+    reader.start()
     benchmark.pedantic(run, rounds=1, iterations=1)
     seconds = benchmark.stats.stats.min
-    rows = []
-    with feed.open("rb") as stream:
-        for item in get_format(fmt, registry).read(stream):
-            if isinstance(item, BankUpdate):
-                values = {s.type: s.value for s in item.signals}
-                rows.append((item.external_id, values["pdq"], values["md5"]))
-    floor = bare_executemany(rows, tmp_path / "bare.sqlite3")
-    benchmark.extra_info.update(import_s=seconds, executemany_s=floor)
+    rss, reader_rss = peak_rss_mb(), reader.stop()
+    stores = list(tmp_path.glob("store-*"))
+    disk_mb = sum(f.stat().st_size for d in stores for f in d.rglob("*") if f.is_file()) / 2**20
+    for store in stores:  # a 10M store takes GBs: gone before the next format's
+        shutil.rmtree(store)
+    floor = bare_executemany(feed_rows(fmt, feed, registry), tmp_path / "bare.sqlite3")
+    for bare in tmp_path.glob("bare.sqlite3*"):
+        bare.unlink()
+    benchmark.extra_info.update(
+        import_s=seconds,
+        executemany_s=floor,
+        peak_rss_mb=rss,
+        writing_peak_rss_mb=writing[0],
+        store_mb=disk_mb,
+        reader_peak_rss_mb=reader_rss,
+    )
     print(
         f"\nimport {IMPORT_SIZE:,} {fmt}: {seconds:.1f} s ({IMPORT_SIZE / seconds:,.0f}/s); "
         f"a bare executemany of the same rows {floor:.1f} s: import/executemany "
-        f"x{seconds / max(floor, 1e-9):.1f}; {load()}"
+        f"x{seconds / max(floor, 1e-9):.1f}; peak RSS {writing[0]:,.0f} MB while writing, "
+        f"{rss:,.0f} MB with the index built (at its start {rss_before:,.0f} MB), "
+        f"store {disk_mb:,.0f} MB on disk, "
+        + (f"feed reader {reader_rss:,.0f} MB; " if reader_rss else "feed read in process; ")
+        + load()
     )

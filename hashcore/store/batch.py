@@ -279,13 +279,16 @@ class Batch:
         record has none). Per record: its outcome, or the :class:`InvalidInput` refusing it."""
         self._use(records)
         results: list[UpsertOutcome | InvalidInput] = []
-        upsert = self._upsert
+        upsert, add, held, statuses = self._upsert, self._adder(), self.held, records.statuses
         for at, key in enumerate(keys):
             if isinstance(key, InvalidInput):
                 results.append(key)
                 continue
             try:
-                results.append(upsert(at, key))
+                if statuses[at] is _LIVE and key not in held:
+                    results.append(add(at, key))  # what most of an import's records are
+                else:
+                    results.append(upsert(at, key))
             except InvalidInput as error:
                 results.append(error)
         return results
@@ -372,6 +375,48 @@ class Batch:
 
     # The rules
 
+    def _adder(self) -> Callable[[int, str], UpsertOutcome]:
+        """What :meth:`_upsert` does with an active record ``at`` for an entry the batch does
+        not hold (:meth:`_clean`, :meth:`_create`, :meth:`_move` from nothing), as one closure
+        over the batch's lists: most of an import's records are such, and this plays them in
+        two thirds of the time."""
+        records, now = self._records, self.now
+        columns = (self._checked, records.types, records.qualities, records.variants)
+        ends = records.ends
+        labels_of, sources = records.labels, records.sources
+        created_ats, updated_ats = records.created_at, records.updated_at
+        cache, interned, held, created = self._labels, self.interned, self.held, self.created
+        step_keys, step_deltas, step_ends = self.step_keys, self.step_deltas, self.step_ends
+        added = UpsertOutcome.ADDED
+
+        def add(at: int, external_id: str) -> UpsertOutcome:
+            values = _span_values(columns, ends[at - 1] if at else 0, ends[at])
+            raw = labels_of[at]
+            try:
+                labels = cache[raw]
+            except (KeyError, TypeError):
+                labels = self._clean_labels(raw)
+            interned.update(values)
+            created_at, updated_at = created_ats[at], updated_ats[at]
+            if created_at is None:
+                created_at = updated_at or now
+            held[external_id] = _Held(
+                None,
+                labels,
+                sources[at],
+                _ACTIVE,
+                created_at,
+                created_at if updated_at is None else updated_at,
+                values,
+            )
+            created.append(external_id)
+            step_keys.extend(values)  # at least one: an entry without was refused above
+            step_deltas.extend([1] * len(values))
+            step_ends.append(len(step_keys))
+            return added
+
+        return add
+
     def _create(
         self, external_id: str, at: int, status: EntryStatus, values: Values, labels: str
     ) -> None:
@@ -453,23 +498,9 @@ class Batch:
     def _values(self, span: range) -> Values:
         """The checked usable signals at ``span`` (at least one) by value, the last quality
         (and stored variant) winning; the first refused value's error else."""
-        records, checked = self._records, self._checked
-        types, qualities, variants = records.types, records.qualities, records.variants
-        values: Values = {}
-        for at in span:
-            value = checked[at]
-            if value is None:  # unusable
-                continue
-            if type(value) is not bytes:
-                raise value
-            variant = variants[at]
-            values[(types[at], value)] = (
-                qualities[at],
-                None if variant is None else stored_variant(variant),
-            )
-        if not values:
-            raise InvalidInput("an entry needs at least one usable signal", field="signals")
-        return values
+        records = self._records
+        columns = (self._checked, records.types, records.qualities, records.variants)
+        return _span_values(columns, span.start, span.stop)
 
     def _clean_labels(self, labels: Iterable[str]) -> str:
         """Labels as stored (sorted JSON); feeds repeat a few label sets, so they are cached."""
@@ -624,9 +655,10 @@ class _Steps:
 
     def __init__(self, batch: Batch) -> None:
         self._batch = batch
-        self.keys = list(dict.fromkeys([*batch.interned, *batch.stored]))
+        interned = batch.interned
+        self.keys = [*interned, *[key for key in batch.stored if key not in interned]]
         """Every value the steps name: a value's code is its position here."""
-        code = {key: n for n, key in enumerate(self.keys)}
+        code = dict(zip(self.keys, range(len(self.keys)), strict=True))
         count = len(batch.step_keys)
         self.codes = np.fromiter(map(code.__getitem__, batch.step_keys), np.int64, count)
         self.deltas = np.array(batch.step_deltas, dtype=np.int64)
@@ -642,7 +674,7 @@ class _Steps:
     def totals(self, keys: Sequence[Key]) -> list[int]:
         """The net change of ``refs`` over the batch of each of ``keys``."""
         net = np.bincount(self.codes, weights=self.deltas, minlength=len(self.keys))
-        return net[[self.code[key] for key in keys]].astype(np.int64).tolist()  # type: ignore[no-any-return]
+        return net[list(map(self.code.__getitem__, keys))].astype(np.int64).tolist()  # type: ignore[no-any-return]
 
     def found(self, ids: Mapping[Key, int], stored: Mapping[Key, tuple[int, int]]) -> None:
         """Every value's row id (``ids``) and the stored ones' ``(id, refs)``."""
@@ -684,6 +716,30 @@ class _Steps:
         for count, value_id in zip(refs, self.ids[moved].tolist(), strict=True):
             flat += (count, value_id)
         return flat
+
+
+def _span_values(
+    columns: tuple[list[Any], list[str], list[int | None], list[str | None]], start: int, end: int
+) -> Values:
+    """The checked usable signals ``start:end`` of ``columns`` (checked values, types,
+    qualities, variants) by value, the last quality (and stored variant) winning; the first
+    refused value's error else, or :class:`InvalidInput` if none is usable."""
+    checked, types, qualities, variants = columns
+    values: Values = {}
+    for at in range(start, end):
+        value = checked[at]
+        if value is None:  # unusable
+            continue
+        if type(value) is not bytes:
+            raise value
+        variant = variants[at]
+        values[(types[at], value)] = (
+            qualities[at],
+            None if variant is None else stored_variant(variant),
+        )
+    if not values:
+        raise InvalidInput("an entry needs at least one usable signal", field="signals")
+    return values
 
 
 def _plain_families(*entries: Values) -> Iterator[str]:
