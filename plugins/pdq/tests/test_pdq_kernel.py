@@ -38,6 +38,51 @@ def _smooth(size: tuple[int, int], amplitude: float, seed: int) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
+def _box(values: np.ndarray, axis: int) -> np.ndarray:
+    """``box1DFloat`` along ``axis``: the mean over a window of ``ceil(length / 128)`` with
+    ``(window + 2) // 2 - 1`` of it after each position, clipped at both ends."""
+    length = values.shape[axis]
+    window = -(-length // 128)
+    after = (window + 2) // 2 - 1
+    before = window - 1 - after
+    sums = np.concatenate([np.zeros_like(np.take(values, [0], axis)), values.cumsum(axis)], axis)
+    first = np.maximum(np.arange(length) - before, 0)
+    last = np.minimum(np.arange(length) + after, length - 1)
+    shape = [1, 1]
+    shape[axis] = length
+    counts = (last - first + 1).reshape(shape)
+    return (np.take(sums, last + 1, axis) - np.take(sums, first, axis)) / counts
+
+
+def _reference_buffer(pixels: np.ndarray) -> np.ndarray:
+    """``pdqhashing.cpp``'s image-domain steps written out in numpy, pass by pass: luma, two box
+    passes along each axis, then ``decimateFloat``'s 64x64 samples."""
+    rgb = pixels.astype(np.float64)
+    luma = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float32)
+    filtered = luma.astype(np.float64)
+    for axis in (1, 1, 0, 0):
+        filtered = _box(filtered, axis)
+    height, width = filtered.shape
+    rows = [int((i + 0.5) * height / 64) for i in range(64)]
+    cols = [int((i + 0.5) * width / 64) for i in range(64)]
+    return filtered[np.ix_(rows, cols)]
+
+
+@pytest.mark.parametrize("size", [(64, 64), (97, 65), (129, 128), (257, 300), (1155, 866)])
+def test_buffers_equal_the_reference_passes_in_every_alignment(size: tuple[int, int]) -> None:
+    """The kernel folds two box passes and the sample into one tent of weights per sample;
+    each of its four buffers equals the passes run one after another on the picture mirrored
+    that way (rows, columns), to float64 rounding."""
+    pixels = _noisy(size, 30, seed=size[0])
+    buffers = kernel.buffers(pixels, mirrored=True)
+    for rows_mirrored in (0, 1):
+        for columns_mirrored in (0, 1):
+            turned_pixels = pixels[:: -1 if rows_mirrored else 1, :: -1 if columns_mirrored else 1]
+            expected = _reference_buffer(turned_pixels)
+            assert np.allclose(buffers[rows_mirrored, columns_mirrored], expected, rtol=1e-12)
+    assert np.array_equal(kernel.buffers(pixels)[0, 0], buffers[0, 0])
+
+
 @pytest.mark.parametrize("amplitude", [30, 40, 60, 80])
 @pytest.mark.parametrize("size", [(300, 200), (777, 513)])
 def test_mid_range_qualities_equal_pdqhash(size: tuple[int, int], amplitude: int) -> None:
