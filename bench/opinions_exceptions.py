@@ -92,7 +92,7 @@ def main() -> None:
             for name in order if round_ % 2 == 0 else order[::-1]:
                 engine = engines[name]
                 hashcore.engine.drop_excepted = (  # type: ignore[assignment]
-                    (lambda store, registry, queries, matched: matched)
+                    (lambda store, registry, queries, matched: (matched, [[] for _ in matched]))
                     if name == "unfiltered" else keep
                 )  # fmt: skip
                 batch[name].append(timed(lambda e=engine: e.lookup_many(queries)))

@@ -338,9 +338,10 @@ class Engine(EngineAPI):
             found, self.store.live_entries, self.registry, all_banks, request, len(queries),
             wanted, loosen_banks,
         )  # fmt: skip
-        matched = drop_excepted(self.store, self.registry, grouped, matched)  # false positives
-        for result, matches in zip(results, matched, strict=True):
+        matched, set_aside = drop_excepted(self.store, self.registry, grouped, matched)
+        for result, matches, dropped in zip(results, matched, set_aside, strict=True):
             result.matches = matches
+            result.set_aside = dropped  # by false-positive opinions: said, never silent
         self._cite_origins(results)
         return results
 

@@ -152,6 +152,17 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A match that a false-positive opinion recorded in this store set aside
+    (:mod:`hashcore.opinions.exceptions`). A lookup lists them, so that "no match" never hides
+    an entry that came this close: the analyst sees the opinion at work, and can withdraw it."""
+
+    bank: str
+    entry_id: int
+    external_id: str
+
+
 @dataclass(slots=True)
 class LookupResult:
     """Everything one lookup found, ordered by bank then entry id."""
@@ -160,6 +171,8 @@ class LookupResult:
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """Per-family hashing failures of the query file (others still ran)."""
+    set_aside: list[SetAside] = field(default_factory=list)
+    """Matches a local false-positive opinion dropped, ordered as ``matches``."""
 
     @property
     def matched(self) -> bool:

@@ -69,6 +69,12 @@ def engine(tmp_path: Path, registry: SignalRegistry, picture: Path) -> Iterator[
     engine.close()
 
 
+def entry_id(engine: Engine, bank: str, external_id: str) -> int:
+    entry = engine.store.find_entry(bank, external_id)
+    assert entry is not None
+    return entry.id
+
+
 def matched(engine: Engine, path: Path) -> set[str]:
     return {f"{m.bank}/{m.external_id}" for m in engine.lookup_file(path).matches}
 
@@ -92,6 +98,9 @@ def test_false_positive_stops_that_entry_matching_that_content_only(
                    hashes(picture, registry))
     )  # fmt: skip
     assert matched(engine, picture) == {"own/ours"}  # other entries still match this content
+    result = engine.lookup_file(picture)  # the lookup says what the opinion set aside
+    assert [(a.bank, a.external_id) for a in result.set_aside] == [(PARTNER, "p1")]
+    assert engine.lookup_file(picture).set_aside[0].entry_id == entry_id(engine, PARTNER, "p1")
     # The re-encoded copy hashes differently, so an exact-hash exception would miss it...
     copy_pdq, picture_pdq = plain(copy, registry, "pdq"), plain(picture, registry, "pdq")
     assert copy_pdq != picture_pdq
@@ -207,6 +216,12 @@ def test_cli_add_list_remove(
     assert "partner/p1" not in matched(engine, copy)  # the engine sees the CLI's write
     code, out, _ = run(capsys, "lookup", "--json", str(copy), *store)
     assert code == 0 and [m["bank"] for m in json.loads(out)["matches"]] == [OWN]
+    assert json.loads(out)["set_aside"] == [
+        {"bank": PARTNER, "entry": entry_id(engine, PARTNER, "p1"), "external_id": "p1"}
+    ]
+    code, out, _ = run(capsys, "lookup", str(copy), *store)
+    assert out.splitlines()[0].endswith(": 1 match (1 set aside by false-positive opinions)")
+    assert f"  set aside  {PARTNER}  entry " in out and "(p1): recorded here as a false" in out
 
     code, out, _ = run(capsys, "opinion", "list", PARTNER, "--json", *store)
     [listed] = json.loads(out)
@@ -233,8 +248,18 @@ def test_cli_add_list_remove(
 
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], engine: Engine) -> None:
     store = ["--store", str(engine.store_dir)]
+    code, out, err = run(capsys, "opinion", "list", *store)
+    assert (code, out, err.strip()) == (0, "", "no opinions in this store")
+    code, out, err = run(capsys, "opinion", "list", PARTNER, "--entry", "p1", *store)
+    assert (code, out, err.strip()) == (0, "", "no opinions on partner/p1")
     code, _, err = run(capsys, "opinion", "add", PARTNER, "nope", "--kind", "confirmed", *store)
     assert code == 2 and err.strip() == "hashcore: error: bank 'partner' has no entry 'nope'"
+    number = str(entry_id(engine, PARTNER, "p1"))  # what a lookup prints as "entry N (p1)"
+    code, _, err = run(capsys, "opinion", "add", PARTNER, number, "--kind", "confirmed", *store)
+    assert code == 2 and err.strip() == (
+        f"hashcore: error: bank 'partner' has no entry '{number}' (entry {number} is 'p1': "
+        "name it by that id)"
+    )
     code, _, err = run(capsys, "opinion", "add", "nobank", "x", "--kind", "confirmed", *store)
     assert code == 2 and "no bank named 'nobank'" in err
     code, _, err = run(

@@ -133,6 +133,9 @@ def test_record_and_list_over_grpc(source) -> None:
             pb.LookupRequest(content=ORIGINAL.read_bytes()), metadata=auth(ADMIN_TOKEN), timeout=60
         )
         assert list(answer.matches) == []  # a gRPC lookup too
+        assert [(a.bank, a.external_id) for a in answer.set_aside] == [("shared", "e1")]
+        remote = admin.lookup_file(ORIGINAL)  # and the client reads it back
+        assert [(a.bank, a.external_id) for a in remote.set_aside] == [("shared", "e1")]
     with RemoteEngine(source.address, token=LOOKER_TOKEN) as looker:
         theirs = RemoteOpinions(looker).record_opinion(
             NewOpinion("shared", "e1", OpinionKind.CONFIRMED, "lena")

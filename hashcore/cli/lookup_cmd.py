@@ -323,6 +323,10 @@ def to_json(
         "matches": [match_to_json(match, registry) for match in result.matches],
         "skipped": [{"type": skip.type, "reason": skip.reason} for skip in result.skipped],
         "errors": list(result.errors),
+        "set_aside": [
+            {"bank": a.bank, "entry": a.entry_id, "external_id": a.external_id}
+            for a in result.set_aside
+        ],
     }
     if where is not None:
         data[where[0]] = where[1]
@@ -381,6 +385,8 @@ def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
         head = f"{path}: {count} match{'es' if count != 1 else ''}"
     else:
         head = f"{path}: {'not looked up' if result.errors else 'no match'}"
+    if result.set_aside:
+        head += f" ({len(result.set_aside)} set aside by false-positive opinions)"
     lines = [head]
     for match in result.matches:
         how = ", ".join(
@@ -403,6 +409,11 @@ def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
             f"  {match.bank}  entry {match.entry_id} ({match.external_id}){labels}  {how}{sure}"
             + cite
         )
+    lines.extend(
+        f"  set aside  {a.bank}  entry {a.entry_id} ({a.external_id}): recorded here as a false"
+        " positive (see hashcore opinion list)"
+        for a in result.set_aside
+    )
     lines.extend(f"  skipped {skip.type}: {skip.reason}" for skip in result.skipped)
     lines.extend(f"  error   {error}" for error in result.errors)
     return "\n".join(lines)

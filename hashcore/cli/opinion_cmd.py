@@ -135,6 +135,9 @@ def run_list(args: argparse.Namespace) -> int:
     if rows:
         header = ["ID", "BANK", "ENTRY", "KIND", "AUTHOR", "ORIGIN", "WHEN", "NOTE"]
         print("\n".join(table(header, rows, indent="")))
+    else:  # said on stderr: stdout stays empty for whoever counts its lines
+        where = f"on {args.bank}/{args.entry}" if args.entry else f"on bank {args.bank}"
+        print(f"no opinions {where if args.bank else 'in this store'}", file=sys.stderr)
     return 0
 
 

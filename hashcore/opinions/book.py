@@ -147,8 +147,24 @@ def _entry_id(conn: sqlite3.Connection, bank: str, external_id: str) -> int:
     if row is None:
         if conn.execute("SELECT 1 FROM banks WHERE name = ?", (bank,)).fetchone() is None:
             raise NotFound(f"no bank named {bank!r}", field="bank")
-        raise NotFound(f"bank {bank!r} has no entry {external_id!r}", field="external_id")
+        raise NotFound(
+            f"bank {bank!r} has no entry {external_id!r}{_numbered(conn, bank, external_id)}",
+            field="external_id",
+        )
     return int(row[0])
+
+
+def _numbered(conn: sqlite3.Connection, bank: str, given: str) -> str:
+    """A hint when ``given`` is the entry number a lookup prints (``entry 12 (md5:...)``)
+    rather than the entry's id in its bank, which opinions name."""
+    if not given.isdigit():
+        return ""
+    row = conn.execute(
+        "SELECT e.external_id FROM entries e JOIN banks b ON b.id = e.bank_id"
+        " WHERE b.name = ? AND e.id = ?",
+        (bank, int(given)),
+    ).fetchone()
+    return "" if row is None else f" (entry {given} is {row[0]!r}: name it by that id)"
 
 
 def _opinion(row: Sequence[object]) -> Opinion:

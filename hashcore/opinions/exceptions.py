@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from hashcore.model import Match
+from hashcore.model import Match, SetAside
 from hashcore.opinions.book import exceptions_for
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, Signal, SignalType, hamming_distance
@@ -54,30 +54,34 @@ def drop_excepted(
     registry: SignalRegistry,
     queries: Sequence[Mapping[str, Sequence[Signal]]],
     matched: list[list[Match]],
-) -> list[list[Match]]:
-    """``matched`` (per lookup, its matches) without the excepted ones; ``queries[n]`` holds
-    lookup ``n``'s signals by family, variants included."""
+) -> tuple[list[list[Match]], list[list[SetAside]]]:
+    """``matched`` (per lookup, its matches) without the excepted ones, and per lookup the
+    ones dropped; ``queries[n]`` holds lookup ``n``'s signals by family, variants included."""
+    none: list[list[SetAside]] = [[] for _ in matched]
     entry_ids = sorted({match.entry_id for matches in matched for match in matches})
     if not entry_ids:
-        return matched
+        return matched, none
     excepted = exceptions_for(store, entry_ids)
     if not excepted:
-        return matched
+        return matched, none
     by_family: dict[int, dict[str, list[bytes]]] = {}
     for entry_id, hashes in excepted.items():
         families: dict[str, list[bytes]] = defaultdict(list)
         for signal in hashes:
             families[signal.type].append(signal.value)
         by_family[entry_id] = dict(families)
-    return [
-        [
-            match
-            for match in matches
-            if match.entry_id not in by_family
-            or not is_excepted(registry, match, query, by_family[match.entry_id])
-        ]
-        for matches, query in zip(matched, queries, strict=True)
-    ]
+    kept: list[list[Match]] = []
+    set_aside: list[list[SetAside]] = []
+    for matches, query in zip(matched, queries, strict=True):
+        kept.append([])
+        set_aside.append([])
+        for match in matches:
+            exceptions = by_family.get(match.entry_id)
+            if exceptions is not None and is_excepted(registry, match, query, exceptions):
+                set_aside[-1].append(SetAside(match.bank, match.entry_id, match.external_id))
+            else:
+                kept[-1].append(match)
+    return kept, set_aside
 
 
 def is_excepted(

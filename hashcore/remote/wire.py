@@ -20,6 +20,7 @@ from hashcore.model import (
     FollowerPosition,
     LookupResult,
     Match,
+    SetAside,
     SignalHit,
     Skipped,
 )
@@ -133,6 +134,10 @@ def lookup_to_pb(result: LookupResult) -> pb.LookupResponse:
         matches=[match_to_pb(m) for m in result.matches],
         skipped=[pb.Skipped(type=s.type, reason=s.reason) for s in result.skipped],
         errors=list(result.errors),
+        set_aside=[
+            pb.SetAside(bank=a.bank, entry_id=a.entry_id, external_id=a.external_id)
+            for a in result.set_aside
+        ],
     )
 
 
@@ -141,6 +146,7 @@ def lookup_from_pb(message: pb.LookupResponse) -> LookupResult:
         matches=[match_from_pb(m) for m in message.matches],
         skipped=[Skipped(s.type, s.reason) for s in message.skipped],
         errors=list(message.errors),
+        set_aside=[SetAside(a.bank, a.entry_id, a.external_id) for a in message.set_aside],
     )
 
 

@@ -125,15 +125,27 @@ class Skipped(_message.Message):
     reason: str
     def __init__(self, type: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class SetAside(_message.Message):
+    __slots__ = ("bank", "entry_id", "external_id")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entry_id: int
+    external_id: str
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., external_id: _Optional[str] = ...) -> None: ...
+
 class LookupResponse(_message.Message):
-    __slots__ = ("matches", "skipped", "errors")
+    __slots__ = ("matches", "skipped", "errors", "set_aside")
     MATCHES_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    SET_ASIDE_FIELD_NUMBER: _ClassVar[int]
     matches: _containers.RepeatedCompositeFieldContainer[Match]
     skipped: _containers.RepeatedCompositeFieldContainer[Skipped]
     errors: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[Skipped, _Mapping]]] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
+    set_aside: _containers.RepeatedCompositeFieldContainer[SetAside]
+    def __init__(self, matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[Skipped, _Mapping]]] = ..., errors: _Optional[_Iterable[str]] = ..., set_aside: _Optional[_Iterable[_Union[SetAside, _Mapping]]] = ...) -> None: ...
 
 class Query(_message.Message):
     __slots__ = ("query_id", "content", "signals")
