@@ -38,14 +38,16 @@ F64 = npt.NDArray[np.float64]
 SIDE = 64
 """PDQ's decimated buffer is 64x64."""
 
-PIXELS = types.Array(types.uint8, 3, "C", readonly=True)
-"""The one layout the kernel is compiled for."""
+PIXELS = types.Array(types.uint8, 2, "C", readonly=True)
+"""The one layout the kernel is compiled for: rows of interleaved RGB (a C-contiguous
+H x W x 3 picture seen as H x 3W, a view), which the compiler vectorises."""
 
 
-def _taps(length: int, mirrored: bool) -> tuple[Any, Any]:
-    """Where each of the 64 samples along a line of ``length`` starts reading, and the weight
-    of each pixel from there: ``box1DFloat`` applied twice, then ``decimateFloat``'s sample,
-    folded into one tent of at most ``2 * window - 1`` weights (zero-padded).
+def _taps(length: int, mirrored: bool, starts: Any, weights: Any) -> None:
+    """Where each of the 64 samples along a line of ``length`` starts reading (into
+    ``starts``), and the weight of each pixel from there (into ``weights``, zeroed, at least
+    ``2 * window - 1`` wide): ``box1DFloat`` applied twice, then ``decimateFloat``'s sample,
+    folded into one tent.
 
     The window is ``ceil(length / 128)`` long with ``(width + 2) // 2 - 1`` of it after the
     line, so an even window reaches one further forwards; the mirrored picture sees it the other
@@ -57,8 +59,9 @@ def _taps(length: int, mirrored: bool) -> tuple[Any, Any]:
     before = window - 1 - after
     if mirrored:
         before, after = after, before
-    starts = np.empty(SIDE, np.int64)
-    weights = np.zeros((SIDE, 2 * window - 1))
+    for i in range(SIDE):
+        for t in range(weights.shape[1]):
+            weights[i, t] = 0.0
     for i in range(SIDE):
         if mirrored:
             line = length - 1 - int((SIDE - 1 - i + 0.5) * length / SIDE)
@@ -74,7 +77,6 @@ def _taps(length: int, mirrored: bool) -> tuple[Any, Any]:
             share = 1.0 / (last - first + 1) / (high - low + 1)
             for pixel in range(first, last + 1):
                 weights[i, pixel - start] += share
-    return starts, weights
 
 
 def _sampled(values: Any, starts: Any, weights: Any, out: Any, at: int, mirrored: bool) -> None:
@@ -103,29 +105,32 @@ def _luma_line(line: Any, luma: Any, width: int) -> None:
         )
 
 
-def _buffers(rgb: Any, mirrors: int) -> Any:
-    height, width = rgb.shape[0], rgb.shape[1]
-    column_taps = [_taps(width, m == 1) for m in range(mirrors)]
-    row_taps = [_taps(height, m == 1) for m in range(mirrors)]
+def _buffers(flat: Any, mirrors: int) -> Any:
+    height, width = flat.shape[0], flat.shape[1] // 3
+    column_starts = np.empty((mirrors, SIDE), np.int64)
+    column_weights = np.empty((mirrors, SIDE, 2 * ((width + 2 * SIDE - 1) // (2 * SIDE)) - 1))
+    row_starts = np.empty((mirrors, SIDE), np.int64)
+    row_weights = np.empty((mirrors, SIDE, 2 * ((height + 2 * SIDE - 1) // (2 * SIDE)) - 1))
+    for m in range(mirrors):
+        _taps(width, m == 1, column_starts[m], column_weights[m])
+        _taps(height, m == 1, row_starts[m], row_weights[m])
     across = np.empty((mirrors, SIDE, height))
-    luma = np.zeros(width + column_taps[0][1].shape[1])  # the padding stays zero
-    flat = rgb.reshape(height, width * 3)
+    luma = np.zeros(width + column_weights.shape[2])  # the padding stays zero
     for row in range(height):
         _luma_line(flat[row], luma, width)
         for m in range(mirrors):
-            starts, weights = column_taps[m]
-            _sampled(luma, starts, weights, across[m], row, m == 1)
+            _sampled(luma, column_starts[m], column_weights[m], across[m], row, m == 1)
     result = np.zeros((mirrors, mirrors, SIDE, SIDE))
-    column = np.zeros(height + row_taps[0][1].shape[1])
+    column = np.zeros(height + row_weights.shape[2])
     for columns_mirrored in range(mirrors):
         for col in range(SIDE):
-            column[:height] = across[columns_mirrored, col]
+            for row in range(height):
+                column[row] = across[columns_mirrored, col, row]
             for rows_mirrored in range(mirrors):
-                starts, weights = row_taps[rows_mirrored]
                 _sampled(
                     column,
-                    starts,
-                    weights,
+                    row_starts[rows_mirrored],
+                    row_weights[rows_mirrored],
                     result[rows_mirrored, columns_mirrored],
                     col,
                     rows_mirrored == 1,
@@ -155,7 +160,9 @@ def buffers(rgb: npt.NDArray[np.uint8], mirrored: bool = False) -> F64:
     """PDQ's 64x64 buffer of the picture, ``[0, 0]`` of a (1, 1, 64, 64) array; with
     ``mirrored`` a (2, 2, 64, 64) array by (rows mirrored, columns mirrored), each buffer in the
     orientation of the mirrored picture."""
-    result: F64 = _compiled_buffers(pixels_for_kernel(rgb), 2 if mirrored else 1)
+    pixels = pixels_for_kernel(rgb)
+    flat = pixels.reshape(pixels.shape[0], pixels.shape[1] * 3)  # a view: no copy
+    result: F64 = _compiled_buffers(flat, 2 if mirrored else 1)
     return result
 
 
