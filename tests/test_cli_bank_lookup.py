@@ -154,6 +154,7 @@ def test_real_entry_point_reads_stdin_and_sets_exit_code(tmp_path: Path) -> None
         "matches": [],
         "skipped": [],
         "errors": [],
+        "set_aside": [],
         "store": str(tmp_path / "store"),
     }
     assert (tmp_path / "store" / "hashcore.sqlite3").exists()
