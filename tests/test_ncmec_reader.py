@@ -11,6 +11,7 @@ must report the same entries, links and list timestamps, then the same error at 
 from __future__ import annotations
 
 import random
+import tracemalloc
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,3 +175,32 @@ def damage(rng: random.Random, body: bytes) -> Iterator[tuple[bytes, bool]]:
         yield body[: rng.randrange(1, len(body))], True
         at = rng.randrange(len(body))
         yield body[:at] + rng.choice([b"<", b"&", b"\xff", b"</x>"]) + body[at + 1 :], False
+
+
+def test_a_doctype_in_utf16_is_refused_alike() -> None:
+    body = (
+        (OURS / "ncmec_entity_bomb.xml").read_text().replace('"1.0"?>', '"1.0" encoding="UTF-16"?>')
+    )
+    found, _, error = assert_same(body.encode("utf-16"), (1, 7, 1 << 16))
+    assert found == [] and error is not None and error.startswith("unsafe")
+
+
+def test_one_enormous_entry_is_held_as_what_is_kept_of_it() -> None:
+    """Memory stays flat inside an entry too: its finished children are taken into it and
+    dropped from the tree after each chunk (a tree holding them would grow with the entry)."""
+    field = b"<note>" + b"n" * 200 + b"</note><id>e1</id><md5>x</md5>"
+    chunk = field * 250  # ~60 KB
+    reader = NcmecReader()
+    tracemalloc.start()
+    try:
+        reader.feed(b"<queryResult><images><image><member id='1'>m</member>")
+        for _ in range(100):
+            reader.feed(chunk)
+        reader.feed(b"<fingerprints><md5>ab</md5></fingerprints></image></images></queryResult>")
+        reader.close()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert reader.done[0] == RawEntry("image", "1", "e1", prints=[("md5", None, "ab")])
+    size = 100 * len(chunk)
+    assert peak < size / 20, f"{peak:,} bytes at peak reading a {size:,}-byte entry"

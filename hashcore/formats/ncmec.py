@@ -189,7 +189,7 @@ class NcmecFormat(BankFormat):
     ) -> None:
         """Items of what the reader has finished so far into ``runs``, in document order."""
         done = reader.done[:]
-        reader.done.clear()  # in place: the parser's handlers hold this list
+        reader.done.clear()  # in place: the reader appends to this list
         for found in done:
             if isinstance(found, RawEntry):
                 tag = found.tag
@@ -236,7 +236,15 @@ class NcmecFormat(BankFormat):
             runs.added()
             return
         signals: list[SignalRow] = []
+        parsers = self._parsers
         for raw_type, href, text in entry.prints:
+            known = parsers.get(raw_type) if href is None else None
+            if known is not None:  # the common case, inline: a tag whose text parsed before
+                try:
+                    signals.append((known[0], known[1](text.strip()), None, True, None))
+                    continue
+                except InvalidInput:
+                    pass  # _fingerprint words the problem
             result = self._fingerprint(raw_type, href, text, position, fetch_link)
             if type(result) is tuple:
                 signals.append(result)
@@ -260,12 +268,6 @@ class NcmecFormat(BankFormat):
         position: str,
         fetch_link: LinkFetcher | None,
     ) -> SignalRow | Skip | Problem:
-        known = self._parsers.get(raw_type) if href is None else None
-        if known is not None:
-            try:
-                return (known[0], known[1](text.strip()), None, True, None)
-            except InvalidInput:
-                pass  # the resolver words the problem
         family = self.families.family(raw_type, position)
         if not isinstance(family, str):
             return family
