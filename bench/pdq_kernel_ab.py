@@ -74,7 +74,9 @@ def main(argv: list[str]) -> int:
                 timed = {id(m): seconds(m, pictures, mirrored) for m in sides}
                 pairs.append((timed[id(old)], timed[id(kernel)]))
             ratio = statistics.median(o / n for o, n in pairs)
-            per = [1000 * statistics.median(side) / len(pictures) for side in zip(*pairs)]
+            per = [
+                1000 * statistics.median(side) / len(pictures) for side in zip(*pairs, strict=True)
+            ]
             print(
                 f"{'mirrored' if mirrored else 'plain'}: "
                 + " ".join(f"{o:.3f}/{n:.3f}" for o, n in pairs)
