@@ -43,6 +43,11 @@ PIXELS = types.Array(types.uint8, 2, "C", readonly=True)
 H x W x 3 picture seen as H x 3W, a view), which the compiler vectorises."""
 
 
+def _window(length: int) -> int:
+    """``computeJaroszFilterWindowSize``: ``ceil(length / 128)``."""
+    return (length + 2 * SIDE - 1) // (2 * SIDE)
+
+
 def _taps(length: int, mirrored: bool, starts: Any, weights: Any) -> None:
     """Where each of the 64 samples along a line of ``length`` starts reading (into
     ``starts``), and the weight of each pixel from there (into ``weights``, zeroed, at least
@@ -54,7 +59,7 @@ def _taps(length: int, mirrored: bool, starts: Any, weights: Any) -> None:
     way round, and samples ``decimateFloat``'s positions counted from the far end. Windows are
     clipped at the ends as ``box1DFloat`` clips them, so the end samples' tents are uneven.
     """
-    window = (length + 2 * SIDE - 1) // (2 * SIDE)
+    window = _window(length)
     after = (window + 2) // 2 - 1
     before = window - 1 - after
     if mirrored:
@@ -108,9 +113,9 @@ def _luma_line(line: Any, luma: Any, width: int) -> None:
 def _buffers(flat: Any, mirrors: int) -> Any:
     height, width = flat.shape[0], flat.shape[1] // 3
     column_starts = np.empty((mirrors, SIDE), np.int64)
-    column_weights = np.empty((mirrors, SIDE, 2 * ((width + 2 * SIDE - 1) // (2 * SIDE)) - 1))
+    column_weights = np.empty((mirrors, SIDE, 2 * _window(width) - 1))
     row_starts = np.empty((mirrors, SIDE), np.int64)
-    row_weights = np.empty((mirrors, SIDE, 2 * ((height + 2 * SIDE - 1) // (2 * SIDE)) - 1))
+    row_weights = np.empty((mirrors, SIDE, 2 * _window(height) - 1))
     for m in range(mirrors):
         _taps(width, m == 1, column_starts[m], column_weights[m])
         _taps(height, m == 1, row_starts[m], row_weights[m])
@@ -139,6 +144,7 @@ def _buffers(flat: Any, mirrors: int) -> Any:
 
 
 with caching_in():  # hashcore's per-user cache, never the (maybe read-only) source tree
+    _window = njit(_window, cache=True, nogil=True)
     _taps = njit(_taps, cache=True, nogil=True)
     _sampled = njit(_sampled, cache=True, nogil=True, fastmath={"reassoc", "contract"})
     _luma_line = njit(_luma_line, cache=True, nogil=True)
