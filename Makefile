@@ -4,12 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := plugins/pdq plugins/phash plugins/md5 plugins/tmk_video plugins/vpdq
 STAMP := $(VENV)/.installed-stamp
+C_SOURCES := plugins/pdq/hashcore_pdq/_tent.c
 
 .PHONY: venv run serve hash-samples test lint typecheck pytest bench bench-robustness mutate soak clean proto
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+# A changed C source reinstalls too: editable installs compile extensions only when installed.
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) $(C_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,milvus]' $(addprefix -e ,$(PLUGINS))

@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
     pictures = [p for p in pictures if min(p.shape[:2]) >= 64]
     with tempfile.TemporaryDirectory() as scratch:
         old = kernel_at(revision, Path(scratch))
-        differ = 0
+        differ, qualities = 0, []
         for pixels in pictures:
             a, b = old.buffers(pixels, True), kernel.buffers(pixels, True)
             same = all(
@@ -65,8 +65,13 @@ def main(argv: list[str]) -> int:
                 for i in (0, 1)
                 for j in (0, 1)
             )
-            differ += not same or old.quality(a[0, 0]) != kernel.quality(b[0, 0])
-        print(f"{len(pictures)} pictures; bits or quality differ on {differ}")
+            if not same or old.quality(a[0, 0]) != kernel.quality(b[0, 0]):
+                differ += 1
+                qualities.append(kernel.quality(b[0, 0]))
+        print(
+            f"{len(pictures)} pictures; bits or quality differ on {differ}"
+            + (f" (their qualities: {sorted(qualities)})" if differ else "")
+        )
         for mirrored in (False, True):
             pairs = []
             for round_ in range(5):

@@ -1,10 +1,12 @@
 """PDQ, bit-compatible with python-threatexchange and Hasher-Matcher-Actioner.
 
-The picture's image-domain steps run in a compiled kernel (:mod:`hashcore_pdq.kernel`), equal
-to ``pdqhash.compute`` bit for bit on every picture checked and ~15x faster (1 MP);
-``HASHCORE_IMAGE_PATH=reference`` hashes with ``pdqhash`` itself, the C++ reference
-python-threatexchange calls (and decodes every picture at full resolution), for whoever needs
-that very code path.
+The picture's image-domain steps run in a compiled kernel (:mod:`hashcore_pdq.kernel`, C built
+with the plugin), equal to ``pdqhash.compute`` bit for bit on every picture checked and ~15x
+faster (1 MP); ``HASHCORE_IMAGE_PATH=reference`` hashes with ``pdqhash`` itself, the C++
+reference python-threatexchange calls (and decodes every picture at full resolution), for
+whoever needs that very code path. An install that could not compile the kernel (no C compiler)
+hashes with ``pdqhash`` too: the same hashes, several times slower; ``hashcore plugins`` says
+so.
 
 The hex form is a big-endian 256-bit number; the bit vector is most significant bit first, as
 ``pdqhash`` returns it, so packing it in order gives exactly the published reference hashes.
@@ -12,7 +14,6 @@ The hex form is a big-endian 256-bit number; the bit vector is most significant 
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import ClassVar
 
 import numpy as np
@@ -21,6 +22,11 @@ import pdqhash
 import hashcore
 from hashcore import BitSignalType, ContentKind, Media, Signal, bits_to_bytes
 from hashcore_pdq import turned
+
+try:
+    from hashcore_pdq import kernel
+except ImportError:  # built without a C compiler: pdqhash computes the same values
+    kernel = None  # type: ignore[assignment]
 
 SOLO_MIN_QUALITY = 50
 """Below this PDQ quality (the published cut-off) a hash is featureless enough to collide with
@@ -53,6 +59,7 @@ class PdqSignal(BitSignalType):
     name: ClassVar[str] = "pdq"
     description: ClassVar[str] = (
         "PDQ 256-bit perceptual image hash (quality < 50 only seconds another family)"
+        + ("" if kernel else "; no compiled kernel in this install: hashing with pdqhash, slower")
     )
     content_kinds: ClassVar[frozenset[ContentKind]] = frozenset({ContentKind.IMAGE})
     bits: ClassVar[int] = 256
@@ -93,19 +100,10 @@ class PdqSignal(BitSignalType):
             quality = int(computed["orig"][1])
             found = {name: vector for name, (vector, _) in computed.items()}
         else:
-            kernel = _kernel()
             buffers = kernel.buffers(pixels, mirrored=True)
             quality = kernel.quality(buffers[0, 0])
             found = turned.from_buffers(buffers)
         return [self._signal(found[variant], quality, variant) for variant in DIHEDRAL_VARIANTS]
-
-    def warm_up(self) -> None:
-        """Load numba and the compiled kernel (~1-1.5 s a process; the first start of a fresh
-        install compiles it, ~4 s, into numba's cache); until then PDQ uses ``pdqhash``."""
-        global _warm
-        if not hashcore.reference_hashing():
-            _kernel()
-            _warm = True
 
     def _signal(self, vector: np.ndarray, quality: int, variant: str) -> Signal:
         return Signal(
@@ -119,12 +117,11 @@ class PdqSignal(BitSignalType):
 
 def pdq_of_pixels(pixels: np.ndarray) -> tuple[np.ndarray, int]:
     """PDQ's 256 bits (most significant first, as ``pdqhash`` returns them) and quality of
-    H x W x 3 ``uint8`` pixels: the compiled kernel once warmed up, else ``pdqhash`` (the same
-    values). For other families built on PDQ, such as vPDQ's frames."""
+    H x W x 3 ``uint8`` pixels: the compiled kernel, else ``pdqhash`` (the same values). For
+    other families built on PDQ, such as vPDQ's frames."""
     if _use_pdqhash(pixels):
         vector, quality = pdqhash.compute(np.ascontiguousarray(pixels))
         return vector, int(quality)
-    kernel = _kernel()
     buffer = kernel.buffers(pixels)[0, 0]
     return turned.bits(buffer), kernel.quality(buffer)
 
@@ -133,25 +130,15 @@ def _pixels(media: Media) -> np.ndarray:
     return media.rgb_array
 
 
-_warm = False
-"""Whether :meth:`PdqSignal.warm_up` loaded the kernel in this process."""
+def compiled_kernel() -> bool:
+    """Whether this install has the compiled kernel (else every picture goes to ``pdqhash``)."""
+    return kernel is not None
 
 
 def _use_pdqhash(pixels: np.ndarray) -> bool:
-    """Whether ``pdqhash`` hashes this picture: on the reference path, under
-    :data:`SMALL_SIDE`, and until the process has warmed up. Loading numba and the kernel
-    costs ~1-1.5 s, the time of ~20 pictures: a command hashing one file is done sooner with
-    ``pdqhash``, and the result is the same; whoever hashes many (the worker pool, the server,
-    a folder) warms up first."""
-    return not _warm or hashcore.reference_hashing() or min(pixels.shape[:2]) < SMALL_SIDE
-
-
-def _kernel() -> ModuleType:
-    """The compiled kernel, imported on the first picture: loading numba and the cached
-    machine code takes ~1-1.5 s a process, which commands that hash nothing need not pay."""
-    from hashcore_pdq import kernel
-
-    return kernel
+    """Whether ``pdqhash`` hashes this picture: on the reference path, without the compiled
+    kernel, and under :data:`SMALL_SIDE`."""
+    return kernel is None or hashcore.reference_hashing() or min(pixels.shape[:2]) < SMALL_SIDE
 
 
 def _turned_pixels(pixels: np.ndarray) -> dict[str, np.ndarray]:

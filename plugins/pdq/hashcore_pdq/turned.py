@@ -59,7 +59,7 @@ def bits(buffer: F64) -> Bits:
 
 def orientations(rgb: npt.NDArray[np.uint8]) -> dict[str, Bits]:
     """The PDQ bits of the picture in each of the eight orientations, by pdqhash variant name."""
-    from hashcore_pdq import kernel  # compiled code: imported when first needed
+    from hashcore_pdq import kernel
 
     return from_buffers(kernel.buffers(rgb, mirrored=True))
 

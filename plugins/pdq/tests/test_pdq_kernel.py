@@ -12,7 +12,7 @@ from PIL import Image
 
 from hashcore import InvalidInput, Media
 from hashcore_pdq import kernel, turned
-from hashcore_pdq.plugin import DIHEDRAL_VARIANTS, PdqSignal
+from hashcore_pdq.plugin import DIHEDRAL_VARIANTS, PdqSignal, compiled_kernel
 
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "pdq"
 PICTURES = sorted(p for p in DATA.rglob("*") if p.suffix in (".jpg", ".png"))
@@ -122,7 +122,6 @@ def test_small_pictures_hash_exactly_as_pdqhash(size: tuple[int, int], tmp_path:
     where float rounding picks the bits (the kernel differs from pdqhash on most random 8 and
     16 px pictures): the plugin hands them to pdqhash."""
     pixels = _noisy(size, 60, seed=size[0] * size[1])
-    PdqSignal().warm_up()  # the kernel would serve, were the picture not small
     Image.fromarray(pixels).save(tmp_path / "small.png")
     media = Media(tmp_path / "small.png")
     expected, quality = pdqhash.compute(pixels)
@@ -134,11 +133,16 @@ def test_small_pictures_hash_exactly_as_pdqhash(size: tuple[int, int], tmp_path:
     assert variants["rot90"] == np.packbits(rotated.astype(np.uint8)).tobytes()
 
 
-def test_one_compiled_layout_serves_every_array_the_plugin_sees() -> None:
-    """Compiled once, at import, for read-only C-contiguous pixels: writeable, strided and
-    Pillow-backed arrays hash without a second compilation (which would stall a lookup)."""
-    before = list(kernel._compiled_buffers.signatures)
-    assert len(before) == 1
+def test_this_install_hashes_with_the_compiled_kernel() -> None:
+    """The C kernel is optional at build time (no compiler: pdqhash hashes): the dev and CI
+    installs must have built it, or every speed figure would silently be pdqhash's."""
+    assert compiled_kernel()
+    assert kernel._tent.__file__.endswith(".so")
+
+
+def test_every_array_layout_the_plugin_sees_gives_the_same_buffers() -> None:
+    """Writeable, strided, transposed and Pillow-backed arrays: the kernel reads a contiguous
+    copy where needed, so each gives the buffers of its contiguous copy."""
     pixels = _noisy((120, 90), 10, seed=3)
     for array in (
         pixels,
@@ -146,9 +150,30 @@ def test_one_compiled_layout_serves_every_array_the_plugin_sees() -> None:
         pixels.transpose(1, 0, 2),
         np.asarray(Image.fromarray(pixels)),
     ):
-        kernel.buffers(array)
-        kernel.buffers(array, mirrored=True)
-    assert kernel._compiled_buffers.signatures == before
+        copy = np.ascontiguousarray(array)
+        assert np.array_equal(kernel.buffers(array), kernel.buffers(copy))
+        assert np.array_equal(kernel.buffers(array, mirrored=True), kernel.buffers(copy, True))
+
+
+def test_the_c_entry_point_refuses_sizes_that_disagree() -> None:
+    """``_tent.fill`` checks every size against the buffers it is given (a wrong one would
+    read or write past them), whoever calls it."""
+    pixels = np.zeros((10, 20, 3), np.uint8)
+    out = np.empty((1, 1, 64, 64))
+    kernel._tent.fill(pixels, 10, 20, 1, out)
+    for args in (
+        (pixels, 10, 21, 1, out),
+        (pixels, 11, 20, 1, out),
+        (pixels, 10, 20, 2, out),
+        (pixels, 10, 20, 3, np.empty((3, 3, 64, 64))),
+        (pixels, 0, 0, 1, out),
+        (pixels, 10, 20, 1, np.empty((1, 1, 64, 63))),
+        (pixels[:, ::2], 10, 10, 1, out),
+    ):
+        with pytest.raises((ValueError, BufferError)):
+            kernel._tent.fill(*args)
+    with pytest.raises(TypeError):
+        kernel._tent.fill(pixels, 10, 20, 1, out.tobytes())  # read-only: nowhere to write
 
 
 def test_wrong_pixel_layouts_are_refused_with_a_clear_error() -> None:
@@ -162,7 +187,6 @@ def test_the_reference_implementation_gives_the_same_signals(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     media = Media(DATA / "dih" / "bridge-1-original.jpg")
-    PdqSignal().warm_up()  # the kernel serves from here on
     compiled = PdqSignal().hash_variants(media)
     plain = PdqSignal().hash(media)
     monkeypatch.setenv("HASHCORE_IMAGE_PATH", "reference")

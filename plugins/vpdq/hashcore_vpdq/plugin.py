@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 import hashcore
 from hashcore import ContentKind, InvalidInput, Media, Metric, Signal, SignalIndex, SignalType
-from hashcore_pdq.plugin import PdqSignal
 from hashcore_vpdq.errors import VpdqError
 from hashcore_vpdq.feature import VpdqFeature
 from hashcore_vpdq.matching import (
@@ -72,14 +71,9 @@ class VpdqSignal(SignalType):
     metric: ClassVar[Metric] = Metric.SIMILARITY
     default_threshold: ClassVar[float] = QUERY_MATCH_PERCENT
 
-    def warm_up(self) -> None:
-        """The PDQ plugin's compiled kernel, which hashes the frames."""
-        PdqSignal().warm_up()
-
     def hash(self, media: Media) -> Signal:
         from hashcore_vpdq.frames import compute_vpdq  # PyAV loads for videos only
 
-        self.warm_up()  # a video's hundreds of frames repay loading the kernel, even alone
         seconds, prune, max_frames = hashing_options()
         feature = compute_vpdq(
             media.path, seconds_per_hash=seconds, prune_distance=prune, max_frames=max_frames
