@@ -12,9 +12,10 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 PROGRESS_SECONDS_ENV = "HASHCORE_PROGRESS_SECONDS"
 DEFAULT_LOG_EVERY = 10.0
@@ -43,6 +44,8 @@ class Progress:
         self._start = self._last_log = clock()
         self._bar: tqdm[None] | None = None
         if self.enabled:
+            from tqdm import tqdm  # ~25 ms to import: paid on a terminal only, not in scripts
+
             self._bar = tqdm(
                 total=total,
                 desc=label,
