@@ -7,8 +7,9 @@ Each round runs, in a fresh interpreter per tree and in turn (base, then this tr
 command ``python -m hashcore.cli.main hash --json --jobs 1 PICTURE`` (wall seconds, default
 picture the 1.6 MP ``bridge-1-original.jpg``) and a script timing ``load_registry()`` after
 importing the CLI. Imports come from each tree through PYTHONPATH as /work/wt-env.sh sets it,
-with the same .venv; one untimed run of each first writes bytecode and numba caches. Prints
-every round and the medians.
+with the same .venv, run in that tree (``-m`` and ``-c`` put the working directory first on
+sys.path); one untimed run of each first writes bytecode and numba caches. Prints every round
+and the medians.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import hashcore.cli.main
 from hashcore.registry import load_registry
 started = time.perf_counter()
 load_registry()
-print(time.perf_counter() - started)
+print(hashcore.__file__, time.perf_counter() - started)
 """
 
 
@@ -44,7 +45,9 @@ def environment(tree: Path) -> dict[str, str]:
 def hash_seconds(tree: Path, picture: Path) -> float:
     command = [sys.executable, "-m", "hashcore.cli.main", "hash", "--json", "--jobs", "1"]
     started = time.perf_counter()
-    subprocess.run([*command, str(picture)], env=environment(tree), check=True, capture_output=True)
+    subprocess.run(
+        [*command, str(picture)], env=environment(tree), cwd=tree, check=True, capture_output=True
+    )
     return time.perf_counter() - started
 
 
@@ -52,17 +55,20 @@ def registry_seconds(tree: Path) -> float:
     done = subprocess.run(
         [sys.executable, "-c", TIME_REGISTRY],
         env=environment(tree),
+        cwd=tree,  # ``-c`` and ``-m`` put the working directory first on sys.path
         check=True,
         capture_output=True,
         text=True,
     )
-    return float(done.stdout.split()[-1])
+    where, seconds = done.stdout.split()
+    assert Path(where).is_relative_to(tree), f"{tree}'s run imported {where}"
+    return float(seconds)
 
 
 def main(argv: list[str]) -> int:
     base = Path(argv[0]).resolve()
     rounds = int(argv[1]) if len(argv) > 1 else 7
-    picture = Path(argv[2]) if len(argv) > 2 else PICTURE
+    picture = Path(argv[2]).resolve() if len(argv) > 2 else PICTURE
     trees = {"base": base, "this": HERE}
     for tree in trees.values():
         hash_seconds(tree, picture)
