@@ -28,15 +28,8 @@ from PIL import Image
 
 from hashcore import Media
 from hashcore.errors import HashcoreError
-from hashcore_phash.plugin import (
-    DIHEDRAL,
-    PhashSignal,
-    decided,
-    grey_pixels,
-    hash_bits,
-    product_low_frequencies,
-    scipy_low_frequencies,
-)
+from hashcore_phash.plugin import PhashSignal
+from tests.phash_exactness import exactness
 
 CORPUS = Path(__file__).resolve().parent / ".corpus" / "unpacked"
 EVERY = 10
@@ -56,22 +49,6 @@ def pictures(folders: list[Path]) -> Iterator[tuple[Path, Image.Image]]:
                 continue
 
 
-def compare(media: Media) -> tuple[bool, bool, bool]:
-    """(plain hash equal to imagehash's, variants equal to scipy's block's, needed scipy)."""
-    image = media.rgb_image
-    signal = PhashSignal()
-    expected = bytes.fromhex(str(imagehash.phash(image)))
-    pixels = grey_pixels(image)
-    exact = scipy_low_frequencies(pixels)
-    variants = [s.value for s in signal.hash_variants(media)]
-    wanted = [hash_bits(transform(exact)) for transform in DIHEDRAL.values()]
-    return (
-        signal.hash(media).value == expected,
-        variants == wanted,
-        not decided(product_low_frequencies(pixels)),
-    )
-
-
 def seconds(hasher: Callable[[Media], object], media: Media) -> float:
     started = time.perf_counter()
     hasher(media)
@@ -89,7 +66,7 @@ def main(argv: list[str]) -> int:
     timed = 0
     for number, (path, image) in enumerate(pictures([Path(a) for a in argv] or [CORPUS])):
         media = Media.derived(path, image, "decoded")
-        plain, variants, fallback = compare(media)
+        plain, variants, fallback = exactness(image)
         counts += (1, not plain, not variants, fallback)
         if fallback or not plain or not variants:
             print(

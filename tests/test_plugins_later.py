@@ -18,15 +18,8 @@ import pluggy
 import pytest
 
 from hashcore import PluginError, get_plugin_manager
+from hashcore import plugins as loading
 from hashcore.formats.base import BankFormat
-from hashcore.plugins import (
-    CORE_FORMATS,
-    DISABLE_ENV,
-    Plugins,
-    core_format_entry_points,
-    describe_plugins,
-    load_later,
-)
 from hashcore.registry import SignalRegistry
 from tests.test_cli_startup import RUN_AND_LIST_MODULES
 from tests.test_plugins import install_plugin
@@ -39,7 +32,7 @@ FORMATS_ONLY = ("hashcore.formats", "hashcore.store", "hashcore.opinions", "sqli
 def run_cli(*args: str, store: Path | None = None) -> tuple[int, str, list[str]]:
     """The exit code, output and the formats-only modules a ``hashcore`` command imported."""
     env = {**os.environ}
-    env.pop(DISABLE_ENV, None)
+    env.pop(loading.DISABLE_ENV, None)
     if store is not None:
         env["HASHCORE_STORE"] = str(store)
     done = subprocess.run(
@@ -81,30 +74,30 @@ def test_import_and_export_load_the_formats(tmp_path: Path) -> None:
 
 
 def test_the_registry_is_built_before_the_formats_and_equals_the_full_one() -> None:
-    plugins = Plugins.build()
-    later = core_format_entry_points()
+    plugins = loading.Plugins.build()
+    later = loading.core_format_entry_points()
     assert {"ncmec", "tat", "pytx", "hashcore_native"} <= set(later)
     assert plugins.registry.names() == SignalRegistry.from_plugins(get_plugin_manager()).names()
     assert set(plugins.formats) >= {"ncmec", "tat", "hashcore", "csv", "pytx-csv"}
-    described = {info.name: info for info in describe_plugins(plugins.manager)}
+    described = {info.name: info for info in loading.describe_plugins(plugins.manager)}
     assert described["tat"].distribution == "hashcore" and described["tat"].bank_formats
 
 
 def test_the_core_format_plugins_provide_no_signal_type() -> None:
     """What lets the registry be built without them: checked on every installed one."""
     manager = get_plugin_manager()
-    for name in core_format_entry_points():
+    for name in loading.core_format_entry_points():
         plugin = manager.get_plugin(name)
-        assert plugin is not None and plugin.__name__.startswith(CORE_FORMATS), name
+        assert plugin is not None and plugin.__name__.startswith(loading.CORE_FORMATS), name
         callers = {caller.name for caller in manager.get_hookcallers(plugin) or []}
         assert "hashcore_signal_types" not in callers, name
         assert callers <= {"hashcore_bank_formats", "hashcore_feedback_formats"}, name
 
 
 def test_a_disabled_core_format_stays_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(DISABLE_ENV, "tat")
-    assert "tat" not in core_format_entry_points()
-    plugins = Plugins.build()
+    monkeypatch.setenv(loading.DISABLE_ENV, "tat")
+    assert "tat" not in loading.core_format_entry_points()
+    plugins = loading.Plugins.build()
     assert "tat" not in plugins.formats and "ncmec" in plugins.formats
     assert plugins.manager.is_blocked("tat")
 
@@ -120,7 +113,7 @@ class _Clash:
 def test_another_plugins_formats_load_the_core_ones_at_start() -> None:
     """A clash of format names fails when the plugins are built, as before the deferral."""
     with pytest.raises(PluginError, match="two plugins provide"):
-        Plugins.build(plugins={"clash": _Clash()})
+        loading.Plugins.build(plugins={"clash": _Clash()})
 
 
 def test_a_plugin_loaded_late_must_not_bring_signal_types(
@@ -131,4 +124,4 @@ def test_a_plugin_loaded_late_must_not_bring_signal_types(
     manager = get_plugin_manager(later=["crc32"])
     assert "crc32" not in SignalRegistry.from_plugins(manager)
     with pytest.raises(PluginError, match="crc32 is loaded late but has signal types"):
-        load_later(manager, ["crc32"])
+        loading.load_later(manager, ["crc32"])

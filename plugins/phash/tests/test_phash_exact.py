@@ -12,39 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import imagehash
 import numpy as np
 import pytest
 from PIL import Image
 
 from hashcore import Media
-from hashcore_phash.plugin import (
-    DIHEDRAL,
-    PhashSignal,
-    decided,
-    grey_pixels,
-    hash_bits,
-    product_low_frequencies,
-    scipy_low_frequencies,
-)
 from tests.media_data import TESTS_DATA
+from tests.phash_exactness import exactness
 
 PHOTO = TESTS_DATA / "pdq" / "dih" / "bridge-1-original.jpg"
-
-
-def assert_exact(image: Image.Image) -> None:
-    """The plain hash equals ``imagehash.phash``; each variant equals the bits of scipy's block
-    transformed (what the plugin computed before the matrix product)."""
-    media = Media.derived(Path("picture"), image, "test")
-    expected = bytes.fromhex(str(imagehash.phash(image)))
-    assert PhashSignal().hash(media).value == expected
-    exact = scipy_low_frequencies(grey_pixels(image))
-    wanted = [hash_bits(transform(exact)) for transform in DIHEDRAL.values()]
-    assert [s.value for s in PhashSignal().hash_variants(media)] == wanted
-
-
-def needs_scipy(image: Image.Image) -> bool:
-    return not decided(product_low_frequencies(grey_pixels(image)))
 
 
 def pictures_under(*folders: Path) -> list[Path]:
@@ -55,16 +31,13 @@ def pictures_under(*folders: Path) -> list[Path]:
 def test_the_sample_pictures_hash_as_imagehash_does(shared_data: Path) -> None:
     paths = pictures_under(TESTS_DATA / "pdq", shared_data / "pdq")
     assert len(paths) >= 30
-    fallbacks = 0
-    for path in paths:
-        image = Media(path).rgb_image
-        assert_exact(image)
-        fallbacks += needs_scipy(image)
-    assert fallbacks < len(paths) // 10  # photographs take the matrix product
+    found = [exactness(Media(path).rgb_image) for path in paths]
+    assert all(one.plain and one.variants for one in found)
+    assert sum(one.needs_scipy for one in found) < len(paths) // 10  # photographs: no scipy
 
 
 def test_a_photograph_takes_the_matrix_product() -> None:
-    assert not needs_scipy(Media(PHOTO).rgb_image)
+    assert exactness(Media(PHOTO).rgb_image) == (True, True, False)
 
 
 def gradient(width: int, height: int, horizontal: bool) -> Image.Image:
@@ -110,17 +83,14 @@ HARD = {
 def test_ties_fall_back_to_scipy_and_still_hash_as_imagehash_does(name: str) -> None:
     """One colour, gradients, symmetric pictures and tiny ones leave coefficients on the
     median, where only imagehash's own rounding gives its bits."""
-    assert needs_scipy(HARD[name])
-    assert_exact(HARD[name])
+    assert exactness(HARD[name]) == (True, True, True)
 
 
 @pytest.mark.parametrize("axes", ["", "t"])
 def test_noise_without_a_tie_takes_the_matrix_product(axes: str) -> None:
     """The noise the mirrored pictures are made of, as it is or symmetric about the diagonal
     (pairs of equal coefficients, but the median falls between two distinct values here)."""
-    picture = mirrored(NOISE, axes)
-    assert not needs_scipy(picture)
-    assert_exact(picture)
+    assert exactness(mirrored(NOISE, axes)) == (True, True, False)
 
 
 HASH_ONE_PHOTO = """
