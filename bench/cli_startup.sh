@@ -13,8 +13,9 @@ STORE="$(mktemp -d)/store"
 PY="$HERE/.venv/bin/python"
 in_tree() {
   local tree="$1"; shift
-  PYTHONPATH="$tree:$tree/server:$(ls -d "$tree"/plugins/*/ | sed 's:/$::' | paste -sd:)" \
-    "$PY" -m hashcore.cli.main "$@" >/dev/null 2>&1
+  # in the tree: ``-m`` puts the working directory first on sys.path, before PYTHONPATH
+  (cd "$tree" && PYTHONPATH="$tree:$tree/server:$(ls -d "$tree"/plugins/*/ | sed 's:/$::' | paste -sd:)" \
+    "$PY" -m hashcore.cli.main "$@" >/dev/null 2>&1)
 }
 seconds() { local s e; s=$(date +%s.%N); in_tree "$@"; e=$(date +%s.%N); echo "$e - $s" | bc; }
 in_tree "$HERE" --store "$STORE" bank create b

@@ -2,14 +2,18 @@
 
 A process loads its plugins once (:func:`loaded_plugins`): building the pluggy manager imports
 every plugin and reads every installed distribution's entry points, so the CLI, the engine, the
-importer and the server share one :class:`Plugins` instead of each building its own.
+importer and the server share one :class:`Plugins` instead of each building its own. The core's
+own bank formats (:data:`CORE_FORMATS`) are imported when formats or the manager are first asked
+for: hashing needs only the signal types, and they cost ~85 ms of every start (the formats'
+base, HTTP client, store and sqlite3).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -34,6 +38,11 @@ HOOK_LABELS: Mapping[str, str] = {
 (a test checks it, so a new hook cannot ship undescribed)."""
 
 
+CORE_FORMATS = "hashcore.formats."
+"""The package of the core's own bank format plugins: they provide bank and feedback formats,
+never a signal type (checked when they load), so the signal registry is complete without them."""
+
+
 def disabled_plugin_names() -> set[str]:
     """Plugin names disabled through :data:`DISABLE_ENV`."""
     raw = os.environ.get(DISABLE_ENV, "")
@@ -52,44 +61,97 @@ def hook_key(hook: str) -> str:
 
 
 def get_plugin_manager(
-    *, load_entry_points: bool = True, plugins: Mapping[str, object] | None = None
+    *,
+    load_entry_points: bool = True,
+    plugins: Mapping[str, object] | None = None,
+    later: Collection[str] = (),
 ) -> pluggy.PluginManager:
     """A new manager with hashcore's specs, the installed plugins and ``plugins`` (by name).
 
     Not the process's manager (that is ``loaded_plugins().manager``): a fresh one, for tests
     and plugin authors who need an isolated or just-installed set. Disabled names are blocked
     for explicit plugins too. ``check_pending`` makes a misspelt hook name fail loudly instead
-    of silently never running.
+    of silently never running. The entry points named in ``later`` are left for
+    :func:`load_later` (blocked until then).
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
-    for name in disabled_plugin_names():
+    for name in disabled_plugin_names() | set(later):
         manager.set_blocked(name)
     for name, plugin in (plugins or {}).items():
         if not manager.is_blocked(name):
             manager.register(plugin, name=name)
     if load_entry_points:
-        try:
-            manager.load_setuptools_entrypoints(hookspecs.PROJECT)
-        except Exception as error:
-            raise PluginError(f"a hashcore plugin failed to load: {error!r}") from error
+        _load_entry_points(manager)
+    _check_pending(manager)
+    return manager
+
+
+def load_later(manager: pluggy.PluginManager, later: Collection[str]) -> None:
+    """Load the entry points :func:`get_plugin_manager` left out, which must not provide signal
+    types (the registry was built without them)."""
+    if not later:
+        return
+    for name in later:
+        manager.unblock(name)
+    before = {id(plugin) for plugin in manager.get_plugins()}
+    _load_entry_points(manager)  # only the unregistered, unblocked names: these
+    _check_pending(manager)
+    for impl in manager.hook.hashcore_signal_types.get_hookimpls():
+        if id(impl.plugin) not in before:
+            raise PluginError(f"plugin {impl.plugin_name} is loaded late but has signal types")
+
+
+def core_format_entry_points() -> list[str]:
+    """The names of the entry points of :data:`CORE_FORMATS`, not disabled, read from the
+    ``hashcore`` distribution's metadata without importing them (~1 ms)."""
+    try:
+        entry_points = importlib.metadata.distribution("hashcore").entry_points
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    disabled = disabled_plugin_names()
+    return [
+        entry.name
+        for entry in entry_points
+        if entry.group == hookspecs.PROJECT
+        and entry.value.startswith(CORE_FORMATS)
+        and entry.name not in disabled
+    ]
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    try:
+        manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+    except Exception as error:
+        raise PluginError(f"a hashcore plugin failed to load: {error!r}") from error
+
+
+def _check_pending(manager: pluggy.PluginManager) -> None:
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as error:
         raise PluginError(str(error)) from error
-    return manager
 
 
-@dataclass(frozen=True)
 class Plugins:
     """What the loaded plugins provide: the manager, the signal registry and the bank formats.
 
-    Validated as a whole when built, so a broken or duplicate plugin fails at startup.
+    Validated as a whole when built, so a broken or duplicate plugin fails at startup; only the
+    core's own formats (``later``) load when :attr:`formats` or :attr:`manager` is first read.
     """
 
-    manager: pluggy.PluginManager
-    registry: SignalRegistry
-    formats: Mapping[str, type[BankFormat]]
+    def __init__(
+        self,
+        manager: pluggy.PluginManager,
+        registry: SignalRegistry,
+        formats: Mapping[str, type[BankFormat]] | None = None,
+        later: Collection[str] = (),
+    ) -> None:
+        self._manager = manager
+        self.registry = registry
+        self._formats = formats
+        self._later = tuple(later)
+        self._lock = threading.Lock()
 
     @classmethod
     def from_manager(cls, manager: pluggy.PluginManager) -> Plugins:
@@ -101,10 +163,38 @@ class Plugins:
     def build(
         cls, *, load_entry_points: bool = True, plugins: Mapping[str, object] | None = None
     ) -> Plugins:
-        """A new, uncached set (tests: entry points off and explicit plugins registered)."""
-        return cls.from_manager(
-            get_plugin_manager(load_entry_points=load_entry_points, plugins=plugins)
+        """A new, uncached set (tests: entry points off and explicit plugins registered).
+
+        The core's formats are left for later unless another plugin provides bank formats:
+        then they load now, so a clash of names fails at startup as it always did."""
+        later = core_format_entry_points() if load_entry_points else []
+        manager = get_plugin_manager(
+            load_entry_points=load_entry_points, plugins=plugins, later=later
         )
+        built = cls(manager, SignalRegistry.from_plugins(manager), later=later)
+        if manager.hook.hashcore_bank_formats.get_hookimpls() or not later:
+            built._complete()
+        return built
+
+    @property
+    def manager(self) -> pluggy.PluginManager:
+        """The pluggy manager, with every plugin loaded."""
+        self._complete()
+        return self._manager
+
+    @property
+    def formats(self) -> Mapping[str, type[BankFormat]]:
+        """The bank formats by name, the core's loaded and checked on first use."""
+        return self._complete()
+
+    def _complete(self) -> Mapping[str, type[BankFormat]]:
+        with self._lock:
+            if self._formats is None:
+                from hashcore.formats.base import load_formats
+
+                load_later(self._manager, self._later)
+                self._formats = load_formats(self._manager)
+            return self._formats
 
     def format(self, name: str, options: Mapping[str, object] | None = None) -> BankFormat:
         """An instance of the format ``name`` over this registry (``NotFound`` if unknown)."""
