@@ -60,7 +60,7 @@ class WorkersDied(HashcoreError):
 
 
 READY = "ready"
-"""What a worker sends once warmed up (:meth:`SignalType.warm_up`), before its first file."""
+"""What a worker sends once started (and warmed up, in a warm pool), before its first file."""
 
 
 def default_jobs() -> int:
@@ -93,17 +93,17 @@ def hash_files(
     paths: Iterable[Path], registry: SignalRegistry, *, jobs: int, variants: bool = False
 ) -> Iterator[FileHashes]:
     """:func:`~hashcore.hashing.hash_file` of every path, in input order, on ``jobs`` worker
-    processes (``jobs`` <= 1, or a single path: in this process)."""
+    processes (``jobs`` <= 1, or a single path: in this process).
+
+    Nothing is warmed up: a command's lazy imports are paid by the first file that needs them,
+    if any (pHash's scipy, ~0.2 s, only for a featureless picture)."""
     pending = iter(paths)
     first = list(itertools.islice(pending, 2))
     if jobs <= 1 or len(first) < 2:  # one file: starting workers would cost more than it
-        if len(first) > 1:  # many files: worth loading the families' compiled code
-            with contextlib.suppress(HashcoreError):
-                warm_up(registry)
         for path in itertools.chain(first, pending):
             yield hash_file(path, registry, variants=variants)
         return
-    with HashPool(registry, jobs) as pool:
+    with HashPool(registry, jobs, warm=False) as pool:
         yield from ordered_map(
             lambda path: pool.hash(path, variants=variants), itertools.chain(first, pending), jobs
         )
@@ -117,14 +117,20 @@ class _Worker:
 
 class HashPool:
     """Up to ``size`` worker processes, started on first use; :meth:`hash` is thread-safe and
-    blocks until a worker is free."""
+    blocks until a worker is free.
 
-    def __init__(self, registry: SignalRegistry, size: int) -> None:
+    With ``warm`` (a server's pool) the owner and each worker run every family's
+    :meth:`~hashcore.signals.SignalType.warm_up` before the first file, so no request waits
+    for a lazy import; without (a command's) each is paid by the first file that needs it.
+    """
+
+    def __init__(self, registry: SignalRegistry, size: int, *, warm: bool = True) -> None:
         if size < 1:
             raise ValueError("a hash pool needs at least one worker")
         self.registry = registry
         self.size = size
-        self._context = _forkserver(registry)
+        self.warm = warm
+        self._context = _forkserver(registry, warm)
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._lock = threading.Lock()
         self._workers: set[_Worker] = set()
@@ -134,7 +140,7 @@ class HashPool:
         # Beside other threads (gRPC's), a fork could copy a lock another thread holds, so the
         # workers (and any replacement) come from the forkserver, each when first needed.
         forking = threading.active_count() == 1
-        if forking:  # loaded once here, inherited by every fork (else each worker loads it)
+        if forking and warm:  # loaded once here, inherited by every fork (not by each)
             with contextlib.suppress(HashcoreError):
                 warm_up(registry)
         for _ in range(size):
@@ -213,7 +219,7 @@ class HashPool:
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(theirs, self.registry, dict(os.environ)),
+            args=(theirs, self.registry, dict(os.environ), self.warm),
             name="hashcore-hash-worker",
             daemon=True,
         )
@@ -266,7 +272,9 @@ class HashPool:
         return FileHashes(path, None, errors=[HashFailure(None, message)])
 
 
-def _serve(conn: Connection, registry: SignalRegistry, environment: dict[str, str]) -> None:
+def _serve(
+    conn: Connection, registry: SignalRegistry, environment: dict[str, str], warm: bool
+) -> None:
     """A worker: hash each ``(path, variants)`` received until told to stop (None or EOF).
 
     While it hashes, the parent sends nothing but :data:`STOP`, so anything waiting on the pipe
@@ -277,8 +285,9 @@ def _serve(conn: Connection, registry: SignalRegistry, environment: dict[str, st
     os.environ.clear()
     os.environ.update(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    with contextlib.suppress(HashcoreError):  # a family's setting error: each file says it
-        warm_up(registry)
+    if warm:
+        with contextlib.suppress(HashcoreError):  # a family's setting error: each file says it
+            warm_up(registry)
     try:
         conn.send(READY)
     except OSError:
@@ -343,21 +352,22 @@ _preloaded: set[str] = set()
 _preload_lock = threading.Lock()
 
 
-def _warm_modules(registry: SignalRegistry) -> set[str]:
-    """The registry's plugin modules as warm-up leaves them loaded here (a compiled kernel a
-    plugin imports lazily included), for the forkserver to preload: its workers then start
-    warm instead of each loading them."""
-    with contextlib.suppress(HashcoreError):
-        warm_up(registry)
+def _warm_modules(registry: SignalRegistry, warm: bool) -> set[str]:
+    """The registry's plugin modules loaded here (after a warm-up, with ``warm``: a compiled
+    kernel a plugin imports lazily included), for the forkserver to preload: its workers then
+    start with them instead of each loading them."""
+    if warm:
+        with contextlib.suppress(HashcoreError):
+            warm_up(registry)
     packages = {type(t).__module__.partition(".")[0] for t in registry}
     return {name for name in list(sys.modules) if name.partition(".")[0] in packages}
 
 
-def _forkserver(registry: SignalRegistry) -> ForkServerContext:
+def _forkserver(registry: SignalRegistry, warm: bool) -> ForkServerContext:
     """The forkserver context, its server preloading the hashing code and the registry's
     plugins (set before the server first starts; later pools reuse it)."""
     context = multiprocessing.get_context("forkserver")
-    modules = {"hashcore.hashing", *_warm_modules(registry)}
+    modules = {"hashcore.hashing", *_warm_modules(registry, warm)}
     with _preload_lock:
         if not modules <= _preloaded:
             _preloaded.update(modules)

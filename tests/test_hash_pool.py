@@ -346,6 +346,38 @@ def test_a_single_file_is_hashed_in_process_whatever_the_jobs(
     assert not list(warm.iterdir())  # no worker, and nothing warmed for nothing
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_command_hashing_many_files_warms_nothing_up(
+    tmp_path: Path, cue_registry: SignalRegistry, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    """A command's hashing (in process, or its own forked workers) loads each family's lazy
+    code when a file first needs it, not ahead: pHash's scipy (~0.2 s) is only for featureless
+    pictures, and a folder of photos need not pay it. Servers warm up (the test above)."""
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    monkeypatch.setenv("HASHCORE_TEST_WARM_DIR", str(warm))
+    paths = []
+    for number in range(4):
+        path = tmp_path / f"plain{number}.bin"
+        path.write_bytes(b"x")
+        paths.append(path)
+    hashed = list(hash_files(paths, cue_registry, jobs=jobs))
+    assert [_cue(h) for h in hashed] == [b"\x01"] * 4
+    assert not list(warm.iterdir())
+
+
+def test_phash_warm_up_loads_the_featureless_fallback() -> None:
+    """pHash imports scipy only for a featureless picture's block; its warm-up (a server's)
+    imports it ahead, so that picture's request does not wait for it."""
+    code = (
+        "import sys; from hashcore_phash.plugin import PhashSignal; "
+        "assert 'scipy.fftpack' not in sys.modules; PhashSignal().warm_up(); "
+        "assert 'scipy.fftpack' in sys.modules; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "ok\n", done.stderr
+
+
 def test_hashing_a_folder_of_pictures_loads_no_numba(tmp_path: Path) -> None:
     """PDQ's kernel is C, built with the plugin: a ``hash`` of pictures pays no numba import
     or machine-code cache (~0.45 s a process), which only index searches need."""

@@ -40,6 +40,11 @@ class PhashSignal(BitSignalType):
     def hash(self, media: Media) -> Signal:
         return Signal(self.name, hash_bits(low_frequencies(media.rgb_image)))
 
+    def warm_up(self) -> None:
+        """scipy, which a featureless picture's block needs (:func:`low_frequencies`): a
+        server's first such picture must not wait ~0.2 s for the import."""
+        import scipy.fftpack  # noqa: F401
+
     def hash_variants(self, media: Media) -> list[Signal]:
         """All eight rotations and flips (``orig`` is exactly :meth:`hash`), so a rotated or
         mirrored copy whose PDQ is too weak to query (quality < 50) can still be found."""
