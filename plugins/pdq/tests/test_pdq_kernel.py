@@ -3,6 +3,8 @@ compiled layout, and ``HASHCORE_IMAGE_PATH=reference``, which hashes with the re
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +207,23 @@ def test_an_unknown_implementation_is_a_clear_error(monkeypatch: pytest.MonkeyPa
         InvalidInput, match="HASHCORE_IMAGE_PATH='exact': choose one of fast, reference"
     ):
         PdqSignal().hash(Media(DATA / "misc" / "wee.jpg"))
+
+
+def test_an_install_without_the_compiled_kernel_hashes_with_pdqhash() -> None:
+    """No C compiler at install: the extension is missing, the plugin still loads, hashes
+    exactly as ``pdqhash`` (plain and the eight variants) and says so in its description."""
+    picture = DATA / "dih" / "bridge-1-original.jpg"
+    code = (
+        "import sys; sys.modules['hashcore_pdq._tent'] = None; "  # import of it fails
+        "import numpy as np, pdqhash; from hashcore import Media; "
+        "from hashcore_pdq import plugin; "
+        "assert not plugin.compiled_kernel(); "
+        "assert 'no compiled kernel' in plugin.PdqSignal.description; "
+        f"media = Media({str(picture)!r}); signal = plugin.PdqSignal().hash(media); "
+        "bits, quality = pdqhash.compute(np.asarray(media.rgb_image)); "
+        "assert signal.value == np.packbits(bits.astype(np.uint8)).tobytes(); "
+        "assert signal.quality == quality; "
+        "assert len(plugin.PdqSignal().hash_variants(media)) == 8; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "ok\n", done.stderr
