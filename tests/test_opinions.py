@@ -252,6 +252,9 @@ def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], engine: Eng
     assert (code, out, err.strip()) == (0, "", "no opinions in this store")
     code, out, err = run(capsys, "opinion", "list", PARTNER, "--entry", "p1", *store)
     assert (code, out, err.strip()) == (0, "", "no opinions on partner/p1")
+    code, out, err = run(capsys, "opinion", "list", PARTNER, "--entry", "nope", *store)
+    assert (code, out) == (2, "")
+    assert err.strip() == "hashcore: error: bank 'partner' has no entry 'nope'"
     code, _, err = run(capsys, "opinion", "add", PARTNER, "nope", "--kind", "confirmed", *store)
     assert code == 2 and err.strip() == "hashcore: error: bank 'partner' has no entry 'nope'"
     number = str(entry_id(engine, PARTNER, "p1"))  # what a lookup prints as "entry N (p1)"

@@ -142,6 +142,8 @@ def test_record_and_list_over_grpc(source) -> None:
         )
         assert (theirs.author, theirs.origin) == ("lena", "looker")
         assert [o.author for o in RemoteOpinions(looker).list_opinions("shared")] == ["lena"]
+        # no oracle of which external ids a bank holds: an unknown entry has no opinions
+        assert RemoteOpinions(looker).list_opinions("shared", "no-such-entry") == []
         with pytest.raises(RemoteError, match="may not use bank 'nope'"):
             RemoteOpinions(looker).list_opinions("nope")
     with RemoteEngine(source.address, token=ADMIN_TOKEN) as admin:

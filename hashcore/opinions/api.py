@@ -45,7 +45,7 @@ class LocalOpinions:
     def list_opinions(
         self, bank: str | None = None, external_id: str | None = None
     ) -> list[Opinion]:
-        return book.list_opinions(self.store, bank, external_id)
+        return book.list_opinions(self.store, bank, external_id, known_entry=True)
 
 
 class RemoteOpinions:

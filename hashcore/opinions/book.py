@@ -97,14 +97,19 @@ def list_opinions(
     external_id: str | None = None,
     *,
     origin: str | None = None,
+    known_entry: bool = False,
 ) -> list[Opinion]:
     """Opinions, oldest first, of every bank or one (and one entry); ``origin`` keeps only
-    those received from that partner."""
+    those received from that partner. With ``known_entry`` an entry the bank lacks is
+    :class:`NotFound` rather than no opinions: for the store's own user (the CLI), not a
+    server's callers, to whom it would tell which external ids a bank holds."""
     where, params = ["1 = 1"], []
     if bank is not None:
         store.get_bank(bank)  # NotFound names the bank
         where.append("b.name = ?")
         params.append(bank)
+        if external_id is not None and known_entry:
+            _entry_id(store.read_connection(), bank, external_id)
     if external_id is not None:
         where.append("e.external_id = ?")
         params.append(external_id)
