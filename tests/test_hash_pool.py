@@ -366,37 +366,6 @@ def test_a_command_hashing_many_files_warms_nothing_up(
     assert not list(warm.iterdir())
 
 
-def test_phash_warm_up_loads_the_featureless_fallback() -> None:
-    """pHash imports scipy only for a featureless picture's block; its warm-up (a server's)
-    imports it ahead, so that picture's request does not wait for it."""
-    code = (
-        "import sys; from hashcore_phash.plugin import PhashSignal; "
-        "assert 'scipy.fftpack' not in sys.modules; PhashSignal().warm_up(); "
-        "assert 'scipy.fftpack' in sys.modules; print('ok')"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout == "ok\n", done.stderr
-
-
-def test_hashing_a_folder_of_pictures_loads_no_numba(tmp_path: Path) -> None:
-    """PDQ's kernel is C, built with the plugin: a ``hash`` of pictures pays no numba import
-    or machine-code cache (~0.45 s a process), which only index searches need."""
-    for number in range(3):
-        shutil.copy(ORIGINAL, tmp_path / f"{number}.jpg")
-    code = (
-        "import sys; from pathlib import Path; from hashcore import load_registry; "
-        "from hashcore.hash_pool import hash_files; "
-        f"paths = sorted(Path({str(tmp_path)!r}).iterdir()); "
-        "hashes = list(hash_files(paths, load_registry(), jobs=1)); "
-        "assert all(h.ok and any(s.type == 'pdq' for s in h.signals) for h in hashes); "
-        "assert 'hashcore_pdq.kernel' in sys.modules; "
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')]; "
-        "print('ok')"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout == "ok\n", done.stderr
-
-
 def test_closing_while_workers_start_leaves_none_behind(cue_registry: SignalRegistry) -> None:
     """A server stopped while its pool starts in the background: no worker outlives it."""
     other = threading.Event()

@@ -103,14 +103,35 @@ print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "im
 """
 
 
-def test_hashing_a_photograph_imports_neither_scipy_nor_imagehash() -> None:
+WARM_UP = """
+import sys
+from hashcore_phash.plugin import PhashSignal
+print("scipy.fftpack" in sys.modules)
+PhashSignal().warm_up()
+print("scipy.fftpack" in sys.modules)
+"""
+
+
+def python_lines(script: str, *args: str) -> list[str]:
+    """What ``script`` prints, run in a fresh interpreter (this one has imported scipy)."""
     done = subprocess.run(
-        [sys.executable, "-c", HASH_ONE_PHOTO, str(PHOTO)],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    hashed, imported = done.stdout.splitlines()
+    return done.stdout.splitlines()
+
+
+def test_hashing_a_photograph_imports_neither_scipy_nor_imagehash() -> None:
+    hashed, imported = python_lines(HASH_ONE_PHOTO, str(PHOTO))
     assert hashed == "aca29c1c33dc23d7 8"  # the golden value: the photograph was hashed
     assert imported == ""
+
+
+def test_warm_up_imports_the_featureless_fallback() -> None:
+    """A server warms up, so its first featureless picture does not wait ~0.2 s for scipy;
+    commands do not (``hash_files`` warms nothing), and import it only when such a picture
+    comes."""
+    assert python_lines(WARM_UP) == ["False", "True"]
