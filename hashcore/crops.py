@@ -27,10 +27,15 @@ from typing import NamedTuple
 from PIL import Image
 
 from hashcore.borders import Box
+from hashcore.resample import Filter, Pixels, resized
 
 WORKING_SIDE = 512
 """Longest side of the picture crops are cut from (PDQ's reference tools downsample to 512 as
 well); a smaller picture is used as it is."""
+
+REDUCING_GAP = 2.0
+"""The working copy's ``reducing_gap``: a side 4 times its new length or more is box-reduced by
+a whole factor first (Pillow's rule)."""
 
 
 class Crop(NamedTuple):
@@ -76,10 +81,20 @@ def crop_box(size: tuple[int, int], crop: Crop) -> Box:
     return Box(left, top, width - right, height - bottom)
 
 
-def working_copy(image: Image.Image, side: int = WORKING_SIDE) -> Image.Image:
-    """``image`` scaled down so its longest side is at most ``side`` (unchanged if it is)."""
+def working_copy(
+    image: Image.Image, side: int = WORKING_SIDE, pixels: Pixels | None = None
+) -> Image.Image:
+    """``image`` scaled down so its longest side is at most ``side`` (unchanged if it is):
+    ``image.resize(size, BILINEAR, reducing_gap=2.0)``. When that reduces nothing first (each
+    side under 4 times its new length, as Pillow decides) and ``pixels`` (``image`` as an RGB array)
+    are given, the compiled resampler computes the same pixels from them, ~1.7x faster."""
     scale = side / max(image.size)
     if scale >= 1:
         return image
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    reduces = any(
+        int(old / new / REDUCING_GAP) > 1 for old, new in zip(image.size, size, strict=True)
+    )
+    if pixels is None or image.mode != "RGB" or reduces:
+        return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
+    return Image.fromarray(resized(pixels, size, Filter.BILINEAR), "RGB")

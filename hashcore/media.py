@@ -65,7 +65,7 @@ class Media:
     def working_image(self) -> Image.Image:
         """:attr:`rgb_image` scaled down to at most ``crops.WORKING_SIDE`` a side: what the
         standard crops are cut from (:meth:`cropped`). Raises as :attr:`rgb_image` does."""
-        return working_copy(self.rgb_image)
+        return working_copy(self.rgb_image, pixels=self.rgb_array)
 
     def cropped(self, name: str) -> Media | None:
         """The standard crop ``name`` (:data:`hashcore.crops.CROPS`) of the file's picture, as a

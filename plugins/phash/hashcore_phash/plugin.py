@@ -1,5 +1,7 @@
 """pHash, bit for bit ``imagehash.phash``: the hex is exactly what ``str(imagehash.phash(img))``
-prints, without importing scipy (~0.2 s of a command's start) for an ordinary picture.
+prints, without importing scipy (~0.2 s of a command's start) for an ordinary picture, and with
+its 32x32 Lanczos picture from hashcore's compiled resampler (:mod:`hashcore.resample`: Pillow's
+values, ~1.9 ms instead of ~5.8 for a 1 MP photo).
 
 Lookups also try the picture's eight rotations and flips, named as PDQ names them. They cost
 next to nothing: flipping a picture along an axis multiplies its DCT-II coefficient ``k`` along
@@ -17,6 +19,7 @@ from PIL import Image
 
 import hashcore
 from hashcore import NEVER_ALONE, BitSignalType, ContentKind, Media, Signal, bits_to_bytes
+from hashcore.resample import Filter, Pixels, resized
 
 DEFAULT_THRESHOLD = 8
 """Hamming distance at which two pHashes are taken as the same picture (see docs/thresholds.md)."""
@@ -38,7 +41,7 @@ class PhashSignal(BitSignalType):
     border_variants: ClassVar[bool] = True
 
     def hash(self, media: Media) -> Signal:
-        return Signal(self.name, hash_bits(low_frequencies(media.rgb_image)))
+        return Signal(self.name, hash_bits(low_frequencies(media.rgb_array)))
 
     def warm_up(self) -> None:
         """scipy, which a featureless picture's block needs (:func:`low_frequencies`): a
@@ -48,7 +51,7 @@ class PhashSignal(BitSignalType):
     def hash_variants(self, media: Media) -> list[Signal]:
         """All eight rotations and flips (``orig`` is exactly :meth:`hash`), so a rotated or
         mirrored copy whose PDQ is too weak to query (quality < 50) can still be found."""
-        low = low_frequencies(media.rgb_image)
+        low = low_frequencies(media.rgb_array)
         return [
             Signal(self.name, hash_bits(transform(low)), variant=name)
             for name, transform in DIHEDRAL.items()
@@ -107,7 +110,7 @@ _MIDDLE = HASH_SIZE * HASH_SIZE // 2
 """The median of the 64 coefficients lies halfway between the 32nd and 33rd smallest."""
 
 
-def low_frequencies(image: Image.Image) -> np.ndarray:
+def low_frequencies(image: Image.Image | Pixels) -> np.ndarray:
     """The 8x8 low-frequency DCT block that ``imagehash.phash`` thresholds, giving its bits and
     every variant's.
 
@@ -121,10 +124,16 @@ def low_frequencies(image: Image.Image) -> np.ndarray:
     return low if decided(low) else scipy_low_frequencies(pixels)
 
 
-def grey_pixels(image: Image.Image) -> np.ndarray:
-    """imagehash's 32x32 greyscale picture (Lanczos), as floats."""
-    small = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    return np.asarray(small, dtype=np.float64)
+def grey_pixels(image: Image.Image | Pixels) -> np.ndarray:
+    """imagehash's 32x32 greyscale picture (Lanczos), as floats, of a picture or of its H x W
+    x 3 RGB array (the compiled resampler's input; another mode of picture goes to Pillow)."""
+    size = (IMAGE_SIZE, IMAGE_SIZE)
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            small = image.convert("L").resize(size, Image.Resampling.LANCZOS)
+            return np.asarray(small, dtype=np.float64)
+        image = np.asarray(image)
+    return resized(image, size, Filter.LANCZOS, grey=True).astype(np.float64)
 
 
 def product_low_frequencies(pixels: np.ndarray) -> np.ndarray:
