@@ -16,14 +16,17 @@ Crops match copies cut by about their own fractions (within 1-2% of the frame), 
 crops; that is the price of staying on the families' own hashes and indexes.
 
 Crops are hashed from a working copy of the picture scaled down to at most
-:data:`WORKING_SIDE` pixels (the hashes reduce it to 64x64 or 32x32 anyway), once for every
-family, so each crop costs a fraction of a full-size hash.
+:data:`WORKING_SIDE` pixels (the hashes reduce it to 64x64 or 32x32 anyway), made once for every
+family, so each crop costs a fraction of a full-size hash; each crop is a view of that array.
+Its pixels are Pillow's BILINEAR resize exactly (computed by hashcore.resample), so banked crops
+keep their values whichever computes them.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 from PIL import Image
 
 from hashcore.borders import Box
@@ -81,20 +84,20 @@ def crop_box(size: tuple[int, int], crop: Crop) -> Box:
     return Box(left, top, width - right, height - bottom)
 
 
-def working_copy(
-    image: Image.Image, side: int = WORKING_SIDE, pixels: Pixels | None = None
-) -> Image.Image:
-    """``image`` scaled down so its longest side is at most ``side`` (unchanged if it is):
-    ``image.resize(size, BILINEAR, reducing_gap=2.0)``. When that reduces nothing first (each
-    side under 4 times its new length, as Pillow decides) and ``pixels`` (``image`` as an RGB array)
-    are given, the compiled resampler computes the same pixels from them, ~1.7x faster."""
+def working_copy(image: Image.Image, pixels: Pixels, side: int = WORKING_SIDE) -> Pixels:
+    """``image`` (whose RGB array is ``pixels``) scaled down so its longest side is at most
+    ``side``, as a read-only RGB array (``pixels`` itself when it fits already): the pixels of
+    ``image.resize(size, BILINEAR, reducing_gap=2.0)``. The compiled resampler computes them
+    (hashcore.resample) unless Pillow would box-reduce first (a side 4 times its new length or
+    more), which Pillow then does."""
     scale = side / max(image.size)
     if scale >= 1:
-        return image
+        return pixels
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    reduces = any(
-        int(old / new / REDUCING_GAP) > 1 for old, new in zip(image.size, size, strict=True)
-    )
-    if pixels is None or image.mode != "RGB" or reduces:
-        return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
-    return Image.fromarray(resized(pixels, size, Filter.BILINEAR), "RGB")
+    pairs = zip(image.size, size, strict=True)
+    if image.mode != "RGB" or any(int(old / new / REDUCING_GAP) > 1 for old, new in pairs):
+        small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
+        return np.asarray(small)
+    copy = resized(pixels, size, Filter.BILINEAR)
+    copy.setflags(write=False)  # shared by every family's crops, as np.asarray(image) is
+    return copy

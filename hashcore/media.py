@@ -50,6 +50,7 @@ class Media:
         """What picture this is when derived from the file (``trimmed``, ``centre90``); None for
         the file."""
         self._crops: dict[str, Media | None] = {}
+        self._pixels: np.ndarray | None = None  # a derived picture's pixels (derived_pixels)
 
     @classmethod
     def derived(cls, path: Path | str, image: Image.Image, variant: str) -> Media:
@@ -61,25 +62,40 @@ class Media:
         media.__dict__["content_boxes"] = []  # a derived picture is not trimmed again
         return media
 
+    @classmethod
+    def derived_pixels(cls, path: Path | str, pixels: np.ndarray, variant: str) -> Media:
+        """As :meth:`derived`, from an RGB array (a standard crop: a view of the working copy,
+        not copied): :attr:`rgb_array` is ``pixels``, and :attr:`rgb_image` is made from it
+        only for an algorithm that asks for it."""
+        media = cls(path, ContentKind.IMAGE)
+        media.variant = variant
+        media._pixels = pixels
+        media.__dict__["rgb_array"] = pixels  # the cached_property's slot
+        media.__dict__["content_boxes"] = []  # a derived picture is not trimmed again
+        return media
+
     @cached_property
-    def working_image(self) -> Image.Image:
-        """:attr:`rgb_image` scaled down to at most ``crops.WORKING_SIDE`` a side: what the
-        standard crops are cut from (:meth:`cropped`). Raises as :attr:`rgb_image` does."""
-        return working_copy(self.rgb_image, pixels=self.rgb_array)
+    def working_pixels(self) -> np.ndarray:
+        """:attr:`rgb_image` scaled down to at most ``crops.WORKING_SIDE`` a side, as an RGB
+        array: what the standard crops are cut from (:meth:`cropped`). Raises as
+        :attr:`rgb_image` does."""
+        return working_copy(self.rgb_image, self.rgb_array)
 
     def cropped(self, name: str) -> Media | None:
         """The standard crop ``name`` (:data:`hashcore.crops.CROPS`) of the file's picture, as a
-        derived :class:`Media` with that variant, cut from :attr:`working_image` once for every
+        derived :class:`Media` with that variant, cut from :attr:`working_pixels` once for every
         family; None for a derived picture (crops are of the file as it is) or when the crop
         would be under ``MIN_IMAGE_SIDE`` a side. ``KeyError`` for an unknown name."""
         crop = CROPS[name]
         if self.variant is not None:
             return None
         if name not in self._crops:
-            image = self.working_image
-            box = crop_box(image.size, crop)
+            pixels = self.working_pixels
+            box = crop_box((pixels.shape[1], pixels.shape[0]), crop)
             self._crops[name] = (
-                Media.derived(self.path, image.crop(box), name)
+                Media.derived_pixels(
+                    self.path, pixels[box.top : box.bottom, box.left : box.right], name
+                )
                 if min(box.width, box.height) >= MIN_IMAGE_SIDE
                 else None
             )
@@ -91,6 +107,8 @@ class Media:
     @cached_property
     def rgb_image(self) -> Image.Image:
         """The image converted to RGB the way python-threatexchange does (``convert("RGB")``)."""
+        if self._pixels is not None:
+            return Image.fromarray(np.ascontiguousarray(self._pixels), "RGB")
         if self.kind is not ContentKind.IMAGE:
             raise ContentError(f"{self.path.name}: not an image")
         limit = max_image_pixels()

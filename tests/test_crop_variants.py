@@ -105,7 +105,7 @@ def synthetic(path: Path, width: int, height: int) -> Path:
 def test_media_crops_are_the_exact_boxes_of_a_small_picture(tmp_path: Path) -> None:
     path = synthetic(tmp_path / "grid.png", 300, 200)
     item = Media(path)
-    assert item.working_image.size == (300, 200)  # under WORKING_SIDE: used as it is
+    assert item.working_pixels is item.rgb_array  # under WORKING_SIDE: used as it is
     original = np.asarray(Image.open(path).convert("RGB"))
     for name, box in [
         ("centre90", (15, 10, 285, 190)),
@@ -124,9 +124,15 @@ def test_media_crops_are_the_exact_boxes_of_a_small_picture(tmp_path: Path) -> N
 
 
 def test_large_picture_is_cropped_from_its_working_copy(tmp_path: Path) -> None:
+    """The crops are views of the working copy (no copy for PDQ's kernel to read), and a
+    picture made from one only when asked for."""
     item = Media(synthetic(tmp_path / "grid.png", 1024, 640))
-    assert item.working_image.size == (WORKING_SIDE, 320)
-    assert item.cropped("centre90").rgb_image.size == (512 - 2 * 26, 320 - 2 * 16)
+    assert item.working_pixels.shape == (320, WORKING_SIDE, 3)
+    centre = item.cropped("centre90")
+    assert centre.rgb_image.size == (512 - 2 * 26, 320 - 2 * 16)
+    assert np.shares_memory(centre.rgb_array, item.working_pixels)
+    assert np.array_equal(np.asarray(centre.rgb_image), item.working_pixels[16:-16, 26:-26])
+    assert not centre.rgb_array.flags.writeable  # shared: no family may change it
     assert item.cropped("top80").rgb_image.size == (512, 320 - 64)
 
 
