@@ -11,9 +11,7 @@ bits or quality differ between the two (a picture of quality 0 may: every bit is
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,25 +19,16 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from at_revision import REPO, module_at
 from PIL import Image
 
 from hashcore_pdq import kernel, turned
 
-REPO = Path(__file__).resolve().parents[1]
 KERNEL = "plugins/pdq/hashcore_pdq/kernel.py"
 
 
 def kernel_at(revision: str, folder: Path) -> ModuleType:
-    source = subprocess.run(
-        ["git", "show", f"{revision}:{KERNEL}"], cwd=REPO, check=True, capture_output=True
-    ).stdout
-    path = folder / "kernel_at_revision.py"
-    path.write_bytes(source)
-    spec = importlib.util.spec_from_file_location("kernel_at_revision", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_at(revision, KERNEL, folder)
 
 
 def seconds(module: ModuleType, pictures: list[np.ndarray], mirrored: bool) -> float:

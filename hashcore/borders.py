@@ -105,8 +105,7 @@ def content_boxes(image: Image.Image, pixels: np.ndarray | None = None) -> list[
     if pixels is None:
         pixels = rgb_pixels(image)
     boxes: list[Box] = []
-    for deviation in (MAX_MEAN_DEVIATION, STRICT_MEAN_DEVIATION):
-        box = _content_box(pixels, deviation)
+    for box in _content_boxes(pixels, (MAX_MEAN_DEVIATION, STRICT_MEAN_DEVIATION)):
         if box is not None and box not in boxes:
             boxes.append(box)
     return boxes
@@ -134,15 +133,26 @@ def rgb_pixels(image: Image.Image) -> np.ndarray:
 
 
 def _content_box(pixels: np.ndarray, deviation: float) -> Box | None:
+    return _content_boxes(pixels, (deviation,))[0]
+
+
+def _content_boxes(pixels: np.ndarray, deviations: tuple[float, ...]) -> list[Box | None]:
+    """The box of each reading (``deviations``: their ``max_mean_deviation``), the lines of
+    each side read once for all of them: only the final luma test differs between readings."""
     height, width = pixels.shape[:2]
     if width < MIN_CONTENT_SIDE or height < MIN_CONTENT_SIDE:
-        return None
-    top = _depth(pixels, "top", deviation)
+        return [None] * len(deviations)
+    tops = _depths(pixels, "top", deviations)
+    if all(top >= height for top in tops):  # every row is the border colour: one colour
+        return [None] * len(deviations)
+    sides = [tops] + [_depths(pixels, side, deviations) for side in ("bottom", "left", "right")]
+    return [_box(height, width, *depths) for depths in zip(*sides, strict=True)]
+
+
+def _box(height: int, width: int, top: int, bottom: int, left: int, right: int) -> Box | None:
+    """The box inside borders of these depths, or None (see :func:`content_box`)."""
     if top >= height:  # every row is the border colour: the picture is all one colour
         return None
-    bottom = _depth(pixels, "bottom", deviation)
-    left = _depth(pixels, "left", deviation)
-    right = _depth(pixels, "right", deviation)
     box = Box(left, top, width - right, height - bottom)
     if box.width < MIN_CONTENT_SIDE or box.height < MIN_CONTENT_SIDE:
         return None
@@ -155,13 +165,15 @@ def _content_box(pixels: np.ndarray, deviation: float) -> Box | None:
     return box if any(worth) else None
 
 
-def _depth(pixels: np.ndarray, side: str, max_mean_deviation: float) -> int:
-    """How many lines from ``side`` inwards belong to the border (0: none)."""
+def _depths(pixels: np.ndarray, side: str, deviations: tuple[float, ...]) -> list[int]:
+    """How many lines from ``side`` inwards belong to the border (0: none), for each reading's
+    ``max_mean_deviation``: the lines are read until every reading has found its end."""
     height, width = int(pixels.shape[0]), int(pixels.shape[1])
     length = height if side in ("top", "bottom") else width
     colour: np.ndarray | None = None
+    found: list[int | None] = [None] * len(deviations)
     depth, chunk = 0, _FIRST_CHUNK
-    while depth < length:
+    while depth < length and None in found:
         count = min(chunk, length - depth)
         lines = _lines(pixels, side, depth, count)
         if colour is None:
@@ -170,12 +182,15 @@ def _depth(pixels: np.ndarray, side: str, max_mean_deviation: float) -> int:
         deviation = np.maximum(np.maximum(np.abs(red), np.abs(green)), np.abs(blue))
         luma = np.abs(_LUMA[0] * red + _LUMA[1] * green + _LUMA[2] * blue).mean(axis=1)
         within = np.count_nonzero(deviation <= TOLERANCE, axis=1)
-        border = (within >= MIN_FRACTION * lines.shape[2]) & (luma <= max_mean_deviation * 1000)
-        if not border.all():
-            return depth + int(np.argmin(border))
+        uniform = within >= MIN_FRACTION * lines.shape[2]
+        for reading, max_mean_deviation in enumerate(deviations):
+            if found[reading] is None:
+                border = uniform & (luma <= max_mean_deviation * 1000)
+                if not border.all():
+                    found[reading] = depth + int(np.argmin(border))
         depth += count
         chunk = min(chunk * 2, _MAX_CHUNK)
-    return length
+    return [length if depth_found is None else depth_found for depth_found in found]
 
 
 def _lines(pixels: np.ndarray, side: str, start: int, count: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from hashcore.borders import Box, content_box, content_boxes
+from hashcore.borders import STRICT_MEAN_DEVIATION, Box, content_box, content_boxes
 from hashcore.media import Media
 
 DATA = Path(__file__).parent / "data" / "pdq"
@@ -188,3 +188,25 @@ def test_media_hashes_each_distinct_trimmed_picture(tmp_path: Path) -> None:
         (b.width, b.height) for b in media.content_boxes
     ]
     assert media.trimmed is pictures[0] and pictures[0].trimmed_pictures == []
+
+
+def test_both_readings_in_one_scan_give_each_reading_alone() -> None:
+    """content_boxes reads each side's lines once for the tolerant and the strict readings:
+    its boxes must be each reading's own (content_box), in that order, on pictures where they
+    agree, differ, or find nothing; and where only the strict reading's end differs from a
+    line where the tolerant one stops."""
+    sky = night_sky()
+    letterboxed, _ = framed(sky, 0, 30, 0, 30, "black")
+    pictures = [
+        jpeg(letterboxed, 90),  # the readings differ
+        framed(texture(300, 200), 0, 40, 0, 40, "black")[0],  # they agree
+        framed(photo(), 12, 0, 9, 0, (90, 140, 90))[0],
+        jpeg(framed(photo(), 0, 25, 0, 0, "white")[0], 40),
+        texture(300, 200),  # no border
+        Image.new("RGB", (320, 240), "black"),  # one colour
+        sky,  # dark margins the tolerant reading may take
+    ]
+    for picture in pictures:
+        singles = [content_box(picture), content_box(picture, STRICT_MEAN_DEVIATION)]
+        expected = list(dict.fromkeys(box for box in singles if box is not None))
+        assert content_boxes(picture) == expected
