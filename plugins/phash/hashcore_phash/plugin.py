@@ -1,7 +1,8 @@
 """pHash, bit for bit ``imagehash.phash``: the hex is exactly what ``str(imagehash.phash(img))``
-prints, without importing scipy (~0.2 s of a command's start) for an ordinary picture, and with
-its 32x32 Lanczos picture from hashcore's compiled resampler (:mod:`hashcore.resample`: Pillow's
-values, ~1.9 ms instead of ~5.8 for a 1 MP photo).
+prints, without importing scipy (~0.3 s of a command's start): an ordinary picture's block is a
+matrix product, a featureless one's scipy's own DCT loaded directly (:mod:`hashcore_phash.dct`),
+and its 32x32 Lanczos picture comes from hashcore's compiled resampler
+(:mod:`hashcore.resample`: Pillow's values, ~1.9 ms instead of ~5.8 for a 1 MP photo).
 
 Lookups also try the picture's eight rotations and flips, named as PDQ names them. They cost
 next to nothing: flipping a picture along an axis multiplies its DCT-II coefficient ``k`` along
@@ -20,6 +21,7 @@ from PIL import Image
 import hashcore
 from hashcore import NEVER_ALONE, BitSignalType, ContentKind, Media, Signal, bits_to_bytes
 from hashcore.resample import Filter, Pixels, resized
+from hashcore_phash.dct import scipy_dct
 
 DEFAULT_THRESHOLD = 8
 """Hamming distance at which two pHashes are taken as the same picture (see docs/thresholds.md)."""
@@ -44,9 +46,9 @@ class PhashSignal(BitSignalType):
         return Signal(self.name, hash_bits(low_frequencies(media.rgb_array)))
 
     def warm_up(self) -> None:
-        """scipy, which a featureless picture's block needs (:func:`low_frequencies`): a
-        server's first such picture must not wait ~0.2 s for the import."""
-        import scipy.fftpack  # noqa: F401
+        """scipy's DCT, which a featureless picture's block needs (:func:`low_frequencies`):
+        loaded (and checked, :mod:`hashcore_phash.dct`) before a server's first request."""
+        scipy_dct()
 
     def hash_variants(self, media: Media) -> list[Signal]:
         """All eight rotations and flips (``orig`` is exactly :meth:`hash`), so a rotated or
@@ -117,7 +119,7 @@ def low_frequencies(image: Image.Image | Pixels) -> np.ndarray:
     Only the block is computed, as ``C @ pixels @ C.T`` (C the 8x32 DCT-II rows); it differs
     from scipy's full 32x32 DCT by rounding alone, so it is used when no coefficient of any
     variant is within :data:`UNDECIDED` of its median. Otherwise the block is scipy's, computed
-    exactly as imagehash does (scipy is imported then, and only then).
+    exactly as imagehash does (scipy's DCT is loaded then, and only then).
     """
     pixels = grey_pixels(image)
     low = product_low_frequencies(pixels)
@@ -154,11 +156,11 @@ def decided(low: np.ndarray) -> bool:
 
 
 def scipy_low_frequencies(pixels: np.ndarray) -> np.ndarray:
-    """imagehash's own computation: scipy's 32x32 DCT along axis 0, then axis 1."""
-    import scipy.fftpack  # here, not at the top: importing it costs ~0.2 s of a start
-
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
-    return np.asarray(dct[:HASH_SIZE, :HASH_SIZE], dtype=np.float64)
+    """imagehash's own computation: scipy's 32x32 DCT along axis 0, then axis 1 (loaded when
+    first needed, without importing scipy's packages: :mod:`hashcore_phash.dct`)."""
+    dct = scipy_dct()
+    block = dct(dct(pixels, 0), 1)
+    return np.asarray(block[:HASH_SIZE, :HASH_SIZE], dtype=np.float64)
 
 
 def hash_bits(low: np.ndarray) -> bytes:
