@@ -11,6 +11,7 @@ bits or quality differ between the two (a picture of quality 0 may: every bit is
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -80,4 +81,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:  # `... | head`: the reader has gone, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the final flush
+        sys.exit(1)
