@@ -70,7 +70,6 @@ class Media:
         media = cls(path, ContentKind.IMAGE)
         media.variant = variant
         media._pixels = pixels
-        media.__dict__["rgb_array"] = pixels  # the cached_property's slot
         media.__dict__["content_boxes"] = []  # a derived picture is not trimmed again
         return media
 
@@ -141,7 +140,10 @@ class Media:
     @cached_property
     def rgb_array(self) -> np.ndarray:
         """:attr:`rgb_image` as a read-only height x width x 3 ``uint8`` array, made once for
-        every reader (PDQ, the border scan): each conversion copies the whole picture."""
+        every reader (PDQ, the border scan): each conversion copies the whole picture. A
+        derived picture made from pixels (:meth:`derived_pixels`) gives them as they are."""
+        if self._pixels is not None:
+            return self._pixels
         return np.asarray(self.rgb_image)
 
     @cached_property

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hashcore.cli.main import COMMANDS, build_parser, chosen_verb
+from tests.fresh_python import python_output
 
 PICTURE = Path(__file__).parent / "data" / "pdq" / "misc" / "small.jpg"
 
@@ -36,13 +35,8 @@ NOT_FOR_HASHING = (
 
 
 def run_cli(*args: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST_MODULES, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    output = python_output(RUN_AND_LIST_MODULES, *args)
+    result: dict[str, object] = json.loads(output.splitlines()[-1])
     return result
 
 

@@ -9,9 +9,6 @@ cost ~85 ms of every start. The checks run the real CLI in a fresh interpreter a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pluggy
@@ -21,6 +18,7 @@ from hashcore import PluginError, get_plugin_manager
 from hashcore import plugins as loading
 from hashcore.formats.base import BankFormat
 from hashcore.registry import SignalRegistry
+from tests.fresh_python import environment_without, python_output
 from tests.test_cli_startup import RUN_AND_LIST_MODULES
 from tests.test_plugins import install_plugin
 
@@ -31,19 +29,9 @@ FORMATS_ONLY = ("hashcore.formats", "hashcore.store", "hashcore.opinions", "sqli
 
 def run_cli(*args: str, store: Path | None = None) -> tuple[int, str, list[str]]:
     """The exit code, output and the formats-only modules a ``hashcore`` command imported."""
-    env = {**os.environ}
-    env.pop(loading.DISABLE_ENV, None)
-    if store is not None:
-        env["HASHCORE_STORE"] = str(store)
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST_MODULES, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    result = json.loads(done.stdout.splitlines()[-1])
+    extra = {} if store is None else {"HASHCORE_STORE": str(store)}
+    env = environment_without(loading.DISABLE_ENV, **extra)
+    result = json.loads(python_output(RUN_AND_LIST_MODULES, *args, env=env).splitlines()[-1])
     loaded = [name for name in result["modules"] if name.startswith(FORMATS_ONLY)]
     return result["code"], result["out"], loaded
 

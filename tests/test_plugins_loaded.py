@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +21,7 @@ from hashcore.plugins import (
     loaded_plugins,
 )
 from hashcore.registry import load_registry
+from tests.fresh_python import environment_without, run_python
 
 DATA = Path(__file__).parent / "data"
 IMAGE = DATA / "pdq" / "misc" / "small.jpg"
@@ -46,15 +44,8 @@ sys.exit(code)
 def managers_built(args: list[str], tmp_path: Path) -> int:
     """How many plugin managers a ``hashcore`` command builds in its process (whatever its exit
     code: the imports of this feed report problems, or refuse it with ``--strict``)."""
-    env = {**os.environ, "HASHCORE_STORE": str(tmp_path / "store")}
-    env.pop(DISABLE_ENV, None)
-    done = subprocess.run(
-        [sys.executable, "-c", COUNT_MANAGERS, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = environment_without(DISABLE_ENV, HASHCORE_STORE=str(tmp_path / "store"))
+    done = run_python(COUNT_MANAGERS, *args, env=env)
     assert "managers=" in done.stderr and "Traceback" not in done.stderr, done.stderr
     return int(done.stderr.rsplit("managers=", 1)[1])
 

@@ -21,7 +21,6 @@ from PIL import Image
 import hashcore
 from hashcore import NEVER_ALONE, BitSignalType, ContentKind, Media, Signal, bits_to_bytes
 from hashcore.resample import Filter, Pixels, resized
-from hashcore_phash.dct import scipy_dct
 
 DEFAULT_THRESHOLD = 8
 """Hamming distance at which two pHashes are taken as the same picture (see docs/thresholds.md)."""
@@ -48,6 +47,8 @@ class PhashSignal(BitSignalType):
     def warm_up(self) -> None:
         """scipy's DCT, which a featureless picture's block needs (:func:`low_frequencies`):
         loaded (and checked, :mod:`hashcore_phash.dct`) before a server's first request."""
+        from hashcore_phash.dct import scipy_dct  # only where a tie needs it
+
         scipy_dct()
 
     def hash_variants(self, media: Media) -> list[Signal]:
@@ -158,6 +159,8 @@ def decided(low: np.ndarray) -> bool:
 def scipy_low_frequencies(pixels: np.ndarray) -> np.ndarray:
     """imagehash's own computation: scipy's 32x32 DCT along axis 0, then axis 1 (loaded when
     first needed, without importing scipy's packages: :mod:`hashcore_phash.dct`)."""
+    from hashcore_phash.dct import scipy_dct  # only where a tie needs it
+
     dct = scipy_dct()
     block = dct(dct(pixels, 0), 1)
     return np.asarray(block[:HASH_SIZE, :HASH_SIZE], dtype=np.float64)

@@ -8,8 +8,6 @@ near the median that rounding could decide its bit. Each picture is checked agai
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import imagehash
@@ -18,6 +16,7 @@ import pytest
 from PIL import Image
 
 from hashcore import Media
+from tests.fresh_python import python_output
 from tests.media_data import TESTS_DATA
 from tests.phash_exactness import exactness
 
@@ -129,14 +128,7 @@ print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "im
 
 def python_lines(script: str, *args: str) -> list[str]:
     """What ``script`` prints, run in a fresh interpreter (this one has imported scipy)."""
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return done.stdout.splitlines()
+    return python_output(script, *args).splitlines()
 
 
 def test_hashing_a_photograph_imports_neither_scipy_nor_imagehash() -> None:
