@@ -121,7 +121,7 @@ def content_box(image: Image.Image, max_mean_deviation: float | None = None) -> 
     ``MAX_MEAN_DEVIATION`` unless given.
     """
     deviation = MAX_MEAN_DEVIATION if max_mean_deviation is None else max_mean_deviation
-    return _content_box(rgb_pixels(image), deviation)
+    return _content_boxes(rgb_pixels(image), (deviation,))[0]
 
 
 def rgb_pixels(image: Image.Image) -> np.ndarray:
@@ -130,10 +130,6 @@ def rgb_pixels(image: Image.Image) -> np.ndarray:
     One conversion for the whole picture: the border scan then slices it, where cropping and
     converting each strip cost ~4 ms a 1 MP photo in Pillow's per-call overhead."""
     return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-
-
-def _content_box(pixels: np.ndarray, deviation: float) -> Box | None:
-    return _content_boxes(pixels, (deviation,))[0]
 
 
 def _content_boxes(pixels: np.ndarray, deviations: tuple[float, ...]) -> list[Box | None]:
