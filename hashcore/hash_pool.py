@@ -96,7 +96,7 @@ def hash_files(
     processes (``jobs`` <= 1, or a single path: in this process).
 
     Nothing is warmed up: a command's lazy imports are paid by the first file that needs them,
-    if any (pHash's scipy, ~0.2 s, only for a featureless picture)."""
+    if any (pHash's DCT loader, ~2 ms, only for a featureless picture)."""
     pending = iter(paths)
     first = list(itertools.islice(pending, 2))
     if jobs <= 1 or len(first) < 2:  # one file: starting workers would cost more than it

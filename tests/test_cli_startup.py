@@ -29,7 +29,7 @@ print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.mod
 NOT_FOR_HASHING = (
     *("faiss", "grpc", "av", "hashcore.engine", "hashcore.sharing"),
     *("numba", "llvmlite"),  # PDQ's kernel is C: numba is for index searches
-    "scipy",  # pHash's fallback, for featureless pictures only
+    "scipy",  # pHash loads only scipy's compiled DCT, for featureless pictures only
     "tqdm",  # the progress bar, on a terminal only
 )
 
