@@ -31,6 +31,7 @@ NOT_FOR_HASHING = (
     *("numba", "llvmlite"),  # PDQ's kernel is C: numba is for index searches
     "scipy",  # pHash loads only scipy's compiled DCT, for featureless pictures only
     "tqdm",  # the progress bar, on a terminal only
+    "numpy.ma",  # numpy.median's first call imports it (~15 ms): pHash and borders do without
 )
 
 
