@@ -36,6 +36,7 @@ from hashcore.cancel import check as check_cancelled
 from hashcore.cancel import stop_when
 from hashcore.errors import Cancelled, HashcoreError
 from hashcore.hashing import FileHashes, HashFailure, hash_file, warm_up
+from hashcore.heap import keep_freed_memory
 from hashcore.registry import SignalRegistry
 
 T = TypeVar("T")
@@ -97,6 +98,7 @@ def hash_files(
 
     Nothing is warmed up: a command's lazy imports are paid by the first file that needs them,
     if any (pHash's DCT loader, ~2 ms, only for a featureless picture)."""
+    keep_freed_memory()  # here, and in workers by inheritance: files reuse their buffers
     pending = iter(paths)
     first = list(itertools.islice(pending, 2))
     if jobs <= 1 or len(first) < 2:  # one file: starting workers would cost more than it
@@ -282,6 +284,7 @@ def _serve(
     ``environment`` is the caller's, as it is now: a forkserver keeps the one it started with,
     and settings such as ``HASHCORE_MAX_DECODE_MB`` are read while hashing."""
     _die_with_parent()
+    keep_freed_memory()  # a forkserver's worker has not inherited it
     os.environ.clear()
     os.environ.update(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
