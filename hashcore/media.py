@@ -16,6 +16,7 @@ from hashcore.content import ContentKind, detect_kind
 from hashcore.crops import CROPS, crop_box, working_copy
 from hashcore.decode import decode_rgb
 from hashcore.errors import ContentError
+from hashcore.resample import rgb_pixels
 
 DEFAULT_MAX_IMAGE_PIXELS = 128_000_000
 """Images above this are refused: decoding them could exhaust memory (decompression bombs)."""
@@ -144,7 +145,7 @@ class Media:
         derived picture made from pixels (:meth:`derived_pixels`) gives them as they are."""
         if self._pixels is not None:
             return self._pixels
-        return np.asarray(self.rgb_image)
+        return rgb_pixels(self.rgb_image)
 
     @cached_property
     def content_boxes(self) -> list[Box]:

@@ -146,3 +146,51 @@ def test_an_install_without_the_compiled_resampler_resizes_with_pillow() -> None
         "print('ok')"
     )
     assert python_output(code) == "ok\n"
+
+
+@pytest.mark.parametrize("path", PHOTOS[:6], ids=lambda path: path.name)
+def test_the_pixel_array_is_numpys_of_the_image(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packed from Pillow's memory, the array equals ``numpy.asarray(image)``, read-only like
+    it, and Pillow's ``tobytes`` copy is not made."""
+    image = Image.open(path).convert("RGB")
+    expected = np.asarray(image)
+    monkeypatch.setattr(Image.Image, "tobytes", lambda *args, **kwargs: pytest.fail("copied"))
+    pixels = resample.rgb_pixels(image)
+    assert pixels.shape == expected.shape and pixels.dtype == np.uint8
+    assert np.array_equal(pixels, expected)
+    assert not pixels.flags.writeable
+
+
+def test_random_pictures_of_every_shape_pack_as_numpy_does() -> None:
+    rng = np.random.default_rng(15)
+    for width, height in [(1, 1), (1, 9), (9, 1), (7, 5), (64, 63), (333, 211)]:
+        rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        image = Image.fromarray(rgb, "RGB")
+        assert np.array_equal(resample.rgb_pixels(image), rgb)
+
+
+def test_pictures_the_export_cannot_give_are_copied_by_numpy() -> None:
+    """Over Pillow's 16 MB block its rows are not in one piece (no Arrow export), and other
+    modes are not 4 bytes a pixel: both come from ``numpy.asarray``, equal as ever."""
+    large = Image.new("RGB", (3000, 2000), (10, 20, 30))
+    large.putpixel((2999, 1999), (1, 2, 3))
+    with pytest.raises(ValueError):
+        large.__arrow_c_array__()
+    pixels = resample.rgb_pixels(large)
+    assert pixels.shape == (2000, 3000, 3) and tuple(pixels[1999, 2999]) == (1, 2, 3)
+    grey = Image.new("L", (5, 4), 7)
+    assert np.array_equal(resample.rgb_pixels(grey), np.full((4, 5), 7, np.uint8))
+
+
+def test_the_c_packer_checks_what_it_is_given() -> None:
+    image = Image.new("RGB", (4, 3), (1, 2, 3))
+    with pytest.raises(ValueError, match="not 4 bytes a pixel"):  # out is a pixel short
+        resample._resample.rgb_from_arrow(*image.__arrow_c_array__(), np.empty(33, np.uint8))
+    grey = Image.new("L", (4, 3))
+    with pytest.raises(ValueError, match="not 4 bytes a pixel"):  # one byte a pixel
+        resample._resample.rgb_from_arrow(*grey.__arrow_c_array__(), np.empty(36, np.uint8))
+    schema, array = image.__arrow_c_array__()
+    with pytest.raises(ValueError):  # capsules the wrong way round
+        resample._resample.rgb_from_arrow(array, schema, np.empty(36, np.uint8))
