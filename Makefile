@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := plugins/pdq plugins/phash plugins/md5 plugins/tmk_video plugins/vpdq
 STAMP := $(VENV)/.installed-stamp
-C_SOURCES := plugins/pdq/hashcore_pdq/_tent.c hashcore/_resample.c
+C_SOURCES := plugins/pdq/hashcore_pdq/_tent.c hashcore/_resample.c hashcore/_borders.c
 
 .PHONY: venv bytecode run serve hash-samples test lint typecheck pytest bench bench-robustness mutate soak clean proto
 

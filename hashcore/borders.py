@@ -27,6 +27,11 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+try:
+    from hashcore import _borders  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: numpy scans the same lines
+    _borders = None
+
 TOLERANCE = 24
 """Largest per-channel difference (0-255) from the border colour for a pixel to count as it
 (JPEG ringing next to the content reaches about 20 at quality 75)."""
@@ -171,9 +176,33 @@ def _median(values: np.ndarray) -> np.ndarray:
     return (parted[:, middle - 1].astype(np.float64) + parted[:, middle]) / 2
 
 
+SIDES = ("top", "bottom", "left", "right")
+"""The sides, in the order ``_borders.c`` numbers them."""
+
+
 def _depths(pixels: np.ndarray, side: str, deviations: tuple[float, ...]) -> list[int]:
     """How many lines from ``side`` inwards belong to the border (0: none), for each reading's
-    ``max_mean_deviation``: the lines are read until every reading has found its end."""
+    ``max_mean_deviation``: the lines are read until every reading has found its end. The
+    compiled scan (``_borders.c``) when built, else :func:`_numpy_depths`: the same depths."""
+    if _borders is None:
+        return _numpy_depths(pixels, side, deviations)
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = int(pixels.shape[0]), int(pixels.shape[1])
+    found: list[int] = _borders.depths(
+        pixels,
+        height,
+        width,
+        SIDES.index(side),
+        tuple(float(deviation) for deviation in deviations),
+        TOLERANCE,
+        MIN_FRACTION,
+        _MAX_SAMPLES,
+    )
+    return found
+
+
+def _numpy_depths(pixels: np.ndarray, side: str, deviations: tuple[float, ...]) -> list[int]:
+    """:func:`_depths` in numpy, a few lines at a time."""
     height, width = int(pixels.shape[0]), int(pixels.shape[1])
     length = height if side in ("top", "bottom") else width
     colour: np.ndarray | None = None

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
+from hashcore import borders
 from hashcore.borders import STRICT_MEAN_DEVIATION, Box, content_box, content_boxes
 from hashcore.media import Media
+from tests.fresh_python import python_output
 
 DATA = Path(__file__).parent / "data" / "pdq"
 PHOTO = DATA / "dih" / "bridge-1-original.jpg"
@@ -210,3 +212,79 @@ def test_both_readings_in_one_scan_give_each_reading_alone() -> None:
         singles = [content_box(picture), content_box(picture, STRICT_MEAN_DEVIATION)]
         expected = list(dict.fromkeys(box for box in singles if box is not None))
         assert content_boxes(picture) == expected
+
+
+def test_this_install_scans_borders_with_the_compiled_code() -> None:
+    """The extension is optional at build time (no compiler: numpy scans); the dev and CI
+    installs must have built it, or the figures would silently be numpy's."""
+    assert borders._borders is not None
+    assert borders._borders.__file__.endswith(".so")
+
+
+def bordered_noise(rng: np.random.Generator) -> np.ndarray:
+    """A random picture: a noisy border of random widths (a side may have none) around random
+    or faint content, so lines fall on both sides of every threshold."""
+    height, width = (int(side) for side in rng.integers(8, 700, 2))
+    colour = rng.integers(0, 256, 3)
+    noise = int(rng.integers(0, 40))
+    pixels = np.clip(colour + rng.integers(-noise, noise + 1, (height, width, 3)), 0, 255)
+    top, bottom = (int(rng.integers(0, height // 3 + 1)) for _ in range(2))
+    left, right = (int(rng.integers(0, width // 3 + 1)) for _ in range(2))
+    inside = pixels[top : height - bottom, left : width - right]
+    content = rng.integers(0, 256, inside.shape)
+    inside[...] = content if rng.random() < 0.6 else np.clip(colour + content // 16, 0, 255)
+    return pixels.astype(np.uint8)
+
+
+def scans_agree(pixels: np.ndarray) -> None:
+    readings = (borders.MAX_MEAN_DEVIATION, STRICT_MEAN_DEVIATION)
+    for side in borders.SIDES:
+        compiled = borders._depths(pixels, side, readings)
+        assert compiled == borders._numpy_depths(pixels, side, readings), (pixels.shape, side)
+
+
+def test_the_compiled_scan_finds_the_numpy_scans_depths_on_random_pictures() -> None:
+    rng = np.random.default_rng(2026)
+    for _ in range(300):
+        scans_agree(bordered_noise(rng))
+    scans_agree(np.full((40, 600, 3), 7, np.uint8))  # one colour: every line is border
+    scans_agree(np.zeros((9, 1100, 3), np.uint8))  # over 512 samples a line: every 3rd
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (255, 255, 255), (30, 120, 200)])
+def test_the_compiled_scan_finds_the_numpy_scans_depths_on_bordered_photos(
+    colour: tuple[int, int, int],
+) -> None:
+    for path in sorted(DATA.rglob("*.jpg"))[:10]:
+        photo = Image.open(path).convert("RGB")
+        if min(photo.size) < 8:
+            continue
+        image, _ = framed(photo, 5, 20, 40, 30, colour)
+        for picture in (image, jpeg(image), jpeg(image, 40)):
+            scans_agree(np.asarray(picture))
+
+
+def test_the_compiled_scan_checks_its_arguments() -> None:
+    pixels = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match="bad sizes, side or readings"):
+        borders._borders.depths(pixels, 4, 6, 0, (1.0,), 24, 0.98, 512)  # 4 x 6 is not 4 x 5
+    with pytest.raises(ValueError, match="bad sizes, side or readings"):
+        borders._borders.depths(pixels, 4, 5, 4, (1.0,), 24, 0.98, 512)  # no fifth side
+    with pytest.raises(ValueError, match="bad sizes, side or readings"):
+        borders._borders.depths(pixels, 4, 5, 0, (), 24, 0.98, 512)  # no reading
+    with pytest.raises(TypeError):
+        borders._borders.depths(pixels, 4, 5, 0, ("1",), 24, 0.98, 512)
+
+
+def test_an_install_without_the_compiled_scan_finds_the_same_boxes() -> None:
+    code = (
+        "import sys; sys.modules['hashcore._borders'] = None; "  # import of it fails
+        "from PIL import Image, ImageOps; from hashcore import borders; "
+        "assert borders._borders is None; "
+        f"photo = Image.open({str(PHOTO)!r}).convert('RGB'); "
+        "image = ImageOps.expand(photo, border=(10, 30, 10, 30), fill=(0, 0, 0)); "
+        "print(borders.content_boxes(image))"
+    )
+    photo = Image.open(PHOTO).convert("RGB")
+    image = ImageOps.expand(photo, border=(10, 30, 10, 30), fill=(0, 0, 0))
+    assert python_output(code) == f"{content_boxes(image)}\n"
