@@ -16,7 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
 
 from hashcore.content import ContentKind
 from hashcore.crops import BANKED
@@ -303,8 +306,12 @@ def hamming_distance(a: bytes, b: bytes) -> int:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
-def bits_to_bytes(bits: Sequence[int]) -> bytes:
-    """Pack a bit vector, first bit most significant (the order python-threatexchange uses)."""
+def bits_to_bytes(bits: Sequence[int] | npt.NDArray[Any]) -> bytes:
+    """Pack a bit vector, first bit most significant (the order python-threatexchange uses);
+    any true value is a 1. A numpy array is packed by numpy (~1 us for PDQ's 256 bits, against
+    ~17 us bit by bit from a list). The length is a whole number of bytes."""
+    if isinstance(bits, np.ndarray) and bits.size % 8 == 0:
+        return np.packbits(bits.reshape(-1).astype(bool)).tobytes()
     number = 0
     for bit in bits:
         number = (number << 1) | (1 if bit else 0)

@@ -108,7 +108,7 @@ class PdqSignal(BitSignalType):
     def _signal(self, vector: np.ndarray, quality: int, variant: str) -> Signal:
         return Signal(
             self.name,
-            bits_to_bytes(vector.tolist()),
+            bits_to_bytes(vector),
             quality=quality,
             usable=quality >= MIN_USABLE_QUALITY,
             variant=variant,

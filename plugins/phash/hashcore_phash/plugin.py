@@ -175,7 +175,7 @@ def hash_bits(low: np.ndarray) -> bytes:
     values = low.flatten()
     middle = np.partition(values, (_MIDDLE - 1, _MIDDLE))
     median = (middle[_MIDDLE - 1] + middle[_MIDDLE]) / 2
-    return bits_to_bytes((values > median).tolist())
+    return bits_to_bytes(values > median)
 
 
 @hashcore.hookimpl
