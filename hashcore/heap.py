@@ -8,7 +8,7 @@ touch. Over 120 ~1 MP JPEGs in one process (``hashcore hash --jobs 1``) that was
 faults and ~0.2 s of system time in ~1.5 s; with the thresholds below, ~9,000 and 0.05 s.
 
 :func:`keep_freed_memory` raises glibc's mmap threshold to its maximum (32 MB: bigger pictures
-still get their own mappings, returned when freed) and lets up to 256 MB of freed memory stay in
+still get their own mappings, returned when freed) and lets up to 64 MB of freed memory stay in
 the heap. A hashing process therefore keeps about its largest picture's working set, which it
 needs again for the next file. Elsewhere (musl, macOS) nothing changes.
 """
@@ -24,7 +24,7 @@ M_MMAP_THRESHOLD = -3
 
 MMAP_THRESHOLD = 32 << 20
 """glibc's upper limit for the mmap threshold on 64-bit systems."""
-TRIM_THRESHOLD = 256 << 20
+TRIM_THRESHOLD = 64 << 20
 """Freed memory at the top of the heap beyond this goes back to the kernel."""
 
 
