@@ -156,6 +156,41 @@ def test_flat_scan_for_small_index_and_huge_thresholds() -> None:
     assert got(index, queries, float("inf")) == brute(stored, queries, 256)
 
 
+@pytest.mark.parametrize("single_thread_pairs", [1, 1 << 40])
+def test_flat_scans_on_one_thread_or_many_find_the_same(
+    single_thread_pairs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small scans run on the calling thread (waking OpenMP's threads costs more): either way
+    the hits are the oracle's."""
+    monkeypatch.setattr(hamming, "SINGLE_THREAD_PAIRS", single_thread_pairs)
+    stored, queries = planted(256, 500, 31, seed=5)
+    index = build(256, stored, flat_below=10_000)
+    assert got(index, queries, 31) == brute(stored, queries, 31)
+
+
+def test_the_scan_threads_are_set_per_calling_thread() -> None:
+    """libgomp keeps the count per thread, so a lookup's single-threaded scan does not make a
+    concurrent batch scan single-threaded."""
+    import threading
+
+    import faiss
+
+    assert hamming._openmp_threads(10) == 1
+    assert hamming._openmp_threads(hamming.SINGLE_THREAD_PAIRS) == hamming._OPENMP_THREADS
+    seen: list[int] = []
+
+    def small_scan() -> None:
+        hamming._flat(np.zeros((2, 4), np.uint64), np.zeros((3, 4), np.uint64), 0)
+        seen.append(faiss.omp_get_max_threads())
+
+    before = faiss.omp_get_max_threads()
+    thread = threading.Thread(target=small_scan)
+    thread.start()
+    thread.join()
+    assert seen == [1]
+    assert faiss.omp_get_max_threads() == before
+
+
 def test_shared_needles_and_haystack() -> None:
     """The shared PDQ set: 50 needles at distance 0 and 250 pairs within 31, by brute force."""
     needles = [bytes.fromhex(x) for x in shared_data("pdq", "needles.txt").read_text().split()]
