@@ -26,6 +26,25 @@ def hash_file(path: Path) -> None:
     hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def pdq_of_file(path: Path) -> None:
+    """The PDQ family alone: decode, then ``pdqhash``."""
+    pdqhash.compute(numpy.asarray(Image.open(path).convert("RGB")))
+
+
+def phash_of_file(path: Path) -> None:
+    """The pHash family alone: decode, then ``imagehash``."""
+    imagehash.phash(Image.open(path).convert("RGB"))
+
+
+def md5_of_file(path: Path) -> None:
+    """The MD5 family alone."""
+    hashlib.md5(path.read_bytes()).hexdigest()
+
+
+FAMILIES = {"pdq": pdq_of_file, "phash": phash_of_file, "md5": md5_of_file}
+"""Each family the straightforward path computes, on its own, by hashcore's family name."""
+
+
 def main(folder: str) -> None:
     for path in sorted(Path(folder).iterdir()):
         hash_file(path)
