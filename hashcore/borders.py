@@ -27,6 +27,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from hashcore.resample import rgb_pixels
+
 try:
     from hashcore import _borders  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: numpy scans the same lines
@@ -108,7 +110,7 @@ def content_boxes(image: Image.Image, pixels: np.ndarray | None = None) -> list[
 
     ``pixels``: ``image`` as an RGB array when the caller has one (it is read, never copied)."""
     if pixels is None:
-        pixels = rgb_pixels(image)
+        pixels = rgb_array(image)
     boxes: list[Box] = []
     for box in _content_boxes(pixels, (MAX_MEAN_DEVIATION, STRICT_MEAN_DEVIATION)):
         if box is not None and box not in boxes:
@@ -126,15 +128,15 @@ def content_box(image: Image.Image, max_mean_deviation: float | None = None) -> 
     ``MAX_MEAN_DEVIATION`` unless given.
     """
     deviation = MAX_MEAN_DEVIATION if max_mean_deviation is None else max_mean_deviation
-    return _content_boxes(rgb_pixels(image), (deviation,))[0]
+    return _content_boxes(rgb_array(image), (deviation,))[0]
 
 
-def rgb_pixels(image: Image.Image) -> np.ndarray:
+def rgb_array(image: Image.Image) -> np.ndarray:
     """``image`` as a height x width x 3 ``uint8`` array, converted to RGB first if need be.
 
     One conversion for the whole picture: the border scan then slices it, where cropping and
     converting each strip cost ~4 ms a 1 MP photo in Pillow's per-call overhead."""
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    return rgb_pixels(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def _content_boxes(pixels: np.ndarray, deviations: tuple[float, ...]) -> list[Box | None]:
