@@ -54,6 +54,17 @@ def paired(name: str, base: Callable[[], float], new: Callable[[], float]) -> fl
     return statistics.median(ratios)
 
 
+def timed(run: Callable[[], object]) -> Callable[[], float]:
+    """A side of :func:`paired`: the wall time of ``run()``."""
+
+    def seconds() -> float:
+        started = time.perf_counter()
+        run()
+        return time.perf_counter() - started
+
+    return seconds
+
+
 def report(line: str) -> None:
     """One figure, printed as soon as it is measured (``-s`` shows it)."""
     print(f"\n{line} [{JOBS} cores available, {PAIRS} pairs]", flush=True)
@@ -167,18 +178,12 @@ def in_process(folder: Path) -> tuple[Callable[[], float], Callable[[], float]]:
     registry = load_registry()
     warm_up(registry)
 
-    def straightforward() -> float:
-        started = time.perf_counter()
-        for path in paths:
-            straightforward_file(path)
-        return time.perf_counter() - started
-
-    def ours() -> float:
-        started = time.perf_counter()
+    def hash_all() -> None:
         for hashed in hash_files(paths, registry, jobs=1):
             assert hashed.ok, hashed.messages()
-        return time.perf_counter() - started
 
+    straightforward = timed(lambda: [straightforward_file(path) for path in paths])
+    ours = timed(hash_all)
     straightforward(), ours()  # first calls: lazy imports (pHash's scipy) out of the timing
     return straightforward, ours
 
@@ -220,18 +225,8 @@ def test_each_family_against_the_straightforward_path(
     signal_type.warm_up()
     baseline = FAMILIES[family]
 
-    def straightforward() -> float:
-        started = time.perf_counter()
-        for path in paths:
-            baseline(path)
-        return time.perf_counter() - started
-
-    def ours() -> float:
-        started = time.perf_counter()
-        for path in paths:
-            signal_type.hash(Media(path))
-        return time.perf_counter() - started
-
+    straightforward = timed(lambda: [baseline(path) for path in paths])
+    ours = timed(lambda: [signal_type.hash(Media(path)) for path in paths])
     straightforward(), ours()  # first calls: lazy imports out of the timing
     ratio = benchmark.pedantic(lambda: paired(f"{family} {size}", straightforward, ours), rounds=1)
     benchmark.extra_info.update(ratio=round(ratio, 2))
@@ -256,20 +251,18 @@ def test_compiled_pdq_against_pdqhash(benchmark: Any, jpeg_folder: Path) -> None
     pdq = PdqSignal()
     pdq.warm_up()
 
-    def timed(implementation: str, variants: bool) -> Callable[[], float]:
-        def seconds() -> float:
+    def hashing(implementation: str, variants: bool) -> Callable[[], float]:
+        def run() -> None:
             os.environ["HASHCORE_IMAGE_PATH"] = implementation
-            started = time.perf_counter()
             for media in pictures:
                 pdq.hash_variants(media) if variants else pdq.hash(media)
-            return time.perf_counter() - started
 
-        return seconds
+        return timed(run)
 
     try:
-        plain = paired("pdq plain", timed("reference", False), timed("fast", False))
+        plain = paired("pdq plain", hashing("reference", False), hashing("fast", False))
         variants = benchmark.pedantic(
-            lambda: paired("pdq 8 variants", timed("reference", True), timed("fast", True)),
+            lambda: paired("pdq 8 variants", hashing("reference", True), hashing("fast", True)),
             rounds=1,
         )
     finally:

@@ -1,4 +1,4 @@
-/* The border scan of hashcore/borders.py (_depths), line by line in C.
+/* The border scan of hashcore/borders.py (_numpy_depths), line by line in C.
  *
  * Why: the numpy scan costs ~0.35 ms of every picture, nearly all of it numpy's per-call
  * overhead on a few small arrays per side (a picture without a border is decided on its first

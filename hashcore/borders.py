@@ -80,7 +80,7 @@ _FIRST_CHUNK = 8
 _MAX_SAMPLES = 512
 """Pixels read per line: every line is read (so depths are exact), but long lines only every
 n-th pixel; 2% of 512 samples still leaves room for ten stray pixels."""
-_LUMA = (299, 587, 114)  # ITU-R 601 weights in thousandths, as Pillow's convert("L")
+_LUMA = (299, 587, 114)  # ITU-R 601 in thousandths, as Pillow convert("L"); also in _borders.c
 _MAX_CHUNK = 256
 
 
