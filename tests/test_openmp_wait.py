@@ -26,7 +26,7 @@ def cpu():
     return usage.ru_utime + usage.ru_stime
 before = cpu()
 time.sleep(0.3)
-print(os.environ["OMP_WAIT_POLICY"], cpu() - before)
+print(os.environ.get("OMP_WAIT_POLICY", "unset"), cpu() - before)
 """
 
 several_cpus = pytest.mark.skipif(
@@ -37,8 +37,8 @@ several_cpus = pytest.mark.skipif(
 def test_faiss_threads_sleep_once_a_search_ends() -> None:
     env = environment_without("OMP_WAIT_POLICY")
     policy, idle_cpu = python_output(IDLE_CPU_AFTER_SEARCHES, env=env).split()
+    assert float(idle_cpu) < 0.003  # measured: 0.0001 s (0.009 with libgomp's default spin)
     assert policy == "PASSIVE"
-    assert float(idle_cpu) < 0.05  # measured: 0.000 s (0.009 with libgomp's default)
 
 
 @several_cpus
