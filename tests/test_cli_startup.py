@@ -7,6 +7,7 @@ interpreter and reads ``sys.modules`` when the verb has finished.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hashcore.cli.main import COMMANDS, build_parser, chosen_verb
-from tests.fresh_python import python_output
+from tests.fresh_python import python_output, run_python
 
 PICTURE = Path(__file__).parent / "data" / "pdq" / "misc" / "small.jpg"
 
@@ -110,3 +111,36 @@ def test_every_verb_has_a_module_that_registers_it() -> None:
         alone = next(a for a in build_parser(verb)._actions if a.dest == "command").choices
         assert alone is not None
         assert list(alone) == [verb]
+
+
+RUN_AND_REPORT_THE_EXIT = """
+import atexit, gc, sys
+from hashcore.cli.main import run
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count(), file=sys.stderr))
+sys.argv[1:] = sys.argv[2:]  # python -c: argv[1] is this script's marker
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code"), [(["hash", "--json", str(PICTURE)], 0), (["hash", "no-such.jpg"], 1)]
+)
+def test_the_command_exits_with_its_status_without_collecting_its_objects_again(
+    args: list[str], code: int
+) -> None:
+    """``run`` (the installed ``hashcore`` script) freezes what is alive before the teardown,
+    whose collections would walk every object again (~30 ms a command), and keeps the status
+    and the whole output."""
+    done = run_python(RUN_AND_REPORT_THE_EXIT, "run", *args)
+    assert done.returncode == code, done.stderr
+    frozen = int(done.stderr.rsplit("frozen at exit:", 1)[1].split()[0])
+    assert frozen > 10_000  # numpy, Pillow and hashcore: ~30,000 objects
+    if code == 0:
+        assert json.loads(done.stdout)["kind"] == "image"
+
+
+def test_the_installed_script_is_run() -> None:
+    scripts = importlib.metadata.distribution("hashcore").entry_points.select(
+        group="console_scripts"
+    )
+    assert scripts["hashcore"].value == "hashcore.cli.main:run"
