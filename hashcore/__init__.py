@@ -3,6 +3,9 @@
 This module is the public API a plugin author imports; nothing else is needed to write one.
 """
 
+from hashcore import process_defaults  # noqa: F401 - first: numpy and faiss read its settings
+
+# isort: split
 from hashcore.compiled import caching_in
 from hashcore.content import ContentKind, detect_kind
 from hashcore.decode import reference_hashing

@@ -7,21 +7,8 @@ manifest, never pickle) and reports damage as :class:`IndexCorrupt`. Everything 
 ``hashcore.index`` is the built-in indexes' own.
 """
 
-import os
-
-OPENMP_WAIT_ENV = "OMP_WAIT_POLICY"
-os.environ.setdefault(OPENMP_WAIT_ENV, "PASSIVE")
-"""FAISS's OpenMP threads sleep as soon as a search ends instead of spinning for the next one.
-
-libgomp's default keeps them busy-waiting a few milliseconds after every parallel search: in a
-server whose content lookups arrive every 10-20 ms they never stopped, taking a core from the
-hashing workers (perf of ``hashcore serve --workers 1`` over 120 content lookups: 19% of the
-server's samples in libgomp's wait loop; its CPU 5.8-14.3 ms a call, 4.0-4.5 with PASSIVE).
-libgomp reads this when loaded with faiss, which every index module imports after this package;
-a value the user set wins."""
-
-from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits, SignalIndex  # noqa: E402
-from hashcore.index.snapshot import (  # noqa: E402 - after the setting above, on purpose
+from hashcore.index.base import IndexCorrupt, IndexHit, RangeHits, SignalIndex
+from hashcore.index.snapshot import (
     read_manifest,
     read_snapshot,
     require,
