@@ -3,10 +3,12 @@
     .venv/bin/python bench/tree_ab.py signals REV DIR...       # every signal equal?
     .venv/bin/python bench/tree_ab.py hash REV DIR [--rounds N]  # hash --jobs 1 / 2, both trees
 
-The revision is checked out in a temporary worktree, given this tree's compiled extensions
-(a superset of what any earlier revision calls; PDQ's kernel is unchanged since it was
-written) and compiled bytecode, and each run puts one tree first on ``sys.path`` (setuptools'
-editable finders, which would map every import to this tree, are removed). ``signals`` hashes
+The revision is checked out in a temporary worktree with compiled bytecode and compiled
+extensions: this tree's where the revision's C source is the same (or absent: the revision does
+not load it), else built from the revision's own source with its own compile arguments (its
+``pyproject.toml``), so a change to a C kernel shows in both commands. Each run puts one tree
+first on ``sys.path`` (setuptools' editable finders, which would map every import to this tree,
+are removed). ``signals`` hashes
 every picture under the folders with both trees, plain and with lookup variants, and reports
 any signal that differs; ``hash`` alternates ``hashcore hash --json`` of ``DIR`` with
 ``--jobs 1`` and ``--jobs 2`` between the trees, with the straightforward path
@@ -23,7 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
+
+from setuptools import Distribution, Extension
+from setuptools.command.build_ext import build_ext
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_DIRS = ("plugins/vpdq", "plugins/tmk_video", "plugins/md5", "plugins/phash", "plugins/pdq")
@@ -78,11 +84,38 @@ def worktree(revision: str, into: Path) -> Path:
     )
     for pattern in EXTENSIONS:
         for built in REPO.glob(pattern):
-            shutil.copy2(built, tree / built.relative_to(REPO))
+            place = tree / built.relative_to(REPO)
+            source = place.parent / f"{built.name.split('.')[0]}.c"
+            mine = built.parent / source.name
+            if source.exists() and source.read_bytes() != mine.read_bytes():
+                print(f"building the revision's {source.relative_to(tree)}", flush=True)
+                shutil.copy2(build_extension(tree, source, into), place)
+            else:
+                shutil.copy2(built, place)
     for folder in ("hashcore", "plugins", "server"):
         compileall.compile_dir(tree / folder, quiet=1)
         compileall.compile_dir(REPO / folder, quiet=1)
     return tree
+
+
+def build_extension(tree: Path, source: Path, into: Path) -> Path:
+    """``source`` (a C file of ``tree``) compiled as its ``pyproject.toml`` declares it, with
+    Python's own compiler flags, as ``pip install`` would; the built file's path."""
+    project = next(p for p in source.parents if (p / "pyproject.toml").exists())
+    declared = tomllib.loads((project / "pyproject.toml").read_text())
+    relative = str(source.relative_to(project))
+    module = next(
+        m for m in declared["tool"]["setuptools"]["ext-modules"] if relative in m["sources"]
+    )
+    extension = Extension(
+        module["name"], [str(source)], extra_compile_args=module.get("extra-compile-args", [])
+    )
+    command = build_ext(Distribution({"ext_modules": [extension]}))
+    command.build_lib = str(into / "built")
+    command.build_temp = str(into / "objects")
+    command.ensure_finalized()
+    command.run()
+    return Path(command.get_ext_fullpath(module["name"]))
 
 
 def pictures(folders: list[str]) -> list[str]:
