@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) $(C_SOURCES)
 # Editable installs leave the sources uncompiled, unlike a wheel's install: every command would
 # compile hashcore's modules first (~0.07 s of each start, each time where
 # PYTHONDONTWRITEBYTECODE is set). Run again after editing sources to keep starts as a user's.
+# Hidden folders are skipped: bench/.corpus holds the robustness corpus's unpacked packages.
 bytecode:
-	$(PY) -m compileall -q hashcore server $(PLUGINS) bench >/dev/null
+	$(PY) -m compileall -q -x '/\.[^/]+/' hashcore server $(PLUGINS) bench >/dev/null
 
 # The main job: the gRPC server with its embedded default store (./var/hashcore).
 run: serve

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import compileall
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ def shared_data_dir() -> Path:
 
 
 COMPILED_SOURCES = ("hashcore", "server", "plugins", "bench")
+HIDDEN_FOLDER = re.compile(r"/\.[^/]+/")
+"""Not compiled: bench/.corpus holds the robustness corpus's unpacked packages (Python 2 among
+them), which would fail and take minutes."""
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,7 +29,7 @@ def bytecode() -> None:
     install's commands would otherwise time Python's compiler at each start (~0.07 s, on every
     run where ``PYTHONDONTWRITEBYTECODE`` is set), which no user's install pays."""
     for folder in COMPILED_SOURCES:
-        compileall.compile_dir(REPO / folder, quiet=1)
+        compileall.compile_dir(REPO / folder, quiet=1, rx=HIDDEN_FOLDER)
 
 
 @pytest.fixture(scope="session")
