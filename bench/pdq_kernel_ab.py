@@ -3,10 +3,12 @@
     .venv/bin/python bench/pdq_kernel_ab.py [REV] [FOLDER]
 
 REV (default 8412a72, before the tent kernel) is read with ``git show`` and imported beside
-the installed kernel; both hash every picture under FOLDER (default ``tests/data/pdq``),
-decoded once, in 5 alternating rounds, plain and with the mirrored alignments. Prints each
-round's seconds, the median ratio and the milliseconds per picture, and counts pictures whose
-bits or quality differ between the two (a picture of quality 0 may: every bit is a tie).
+the installed kernel, with REV's own ``_tent.c`` built and loaded where it differs from this
+tree's (else both run the installed build); both hash every picture under FOLDER (default
+``tests/data/pdq``), decoded once, in 5 alternating rounds, plain and with the mirrored
+alignments. Prints each round's seconds, the median ratio and the milliseconds per picture, and
+counts pictures whose bits or quality differ between the two (a picture of quality 0 may: every
+bit is a tie).
 """
 
 from __future__ import annotations
@@ -20,16 +22,22 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-from at_revision import REPO, module_at
+from at_revision import REPO, extension_at, module_at
 from PIL import Image
 
 from hashcore_pdq import kernel, turned
 
 KERNEL = "plugins/pdq/hashcore_pdq/kernel.py"
+TENT = "plugins/pdq/hashcore_pdq/_tent.c"
 
 
 def kernel_at(revision: str, folder: Path) -> ModuleType:
-    return module_at(revision, KERNEL, folder)
+    kernel_module = module_at(revision, KERNEL, folder)
+    compiled = extension_at(revision, TENT, "plugins/pdq", folder)
+    if compiled is not None:
+        print(f"{TENT} built from {revision}", flush=True)
+        kernel_module._tent = compiled  # what its buffers() calls
+    return kernel_module
 
 
 def seconds(module: ModuleType, pictures: list[np.ndarray], mirrored: bool) -> float:

@@ -25,11 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
-from setuptools import Distribution, Extension
-from setuptools.command.build_ext import build_ext
+from at_revision import build_extension
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_DIRS = ("plugins/vpdq", "plugins/tmk_video", "plugins/md5", "plugins/phash", "plugins/pdq")
@@ -89,33 +87,13 @@ def worktree(revision: str, into: Path) -> Path:
             mine = built.parent / source.name
             if source.exists() and source.read_bytes() != mine.read_bytes():
                 print(f"building the revision's {source.relative_to(tree)}", flush=True)
-                shutil.copy2(build_extension(tree, source, into), place)
+                shutil.copy2(build_extension(source, into)[1], place)
             else:
                 shutil.copy2(built, place)
     for folder in ("hashcore", "plugins", "server"):
         compileall.compile_dir(tree / folder, quiet=1)
         compileall.compile_dir(REPO / folder, quiet=1)
     return tree
-
-
-def build_extension(tree: Path, source: Path, into: Path) -> Path:
-    """``source`` (a C file of ``tree``) compiled as its ``pyproject.toml`` declares it, with
-    Python's own compiler flags, as ``pip install`` would; the built file's path."""
-    project = next(p for p in source.parents if (p / "pyproject.toml").exists())
-    declared = tomllib.loads((project / "pyproject.toml").read_text())
-    relative = str(source.relative_to(project))
-    module = next(
-        m for m in declared["tool"]["setuptools"]["ext-modules"] if relative in m["sources"]
-    )
-    extension = Extension(
-        module["name"], [str(source)], extra_compile_args=module.get("extra-compile-args", [])
-    )
-    command = build_ext(Distribution({"ext_modules": [extension]}))
-    command.build_lib = str(into / "built")
-    command.build_temp = str(into / "objects")
-    command.ensure_finalized()
-    command.run()
-    return Path(command.get_ext_fullpath(module["name"]))
 
 
 def pictures(folders: list[str]) -> list[str]:
