@@ -88,10 +88,11 @@ static inline void sampled(const double *values, const Py_ssize_t *starts, const
 
 /* PDQ's luma of one row of interleaved RGB as pdqhash computes it: r*0.299 + g*0.587 + b*0.114
  * summed in float64, stored as float32. That float32 is the one nearest (299r + 587g + 114b) /
- * 1000: the float64 sum is within 1e-15 of that quotient, never near enough to a float32 rounding
- * boundary to cross it. IEEE division of the integer sum gives that float32 exactly, so this is
- * the same value for all 2^24 colours (test_pdq_luma checks every one), from integer sums and one
- * float32 division, 8 pixels a vector step, instead of 3 conversions and 3 float64 products. */
+ * 1000: the float64 sum is within 1e-15 of that quotient, never near enough to a float32
+ * rounding boundary to cross it. IEEE division of the integer sum gives that float32 exactly,
+ * so this is the same value for all 2^24 colours (tests/test_pdq_luma.py checks every one), from
+ * integer sums and one float32 division, 8 pixels a vector step, instead of 3 conversions and 3
+ * float64 products for every 4. */
 static inline void luma_line(const unsigned char *line, double *luma, Py_ssize_t width) {
     for (Py_ssize_t col = 0; col < width; col++) {
         int weighted = 299 * line[3 * col] + 587 * line[3 * col + 1] + 114 * line[3 * col + 2];

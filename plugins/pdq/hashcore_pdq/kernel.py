@@ -15,8 +15,11 @@ numba version it replaced (session 10) cost ~0.45 s of every process that hashed
 and its machine-code cache, plus seconds of compiling on a fresh install), most of the run of a
 ``hashcore hash`` of a few large photos.
 
-Exactness: the steps are ``pdqhashing.cpp``'s (luma weights, ``computeJaroszFilterWindowSize``,
-``box1DFloat``'s clipped windows, ``decimateFloat``'s sample positions); sums are in float64
+Exactness: luma is pdqhash's float32 value for every colour, computed from the integer sum
+``299r + 587g + 114b`` and one float32 division (``_tent.c`` says why that is the same number;
+``plugins/pdq/tests/test_pdq_luma.py`` checks all 2^24 colours). The other steps are
+``pdqhashing.cpp``'s (``computeJaroszFilterWindowSize``, ``box1DFloat``'s clipped windows,
+``decimateFloat``'s sample positions); sums are in float64
 where PDQ sums in float32 (and in another order), so a coefficient exactly at the median could
 in principle round the other way. On the 308 robustness-corpus pictures and the reference
 pictures every hash and quality equals ``pdqhash.compute`` bit for bit, and the plugin tests pin
