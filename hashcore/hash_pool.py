@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import recv_handle, send_handle
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hashcore.cancel import check as check_cancelled
 from hashcore.cancel import stop_when
 from hashcore.errors import Cancelled, HashcoreError
-from hashcore.hashing import FileHashes, HashFailure, hash_file, warm_up
+from hashcore.hashing import FileHashes, HashFailure, hash_file, hash_open_file, warm_up
 from hashcore.heap import keep_freed_memory
 from hashcore.registry import SignalRegistry
 
@@ -154,16 +155,24 @@ class HashPool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def hash(self, path: Path, *, variants: bool = False) -> FileHashes:
+    def hash(
+        self, path: Path, *, variants: bool = False, descriptor: int | None = None
+    ) -> FileHashes:
         """``hash_file(path)`` in a worker. A worker that dies gives ``path`` a whole-file
         failure (and is replaced); :class:`WorkersDied` once deaths outnumber the workers
         twice over with no file hashed in between. Raises :class:`Cancelled` when the calling
-        thread's stop condition holds, after the worker has stopped too."""
+        thread's stop condition holds, after the worker has stopped too.
+
+        With ``descriptor`` (an open file with no path, such as uploaded content in memory)
+        the worker is sent its own copy of the descriptor over the pipe and hashes that file
+        (:func:`~hashcore.hashing.hash_open_file`); ``path`` then only names it."""
         if self._closed:
             raise RuntimeError("the hash pool is closed")
         worker = self._take() or self._start(self._context)
         try:
-            worker.conn.send((str(path), variants))
+            worker.conn.send((str(path), variants, descriptor is not None))
+            if descriptor is not None:
+                send_handle(worker.conn, descriptor, worker.process.pid)
             reply = self._wait(worker)
         except (EOFError, OSError):
             reply = None
@@ -277,7 +286,9 @@ class HashPool:
 def _serve(
     conn: Connection, registry: SignalRegistry, environment: dict[str, str], warm: bool
 ) -> None:
-    """A worker: hash each ``(path, variants)`` received until told to stop (None or EOF).
+    """A worker: hash each ``(path, variants, by_descriptor)`` received until told to stop
+    (None or EOF); with ``by_descriptor`` the file is the descriptor sent right after the task,
+    and ``path`` its name in messages.
 
     While it hashes, the parent sends nothing but :data:`STOP`, so anything waiting on the pipe
     is the stop condition; a STOP that came too late is read, and skipped, as the next task.
@@ -305,10 +316,13 @@ def _serve(
                 return
             if task == STOP:
                 continue
-            path, variants = task
+            path, variants, by_descriptor = task
             reply: tuple[str, Any]
             try:
-                reply = ("ok", hash_file(path, registry, variants=variants))
+                if by_descriptor:
+                    reply = ("ok", _hash_received(conn, path, registry, variants))
+                else:
+                    reply = ("ok", hash_file(path, registry, variants=variants))
             except Cancelled as error:
                 reply = ("cancelled", error.message)
             except Exception as error:  # noqa: BLE001 - reported for this file, worker lives on
@@ -317,6 +331,17 @@ def _serve(
                 conn.send(reply)
             except OSError:  # the parent has gone
                 return
+
+
+def _hash_received(
+    conn: Connection, name: str, registry: SignalRegistry, variants: bool
+) -> FileHashes:
+    """Hash the file whose descriptor the parent sends next, then close this copy of it."""
+    descriptor = recv_handle(conn)
+    try:
+        return hash_open_file(descriptor, name, registry, variants=variants)
+    finally:
+        os.close(descriptor)
 
 
 def _stop(worker: _Worker, asked: bool = False) -> None:

@@ -96,6 +96,19 @@ def hash_file(path: Path | str, registry: SignalRegistry, *, variants: bool = Fa
     return result
 
 
+def hash_open_file(
+    descriptor: int, name: str, registry: SignalRegistry, *, variants: bool = False
+) -> FileHashes:
+    """:func:`hash_file` of the file open as ``descriptor`` (content that has no path, such as
+    an upload held in memory), read through ``/proc/self/fd`` (Linux); its messages and
+    ``path`` say ``name`` instead of that path."""
+    path = f"/proc/self/fd/{descriptor}"
+    hashes = hash_file(path, registry, variants=variants)
+    hashes.errors = [HashFailure(e.type, e.message.replace(path, name)) for e in hashes.errors]
+    hashes.path = Path(name)
+    return hashes
+
+
 def _hash_family(
     signal_type: SignalType, media: Media, variants: bool, result: FileHashes
 ) -> list[Signal]:

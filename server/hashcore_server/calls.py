@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import tempfile
 import threading
 import time
 import uuid
@@ -24,8 +23,9 @@ from hashcore.cancel import stop_when
 from hashcore.engine import Engine
 from hashcore.errors import LimitExceeded, NotReady
 from hashcore.hash_pool import HashPool
-from hashcore.hashing import FileHashes, HashFailure, hash_file
+from hashcore.hashing import FileHashes, HashFailure, hash_file, hash_open_file
 from hashcore.registry import SignalRegistry
+from hashcore_server import spool
 from hashcore_server.audit import AuditLog
 from hashcore_server.auth import Authenticator, Principal
 from hashcore_server.config import ServerConfig
@@ -156,22 +156,28 @@ class State:
             )
 
     def hash_content(self, content: bytes, *, variants: bool) -> FileHashes:
-        """Hash bytes by spooling them to a private temporary file (hashers read files).
+        """Hash uploaded bytes, held in memory while they are hashed (:mod:`.spool`), or in a
+        private temporary file under ``spool_dir`` when one is set.
 
-        The temporary path is scrubbed from error messages: it means nothing to the caller.
-        """
-        spool = self.config.spool_dir
-        with tempfile.TemporaryDirectory(prefix="hashcore-", dir=spool) as tmp:
-            path = Path(tmp) / "content"
-            path.write_bytes(content)
-            if self.hash_pool is not None:  # another core; the call's stop condition reaches it
+        Messages call the file ``content``: its descriptor or temporary path means nothing to
+        the caller."""
+        spool_dir = self.config.spool_dir
+        if spool_dir is None and spool.memory_files():
+            with spool.in_memory(content) as descriptor:
+                if self.hash_pool is not None:  # another core; the call's stop condition too
+                    return self.hash_pool.hash(
+                        Path(spool.NAME), variants=variants, descriptor=descriptor
+                    )
+                return hash_open_file(descriptor, spool.NAME, self.registry, variants=variants)
+        with spool.on_disk(content, spool_dir) as path:
+            if self.hash_pool is not None:
                 hashes = self.hash_pool.hash(path, variants=variants)
             else:
                 hashes = hash_file(path, self.registry, variants=variants)
         hashes.errors = [
-            HashFailure(e.type, e.message.replace(str(path), "content")) for e in hashes.errors
+            HashFailure(e.type, e.message.replace(str(path), spool.NAME)) for e in hashes.errors
         ]
-        hashes.path = Path("content")
+        hashes.path = Path(spool.NAME)
         return hashes
 
 

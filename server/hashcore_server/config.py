@@ -119,8 +119,9 @@ class ServerConfig:
     grace_seconds: float = 10.0
     """How long in-flight calls may run on after SIGTERM before they are cancelled."""
     spool_dir: Path | None = None
-    """Where content is spooled while it is hashed (deleted right after); a tmpfs keeps it off
-    disk. Default: the system temporary directory."""
+    """Where content is spooled while it is hashed (deleted right after). Default: none, content
+    waits in an anonymous memory file, never on disk (Linux; elsewhere the system temporary
+    directory): see hashcore_server/spool.py."""
     compact_interval: float = 600.0
     """Seconds between background index compactions (0: never; ``Compact`` still works)."""
     admin_threshold_bounds: Mapping[str, float] = field(
