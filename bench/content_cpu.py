@@ -1,0 +1,102 @@
+"""Where a content lookup's CPU goes: the server, its hashing workers and the caller, per call.
+
+    .venv/bin/python bench/content_cpu.py [ROUNDS] [CALLS]
+
+Starts ``hashcore serve`` with ``--workers 1`` and then 2 on a small store (ten of the
+benchmark's 1 MP JPEGs banked), warms every worker, sends CALLS content lookups (default 120,
+the benchmark's JPEGs) from two caller threads, and prints the wall time and the CPU time a
+call of the server process, of its worker processes (read from ``/proc``) and of this process
+(the callers): the terms that bound how far 2 workers can scale past 1 on 2 cores
+(``test_content_lookups_workers``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+from test_bench_server import ServerProcess, run_concurrently
+
+from hashcore.api.v1 import hashcore_pb2 as pb
+from hashcore.engine import Engine
+
+REPO = Path(__file__).resolve().parents[1]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *descendants(int(child))]
+    return found
+
+
+def pictures(folder: Path, count: int) -> list[Path]:
+    """``count`` 1155x866 JPEGs cut from the sample photos, as the benchmark's folder."""
+    sources = [
+        Image.open(p).convert("RGB") for p in sorted((REPO / "tests/data/pdq").rglob("*.jpg"))
+    ]
+    sources = [s for s in sources if min(s.size) >= 64]
+    paths = []
+    for number in range(count):
+        picture = sources[number % len(sources)]
+        cut = (number // len(sources)) * 0.02
+        box = (int(picture.width * cut), int(picture.height * cut), picture.width, picture.height)
+        path = folder / f"{number:03d}.jpg"
+        picture.crop(box).resize((1155, 866), Image.Resampling.BILINEAR).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def measure(store: Path, contents: list[bytes], workers: int) -> float:
+    server = ServerProcess(store, workers)
+    try:
+        for _ in range(workers):
+            server.matching.Lookup(pb.LookupRequest(content=contents[0]), timeout=120)
+        pid = server.process.pid
+        before = (cpu_seconds(pid), sum(map(cpu_seconds, descendants(pid))), os.times())
+
+        def caller(number: int) -> None:
+            for content in contents[number::2]:
+                server.matching.Lookup(pb.LookupRequest(content=content), timeout=120)
+
+        wall = run_concurrently(2, caller)
+        after = (cpu_seconds(pid), sum(map(cpu_seconds, descendants(pid))), os.times())
+    finally:
+        server.close()
+    calls = len(contents) / 1000  # milliseconds a call
+    mine = (after[2].user + after[2].system) - (before[2].user + before[2].system)
+    print(
+        f"--workers {workers}: {wall / calls:.1f} ms a call; CPU a call: server "
+        f"{(after[0] - before[0]) / calls:.2f} ms, workers {(after[1] - before[1]) / calls:.2f} "
+        f"ms, callers {mine / calls:.2f} ms",
+        flush=True,
+    )
+    return wall
+
+
+def main(rounds: int = 2, count: int = 120) -> None:
+    with tempfile.TemporaryDirectory(prefix="hashcore-content-cpu-") as scratch:
+        paths = pictures(Path(scratch), count)
+        store = Path(scratch) / "store"
+        with Engine(store) as engine:
+            engine.create_bank("known")
+            for path in paths[:10]:
+                engine.add_file("known", path)
+        contents = [path.read_bytes() for path in paths]
+        for _ in range(rounds):
+            one, two = measure(store, contents, 1), measure(store, contents, 2)
+            print(f"2 workers / 1: x{one / two:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(*(int(arg) for arg in sys.argv[1:3]))
