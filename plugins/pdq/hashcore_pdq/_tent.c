@@ -12,6 +12,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,9 +174,61 @@ static PyObject *fill(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* pdqImageDomainQualityMetric's sum for one 64x64 buffer, as kernel.py's numpy version computes it:
+ * the buffer as float32 (PDQ's type), each vertical and horizontal step ((a - b) * 100 / 255 in
+ * float32, in that order) truncated, their absolute values summed. The same IEEE float32
+ * operations, so the same numbers; the sum is of whole numbers under 2^24 in all (at most 100
+ * for each of 8,064 steps), exact in float32 in any order. GCC vectorises the float32 steps only
+ * when told no floating-point trap is watched (no-trapping-math changes no value). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_TRAPS __attribute__((optimize("no-trapping-math")))
+#else
+#define NO_TRAPS
+#endif
+CLONED NO_TRAPS static int quality_total(const double *values) {
+    float v[SIDE * SIDE];
+    for (int i = 0; i < SIDE * SIDE; i++) {
+        v[i] = (float)values[i];
+    }
+    float total = 0.0f;
+    for (int i = 0; i < SIDE - 1; i++) {
+#pragma omp simd reduction(+ : total)
+        for (int j = 0; j < SIDE; j++) {
+            float step = ((v[i * SIDE + j] - v[(i + 1) * SIDE + j]) * 100.0f) / 255.0f;
+            total += fabsf(truncf(step));
+        }
+    }
+    for (int i = 0; i < SIDE; i++) {
+#pragma omp simd reduction(+ : total)
+        for (int j = 0; j < SIDE - 1; j++) {
+            float step = ((v[i * SIDE + j] - v[i * SIDE + j + 1]) * 100.0f) / 255.0f;
+            total += fabsf(truncf(step));
+        }
+    }
+    return (int)total;
+}
+
+/* quality(buffer): the metric, over 90, at most 100 (~30 us of numpy calls a hash before). */
+static PyObject *quality(PyObject *self, PyObject *args) {
+    Py_buffer buffer;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &buffer)) {
+        return NULL;
+    }
+    if (buffer.len != (Py_ssize_t)sizeof(double) * SIDE * SIDE) {
+        PyBuffer_Release(&buffer);
+        PyErr_SetString(PyExc_ValueError, "quality: the buffer must be 64x64 float64");
+        return NULL;
+    }
+    int metric = quality_total((const double *)buffer.buf) / 90;
+    PyBuffer_Release(&buffer);
+    return PyLong_FromLong(metric > 100 ? 100 : metric);
+}
+
 static PyMethodDef methods[] = {
     {"fill", fill, METH_VARARGS,
      "fill(pixels, height, width, mirrors, out): PDQ's 64x64 buffers of H x 3W RGB bytes."},
+    {"quality", quality, METH_VARARGS, "quality(buffer): PDQ's quality of a 64x64 float64 buffer."},
     {NULL, NULL, 0, NULL},
 };
 

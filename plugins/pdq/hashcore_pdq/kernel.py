@@ -61,7 +61,14 @@ def buffers(rgb: npt.NDArray[np.uint8], mirrored: bool = False) -> F64:
 
 def quality(buffer: F64) -> int:
     """``pdqImageDomainQualityMetric``: the summed vertical and horizontal steps of the
-    buffer, each truncated to a whole percentage of 255, over 90, at most 100."""
+    buffer, each truncated to a whole percentage of 255, over 90, at most 100. Computed by
+    ``_tent.c`` in the same float32 operations as :func:`numpy_quality` (the tests compare)."""
+    result: int = _tent.quality(np.ascontiguousarray(buffer, dtype=np.float64))
+    return result
+
+
+def numpy_quality(buffer: F64) -> int:
+    """:func:`quality` written in numpy: the definition the compiled one is checked against."""
     values = buffer.astype(np.float32)  # PDQ's buffer is float32
     down = np.trunc((values[:-1, :] - values[1:, :]) * np.float32(100) / np.float32(255))
     across = np.trunc((values[:, :-1] - values[:, 1:]) * np.float32(100) / np.float32(255))

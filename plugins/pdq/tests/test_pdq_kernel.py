@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from hashcore import InvalidInput, Media
-from hashcore_pdq import kernel, turned
+from hashcore_pdq import _tent, kernel, turned  # type: ignore[attr-defined]
 from hashcore_pdq.plugin import DIHEDRAL_VARIANTS, PdqSignal, compiled_kernel
 from tests.fresh_python import python_output
 
@@ -115,6 +115,36 @@ def test_quality_equals_pdqhash_from_flat_to_busy(size: tuple[int, int], contras
     assert kernel.quality(buffer) == expected_quality
     if expected_quality > 0:  # a flat picture's bits are all ties, whatever the rounding
         assert np.array_equal(turned.bits(buffer), expected.astype(np.uint8))
+
+
+def _buffers_of_every_kind(count: int) -> list[np.ndarray]:
+    """Random 64x64 buffers: uniform, rounded to cents, faint noise around grey, smooth walks,
+    and black-and-white (every step at 100, the largest sum)."""
+    rng = np.random.default_rng(11)
+    made = [np.zeros((64, 64)), np.full((64, 64), 255.0)]
+    for number in range(count):
+        kind = number % 5
+        if kind == 0:
+            made.append(rng.random((64, 64)) * 255)
+        elif kind == 1:
+            made.append(np.round(rng.random((64, 64)) * 255, 2))
+        elif kind == 2:
+            made.append(128 + rng.normal(0, 0.5 + number % 7, (64, 64)))
+        elif kind == 3:
+            made.append(np.cumsum(rng.normal(0, 1, (64, 64)), axis=number % 2) + 100)
+        else:
+            made.append(np.where(rng.random((64, 64)) < 0.5, 0.0, 255.0))
+    return made
+
+
+def test_the_compiled_quality_equals_the_numpy_definition() -> None:
+    """``_tent.c``'s quality runs the numpy version's float32 steps, vectorised."""
+    buffers = _buffers_of_every_kind(5000)
+    assert [kernel.quality(b) for b in buffers] == [kernel.numpy_quality(b) for b in buffers]
+    assert {kernel.quality(b) for b in buffers} >= {0, 100}
+    assert kernel.quality(np.asfortranarray(buffers[3])) == kernel.numpy_quality(buffers[3])
+    with pytest.raises(ValueError, match="64x64"):
+        _tent.quality(np.zeros((64, 63)))
 
 
 @pytest.mark.parametrize("size", [(8, 8), (16, 16), (8, 300), (63, 90)])
