@@ -78,6 +78,31 @@ def test_random_pictures_of_every_size_relation_resize_as_pillow_does() -> None:
     assert checked == 600
 
 
+def test_long_lanczos_windows_resize_as_pillow_does() -> None:
+    """Widths shrunk 5 to 60 times, pHash's case: windows of 32 to 360 taps, summed 16 at a time
+    with split coefficients where the CPU has AVX2; every window length modulo 16, windows at
+    the right edge of the last row, and stripes that drive the sums to their extremes."""
+    rng = np.random.default_rng(23)
+    for case in range(120):
+        width = int(rng.integers(160, 1300))
+        height = int(rng.integers(1, 40))
+        out_width = max(1, width // int(rng.integers(5, 61)))
+        if case % 3 == 0:
+            rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        elif case % 3 == 1:  # black and white stripes: the negative lobes at full swing
+            period = int(rng.integers(1, 9))
+            stripes = (np.arange(width) // period % 2 * 255).astype(np.uint8)
+            rgb = np.repeat(np.repeat(stripes[None, :, None], height, 0), 3, 2)
+        else:
+            rgb = np.full((height, width, 3), 255, dtype=np.uint8)
+        for size in ((out_width, height), (out_width, max(1, height // 2))):
+            expected = pillow(rgb, size, Filter.LANCZOS, True)
+            assert np.array_equal(resized(rgb, size, Filter.LANCZOS, grey=True), expected), (
+                rgb.shape,
+                size,
+            )
+
+
 def test_a_height_shrinking_much_more_than_the_width_goes_to_pillow() -> None:
     """Pillow >= 11 runs the vertical pass first there; the answer is still Pillow's."""
     rgb = np.asarray(Image.open(PHOTOS[0]).convert("RGB"))[:, :40]
