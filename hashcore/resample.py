@@ -4,7 +4,7 @@ Two resizes sat on every picture's path: pHash's 32x32 Lanczos greyscale picture
 ``convert("L").resize(..., LANCZOS)``) and the standard crops' 512 px working copy (BILINEAR).
 In Pillow they cost ~5.8 and ~6.1 ms of a 1155x866 photo, more than PDQ's compiled kernel
 (1.7 ms). ``_resample.c``, built with hashcore, does the same arithmetic on the H x W x 3 array
-(:attr:`hashcore.media.Media.rgb_array`), vectorised: ~1.5 and ~1.4 ms (1155x866 photos; the
+(:attr:`hashcore.media.Media.rgb_array`), vectorised: ~1.5 and ~1.2 ms (1155x866 photos; the
 BILINEAR pass 8 rows at a time where the CPU has AVX2, ~3.4 ms without).
 
 The pixel array itself comes from the same file (:func:`rgb_pixels`): ``numpy.asarray(image)``
