@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from crash_support import (
     describe,
@@ -35,6 +36,7 @@ from crash_support import (
     write_jsonl_feed,
     write_ncmec_feed,
 )
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hashcore.cli.main import main
 
@@ -116,15 +118,21 @@ def free_port() -> int:
 
 
 def start_server(store: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A server on the store, once its health says SERVING: it listens before its indexes are
+    loaded, and answers UNAVAILABLE ("still loading its indexes") until then."""
     address = f"127.0.0.1:{free_port()}"
     server = start(["serve", "--listen", address, "--store", str(store)], environment(store), log)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(address.split(":"), timeout=0.2):  # type: ignore[arg-type]
-                return server, address
-        except OSError:
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
             assert server.poll() is None, log.read_text()
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return server, address
+            except grpc.RpcError:
+                pass  # not listening yet
             time.sleep(0.1)
     raise AssertionError(f"server did not start: {log.read_text()}")
 
