@@ -323,6 +323,11 @@ static void grey_picture(const unsigned char *rgb, unsigned char *grey, size_t p
 }
 
 #ifdef HAS_BLOCKS
+/* A 22-bit coefficient as hi * 2^11 + lo, both int16 (lo in 0..2047; the shift is arithmetic, so
+ * negative lobes split too): what lets AVX2's 16-bit multiply-add sum the products exactly. */
+static inline int16_t high_half(int32_t k) { return (int16_t)(k >> 11); }
+static inline int16_t low_half(int32_t k) { return (int16_t)(k & 0x7ff); }
+
 /* The wide Lanczos sums of one band with AVX2's 16-bit multiply-add (16 products an
  * instruction instead of 8): each 22-bit coefficient is split as hi * 2^11 + lo (lo in 0..2047,
  * both int16), and sum(p * k) = 2^11 * sum(p * hi) + sum(p * lo). The vector sums wrap, which
@@ -385,8 +390,8 @@ static int horizontal_band(const unsigned char *in, int in_width, unsigned char 
         for (int xx = 0; xx < out_width; xx++) {
             for (int x = 0; x < bounds[xx * 2 + 1]; x++) {
                 int32_t k = kk[(size_t)xx * ksize + x];
-                hi[(size_t)xx * stride + x] = (int16_t)(k >> 11); /* arithmetic: negative lobes too */
-                lo[(size_t)xx * stride + x] = (int16_t)(k & 0x7ff);
+                hi[(size_t)xx * stride + x] = high_half(k);
+                lo[(size_t)xx * stride + x] = low_half(k);
             }
         }
         horizontal_1_split(in, in_width, out, out_width, rows, bounds, hi, lo, stride);
@@ -450,26 +455,28 @@ CLONED static void vertical(const unsigned char *in, unsigned char *out, int val
  * The values past the last whole 16 go through the plain loop. */
 __attribute__((target("avx2"))) static void vertical_split(const unsigned char *in, unsigned char *out,
                                                            int values, int out_height, int ksize,
-                                                           const int *bounds, const int32_t *kk) {
+                                                           const int *bounds, const int32_t *kk,
+                                                           int32_t *pairs) { /* ksize + 1 of them */
     int whole = values / 16 * 16;
     for (int yy = 0; yy < out_height; yy++) {
         int ymin = bounds[yy * 2], count = bounds[yy * 2 + 1];
         const int32_t *k = kk + (size_t)yy * ksize;
         unsigned char *target = out + (size_t)yy * values;
+        for (int y = 0; y < count; y += 2) { /* each two taps' halves, as vpmaddwd pairs them */
+            int32_t k1 = y + 1 < count ? k[y + 1] : 0;
+            pairs[y] = (int32_t)(((uint32_t)(uint16_t)high_half(k1) << 16) | (uint16_t)high_half(k[y]));
+            pairs[y + 1] = (int32_t)(((uint32_t)(uint16_t)low_half(k1) << 16) | (uint16_t)low_half(k[y]));
+        }
         for (int i = 0; i < whole; i += 16) {
             __m256i high0 = _mm256_setzero_si256(), high1 = _mm256_setzero_si256();
             __m256i low0 = _mm256_setzero_si256(), low1 = _mm256_setzero_si256();
             for (int y = 0; y < count; y += 2) {
                 const unsigned char *first = in + (size_t)(ymin + y) * values + i;
-                int32_t k0 = k[y], k1 = y + 1 < count ? k[y + 1] : 0;
                 const unsigned char *second = y + 1 < count ? first + values : first;
                 __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)first));
                 __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)second));
                 __m256i pairs0 = _mm256_unpacklo_epi16(a, b), pairs1 = _mm256_unpackhi_epi16(a, b);
-                uint32_t upper_pair = ((uint32_t)(k1 >> 11) << 16) | (uint16_t)(k0 >> 11);
-                uint32_t lower_pair = ((uint32_t)(k1 & 0x7ff) << 16) | (uint32_t)(k0 & 0x7ff);
-                __m256i upper = _mm256_set1_epi32((int32_t)upper_pair);
-                __m256i lower = _mm256_set1_epi32((int32_t)lower_pair);
+                __m256i upper = _mm256_set1_epi32(pairs[y]), lower = _mm256_set1_epi32(pairs[y + 1]);
                 high0 = _mm256_add_epi32(high0, _mm256_madd_epi16(pairs0, upper));
                 high1 = _mm256_add_epi32(high1, _mm256_madd_epi16(pairs1, upper));
                 low0 = _mm256_add_epi32(low0, _mm256_madd_epi16(pairs0, lower));
@@ -553,13 +560,16 @@ static int resample_picture(const unsigned char *pixels, int height, int width, 
         source = between;
     }
     if (need_vertical) {
-        sums = malloc(sizeof(int32_t) * (size_t)out_width * channels);
+        /* the plain pass's sums of a row, or the AVX2 pass's coefficient pairs of an output row */
+        size_t room = (size_t)out_width * channels > (size_t)ksize_v + 1 ? (size_t)out_width * channels
+                                                                          : (size_t)ksize_v + 1;
+        sums = malloc(sizeof(int32_t) * room);
         if (!sums) {
             goto done;
         }
 #ifdef HAS_BLOCKS
         if (__builtin_cpu_supports("avx2")) {
-            vertical_split(source, out, out_width * channels, out_height, ksize_v, bounds_v, kk_v);
+            vertical_split(source, out, out_width * channels, out_height, ksize_v, bounds_v, kk_v, sums);
         } else
 #endif
         {

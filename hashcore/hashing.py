@@ -103,8 +103,13 @@ def hash_open_file(
     an upload held in memory), read through ``/proc/self/fd`` (Linux); its messages and
     ``path`` say ``name`` instead of that path."""
     path = f"/proc/self/fd/{descriptor}"
-    hashes = hash_file(path, registry, variants=variants)
-    hashes.errors = [HashFailure(e.type, e.message.replace(path, name)) for e in hashes.errors]
+    return renamed(hash_file(path, registry, variants=variants), path, name)
+
+
+def renamed(hashes: FileHashes, path: Path | str, name: str) -> FileHashes:
+    """``hashes`` of a file hashed at ``path`` (a descriptor's or a spool's, meaningless to the
+    caller), saying ``name`` instead: in its messages and as its ``path``."""
+    hashes.errors = [HashFailure(e.type, e.message.replace(str(path), name)) for e in hashes.errors]
     hashes.path = Path(name)
     return hashes
 

@@ -23,7 +23,7 @@ from hashcore.cancel import stop_when
 from hashcore.engine import Engine
 from hashcore.errors import LimitExceeded, NotReady
 from hashcore.hash_pool import HashPool
-from hashcore.hashing import FileHashes, HashFailure, hash_file, hash_open_file
+from hashcore.hashing import FileHashes, hash_file, hash_open_file, renamed
 from hashcore.registry import SignalRegistry
 from hashcore_server import spool
 from hashcore_server.audit import AuditLog
@@ -174,11 +174,7 @@ class State:
                 hashes = self.hash_pool.hash(path, variants=variants)
             else:
                 hashes = hash_file(path, self.registry, variants=variants)
-        hashes.errors = [
-            HashFailure(e.type, e.message.replace(str(path), spool.NAME)) for e in hashes.errors
-        ]
-        hashes.path = Path(spool.NAME)
-        return hashes
+        return renamed(hashes, path, spool.NAME)
 
 
 def new_request_id() -> str:
