@@ -45,10 +45,18 @@ TMK_ROUNDS = int(os.environ.get("HASHCORE_BENCH_TMK_ROUNDS", "5"))
 
 
 def paired(name: str, base: Callable[[], float], new: Callable[[], float]) -> float:
-    """Median over the pairs of ``base() / new()`` (each returns seconds); prints each pair."""
+    """Median over the pairs of ``base() / new()`` (each returns seconds); prints each pair.
+
+    The sides swap order every pair (base first, then new first), so a machine speeding up or
+    slowing down during the run favours neither side."""
     ratios = []
     for pair in range(PAIRS):
-        base_seconds, new_seconds = base(), new()
+        if pair % 2:
+            new_seconds = new()
+            base_seconds = base()
+        else:
+            base_seconds = base()
+            new_seconds = new()
         ratios.append(base_seconds / new_seconds)
         print(f"{name} pair {pair + 1}: {base_seconds:.2f} s / {new_seconds:.2f} s", flush=True)
     return statistics.median(ratios)
@@ -105,13 +113,31 @@ def cli_seconds(*args: str) -> float:
 
 
 def test_folder_hashing_jobs(benchmark: Any, jpeg_folder: Path) -> None:
+    """``--jobs N`` against ``--jobs 1``. Beside each ``--jobs 1`` run, the command's start-up
+    (``hash --json`` of one file), which no number of jobs divides: the ceiling printed is
+    ``(start + work) / (start + work / N)``, what perfect scaling of the rest would reach."""
+    one_file = sorted(jpeg_folder.iterdir())[0]
+    ceilings: list[float] = []
+    starts: list[float] = []
+
     def jobs(count: int) -> Callable[[], float]:
-        return lambda: cli_seconds("hash", "--json", "--jobs", str(count), str(jpeg_folder))
+        def seconds() -> float:
+            if count > 1:
+                return cli_seconds("hash", "--json", "--jobs", str(count), str(jpeg_folder))
+            start = cli_seconds("hash", "--json", "--jobs", "1", str(one_file))
+            total = cli_seconds("hash", "--json", "--jobs", "1", str(jpeg_folder))
+            starts.append(start)
+            ceilings.append(total / (start + (total - start) / JOBS))
+            return total
+
+        return seconds
 
     ratio = benchmark.pedantic(lambda: paired("hash", jobs(1), jobs(JOBS)), rounds=1)
-    benchmark.extra_info.update(ratio=round(ratio, 2), jobs=JOBS)
+    ceiling, start = statistics.median(ceilings), statistics.median(starts)
+    benchmark.extra_info.update(ratio=round(ratio, 2), jobs=JOBS, ceiling=round(ceiling, 2))
     report(
-        f"hash --json of {IMAGES} ~1 MP JPEGs: --jobs {JOBS} is x{ratio:.2f} --jobs 1 ({load()})"
+        f"hash --json of {IMAGES} ~1 MP JPEGs: --jobs {JOBS} is x{ratio:.2f} --jobs 1 "
+        f"(start-up {start:.2f} s a command: ceiling x{ceiling:.2f}; {load()})"
     )
 
 
