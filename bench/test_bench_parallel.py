@@ -28,6 +28,7 @@ from typing import Any
 
 import av
 import pytest
+from content_cpu import cpu_seconds, descendants
 from PIL import Image
 from test_bench_server import ServerProcess, run_concurrently
 
@@ -312,7 +313,12 @@ def small_store(tmp_path_factory: pytest.TempPathFactory, jpeg_folder: Path) -> 
 
 
 def test_content_lookups_workers(benchmark: Any, jpeg_folder: Path, small_store: Path) -> None:
+    """``--workers N`` against ``--workers 1``. Each ``--workers 1`` run also reads the CPU a
+    call costs in the hashing workers (w), the server process (s) and the callers here (c),
+    all on the same cores: N workers can at best reach ``N w / (w + s + c)``, the ceiling
+    printed (median of the runs)."""
     contents = [path.read_bytes() for path in sorted(jpeg_folder.glob("*.jpg"))[:CONTENT_CALLS]]
+    terms: list[tuple[float, float, float]] = []  # per --workers 1 run: w, s, c a call
 
     def server(workers: int) -> Callable[[], float]:
         def seconds() -> float:
@@ -326,17 +332,38 @@ def test_content_lookups_workers(benchmark: Any, jpeg_folder: Path, small_store:
                         request = pb.LookupRequest(content=content)
                         process.matching.Lookup(request, timeout=120)
 
-                return run_concurrently(JOBS, caller)
+                before = cpu_split(process.process.pid)
+                wall = run_concurrently(JOBS, caller)
+                hashing, serving, calling = (
+                    a - b for a, b in zip(cpu_split(process.process.pid), before, strict=True)
+                )
+                if workers == 1:
+                    terms.append((hashing, serving, calling))
+                return wall
             finally:
                 process.close()
 
         return seconds
 
     ratio = benchmark.pedantic(lambda: paired("content", server(1), server(JOBS)), rounds=1)
-    benchmark.extra_info.update(ratio=round(ratio, 2), workers=JOBS)
+    ceiling = statistics.median(JOBS * w / (w + s + c) for w, s, c in terms)
+    w, s, c = (1000 * statistics.median(term) / CONTENT_CALLS for term in zip(*terms, strict=True))
+    benchmark.extra_info.update(ratio=round(ratio, 2), workers=JOBS, ceiling=round(ceiling, 2))
     report(
         f"content Lookup over gRPC ({CONTENT_CALLS} ~1 MP JPEGs, {JOBS} callers): --workers "
-        f"{JOBS} is x{ratio:.2f} --workers 1 ({load()})"
+        f"{JOBS} is x{ratio:.2f} --workers 1 (CPU a call: w {w:.1f} ms, s {s:.1f}, c {c:.1f}; "
+        f"CPU-bound ceiling x{ceiling:.2f}; {load()})"
+    )
+
+
+def cpu_split(server_pid: int) -> tuple[float, float, float]:
+    """CPU seconds so far of the server's descendants (its hashing processes), of the server
+    process itself and of this process (the callers)."""
+    own = os.times()
+    return (
+        sum(map(cpu_seconds, descendants(server_pid))),
+        cpu_seconds(server_pid),
+        own.user + own.system,
     )
 
 
