@@ -200,8 +200,10 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
     def _record(
         self, call: Call, found: Iterable[tuple[str | None, Sequence[Signal], LookupResult]]
     ) -> None:
-        """Audit every match, then tell the watchers."""
+        """Audit every match, then tell the watchers, if any: an event costs ~20 us a match to
+        build (its signals converted again), for nobody when no one watches (the usual case)."""
         now = time.time()
+        watched = self.state.events.watched()
         records: list[AuditRecord] = []
         events: list[pb.MatchEvent] = []
         for query_id, signals, result in found:
@@ -218,6 +220,8 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
                         signals,
                     )
                 )
+                if not watched:
+                    continue
                 events.append(
                     pb.MatchEvent(
                         time=convert.timestamp(now),
