@@ -3,16 +3,19 @@
     .venv/bin/python -m pytest bench/test_bench_parallel.py --benchmark-enable -s
 
 * Folder hashing: ``hashcore hash --json DIR`` with ``--jobs 1`` and ``--jobs N`` (N: the cores
-  this process may use), on 120 ~1 MP JPEGs, through the real CLI (interpreter start included).
+  this process may use), on 120 ~1 MP JPEGs, through the real CLI (interpreter start included),
+  with the command's start-up and the ceiling it leaves.
 * Content lookups over gRPC: a real ``hashcore serve`` with ``--workers 1`` and ``--workers N``
-  (its hashing processes follow), N callers sending 40 of those JPEGs as content.
+  (its hashing processes follow), N callers sending 40 of those JPEGs as content, with the CPU
+  a call of the hashing processes, the server and the callers.
 * TMK+PDQF on the shared SD samples, pinned to one core, against decoding alone (every frame,
   what ``ffmpeg -f null`` does), and as a multiple of real time (by the fastest round's CPU
   time and the median one); the HD samples stated too. ``HASHCORE_BENCH_TMK_ROUNDS`` rounds
   (default 5), each side once per round in alternating order.
 
 The machine drifts, and others share it, so the two sides of each figure alternate
-``HASHCORE_BENCH_PAIRS`` times (default 3) and the figure is the median of the pairs' ratios.
+``HASHCORE_BENCH_PAIRS`` times (default 3; which goes first swaps every pair) and the figure is
+the median of the pairs' ratios.
 """
 
 from __future__ import annotations
