@@ -31,6 +31,7 @@ VIDEO_CONTAINERS = {
     "wmv": ("wmv", "asf", "wmv2", "yuv420p"),
     "mkv": ("mkv", "matroska", "ffv1", "yuv420p"),
     "webm": ("webm", "webm", "libvpx", "yuv420p"),
+    "ts": ("ts", "mpegts", "libx264", "yuv420p"),
 }
 
 

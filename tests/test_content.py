@@ -32,6 +32,24 @@ def test_video_containers_are_videos(name: str, tmp_path: Path) -> None:
     assert detect_kind(renamed) is ContentKind.VIDEO
 
 
+@pytest.mark.parametrize(
+    "header", [b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", b"PK\x03\x04" + bytes(26)]
+)
+def test_a_video_behind_a_document_signature_is_still_a_video(
+    header: bytes, tmp_path: Path, registry: SignalRegistry
+) -> None:
+    """FFmpeg plays an MPEG-TS stream whatever bytes come before it, so a video disguised
+    behind a PDF or ZIP signature must be hashed as a video. Sorting files by their leading
+    signature would spare a real document 20-90 ms of probing, and let this one through."""
+    video = write_video(tmp_path, "ts")
+    disguised = tmp_path / "report.pdf"
+    disguised.write_bytes(header + video.read_bytes())
+    assert detect_kind(disguised) is ContentKind.VIDEO
+    result = hash_file(disguised, registry)
+    assert result.ok, result.errors
+    assert "tmk_pdqf" in {s.type for s in result.signals}
+
+
 def test_other_files_are_files_and_still_get_md5(tmp_path: Path, registry: SignalRegistry) -> None:
     text = tmp_path / "notes.jpg"
     text.write_text("not an image at all")
