@@ -41,7 +41,8 @@ def descendants(pid: int) -> list[int]:
 
 
 def pictures(folder: Path, count: int) -> list[Path]:
-    """``count`` 1155x866 JPEGs cut from the sample photos, as the benchmark's folder."""
+    """``count`` distinct 1155x866 JPEGs: crops of the sample photos (a different crop each
+    time round them), the benchmark's folder (``test_bench_parallel.jpeg_folder``)."""
     sources = [
         Image.open(p).convert("RGB") for p in sorted((REPO / "tests/data/pdq").rglob("*.jpg"))
     ]

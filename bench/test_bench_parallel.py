@@ -31,7 +31,7 @@ from typing import Any
 
 import av
 import pytest
-from content_cpu import cpu_seconds, descendants
+from content_cpu import cpu_seconds, descendants, pictures
 from PIL import Image
 from test_bench_server import ServerProcess, run_concurrently
 
@@ -90,17 +90,7 @@ def load() -> str:
 def jpeg_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """120 distinct ~1 MP JPEGs: crops of the sample photos, each resized to 1155x866."""
     folder = tmp_path_factory.mktemp("folder-bench")
-    sources = sorted((REPO / "tests" / "data" / "pdq").rglob("*.jpg"))
-    pictures = [Image.open(path).convert("RGB") for path in sources]
-    pictures = [picture for picture in pictures if min(picture.size) >= 64]
-    for number in range(IMAGES):
-        picture = pictures[number % len(pictures)]
-        width, height = picture.size
-        cut = (number // len(pictures)) * 0.02  # a different crop each time round
-        box = (int(width * cut), int(height * cut), width, height)
-        picture.crop(box).resize((1155, 866), Image.Resampling.BILINEAR).save(
-            folder / f"{number:03d}.jpg", quality=90
-        )
+    pictures(folder, IMAGES)
     return folder
 
 

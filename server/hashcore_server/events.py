@@ -65,13 +65,6 @@ class EventHub:
                 self._subscribers.add(subscription)
         return subscription
 
-    def watched(self) -> bool:
-        """Whether anyone is subscribed: events need not be built otherwise. One subscribing
-        just after this is asked misses that lookup's events, as if it had come a moment
-        later."""
-        with self._lock:
-            return bool(self._subscribers)
-
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
             self._subscribers.discard(subscription)
