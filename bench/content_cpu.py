@@ -58,28 +58,39 @@ def pictures(folder: Path, count: int) -> list[Path]:
     return paths
 
 
+def cpu_split(server_pid: int) -> tuple[float, float, float]:
+    """CPU seconds so far of the server's descendants (its hashing processes), of the server
+    process itself and of this process (the callers)."""
+    own = os.times()
+    return (
+        sum(map(cpu_seconds, descendants(server_pid))),
+        cpu_seconds(server_pid),
+        own.user + own.system,
+    )
+
+
 def measure(store: Path, contents: list[bytes], workers: int) -> float:
     server = ServerProcess(store, workers)
     try:
         for _ in range(workers):
             server.matching.Lookup(pb.LookupRequest(content=contents[0]), timeout=120)
-        pid = server.process.pid
-        before = (cpu_seconds(pid), sum(map(cpu_seconds, descendants(pid))), os.times())
+        before = cpu_split(server.process.pid)
 
         def caller(number: int) -> None:
             for content in contents[number::2]:
                 server.matching.Lookup(pb.LookupRequest(content=content), timeout=120)
 
         wall = run_concurrently(2, caller)
-        after = (cpu_seconds(pid), sum(map(cpu_seconds, descendants(pid))), os.times())
+        hashing, serving, calling = (
+            a - b for a, b in zip(cpu_split(server.process.pid), before, strict=True)
+        )
     finally:
         server.close()
     calls = len(contents) / 1000  # milliseconds a call
-    mine = (after[2].user + after[2].system) - (before[2].user + before[2].system)
     print(
         f"--workers {workers}: {wall / calls:.1f} ms a call; CPU a call: server "
-        f"{(after[0] - before[0]) / calls:.2f} ms, workers {(after[1] - before[1]) / calls:.2f} "
-        f"ms, callers {mine / calls:.2f} ms",
+        f"{serving / calls:.2f} ms, workers {hashing / calls:.2f} ms, callers "
+        f"{calling / calls:.2f} ms",
         flush=True,
     )
     return wall

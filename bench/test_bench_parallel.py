@@ -31,7 +31,7 @@ from typing import Any
 
 import av
 import pytest
-from content_cpu import cpu_seconds, descendants, pictures
+from content_cpu import cpu_split, pictures
 from PIL import Image
 from test_bench_server import ServerProcess, run_concurrently
 
@@ -350,17 +350,6 @@ def test_content_lookups_workers(benchmark: Any, jpeg_folder: Path, small_store:
     report(
         f"content Lookup over gRPC ({CONTENT_CALLS} ~1 MP JPEGs, {JOBS} callers): --workers "
         f"{JOBS} is x{ratio:.2f} --workers 1 (CPU ms a call, {split}; {load()})"
-    )
-
-
-def cpu_split(server_pid: int) -> tuple[float, float, float]:
-    """CPU seconds so far of the server's descendants (its hashing processes), of the server
-    process itself and of this process (the callers)."""
-    own = os.times()
-    return (
-        sum(map(cpu_seconds, descendants(server_pid))),
-        cpu_seconds(server_pid),
-        own.user + own.system,
     )
 
 
