@@ -100,6 +100,24 @@ def test_bank_add_reports_failed_files(
     assert run(capsys, "bank", "add", "nosuch", str(folder), *store)[0] == 2
 
 
+def test_bank_add_says_each_problem_once(
+    capsys: pytest.CaptureFixture[str], store: list[str], tmp_path: Path
+) -> None:
+    """A truncated JPEG fails PDQ and pHash with one message, said once (its MD5 is banked);
+    an empty file's reason names it once, not twice."""
+    truncated, empty = tmp_path / "cut.jpg", tmp_path / "empty.jpg"
+    truncated.write_bytes(media(BRIDGE).read_bytes()[:5000])
+    empty.write_bytes(b"")
+    run(capsys, "bank", "create", "local", *store)
+    code, out, err = run(capsys, "bank", "add", "local", str(truncated), str(empty), *store)
+    assert code == 1 and out.strip().endswith("cut.jpg")
+    lines = err.splitlines()
+    [warning] = [line for line in lines if "cut.jpg" in line]
+    assert warning.startswith("hashcore: warning: ") and "cannot decode image" in warning
+    [refusal] = [line for line in lines if "empty.jpg" in line]
+    assert refusal == f"hashcore: error: {empty}: not added: empty file (0 bytes): nothing to hash"
+
+
 def test_lookup_from_hash_json_equals_file_lookup(
     capsys: pytest.CaptureFixture[str], store: list[str], tmp_path: Path
 ) -> None:

@@ -179,7 +179,7 @@ def _add_one(
     """``(outcome, line, warnings)``: ``added`` with ``<entry id>\t<path>``, ``already``, or
     ``failed`` with the reason; warnings name hashes that failed or cannot match."""
     path = hashes.path
-    warnings = [problem.message for problem in hashes.errors]
+    warnings = hashes.messages()  # one decoding failure fails PDQ and pHash alike: said once
     warnings += [
         f"{path}: {signal.type} quality {signal.quality} is too low to match on (a featureless "
         "picture); its other hashes still match"
@@ -200,7 +200,7 @@ def _add_one(
     except AlreadyExists:  # a server's bank (AddSignals does not update) has the file already
         return "already", f"-\t{path}\t(already in {bank})", warnings
     except HashcoreError as error:
-        reasons = hashes.messages() or [error.message]
+        reasons = [m.removeprefix(f"{path}: ") for m in hashes.messages() or [error.message]]
         return "failed", f"{path}: not added: {'; '.join(reasons)}", []
     return "added", f"{entry.id}\t{path}", warnings
 
