@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -162,3 +163,29 @@ def test_verbs_a_server_lacks_raise_not_remote_before_any_call() -> None:
             with pytest.raises(NotRemote, match=rf"{verb}\(\) is not available with --server"):
                 call()
         remote.catch_up()  # the server's writes catch up on commit: nothing to ask
+
+
+@pytest.mark.parametrize(
+    ("global_flags", "serve_flags", "expected"),
+    [
+        ([], [], "var/hashcore"),  # the store every other verb uses when none is named
+        (["--store", "banks"], [], "banks"),  # the global flag, as for every other verb
+        (["--store", "banks"], ["--store", "mine"], "mine"),  # the verb's own wins
+    ],
+)
+def test_serve_finds_the_store_the_other_verbs_use(
+    global_flags: list[str], serve_flags: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hashcore bank create`` then ``hashcore serve`` in one folder serve that bank: the
+    server named its default store differently and ignored ``hashcore --store DIR serve``."""
+    from hashcore.cli.common import store_dir
+    from hashcore.cli.main import build_parser
+    from hashcore.cli.serve_cmd import server_config
+
+    for name in [n for n in os.environ if n.startswith("HASHCORE_")]:
+        monkeypatch.delenv(name)
+    served = server_config(build_parser("serve").parse_args([*global_flags, "serve", *serve_flags]))
+    assert served.store == Path(expected)
+    if not serve_flags:
+        banked = store_dir(build_parser("bank").parse_args([*global_flags, "bank", "list"]))
+        assert served.store == banked

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_token
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.hash_pool import default_jobs
+from hashcore.store import DEFAULT_DIR
 
 if TYPE_CHECKING:
     from hashcore.engine_api import EngineAPI
 
 STORE_ENV = "HASHCORE_STORE"
 SERVER_ENV = "HASHCORE_SERVER"
-DEFAULT_STORE = Path("var/hashcore")
 
 
 def utc_time(seconds: float) -> str:
@@ -40,7 +40,7 @@ def store_parent(*, hash_only: bool = False) -> argparse.ArgumentParser:
         "--store",
         type=Path,
         metavar="DIR",
-        help=f"store directory (default: ${STORE_ENV}, else ./{DEFAULT_STORE})",
+        help=f"store directory (default: ${STORE_ENV}, else ./{DEFAULT_DIR})",
     )
     remote = parent.add_argument_group("remote server (instead of a local store)")
     remote.add_argument(
@@ -106,7 +106,7 @@ def store_dir(args: argparse.Namespace) -> Path:
     if chosen is not None:
         return chosen
     env = os.environ.get(STORE_ENV)
-    return Path(env) if env else DEFAULT_STORE
+    return Path(env) if env else DEFAULT_DIR
 
 
 def server_address(args: argparse.Namespace, profile: Profile | None = None) -> str | None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hashcore_server.config import ServerConfig
 
 
 def register(subparsers: Any) -> None:
@@ -33,20 +36,28 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from hashcore_server.config import load_config
     from hashcore_server.server import serve
 
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    code: int = serve(server_config(args))
+    return code
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """The config file, then ``HASHCORE_*`` variables, then the flags; ``hashcore --store DIR
+    serve`` names the store as every other verb's ``--store`` does."""
+    from dataclasses import replace
+
+    from hashcore_server.config import load_config
+
     config = load_config(
         args.config,
         overrides={
             "listen": args.listen,
-            "store": args.store,
+            "store": args.store or args.global_store,
             "metrics_listen": args.metrics_listen,
         },
     )
@@ -55,5 +66,4 @@ def run(args: argparse.Namespace) -> int:
     if args.hash_processes is not None:
         limits = replace(config.limits, hash_processes=args.hash_processes)
         config = replace(config, limits=limits).validate()
-    code: int = serve(config)
-    return code
+    return config

@@ -18,6 +18,7 @@ from typing import Any
 
 from hashcore.backends import BACKEND_ENV, backend_table, check_table
 from hashcore.errors import HashcoreError, InvalidInput
+from hashcore.store import DEFAULT_DIR
 
 MIB = 1024 * 1024
 ROLES = ("lookup", "follow", "admin")
@@ -105,7 +106,7 @@ FOLLOW_KEYS = frozenset(
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     listen: str = "127.0.0.1:50051"
-    store: Path = Path("hashcore-store")
+    store: Path = DEFAULT_DIR
     tls: TlsConfig | None = None
     tokens: tuple[TokenGrant, ...] = ()
     allow_anonymous: bool = False
