@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING, Any
 from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_token
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.hash_pool import default_jobs
-from hashcore.store import DEFAULT_DIR
 
 if TYPE_CHECKING:
     from hashcore.engine_api import EngineAPI
 
 STORE_ENV = "HASHCORE_STORE"
 SERVER_ENV = "HASHCORE_SERVER"
+DEFAULT_STORE = Path("var/hashcore")
+"""Where a store is when none is named (relative to the working directory): every verb's, and
+``hashcore serve``'s (its config's default), so a bank made with ``hashcore bank`` is the one
+the server serves. Here, not in :mod:`hashcore.store`, which ``hash`` never imports."""
 
 
 def utc_time(seconds: float) -> str:
@@ -40,7 +43,7 @@ def store_parent(*, hash_only: bool = False) -> argparse.ArgumentParser:
         "--store",
         type=Path,
         metavar="DIR",
-        help=f"store directory (default: ${STORE_ENV}, else ./{DEFAULT_DIR})",
+        help=f"store directory (default: ${STORE_ENV}, else ./{DEFAULT_STORE})",
     )
     remote = parent.add_argument_group("remote server (instead of a local store)")
     remote.add_argument(
@@ -106,7 +109,7 @@ def store_dir(args: argparse.Namespace) -> Path:
     if chosen is not None:
         return chosen
     env = os.environ.get(STORE_ENV)
-    return Path(env) if env else DEFAULT_DIR
+    return Path(env) if env else DEFAULT_STORE
 
 
 def server_address(args: argparse.Namespace, profile: Profile | None = None) -> str | None:

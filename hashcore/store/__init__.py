@@ -7,18 +7,13 @@ column types) at every start, and a command that only hashes never needs SQLite.
 from __future__ import annotations
 
 from importlib import import_module
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hashcore.store.store import Change, LiveEntry, Store
     from hashcore.store.writer import StoreWriter, UpsertOutcome
 
-__all__ = ["DEFAULT_DIR", "Change", "LiveEntry", "Store", "StoreWriter", "UpsertOutcome"]
-
-DEFAULT_DIR = Path("var/hashcore")
-"""Where a store is when none is named (relative to the working directory): the CLI's verbs and
-``hashcore serve`` alike, so a bank made with ``hashcore bank`` is the one the server serves."""
+__all__ = ["Change", "LiveEntry", "Store", "StoreWriter", "UpsertOutcome"]
 
 _HOMES = {
     "Change": "hashcore.store.store",

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from hashcore.backends import BACKEND_ENV, backend_table, check_table
+from hashcore.cli.common import DEFAULT_STORE
 from hashcore.errors import HashcoreError, InvalidInput
-from hashcore.store import DEFAULT_DIR
 
 MIB = 1024 * 1024
 ROLES = ("lookup", "follow", "admin")
@@ -106,7 +106,7 @@ FOLLOW_KEYS = frozenset(
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     listen: str = "127.0.0.1:50051"
-    store: Path = DEFAULT_DIR
+    store: Path = DEFAULT_STORE
     tls: TlsConfig | None = None
     tokens: tuple[TokenGrant, ...] = ()
     allow_anonymous: bool = False
