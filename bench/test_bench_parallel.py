@@ -395,8 +395,10 @@ def test_content_lookups_workers(
             finally:
                 process.close()
             if workers == 1:
-                apart = [ServerProcess(copy, 1) for copy in small_store_copies]
-                try:
+                apart: list[ServerProcess] = []
+                try:  # a server that fails to start leaves none of the others running
+                    for copy in small_store_copies:
+                        apart.append(ServerProcess(copy, 1))
                     started(apart, 1, contents[0])
                     independent.append(wall / lookups_seconds(apart, contents))
                 finally:
