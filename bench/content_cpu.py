@@ -69,18 +69,32 @@ def cpu_split(server_pid: int) -> tuple[float, float, float]:
     )
 
 
+def started(servers: list[ServerProcess], workers: int, content: bytes) -> list[ServerProcess]:
+    """``servers`` after a lookup per worker each, which starts their hashing processes."""
+    for server in servers:
+        for _ in range(workers):
+            server.matching.Lookup(pb.LookupRequest(content=content), timeout=120)
+    return servers
+
+
+def lookups_seconds(servers: list[ServerProcess], contents: list[bytes], callers: int) -> float:
+    """Wall time of ``contents`` sent as content lookups by ``callers`` threads, caller ``n``
+    to ``servers[n % len(servers)]``."""
+
+    def caller(number: int) -> None:
+        server = servers[number % len(servers)]
+        for content in contents[number::callers]:
+            server.matching.Lookup(pb.LookupRequest(content=content), timeout=120)
+
+    return run_concurrently(callers, caller)
+
+
 def measure(store: Path, contents: list[bytes], workers: int) -> float:
     server = ServerProcess(store, workers)
     try:
-        for _ in range(workers):
-            server.matching.Lookup(pb.LookupRequest(content=contents[0]), timeout=120)
+        started([server], workers, contents[0])
         before = cpu_split(server.process.pid)
-
-        def caller(number: int) -> None:
-            for content in contents[number::2]:
-                server.matching.Lookup(pb.LookupRequest(content=content), timeout=120)
-
-        wall = run_concurrently(2, caller)
+        wall = lookups_seconds([server], contents, 2)
         hashing, serving, calling = (
             a - b for a, b in zip(cpu_split(server.process.pid), before, strict=True)
         )

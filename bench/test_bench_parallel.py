@@ -32,12 +32,11 @@ from typing import Any
 
 import av
 import pytest
-from content_cpu import cpu_split, pictures
+from content_cpu import cpu_split, lookups_seconds, pictures, started
 from PIL import Image
-from test_bench_server import ServerProcess, run_concurrently
+from test_bench_server import ServerProcess
 
 from conftest import REPO, shared_data_dir
-from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.engine import Engine
 from hashcore.hash_pool import default_jobs
 from hashcore_tmk import compute_tmk
@@ -348,26 +347,6 @@ def small_store_copies(small_store: Path) -> list[Path]:
     return copies
 
 
-def started(servers: list[ServerProcess], workers: int, content: bytes) -> list[ServerProcess]:
-    """``servers`` after a lookup per worker each, which starts their hashing processes."""
-    for server in servers:
-        for _ in range(workers):
-            server.matching.Lookup(pb.LookupRequest(content=content), timeout=120)
-    return servers
-
-
-def lookups_seconds(servers: list[ServerProcess], contents: list[bytes]) -> float:
-    """Wall time of ``contents`` sent as content lookups by JOBS callers, caller ``n`` to
-    ``servers[n % len(servers)]``."""
-
-    def caller(number: int) -> None:
-        server = servers[number % len(servers)]
-        for content in contents[number::JOBS]:
-            server.matching.Lookup(pb.LookupRequest(content=content), timeout=120)
-
-    return run_concurrently(JOBS, caller)
-
-
 def test_content_lookups_workers(
     benchmark: Any, jpeg_folder: Path, small_store: Path, small_store_copies: list[Path]
 ) -> None:
@@ -387,7 +366,7 @@ def test_content_lookups_workers(
             try:
                 started([process], workers, contents[0])
                 before = cpu_split(process.process.pid)
-                wall = lookups_seconds([process], contents)
+                wall = lookups_seconds([process], contents, JOBS)
                 hashing, serving, calling = (
                     a - b for a, b in zip(cpu_split(process.process.pid), before, strict=True)
                 )
@@ -400,7 +379,7 @@ def test_content_lookups_workers(
                     for copy in small_store_copies:
                         apart.append(ServerProcess(copy, 1))
                     started(apart, 1, contents[0])
-                    independent.append(wall / lookups_seconds(apart, contents))
+                    independent.append(wall / lookups_seconds(apart, contents, JOBS))
                 finally:
                     for each in apart:
                         each.close()
