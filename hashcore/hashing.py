@@ -222,18 +222,36 @@ def _with_path(path: Path, message: str) -> str:
     return f"{path}: {message.removeprefix(own)}"
 
 
-def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
-    """The given files, and every file below the given folders (sorted, hidden ones skipped)."""
+def iter_files(paths: Iterable[Path | str], skip: Iterable[Path] = ()) -> Iterator[Path]:
+    """The given files, and every file below the given folders (sorted, hidden ones skipped).
+
+    Folders in ``skip`` are not entered, however they are reached: the CLI passes its store,
+    whose default (``./var/hashcore``) sits inside the folder a user adds or hashes, and whose
+    database files are no one's content."""
+    skipped = {_identity(folder) for folder in skip if folder.is_dir()}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            if skipped and _identity(path) in skipped:
+                continue
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(
+                    d
+                    for d in dirs
+                    if not d.startswith(".")
+                    and not (skipped and _identity(Path(root) / d) in skipped)
+                )
                 for name in sorted(files):
                     if not name.startswith("."):
                         yield Path(root) / name
         else:
             yield path
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    """The folder itself, whatever path reaches it (relative, absolute, a link)."""
+    found = folder.stat()
+    return found.st_dev, found.st_ino
 
 
 def ensure_content(path: Path) -> None:

@@ -118,6 +118,33 @@ def test_bank_add_says_each_problem_once(
     assert refusal == f"hashcore: error: {empty}: not added: empty file (0 bytes): nothing to hash"
 
 
+def test_folders_walked_skip_the_store_inside_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The default store (``./var/hashcore``) sits inside the folder a user adds: ``bank add
+    .`` banked the store's own database files (its WAL changing as they were read), ``hash .``
+    and ``lookup .`` hashed them. However the store is reached, none of them enters it."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(media(BRIDGE), folder / "photo.jpg")
+    store = folder / "var" / "hashcore"
+    run(capsys, "--store", str(store), "bank", "create", "local")
+    code, out, _ = run(capsys, "--store", str(store), "bank", "add", "local", str(folder))
+    assert code == 0 and [line.split("\t")[1] for line in out.splitlines()] == [
+        str(folder / "photo.jpg")
+    ]
+    code, out, _ = run(capsys, "--store", str(store), "hash", "--json", str(folder))
+    assert code == 0 and [json.loads(line)["path"] for line in out.splitlines()] == [
+        str(folder / "photo.jpg")
+    ]
+    linked = tmp_path / "same-store"
+    linked.symlink_to(store)  # another path to the same folder is still the store
+    code, out, _ = run(capsys, "lookup", "--json", str(folder), "--store", str(linked))
+    assert code == 0 and [json.loads(line)["path"] for line in out.splitlines()] == [
+        str(folder / "photo.jpg")
+    ]
+
+
 def test_lookup_from_hash_json_equals_file_lookup(
     capsys: pytest.CaptureFixture[str], store: list[str], tmp_path: Path
 ) -> None:

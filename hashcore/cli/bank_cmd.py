@@ -17,6 +17,7 @@ from hashcore.cli.common import (
     open_engine,
     parse_thresholds,
     require_store,
+    store_dir,
     store_parent,
     utc_time,
     verb_group,
@@ -144,7 +145,7 @@ def run_add(args: argparse.Namespace) -> int:
     tally: Counter[str] = Counter()
     with open_engine(args) as engine:
         engine.get_bank(args.name)  # fail before hashing anything if the bank is unknown
-        files = list(iter_files(args.paths))
+        files = list(iter_files(args.paths, skip=[store_dir(args)]))
         progress = Progress(len(files), "adding")
         for hashes in hash_files(files, engine.registry, jobs=args.jobs):
             outcome, line, warnings = _add_one(engine, args.name, hashes, args.label)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hashcore.cli.common import add_jobs_option
+from hashcore.cli.common import add_jobs_option, store_dir
 from hashcore.cli.progress import Progress
 from hashcore.hash_pool import hash_files
 from hashcore.hashing import FileHashes, iter_files
@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     registry = load_registry()
-    files = list(iter_files(args.paths))
+    files = list(iter_files(args.paths, skip=[store_dir(args)]))
     for directory in (args.tmk_dir, args.vpdq_dir):
         if directory:
             directory.mkdir(parents=True, exist_ok=True)

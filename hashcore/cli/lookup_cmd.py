@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     triage, looked_up = Triage(), 0
     where = answered_by(args)
     store = " ".join(where)
-    files = list(iter_files(args.paths))
+    files = list(iter_files(args.paths, skip=[store_dir(args)]))
     progress = Progress(len(files) if files else None, "looking up")
     with open_engine(args) as engine:
         for path, result in _results(engine, args, thresholds, hashes, files):
