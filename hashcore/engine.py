@@ -23,7 +23,17 @@ from hashcore.hashing import hash_file
 from hashcore.hits import FamilyHits, match_hits, search_family
 from hashcore.index_set import IndexSet
 from hashcore.matching import check_thresholds, loosest_threshold
-from hashcore.model import Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult, Skipped
+from hashcore.model import (
+    Added,
+    Bank,
+    BankInfo,
+    BankSettings,
+    Entry,
+    EntryStatus,
+    LookupResult,
+    Skipped,
+    UpsertOutcome,
+)
 from hashcore.opinions.exceptions import drop_excepted
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal
@@ -144,23 +154,24 @@ class Engine(EngineAPI):
         ``external_id`` the entry is keyed by the file's MD5 (``md5:<hex>``), so adding the same
         file twice updates one entry instead of creating a duplicate.
         """
-        return self.add_hashes(bank, hashes_to_add(path, self.registry), source=str(path), **fields)
+        signals = hashes_to_add(path, self.registry)
+        return self.add_hashes(bank, signals, source=str(path), **fields).entry
 
     def add_hashes(
         self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
-    ) -> Entry:
+    ) -> Added:
         """Add a file's hashes as one entry, keyed like :meth:`add_file`: without an
         ``external_id``, by the file's MD5 (``md5:<hex>``), so adding it again (a re-run after
-        a kill) updates that entry instead of creating a duplicate."""
+        a kill) updates that entry instead of creating a duplicate. The outcome says which."""
         external_id = fields.get("external_id")
         if external_id is None:
             external_id = content_key(signals)
             if external_id is None:
-                return self.add_entry(bank, signals, **fields)
+                return Added(self.add_entry(bank, signals, **fields), UpsertOutcome.ADDED)
         labels, source = fields.get("labels", ()), fields.get("source")
         with self.batch() as writer:
-            writer.upsert_entry(bank, external_id, signals, labels=labels, source=source)
-        return self.store.find_entry(bank, external_id)
+            outcome = writer.upsert_entry(bank, external_id, signals, labels=labels, source=source)
+        return Added(self.store.find_entry(bank, external_id), outcome)
 
     def iter_entries(self, bank: str) -> Iterator[Entry]:
         """Every entry of ``bank`` (any status), streamed in id order: exports."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol, Self, TypedDict, Unpack
 
 from hashcore.errors import ContentError
 from hashcore.hashing import FileHashes, hash_file
-from hashcore.model import Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult
+from hashcore.model import Added, Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
 from hashcore.store.rows import clean_labels
@@ -146,9 +146,10 @@ class EngineAPI(Protocol):
 
     def add_hashes(
         self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
-    ) -> Entry:
+    ) -> Added:
         """Add a file's hashes as one entry keyed by its MD5 (``md5:<hex>``) unless given an
-        ``external_id``: adding the same file again never makes a second entry."""
+        ``external_id``: adding the same file again never makes a second entry, and the
+        outcome says whether the entry is new, updated or was there already."""
         ...
 
     def add_file(self, bank: str, path: Path, **fields: Unpack[FileFields]) -> Entry:

@@ -18,6 +18,18 @@ class EntryStatus(StrEnum):
     DELETED = "deleted"
 
 
+class UpsertOutcome(StrEnum):
+    """What a write keyed by ``external_id`` did to its bank: an import's tallies, and what
+    ``bank add`` tells the analyst of each file."""
+
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    NOT_HELD = "not_held"
+    """A deletion or withdrawal of an entry the bank never held: nothing to stop matching, but
+    kept as a tombstone so a late, older copy of the record cannot bring it in."""
+
+
 PRIORITIES = range(1, 6)
 """Bank priorities, 1 the highest; see :attr:`Bank.priority`."""
 
@@ -89,6 +101,15 @@ class Entry:
     created_at: float
     updated_at: float
     signals: tuple[Signal, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """An entry as adding a file's hashes left it, and what the add did: a file the bank held
+    already, unchanged, is reported as such rather than as a new entry."""
+
+    entry: Entry
+    outcome: UpsertOutcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,30 @@ def test_re_adding_updates_labels_instead_of_duplicating(
     capsys.readouterr()
 
 
+def test_bank_add_says_which_files_the_bank_held_already(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A re-run reports the files it found as already there (not as added), and the ones
+    whose labels it changed as updated, each line with the entry that holds the file."""
+    write_images(tmp_path / "pics", 3)
+    store, pics = str(tmp_path / "store"), str(tmp_path / "pics")
+    main(["bank", "create", "b", "--store", store])
+    capsys.readouterr()
+    main(["bank", "add", "b", pics, "--store", store])
+    first = capsys.readouterr()
+    assert "3 files, 3 added, 0 already there, 0 not added" in first.err
+    ids = sorted(line.split("\t")[0] for line in first.out.splitlines())
+    assert main(["bank", "add", "b", pics, "--store", store]) == 0
+    again = capsys.readouterr()
+    assert "3 files, 0 added, 3 already there, 0 not added" in again.err
+    assert sorted(line.split("\t")[0] for line in again.out.splitlines()) == ids
+    assert again.out.count("(already in b)") == 3
+    assert main(["bank", "add", "b", pics, "--store", store, "--label", "seen"]) == 0
+    labelled = capsys.readouterr()
+    assert "3 files, 0 added, 3 updated, 0 already there, 0 not added" in labelled.err
+    assert labelled.out.count("(already in b, updated)") == 3
+
+
 def test_remote_bank_add_twice_adds_nothing_new(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -255,7 +255,7 @@ def test_version_2_store_is_migrated(tmp_path: Path) -> None:
         engine.create_bank("csem")
         # Without crops: a version 2 store never had variants to lose.
         plain = uncropped(hash_file(PHOTO, registry()).signals)
-        old = engine.add_hashes("csem", plain, source=str(PHOTO))
+        old = engine.add_hashes("csem", plain, source=str(PHOTO)).entry
     conn = sqlite3.connect(directory / "hashcore.sqlite3")
     conn.executescript(V2_ENTRY_SIGNALS)
     conn.close()

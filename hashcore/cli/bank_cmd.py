@@ -28,7 +28,7 @@ from hashcore.engine_api import EngineAPI
 from hashcore.errors import AlreadyExists, HashcoreError, InvalidInput
 from hashcore.hash_pool import hash_files
 from hashcore.hashing import FileHashes, iter_files
-from hashcore.model import Bank, BankInfo
+from hashcore.model import Bank, BankInfo, UpsertOutcome
 from hashcore.signals import stored_variant
 
 
@@ -164,10 +164,12 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def add_summary(bank: str, files: int, tally: Counter[str]) -> str:
-    """``bank b: 12 files, 11 added, 1 already there, 0 not added (2 too featureless for PDQ)``."""
+    """``bank b: 12 files, 11 added, 1 already there, 0 not added (2 too featureless for PDQ)``;
+    ``N updated`` after ``added`` when files already there got new labels or a new source."""
+    updated = f"{tally['updated']} updated, " if tally["updated"] else ""
     line = (
         f"bank {bank}: {files} file{'' if files == 1 else 's'}, {tally['added']} added, "
-        f"{tally['already']} already there, {tally['failed']} not added"
+        f"{updated}{tally['already']} already there, {tally['failed']} not added"
     )
     if tally["featureless"]:
         line += f" ({tally['featureless']} too featureless for some families to match on)"
@@ -177,8 +179,9 @@ def add_summary(bank: str, files: int, tally: Counter[str]) -> str:
 def _add_one(
     engine: EngineAPI, bank: str, hashes: FileHashes, labels: list[str]
 ) -> tuple[str, str, list[str]]:
-    """``(outcome, line, warnings)``: ``added`` with ``<entry id>\t<path>``, ``already``, or
-    ``failed`` with the reason; warnings name hashes that failed or cannot match."""
+    """``(outcome, line, warnings)``: ``added`` with ``<entry id>\t<path>``; ``updated`` (new
+    labels or source) or ``already`` (as it was) with the entry already holding the file; or
+    ``failed`` with the reason. Warnings name hashes that failed or cannot match."""
     path = hashes.path
     warnings = hashes.messages()  # one decoding failure fails PDQ and pHash alike: said once
     warnings += [
@@ -197,13 +200,18 @@ def _add_one(
     ]
     try:
         # Keyed by the file's MD5, so a re-run (after a kill) updates instead of duplicating.
-        entry = engine.add_hashes(bank, hashes.signals, labels=labels, source=str(path))
+        added = engine.add_hashes(bank, hashes.signals, labels=labels, source=str(path))
     except AlreadyExists:  # a server's bank (AddSignals does not update) has the file already
         return "already", f"-\t{path}\t(already in {bank})", warnings
     except HashcoreError as error:
         reasons = [m.removeprefix(f"{path}: ") for m in hashes.messages() or [error.message]]
         return "failed", f"{path}: not added: {'; '.join(reasons)}", []
-    return "added", f"{entry.id}\t{path}", warnings
+    entry_id = added.entry.id
+    if added.outcome is UpsertOutcome.UNCHANGED:
+        return "already", f"{entry_id}\t{path}\t(already in {bank})", warnings
+    if added.outcome is UpsertOutcome.UPDATED:
+        return "updated", f"{entry_id}\t{path}\t(already in {bank}, updated)", warnings
+    return "added", f"{entry_id}\t{path}", warnings
 
 
 def _one_change(args: argparse.Namespace, change: Callable[[EngineAPI], str]) -> int:

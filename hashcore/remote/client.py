@@ -25,7 +25,16 @@ from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add, lookup_hashed
 from hashcore.errors import InvalidInput, LimitExceeded
 from hashcore.hashing import ensure_content, hash_file
-from hashcore.model import Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult
+from hashcore.model import (
+    Added,
+    Bank,
+    BankInfo,
+    BankSettings,
+    Entry,
+    EntryStatus,
+    LookupResult,
+    UpsertOutcome,
+)
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.remote import wire
 from hashcore.remote.errors import TOKEN_ENV, NotRemote, RemoteError, query_error, translate
@@ -180,13 +189,13 @@ class RemoteEngine(EngineAPI):
 
     def add_hashes(
         self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
-    ) -> Entry:
+    ) -> Added:
         """``Engine.add_hashes`` over AddSignals: keyed by the file's MD5, so adding a file the
         bank already has raises :class:`AlreadyExists` instead of creating a duplicate."""
         from hashcore.engine import content_key
 
         fields["external_id"] = fields.get("external_id") or content_key(signals)
-        return self.add_entry(bank, signals, **fields)
+        return Added(self.add_entry(bank, signals, **fields), UpsertOutcome.ADDED)
 
     def add_file(self, bank: str, path: Path, **fields: Unpack[FileFields]) -> Entry:
         """Add a file: sent as content, or (``hash_only``) hashed here and sent as signals."""

@@ -25,13 +25,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
 
 from hashcore.errors import InvalidInput
-from hashcore.model import EntryStatus
+from hashcore.model import EntryStatus, UpsertOutcome
 from hashcore.signals import BitSignalType, Signal, SignalType, stored_variant
 from hashcore.store import bulk
 from hashcore.store.columns import Records
@@ -139,15 +138,6 @@ _COUNT_LIVE = (
     "INSERT INTO family_counts (family, live) VALUES (?, ?)"
     " ON CONFLICT (family) DO UPDATE SET live = live + excluded.live"
 )
-
-
-class UpsertOutcome(StrEnum):
-    ADDED = "added"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    NOT_HELD = "not_held"
-    """A deletion or withdrawal of an entry the bank never held: nothing to stop matching, but
-    kept as a tombstone so a late, older copy of the record cannot bring it in."""
 
 
 class EntryUpdate(Protocol):

@@ -19,14 +19,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hashcore.errors import AlreadyExists, InvalidInput, NotFound
-from hashcore.model import Bank, BankSettings, Entry, EntryOrigin, EntryStatus
+from hashcore.model import Bank, BankSettings, Entry, EntryOrigin, EntryStatus, UpsertOutcome
 from hashcore.signals import Signal
 from hashcore.store import sharing
 from hashcore.store.batch import (
     Batch,
     EntryUpdate,
     Upsert,
-    UpsertOutcome,
     Validator,
 )
 from hashcore.store.columns import Records

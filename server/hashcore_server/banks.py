@@ -86,7 +86,7 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
                     request.bank, hashes.signals, labels=labels, external_id=request.external_id
                 )
             else:  # keyed by the content's MD5: sending the same file again updates its entry
-                entry = engine.add_hashes(request.bank, hashes.signals, labels=labels)
+                entry = engine.add_hashes(request.bank, hashes.signals, labels=labels).entry
         return convert.entry_to_pb(entry)
 
     @rpc
