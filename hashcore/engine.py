@@ -32,7 +32,6 @@ from hashcore.model import (
     EntryStatus,
     LookupResult,
     Skipped,
-    UpsertOutcome,
 )
 from hashcore.opinions.exceptions import drop_excepted
 from hashcore.registry import SignalRegistry, load_registry
@@ -167,7 +166,7 @@ class Engine(EngineAPI):
         if external_id is None:
             external_id = content_key(signals)
             if external_id is None:
-                return Added(self.add_entry(bank, signals, **fields), UpsertOutcome.ADDED)
+                return Added(self.add_entry(bank, signals, **fields))
         labels, source = fields.get("labels", ()), fields.get("source")
         with self.batch() as writer:
             outcome = writer.upsert_entry(bank, external_id, signals, labels=labels, source=source)

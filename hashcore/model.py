@@ -109,7 +109,7 @@ class Added:
     already, unchanged, is reported as such rather than as a new entry."""
 
     entry: Entry
-    outcome: UpsertOutcome
+    outcome: UpsertOutcome = UpsertOutcome.ADDED
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,16 +25,7 @@ from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add, lookup_hashed
 from hashcore.errors import InvalidInput, LimitExceeded
 from hashcore.hashing import ensure_content, hash_file
-from hashcore.model import (
-    Added,
-    Bank,
-    BankInfo,
-    BankSettings,
-    Entry,
-    EntryStatus,
-    LookupResult,
-    UpsertOutcome,
-)
+from hashcore.model import Added, Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.remote import wire
 from hashcore.remote.errors import TOKEN_ENV, NotRemote, RemoteError, query_error, translate
@@ -195,7 +186,7 @@ class RemoteEngine(EngineAPI):
         from hashcore.engine import content_key
 
         fields["external_id"] = fields.get("external_id") or content_key(signals)
-        return Added(self.add_entry(bank, signals, **fields), UpsertOutcome.ADDED)
+        return Added(self.add_entry(bank, signals, **fields))
 
     def add_file(self, bank: str, path: Path, **fields: Unpack[FileFields]) -> Entry:
         """Add a file: sent as content, or (``hash_only``) hashed here and sent as signals."""
