@@ -32,6 +32,7 @@ from hashcore.model import (
     EntryStatus,
     LookupResult,
     Skipped,
+    UpsertOutcome,
 )
 from hashcore.opinions.exceptions import drop_excepted
 from hashcore.registry import SignalRegistry, load_registry
@@ -161,15 +162,22 @@ class Engine(EngineAPI):
     ) -> Added:
         """Add a file's hashes as one entry, keyed like :meth:`add_file`: without an
         ``external_id``, by the file's MD5 (``md5:<hex>``), so adding it again (a re-run after
-        a kill) updates that entry instead of creating a duplicate. The outcome says which."""
+        a kill) updates that entry instead of creating a duplicate. The outcome says which; an
+        entry removed before and active again is ``ADDED``: the bank did not match the file."""
         external_id = fields.get("external_id")
         if external_id is None:
             external_id = content_key(signals)
             if external_id is None:
                 return Added(self.add_entry(bank, signals, **fields))
         labels, source = fields.get("labels", ()), fields.get("source")
+        try:
+            was_active = self.store.find_entry(bank, external_id).status is EntryStatus.ACTIVE
+        except NotFound:  # a new entry, or no such bank (the upsert says which)
+            was_active = False
         with self.batch() as writer:
             outcome = writer.upsert_entry(bank, external_id, signals, labels=labels, source=source)
+        if not was_active:
+            outcome = UpsertOutcome.ADDED
         return Added(self.store.find_entry(bank, external_id), outcome)
 
     def iter_entries(self, bank: str) -> Iterator[Entry]:

@@ -106,7 +106,8 @@ class Entry:
 @dataclass(frozen=True, slots=True)
 class Added:
     """An entry as adding a file's hashes left it, and what the add did: a file the bank held
-    already, unchanged, is reported as such rather than as a new entry."""
+    already, unchanged, is reported as such rather than as a new entry; one whose entry had
+    been removed is added again (same entry id, active again)."""
 
     entry: Entry
     outcome: UpsertOutcome = UpsertOutcome.ADDED

@@ -68,6 +68,13 @@ def test_bank_add_says_which_files_the_bank_held_already(
     labelled = capsys.readouterr()
     assert "3 files, 0 added, 3 updated, 0 already there, 0 not added" in labelled.err
     assert labelled.out.count("(already in b, updated)") == 3
+    removed = ids[0]
+    assert main(["bank", "remove", "b", removed, "--store", store]) == 0
+    capsys.readouterr()
+    assert main(["bank", "add", "b", pics, "--store", store, "--label", "seen"]) == 0
+    restored = capsys.readouterr()  # the removed file is in the bank again, under its old id
+    assert "3 files, 1 added, 2 already there, 0 not added" in restored.err
+    assert f"{removed}\t" in restored.out and "updated" not in restored.out
 
 
 def test_remote_bank_add_twice_adds_nothing_new(
