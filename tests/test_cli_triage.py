@@ -302,6 +302,7 @@ def test_export_round_trip_keeps_bank_settings_and_drops_local_paths(
     create = ["bank", "create", "b", "--threshold", "pdq=10", "--label", "x", "--label", "y"]
     assert run(capsys, *create, "--source", "hotline-a", *sender)[0] == 0
     assert run(capsys, "bank", "add", "b", str(ORIGINAL), *sender)[0] == 0
+    assert run(capsys, "bank", "disable", "b", *sender)[0] == 0  # a backup of a paused bank
     export = tmp_path / "b.jsonl"
     assert run(capsys, "bank", "export", "b", "-o", str(export), *sender)[0] == 0
     assert str(ORIGINAL.parent) not in export.read_text()  # no local path leaves the machine
@@ -309,11 +310,13 @@ def test_export_round_trip_keeps_bank_settings_and_drops_local_paths(
         capsys, "bank", "import", "b", str(export), "--format", "hashcore", "--create", *receiver
     )
     assert code == 0, err
+    assert "bank b created disabled" in err
     [before] = json.loads(run(capsys, "bank", "list", "--json", *sender)[1])
     [after] = json.loads(run(capsys, "bank", "list", "--json", *receiver)[1])
     for setting in ("labels", "thresholds", "source", "priority", "entries", "signals", "enabled"):
         assert after[setting] == before[setting], setting
-    assert after["thresholds"] == {"pdq": 10}
+    assert after["thresholds"] == {"pdq": 10} and after["enabled"] is False
+    assert run(capsys, "bank", "enable", "b", *receiver)[0] == 0
     assert run(capsys, "lookup", str(ROTATED), *receiver)[0] == 0
 
     with_sources = tmp_path / "with-sources.jsonl"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,11 @@ def test_native_format_reads_what_it_writes(registry: SignalRegistry) -> None:
     settings = native.bank_settings(io.BytesIO(text.encode()))
     assert settings == BankSettings(("csam",), {"pdq": 10.0}, "hotline-a")
     assert native.bank_settings(io.BytesIO(b"not json\n")) is None
+    paused = header_line(replace(bank, enabled=False))
+    assert native.bank_settings(io.BytesIO(paused.encode())) == replace(settings, enabled=False)
+    older = json.loads(paused)
+    del older["bank"]["enabled"]  # written before the header said it
+    assert native.bank_settings(io.BytesIO(json.dumps(older).encode())) == settings
     items = list(native.read(io.BytesIO(text.encode())))
     assert [i for i in items if not isinstance(i, BankUpdate)] == []
     for entry, update in zip(entries, items, strict=True):

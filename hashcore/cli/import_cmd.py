@@ -139,6 +139,12 @@ def run_import(args: argparse.Namespace) -> int:
             summary = engine.import_file_with(args.name, args.path, how, progress)
         finally:
             progress.close()
+    if create is not None and not create.enabled:  # the file said so: a backup of a paused bank
+        print(
+            f"hashcore: bank {args.name} created disabled, as the file's header says; "
+            f"`hashcore bank enable {args.name}` to match against it",
+            file=sys.stderr,
+        )
     return _report(summary, args.json)
 
 

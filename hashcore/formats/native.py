@@ -46,6 +46,7 @@ def header_line(bank: Bank) -> str:
                 "source": bank.source,
                 "thresholds": dict(bank.thresholds),
                 "priority": bank.priority,
+                "enabled": bank.enabled,
             },
         }
     )
@@ -94,8 +95,10 @@ class NativeFormat(BankFormat):
     description: ClassVar[str] = "hashcore JSON-lines bank export (lossless)"
 
     def bank_settings(self, stream: IO[bytes]) -> BankSettings | None:
-        """The header's labels, thresholds and source; ``None`` if the header is unusable
-        (:meth:`read` then reports why)."""
+        """The header's labels, thresholds, source, priority and whether the bank matched (a
+        restored backup of a disabled bank stays disabled; a header without ``enabled``, from
+        before it was written, means enabled); ``None`` if the header is unusable (:meth:`read`
+        then reports why)."""
         line = next((text for text in text_lines(stream) if text.strip()), "")
         try:
             header = json.loads(line)
@@ -121,6 +124,7 @@ class NativeFormat(BankFormat):
             },
             source=source if isinstance(source, str) and source else None,
             priority=priority if type(priority) is int and priority in PRIORITIES else None,
+            enabled=bank.get("enabled") is not False,
         )
 
     def read(self, stream: IO[bytes]) -> Iterator[Item]:
