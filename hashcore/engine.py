@@ -32,7 +32,6 @@ from hashcore.model import (
     EntryStatus,
     LookupResult,
     Skipped,
-    UpsertOutcome,
 )
 from hashcore.opinions.exceptions import drop_excepted
 from hashcore.registry import SignalRegistry, load_registry
@@ -170,15 +169,8 @@ class Engine(EngineAPI):
             if external_id is None:
                 return Added(self.add_entry(bank, signals, **fields))
         labels, source = fields.get("labels", ()), fields.get("source")
-        try:
-            was_active = self.store.find_entry(bank, external_id).status is EntryStatus.ACTIVE
-        except NotFound:  # a new entry, or no such bank (the upsert says which)
-            was_active = False
         with self.batch() as writer:
-            outcome = writer.upsert_entry(bank, external_id, signals, labels=labels, source=source)
-        if not was_active:
-            outcome = UpsertOutcome.ADDED
-        return Added(self.store.find_entry(bank, external_id), outcome)
+            return writer.add_file(bank, external_id, signals, labels=labels, source=source)
 
     def iter_entries(self, bank: str) -> Iterator[Entry]:
         """Every entry of ``bank`` (any status), streamed in id order: exports."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 from crash_support import store_state, write_images
 from server_support import running_server
@@ -89,6 +90,59 @@ def test_remote_bank_add_twice_adds_nothing_new(
         out = capsys.readouterr().out
         assert out.count("already in b") == 4
         assert len(store_state(srv.store)["b"]) == 4
+
+
+def test_remote_bank_add_restores_a_removed_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Over the server as locally: a removed file added again is active again, said added."""
+    write_images(tmp_path / "pics", 2)
+    with running_server(tmp_path) as srv:
+        remote = ["--server", srv.address]
+        assert main(["bank", "create", "b", *remote]) == 0
+        assert main(["bank", "add", "b", str(tmp_path / "pics"), *remote]) == 0
+        capsys.readouterr()
+        assert main(["bank", "remove", "b", "1", *remote]) == 0
+        capsys.readouterr()
+        assert main(["bank", "add", "b", str(tmp_path / "pics"), *remote]) == 0
+        out, err = capsys.readouterr()
+        assert "2 files, 1 added, 1 already there, 0 not added" in err
+        assert out.splitlines()[0].startswith("1\t") and "(already in b)" in out.splitlines()[1]
+        _, banks = srv.stubs()
+        assert banks.GetBank(pb.GetBankRequest(name="b"), timeout=10).entries == 2
+
+
+def test_add_signals_upsert_says_what_each_entry_became(tmp_path: Path) -> None:
+    def entry(external_id: str, byte: int, labels: tuple[str, ...] = ()) -> pb.NewEntry:
+        signal = pb.Signal(type="md5", value=bytes([byte]) * 16)
+        return pb.NewEntry(signals=[signal], external_id=external_id, labels=labels)
+
+    with running_server(tmp_path) as srv:
+        _, banks = srv.stubs()
+        banks.CreateBank(pb.CreateBankRequest(name="b"), timeout=10)
+        plain = pb.AddSignalsRequest(bank="b", entries=[entry("a", 1)])
+        first = banks.AddSignals(plain, timeout=10)
+        assert list(first.outcomes) == []  # not asked for: every entry is new or refused
+        with pytest.raises(grpc.RpcError) as refused:
+            banks.AddSignals(plain, timeout=10)
+        assert refused.value.code() is grpc.StatusCode.ALREADY_EXISTS
+        banks.RemoveEntries(pb.RemoveEntriesRequest(bank="b", entry_ids=[first.entries[0].id]))
+        upsert = pb.AddSignalsRequest(
+            bank="b",
+            entries=[entry("a", 1), entry("new", 2), entry("new", 2, ("seen",)), entry("", 3)],
+            upsert=True,
+        )
+        answer = banks.AddSignals(upsert, timeout=10)
+        assert list(answer.outcomes) == ["added", "added", "updated", "added"]
+        restored, new, relabelled, keyless = answer.entries
+        assert restored.id == first.entries[0].id and restored.status == "active"
+        assert relabelled.id == new.id and list(relabelled.labels) == ["seen"]
+        assert keyless.external_id not in ("", "a", "new")
+        again = banks.AddSignals(
+            pb.AddSignalsRequest(bank="b", entries=[entry("a", 1)], upsert=True), timeout=10
+        )
+        assert list(again.outcomes) == ["unchanged"] and again.entries[0].id == restored.id
+        assert banks.GetBank(pb.GetBankRequest(name="b"), timeout=10).entries == 3
 
 
 def test_add_content_twice_is_one_entry(tmp_path: Path) -> None:

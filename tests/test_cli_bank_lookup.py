@@ -96,7 +96,7 @@ def test_bank_add_reports_failed_files(
         "empty.jpg" in err and "bank local: 2 files, 1 added, 0 already there, 1 not added" in err
     )
     code, out, _ = run(capsys, "bank", "list", *store)
-    assert "local  (enabled; 1 entries" in out and "pdq=10" in out
+    assert "local  (enabled; 1 entry;" in out and "pdq=10" in out
     assert run(capsys, "bank", "add", "nosuch", str(folder), *store)[0] == 2
 
 

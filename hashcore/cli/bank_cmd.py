@@ -110,7 +110,8 @@ def run_list(args: argparse.Namespace) -> int:
         if bank.priority is not None:
             state += f", priority {bank.priority}"
         families = ", ".join(f"{k} {v}" for k, v in sorted(info.signals_per_family.items()))
-        print(f"{bank.name}  ({state}; {info.entries} entries{'; ' if families else ''}{families})")
+        size = f"{info.entries} entr{'y' if info.entries == 1 else 'ies'}"
+        print(f"{bank.name}  ({state}; {size}{'; ' if families else ''}{families})")
         if bank.labels:
             print(f"  labels: {', '.join(bank.labels)}")
         if bank.thresholds:

@@ -181,12 +181,20 @@ class RemoteEngine(EngineAPI):
     def add_hashes(
         self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
     ) -> Added:
-        """``Engine.add_hashes`` over AddSignals: keyed by the file's MD5, so adding a file the
-        bank already has raises :class:`AlreadyExists` instead of creating a duplicate."""
+        """``Engine.add_hashes`` over AddSignals with ``upsert``: keyed by the file's MD5, so
+        adding a file the bank has already updates its entry, and the outcome says which. A
+        server from before ``upsert`` refuses such a file with :class:`AlreadyExists`."""
         from hashcore.engine import content_key
 
-        fields["external_id"] = fields.get("external_id") or content_key(signals)
-        return Added(self.add_entry(bank, signals, **fields))
+        new = pb.NewEntry(
+            signals=[wire.signal_to_pb(s) for s in signals],
+            external_id=fields.get("external_id") or content_key(signals) or "",
+            labels=list(fields.get("labels", ())),
+            source=fields.get("source") or "",
+        )
+        request = pb.AddSignalsRequest(bank=bank, entries=[new], upsert=True)
+        [added] = wire.added_from_pb(self._call(self._banks.AddSignals, request))
+        return added
 
     def add_file(self, bank: str, path: Path, **fields: Unpack[FileFields]) -> Entry:
         """Add a file: sent as content, or (``hash_only``) hashed here and sent as signals."""

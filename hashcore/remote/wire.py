@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.model import (
+    Added,
     Bank,
     BankInfo,
     Entry,
@@ -23,6 +24,7 @@ from hashcore.model import (
     SetAside,
     SignalHit,
     Skipped,
+    UpsertOutcome,
 )
 from hashcore.signals import Signal
 
@@ -222,3 +224,13 @@ def entry_from_pb(message: pb.Entry) -> Entry:
         signals=tuple(signal_from_pb(s) for s in message.signals),
         **_record_from_pb(message),
     )
+
+
+def added_from_pb(message: pb.AddSignalsResponse) -> list[Added]:
+    """Each entry of an AddSignals answer with its outcome; without ``outcomes`` (no
+    ``upsert`` asked, or a server from before it) every entry is new."""
+    entries = [entry_from_pb(e) for e in message.entries]
+    if not message.outcomes:
+        return [Added(entry) for entry in entries]
+    outcomes = [UpsertOutcome(o) for o in message.outcomes]
+    return [Added(e, o) for e, o in zip(entries, outcomes, strict=True)]

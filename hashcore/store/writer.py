@@ -19,7 +19,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hashcore.errors import AlreadyExists, InvalidInput, NotFound
-from hashcore.model import Bank, BankSettings, Entry, EntryOrigin, EntryStatus, UpsertOutcome
+from hashcore.model import (
+    Added,
+    Bank,
+    BankSettings,
+    Entry,
+    EntryOrigin,
+    EntryStatus,
+    UpsertOutcome,
+)
 from hashcore.signals import Signal
 from hashcore.store import sharing
 from hashcore.store.batch import (
@@ -205,6 +213,38 @@ class StoreWriter:
         if isinstance(result, InvalidInput):
             raise result
         return result
+
+    def add_file(
+        self,
+        bank: str,
+        external_id: str,
+        signals: Sequence[Signal],
+        *,
+        labels: Iterable[str] = (),
+        source: str | None = None,
+    ) -> Added:
+        """A file's hashes as the active entry ``external_id`` (``bank add``; AddSignals with
+        ``upsert``): a new entry, or the one that had them made to look like this.
+
+        The outcome is ``ADDED`` whenever the bank did not match the file before (no entry, or
+        one removed or withdrawn, active again under its id), else the upsert's: a re-run of
+        ``bank add`` can tell the analyst which files the bank had already.
+        """
+        external_id = _clean_external_id(external_id)
+        held = self._id_and_status(bank, external_id)
+        outcome = self.upsert_entry(bank, external_id, signals, labels=labels, source=source)
+        if held is None or held[1] != EntryStatus.ACTIVE.value:
+            outcome = UpsertOutcome.ADDED
+        after = held or self._id_and_status(bank, external_id)
+        assert after is not None  # the upsert wrote it
+        return Added(self._read_entry(self._conn, after[0]), outcome)
+
+    def _id_and_status(self, bank: str, external_id: str) -> tuple[int, str] | None:
+        row = self._conn.execute(
+            "SELECT id, status FROM entries WHERE bank_id = ? AND external_id = ?",
+            (self._bank_id(bank), external_id),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def upsert_entries(
         self, bank: str, updates: Sequence[EntryUpdate] | Records

@@ -9,6 +9,7 @@ from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.check import check_engine, report_to_pb
 from hashcore.errors import ContentError, InvalidInput, LimitExceeded
+from hashcore.model import Added
 from hashcore_server import convert
 from hashcore_server.auth import ADMIN, ALL
 from hashcore_server.calls import Call, State, rpc
@@ -108,19 +109,28 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
             for i, e in enumerate(request.entries)
         ]
         engine = self.state.require_engine()
-        entries = []
+        added: list[Added] = []
         with self.state.cpu_slot(call), engine.batch() as writer:  # one transaction
             for signals, external_id, labels, source in new:
-                entries.append(
-                    writer.add_entry(
-                        request.bank,
-                        signals,
-                        external_id=external_id,
-                        labels=labels,
-                        source=source,
+                if request.upsert and external_id is not None:
+                    add = writer.add_file(
+                        request.bank, external_id, signals, labels=labels, source=source
                     )
-                )
-        return pb.AddSignalsResponse(entries=[convert.entry_to_pb(e) for e in entries])
+                else:
+                    add = Added(
+                        writer.add_entry(
+                            request.bank,
+                            signals,
+                            external_id=external_id,
+                            labels=labels,
+                            source=source,
+                        )
+                    )
+                added.append(add)
+        return pb.AddSignalsResponse(
+            entries=[convert.entry_to_pb(a.entry) for a in added],
+            outcomes=[a.outcome.value for a in added] if request.upsert else [],
+        )
 
     @rpc
     def GetEntry(self, request: pb.GetEntryRequest, call: Call) -> pb.Entry:

@@ -368,18 +368,22 @@ class NewEntry(_message.Message):
     def __init__(self, signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., external_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class AddSignalsRequest(_message.Message):
-    __slots__ = ("bank", "entries")
+    __slots__ = ("bank", "entries", "upsert")
     BANK_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    UPSERT_FIELD_NUMBER: _ClassVar[int]
     bank: str
     entries: _containers.RepeatedCompositeFieldContainer[NewEntry]
-    def __init__(self, bank: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[NewEntry, _Mapping]]] = ...) -> None: ...
+    upsert: bool
+    def __init__(self, bank: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[NewEntry, _Mapping]]] = ..., upsert: _Optional[bool] = ...) -> None: ...
 
 class AddSignalsResponse(_message.Message):
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "outcomes")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[Entry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+    outcomes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., outcomes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetEntryRequest(_message.Message):
     __slots__ = ("bank", "entry_id")
