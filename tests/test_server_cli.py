@@ -85,6 +85,20 @@ def test_hash_only_lookup_never_sends_content(tmp_path, capsys, monkeypatch):
         assert code == 0 and sent
 
 
+def test_remote_add_file_is_keyed_by_md5_sent_as_content_or_as_hashes(tmp_path):
+    """Adding the same file again, either way, is the one entry a local store would have."""
+    with (
+        running_server(tmp_path) as srv,
+        RemoteEngine(srv.address) as content,
+        RemoteEngine(srv.address, hash_only=True) as hashes,
+    ):
+        content.create_bank("b")
+        first = content.add_file("b", ORIGINAL)
+        assert hashes.add_file("b", ORIGINAL).id == first.id
+        assert hashes.add_file("b", ORIGINAL, labels=["seen"]).labels == ("seen",)
+        assert content.get_bank("b").entries == 1 and first.external_id.startswith("md5:")
+
+
 def test_unreachable_server_and_refused_token_exit_2(tmp_path, capsys):
     code, _, err = run(capsys, "bank", "list", "--server", "127.0.0.1:1", "--server-timeout", "3")
     assert code == 2 and "unavailable" in err and "Traceback" not in err

@@ -202,7 +202,7 @@ def _add_one(
     try:
         # Keyed by the file's MD5, so a re-run (after a kill) updates instead of duplicating.
         added = engine.add_hashes(bank, hashes.signals, labels=labels, source=str(path))
-    except AlreadyExists:  # a server's bank (AddSignals does not update) has the file already
+    except AlreadyExists:  # a server from before AddSignals' upsert has the file already
         return "already", f"-\t{path}\t(already in {bank})", warnings
     except HashcoreError as error:
         reasons = [m.removeprefix(f"{path}: ") for m in hashes.messages() or [error.message]]

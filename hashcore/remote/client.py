@@ -197,11 +197,11 @@ class RemoteEngine(EngineAPI):
         return added
 
     def add_file(self, bank: str, path: Path, **fields: Unpack[FileFields]) -> Entry:
-        """Add a file: sent as content, or (``hash_only``) hashed here and sent as signals."""
+        """Add a file: sent as content, or (``hash_only``) hashed here and sent as signals;
+        keyed by its MD5 either way, as :meth:`Engine.add_file` is."""
         if self.hash_only:
-            return self.add_entry(
-                bank, hashes_to_add(path, self.registry), source=str(path), **fields
-            )
+            signals = hashes_to_add(path, self.registry)
+            return self.add_hashes(bank, signals, source=str(path), **fields).entry
         request = pb.AddContentRequest(
             bank=bank,
             content=_content(path),
