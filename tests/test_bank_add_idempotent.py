@@ -13,7 +13,7 @@ from server_support import running_server
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.cli.main import main
 from hashcore.engine import Engine
-from hashcore.registry import SignalRegistry
+from hashcore.registry import SignalRegistry, load_registry
 
 
 def test_adding_a_folder_twice_keeps_one_entry_per_file(
@@ -51,31 +51,40 @@ def test_bank_add_says_which_files_the_bank_held_already(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A re-run reports the files it found as already there (not as added), and the ones
-    whose labels it changed as updated, each line with the entry that holds the file."""
-    write_images(tmp_path / "pics", 3)
+    whose labels it changed as updated, each line with the entry that holds the file. A
+    second copy of a picture in the folder is already there too, on every run: its entry
+    keeps the source it was first added from."""
+    files = write_images(tmp_path / "pics", 3)
+    copy = tmp_path / "pics" / "zz-copy.png"
+    copy.write_bytes(files[0].read_bytes())
     store, pics = str(tmp_path / "store"), str(tmp_path / "pics")
+
+    def add(*extra: str) -> tuple[dict[str, str], str]:
+        assert main(["bank", "add", "b", pics, "--store", store, *extra]) == 0
+        out, err = capsys.readouterr()
+        lines = [line.split("\t") for line in out.splitlines()]
+        return {Path(line[1]).name: "\t".join([line[0], *line[2:]]) for line in lines}, err
+
     main(["bank", "create", "b", "--store", store])
     capsys.readouterr()
-    main(["bank", "add", "b", pics, "--store", store])
-    first = capsys.readouterr()
-    assert "3 files, 3 added, 0 already there, 0 not added" in first.err
-    ids = sorted(line.split("\t")[0] for line in first.out.splitlines())
-    assert main(["bank", "add", "b", pics, "--store", store]) == 0
-    again = capsys.readouterr()
-    assert "3 files, 0 added, 3 already there, 0 not added" in again.err
-    assert sorted(line.split("\t")[0] for line in again.out.splitlines()) == ids
-    assert again.out.count("(already in b)") == 3
-    assert main(["bank", "add", "b", pics, "--store", store, "--label", "seen"]) == 0
-    labelled = capsys.readouterr()
-    assert "3 files, 0 added, 3 updated, 0 already there, 0 not added" in labelled.err
-    assert labelled.out.count("(already in b, updated)") == 3
-    removed = ids[0]
+    first, err = add()
+    assert "4 files, 3 added, 1 already there, 0 not added" in err
+    assert first["zz-copy.png"] == f"{first['img0000.png']}\t(already in b)"
+    again, err = add()
+    assert "4 files, 0 added, 4 already there, 0 not added" in err
+    assert all(again[name] == f"{first[name].split()[0]}\t(already in b)" for name in first)
+    labelled, err = add("--label", "seen")
+    assert "4 files, 0 added, 3 updated, 1 already there, 0 not added" in err
+    assert labelled["img0001.png"].endswith("(already in b, updated)")
+    with Engine(tmp_path / "store", load_registry()) as engine:
+        entry = engine.get_entry("b", int(first["img0000.png"]))
+        assert entry.source == str(files[0]) and entry.labels == ("seen",)
+    removed = first["img0001.png"]
     assert main(["bank", "remove", "b", removed, "--store", store]) == 0
     capsys.readouterr()
-    assert main(["bank", "add", "b", pics, "--store", store, "--label", "seen"]) == 0
-    restored = capsys.readouterr()  # the removed file is in the bank again, under its old id
-    assert "3 files, 1 added, 2 already there, 0 not added" in restored.err
-    assert f"{removed}\t" in restored.out and "updated" not in restored.out
+    restored, err = add("--label", "seen")  # the removed file is in the bank again, under its id
+    assert "4 files, 1 added, 3 already there, 0 not added" in err
+    assert restored["img0001.png"] == removed
 
 
 def test_remote_bank_add_twice_adds_nothing_new(

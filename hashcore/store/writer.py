@@ -228,23 +228,29 @@ class StoreWriter:
 
         The outcome is ``ADDED`` whenever the bank did not match the file before (no entry, or
         one removed or withdrawn, active again under its id), else the upsert's: a re-run of
-        ``bank add`` can tell the analyst which files the bank had already.
+        ``bank add`` can tell the analyst which files the bank had already. An active entry
+        keeps the source it was added from: the same picture twice in a folder, or sent again
+        without one (AddContent), is the file the bank had, not an update on every re-run.
         """
         external_id = _clean_external_id(external_id)
-        held = self._id_and_status(bank, external_id)
-        outcome = self.upsert_entry(bank, external_id, signals, labels=labels, source=source)
-        if held is None or held[1] != EntryStatus.ACTIVE.value:
-            outcome = UpsertOutcome.ADDED
-        after = held or self._id_and_status(bank, external_id)
-        assert after is not None  # the upsert wrote it
-        return Added(self._read_entry(self._conn, after[0]), outcome)
-
-    def _id_and_status(self, bank: str, external_id: str) -> tuple[int, str] | None:
-        row = self._conn.execute(
-            "SELECT id, status FROM entries WHERE bank_id = ? AND external_id = ?",
+        held = self._conn.execute(
+            "SELECT id, status, source FROM entries WHERE bank_id = ? AND external_id = ?",
             (self._bank_id(bank), external_id),
         ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        active = held is not None and held[1] == EntryStatus.ACTIVE.value
+        if active and held[2] is not None:
+            source = held[2]
+        outcome = self.upsert_entry(bank, external_id, signals, labels=labels, source=source)
+        if not active:
+            outcome = UpsertOutcome.ADDED
+        return Added(self._read_entry(self._conn, self._entry_id(bank, external_id)), outcome)
+
+    def _entry_id(self, bank: str, external_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT id FROM entries WHERE bank_id = ? AND external_id = ?",
+            (self._bank_id(bank), external_id),
+        ).fetchone()
+        return int(row[0])
 
     def upsert_entries(
         self, bank: str, updates: Sequence[EntryUpdate] | Records
