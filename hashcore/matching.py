@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping
 from hashcore.errors import InvalidInput
 from hashcore.model import PRIORITIES, Bank, SignalHit
 from hashcore.registry import SignalRegistry
-from hashcore.signals import Metric, SignalType
+from hashcore.signals import BitSignalType, Metric, SignalType
 from hashcore.store.rows import clean_thresholds
 
 
@@ -33,8 +33,15 @@ def check_thresholds(
         registry.get(family)  # NotFound names an unknown family first
     checked = clean_thresholds(thresholds)
     for family, value in checked.items():
-        if registry.get(family).metric is Metric.HAMMING and value < 0:
+        signal_type = registry.get(family)
+        if signal_type.metric is Metric.HAMMING and value < 0:
             raise InvalidInput(f"threshold for {family!r} must be >= 0", field="thresholds")
+        bits = signal_type.bits if isinstance(signal_type, BitSignalType) else None
+        if bits is not None and value > bits:  # past every distance: a typo, never a policy
+            raise InvalidInput(
+                f"threshold for {family!r} must be 0 to {bits} (its hashes' bits), got {value:g}",
+                field="thresholds",
+            )
     return checked
 
 

@@ -460,6 +460,47 @@ def test_bank_priority_orders_matches_and_travels(
         assert remote.create_bank("urgent", priority=1).priority == 1
         assert remote.get_bank("urgent").bank.priority == 1
         assert remote.create_bank("plain").priority is None
+        server = ["--server", srv.address]
+        code, out, _ = run(capsys, "bank", "priority", "plain", "3", *server)
+        assert code == 0 and out == "bank plain priority set to 3\n"
+        assert run(capsys, "bank", "priority", "urgent", "none", *server)[0] == 0
+        priorities = {i.bank.name: i.bank.priority for i in remote.list_banks()}
+        assert priorities == {"plain": 3, "urgent": None}
+        code, _, err = run(capsys, "bank", "priority", "plain", "6", *server)
+        assert code == 2 and "priority must be 1 (highest) to 5" in err
+
+
+# A bank's own thresholds change after it is made: some families at a time, locally or remotely.
+
+
+def test_bank_threshold_sets_and_resets_families_locally_and_on_a_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local = ["--store", str(tmp_path / "s")]
+    assert run(capsys, "bank", "create", "b", "--threshold", "pdq=10", *local)[0] == 0
+    with running_server(tmp_path / "srv") as srv:
+        server = ["--server", srv.address]
+        assert run(capsys, "bank", "create", "b", "--threshold", "pdq=10", *server)[0] == 0
+        for where in (local, server):
+            code, out, _ = run(capsys, "bank", "threshold", "b", "phash=4", *where)
+            assert code == 0 and out == "bank b thresholds: pdq=10, phash=4\n"  # pdq kept
+            code, out, _ = run(capsys, "bank", "threshold", "b", "pdq=default", *where)
+            assert code == 0 and out == "bank b thresholds: phash=4\n"
+            [listed] = json.loads(run(capsys, "bank", "list", "--json", *where)[1])
+            assert listed["thresholds"] == {"phash": 4}
+            for bad, says in (
+                ("pdq=257", "threshold for 'pdq' must be 0 to 256"),
+                ("pdq=-1", "threshold for 'pdq' must be >= 0"),
+                ("pdq=near", "bank threshold 'pdq=near': 'near' is not a number"),
+                ("pdq", "bank threshold expects FAMILY=VALUE"),
+                ("sha9=1", "unknown signal type 'sha9'"),
+            ):
+                code, _, err = run(capsys, "bank", "threshold", "b", bad, *where)
+                assert code == 2 and says in err, (where, bad, err)
+            [unchanged] = json.loads(run(capsys, "bank", "list", "--json", *where)[1])
+            assert unchanged["thresholds"] == {"phash": 4}
+            code, out, _ = run(capsys, "bank", "threshold", "b", "phash=default", *where)
+            assert out == "bank b thresholds: every family at its default\n"
 
 
 def test_compact_reports_progress_in_a_log(banked: list[str]) -> None:

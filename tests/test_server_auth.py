@@ -138,6 +138,24 @@ def test_bank_listing_and_admin_follow_the_grant(tmp_path):
             )
             is denied
         )
+        for call, request in (
+            (banks.SetBankPriority, pb.SetBankPriorityRequest(name="bob-bank", priority=1)),
+            (banks.SetBankThresholds, pb.SetBankThresholdsRequest(name="shared")),
+        ):
+            assert code_of(call, request, timeout=10, metadata=alice) is denied
+        # A lookup partner cannot read a bank's hashes out through an export either.
+        export = banks.ExportEntries(
+            pb.ExportEntriesRequest(bank="shared"), timeout=10, metadata=alice
+        )
+        assert code_of(list, export) is denied
+        exported = banks.ExportEntries(
+            pb.ExportEntriesRequest(bank="alice-bank"), timeout=10, metadata=alice
+        )
+        assert "alice-bank-1" in [entry.external_id for entry in exported]
+        own = pb.SetBankThresholdsRequest(name="alice-bank", thresholds={"pdq": 10})
+        assert dict(banks.SetBankThresholds(own, timeout=10, metadata=alice).thresholds) == {
+            "pdq": 10
+        }
 
 
 def test_watchers_only_hear_about_granted_banks(tmp_path):

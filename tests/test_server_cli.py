@@ -11,7 +11,7 @@ from media_data import media
 from server_support import ADMIN_TOKEN, BOB_TOKEN, DIH, ORIGINAL, ROTATED, TOKENS, running_server
 
 from hashcore.cli.main import main
-from hashcore.errors import InvalidInput
+from hashcore.errors import InvalidInput, NotFound
 from hashcore.remote import RemoteEngine, ServerUnavailable
 from hashcore.remote.errors import NotRemote
 
@@ -99,6 +99,44 @@ def test_remote_add_file_is_keyed_by_md5_sent_as_content_or_as_hashes(tmp_path):
         assert content.get_bank("b").entries == 1 and first.external_id.startswith("md5:")
 
 
+def test_bank_export_over_a_server_is_the_servers_own_export(tmp_path, capsys):
+    """Every entry (a removed one too), the bank's settings and the opinions on its entries,
+    line for line what `bank export` on the server's machine writes; a failed export, here or
+    there, leaves the file it was to replace as it was."""
+    with running_server(tmp_path) as srv:
+        server = ["--server", srv.address]
+        create = ["bank", "create", "b", "--priority", "2", "--label", "x"]
+        assert run(capsys, *create, *server)[0] == 0
+        assert run(capsys, "bank", "add", "b", str(ORIGINAL), str(ROTATED), *server)[0] == 0
+        assert run(capsys, "bank", "remove", "b", "2", *server)[0] == 0
+        args = ["opinion", "add", "b", "1", "--kind", "confirmed", *server]
+        external_id = RemoteEngine(srv.address).get_entry("b", 1).external_id
+        args[3] = external_id
+        assert run(capsys, *args)[0] == 0
+        remote_file = tmp_path / "remote.jsonl"
+        code, _, err = run(capsys, "bank", "export", "b", "-o", str(remote_file), *server)
+        assert code == 0 and "entries: 2" in err and "opinions: 1" in err
+        remote_file.write_text("an earlier export\n")
+        code, _, err = run(capsys, "bank", "export", "nope", "-o", str(remote_file), *server)
+        assert code == 2 and "no bank named 'nope'" in err
+        assert remote_file.read_text() == "an earlier export\n"
+        assert run(capsys, "bank", "export", "b", "-o", str(remote_file), *server)[0] == 0
+    local_file = tmp_path / "local.jsonl"
+    store = ["--store", str(srv.store)]
+    assert run(capsys, "bank", "export", "b", "-o", str(local_file), *store)[0] == 0
+
+    def lines(path: Path) -> list[str]:
+        return [
+            re.sub(r'"exported_at":[0-9.]+,', "", line) for line in path.read_text().splitlines()
+        ]
+
+    assert lines(remote_file) == lines(local_file)
+    assert '"status":"deleted"' in local_file.read_text() and '"opinions"' in lines(local_file)[1]
+    code, _, err = run(capsys, "bank", "export", "b", "-o", str(tmp_path / "no" / "x"), *store)
+    assert code == 2 and "cannot write" in err and "No such file or directory" in err
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
 def test_unreachable_server_and_refused_token_exit_2(tmp_path, capsys):
     code, _, err = run(capsys, "bank", "list", "--server", "127.0.0.1:1", "--server-timeout", "3")
     assert code == 2 and "unavailable" in err and "Traceback" not in err
@@ -135,8 +173,9 @@ def test_remote_engine_round_trip(tmp_path):
         assert summary.added > 0
         assert any(line.startswith(f"added {summary.added},") for line in summary.lines())
         assert remote.get_bank("stopncii").entries == summary.added
-        with pytest.raises(NotRemote, match="not available with --server"):
-            remote.iter_entries("b")
+        assert [entry.external_id for entry in remote.iter_entries("b")] == ["ext"]
+        with pytest.raises(NotFound):
+            list(remote.iter_entries("nope"))
         with pytest.raises(NotRemote, match="not available with --server"):
             remote.batch()
         with pytest.raises(ServerUnavailable):
@@ -169,11 +208,7 @@ def test_bank_import_with_server_prints_the_local_summary(tmp_path, capsys):
 def test_verbs_a_server_lacks_raise_not_remote_before_any_call() -> None:
     """Every EngineAPI verb is a RemoteEngine method; those without an RPC refuse clearly."""
     with RemoteEngine("127.0.0.1:1", timeout=2) as remote:  # nothing listens: nothing is sent
-        for verb, call in [
-            ("iter_entries", lambda: remote.iter_entries("b")),
-            ("batch", lambda: remote.batch()),
-            ("set_bank_thresholds", lambda: remote.set_bank_thresholds("b", {"pdq": 10})),
-        ]:
+        for verb, call in [("batch", lambda: remote.batch())]:
             with pytest.raises(NotRemote, match=rf"{verb}\(\) is not available with --server"):
                 call()
         remote.catch_up()  # the server's writes catch up on commit: nothing to ask

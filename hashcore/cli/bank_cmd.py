@@ -77,6 +77,18 @@ def register(subparsers: Any) -> None:
     priority.add_argument("priority", metavar="PRIORITY", help="1 to 5, or 'none' to clear it")
     priority.set_defaults(func=run_priority)
 
+    threshold = verbs.add_parser(
+        "threshold", parents=store, help="set or reset a bank's match thresholds"
+    )
+    threshold.add_argument("name", metavar="NAME")
+    threshold.add_argument(
+        "changes",
+        nargs="+",
+        metavar="FAMILY=VALUE",
+        help="a family's threshold for this bank, or FAMILY=default for the family's own",
+    )
+    threshold.set_defaults(func=run_threshold)
+
     compact = verbs.add_parser("compact", parents=store, help="compact indexes, write snapshots")
     compact.set_defaults(func=run_compact)
     register_bank_subcommands(verbs)  # import, fetch, export: after the verbs of every day
@@ -254,6 +266,27 @@ def _priority(text: str) -> int | None:
 def _priority_line(bank: Bank) -> str:
     shown = "cleared" if bank.priority is None else f"set to {bank.priority}"
     return f"bank {bank.name} priority {shown}"
+
+
+def run_threshold(args: argparse.Namespace) -> int:
+    """Change some families' thresholds, keeping the bank's others: read, merge, write whole."""
+    changes = {item.partition("=")[0].strip(): item for item in args.changes}
+    reset = {family for family, item in changes.items() if item.partition("=")[2] == "default"}
+    values = parse_thresholds(
+        [item for family, item in changes.items() if family not in reset], "bank threshold"
+    )
+
+    def change(engine: EngineAPI) -> str:
+        held = dict(engine.get_bank(args.name).bank.thresholds)
+        merged = {f: v for f, v in held.items() if f not in reset} | values
+        return _thresholds_line(engine.set_bank_thresholds(args.name, merged))
+
+    return _one_change(args, change)
+
+
+def _thresholds_line(bank: Bank) -> str:
+    own = ", ".join(f"{family}={value:g}" for family, value in sorted(bank.thresholds.items()))
+    return f"bank {bank.name} thresholds: {own or 'every family at its default'}"
 
 
 def run_toggle(args: argparse.Namespace) -> int:

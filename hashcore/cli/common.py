@@ -175,15 +175,15 @@ def open_engine(args: argparse.Namespace) -> EngineAPI:
     )
 
 
-def parse_thresholds(items: list[str] | None) -> dict[str, float]:
-    """``FAMILY=VALUE`` pairs from ``--threshold`` options."""
+def parse_thresholds(items: list[str] | None, what: str = "--threshold") -> dict[str, float]:
+    """``FAMILY=VALUE`` pairs from ``--threshold`` options (``what`` names them in errors)."""
     thresholds: dict[str, float] = {}
     for item in items or []:
         family, sep, value = item.partition("=")
         if not sep or not family.strip():
-            raise InvalidInput(f"--threshold expects FAMILY=VALUE, got {item!r}")
+            raise InvalidInput(f"{what} expects FAMILY=VALUE, got {item!r}")
         try:
             thresholds[family.strip()] = float(value)
         except ValueError:
-            raise InvalidInput(f"--threshold {item!r}: {value!r} is not a number") from None
+            raise InvalidInput(f"{what} {item!r}: {value!r} is not a number") from None
     return thresholds

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -181,8 +182,7 @@ def run_export(args: argparse.Namespace) -> int:
         if args.output is None:
             counts = _export(engine, args, sys.stdout)
         else:
-            with args.output.open("w", encoding="utf-8", newline="") as out:
-                counts = _export(engine, args, out)
+            counts = _export_to(args.output, lambda out: _export(engine, args, out))
     for reason, count in sorted(counts.items()):
         print(f"{reason}: {count}", file=sys.stderr)
     return 0
@@ -190,6 +190,23 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _export(engine: EngineAPI, args: argparse.Namespace, out: TextIO) -> Counter[str]:
     return export_bank(engine, args.name, out, args.fmt, with_sources=args.with_sources)
+
+
+def _export_to(path: Path, write: Callable[[TextIO], Counter[str]]) -> Counter[str]:
+    """Written whole or not at all: a failed export (an unknown bank, a server gone mid-stream,
+    a full disk) leaves ``path`` as it was, an earlier export there included."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            counts = write(out)
+        os.replace(partial, path)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)
+        if isinstance(error, OSError):  # a missing folder, no permission, a full disk
+            reason = error.strerror or str(error)
+            raise InvalidInput(f"cannot write {path}: {reason}", field="output") from None
+        raise
+    return counts
 
 
 def _delete_fraction(args: argparse.Namespace) -> float | None:

@@ -74,12 +74,21 @@ def write_native(
 
 
 def bank_opinions(engine: Source, bank: str) -> dict[str, list[Opinion]]:
-    """The opinions on ``bank``'s entries by external id, when ``engine`` holds a store."""
+    """The opinions on ``bank``'s entries by external id: a store's own, or a server's
+    (``ListOpinions``); none from a source that is neither."""
+    from hashcore.remote import RemoteEngine
+
     store = getattr(engine, "store", None)
-    if not isinstance(store, Store):
+    if isinstance(store, Store):
+        opinions = list_opinions(store, bank)
+    elif isinstance(engine, RemoteEngine):
+        from hashcore.opinions.api import RemoteOpinions
+
+        opinions = RemoteOpinions(engine).list_opinions(bank)
+    else:
         return {}
     found: dict[str, list[Opinion]] = {}
-    for opinion in list_opinions(store, bank):
+    for opinion in opinions:
         found.setdefault(opinion.external_id, []).append(opinion)
     return found
 

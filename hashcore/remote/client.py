@@ -157,10 +157,12 @@ class RemoteEngine(EngineAPI):
         return wire.bank_from_pb(self._call(self._banks.SetBankEnabled, request))
 
     def set_bank_thresholds(self, name: str, thresholds: Mapping[str, float]) -> Bank:
-        _not_remote("set_bank_thresholds")
+        request = pb.SetBankThresholdsRequest(name=name, thresholds=dict(thresholds))
+        return wire.bank_from_pb(self._call(self._banks.SetBankThresholds, request))
 
     def set_bank_priority(self, name: str, priority: int | None) -> Bank:
-        _not_remote("set_bank_priority")
+        request = pb.SetBankPriorityRequest(name=name, priority=priority)
+        return wire.bank_from_pb(self._call(self._banks.SetBankPriority, request))
 
     # Entries
 
@@ -215,7 +217,17 @@ class RemoteEngine(EngineAPI):
         return wire.entry_from_pb(self._call(self._banks.GetEntry, request))
 
     def iter_entries(self, bank: str) -> Iterator[Entry]:
-        _not_remote("iter_entries")
+        """Every entry of ``bank`` over ``ExportEntries``, as the server streams them (no
+        deadline: a bank of millions takes as long as it takes; leaving the loop cancels)."""
+        request = pb.ExportEntriesRequest(bank=bank)
+        stream = self._banks.ExportEntries(request, metadata=self._metadata)
+        try:
+            for message in stream:
+                yield wire.entry_from_pb(message)
+        except grpc.RpcError as error:
+            raise translate(error, self.address) from None
+        finally:
+            stream.cancel()
 
     def set_entry_status(self, bank: str, entry_id: int, status: EntryStatus) -> Entry:
         request = pb.SetEntryStatusRequest(bank=bank, entry_id=entry_id, status=status.value)
@@ -390,8 +402,7 @@ class RemoteEngine(EngineAPI):
 def _not_remote(verb: str) -> NoReturn:
     """A verb a server does not offer: the CLI prints this and exits 2."""
     raise NotRemote(
-        f"{verb}() is not available with --server: run this verb on the server's machine "
-        "(imports: the file is sent with ImportUpdates, see RemoteEngine.import_file)",
+        f"{verb}() is not available with --server: run this verb on the server's machine",
         code="UNIMPLEMENTED",
     )
 

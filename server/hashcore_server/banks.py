@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
@@ -12,7 +13,7 @@ from hashcore.errors import ContentError, InvalidInput, LimitExceeded
 from hashcore.model import Added
 from hashcore_server import convert
 from hashcore_server.auth import ADMIN, ALL
-from hashcore_server.calls import Call, State, rpc
+from hashcore_server.calls import Call, State, rpc, rpc_stream
 from hashcore_server.importing import import_feed
 
 log = logging.getLogger("hashcore.server")
@@ -66,6 +67,24 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
             bank.name,
             "enabled" if bank.enabled else "disabled",
             call.principal.name,
+        )
+        return convert.bank_to_pb(bank)
+
+    @rpc
+    def SetBankPriority(self, request: pb.SetBankPriorityRequest, call: Call) -> pb.Bank:
+        call.principal.require(request.name, ADMIN)
+        priority = request.priority if request.HasField("priority") else None
+        bank = self.state.require_engine().set_bank_priority(request.name, priority)
+        log.info("bank %r priority %s by %s", bank.name, bank.priority, call.principal.name)
+        return convert.bank_to_pb(bank)
+
+    @rpc
+    def SetBankThresholds(self, request: pb.SetBankThresholdsRequest, call: Call) -> pb.Bank:
+        call.principal.require(request.name, ADMIN)
+        thresholds = convert.thresholds_from_pb(request.thresholds, self.state.registry)
+        bank = self.state.require_engine().set_bank_thresholds(request.name, thresholds or {})
+        log.info(
+            "bank %r thresholds %s by %s", bank.name, dict(bank.thresholds), call.principal.name
         )
         return convert.bank_to_pb(bank)
 
@@ -139,6 +158,18 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
         call.principal.require(request.bank, ADMIN)
         entry = self.state.require_engine().get_entry(request.bank, request.entry_id)
         return convert.entry_to_pb(entry)
+
+    @rpc_stream
+    def ExportEntries(self, request: pb.ExportEntriesRequest, call: Call) -> Iterator[pb.Entry]:
+        # Admin only, as GetEntry: a lookup partner must not read a bank's hashes out.
+        call.principal.require(request.bank, ADMIN)
+        engine = self.state.require_engine()
+        engine.get_bank(request.bank)  # an unknown bank fails before the stream's first entry
+        count = 0
+        for entry in engine.iter_entries(request.bank):
+            yield convert.entry_to_pb(entry)
+            count += 1
+        log.info("bank %r exported (%d entries) by %s", request.bank, count, call.principal.name)
 
     @rpc
     def SetEntryStatus(self, request: pb.SetEntryStatusRequest, call: Call) -> pb.Entry:

@@ -321,6 +321,29 @@ class SetBankEnabledRequest(_message.Message):
     enabled: bool
     def __init__(self, name: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
 
+class SetBankPriorityRequest(_message.Message):
+    __slots__ = ("name", "priority")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    priority: int
+    def __init__(self, name: _Optional[str] = ..., priority: _Optional[int] = ...) -> None: ...
+
+class SetBankThresholdsRequest(_message.Message):
+    __slots__ = ("name", "thresholds")
+    class ThresholdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    thresholds: _containers.ScalarMap[str, float]
+    def __init__(self, name: _Optional[str] = ..., thresholds: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
 class Entry(_message.Message):
     __slots__ = ("id", "bank", "external_id", "labels", "source", "status", "created_at", "updated_at", "signals")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -392,6 +415,12 @@ class GetEntryRequest(_message.Message):
     bank: str
     entry_id: int
     def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ...) -> None: ...
+
+class ExportEntriesRequest(_message.Message):
+    __slots__ = ("bank",)
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    def __init__(self, bank: _Optional[str] = ...) -> None: ...
 
 class SetEntryStatusRequest(_message.Message):
     __slots__ = ("bank", "entry_id", "status")

@@ -263,6 +263,16 @@ class BanksStub:
                 request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SetBankEnabledRequest.SerializeToString,
                 response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Bank.FromString,
                 _registered_method=True)
+        self.SetBankPriority = channel.unary_unary(
+                '/hashcore.api.v1.Banks/SetBankPriority',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SetBankPriorityRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Bank.FromString,
+                _registered_method=True)
+        self.SetBankThresholds = channel.unary_unary(
+                '/hashcore.api.v1.Banks/SetBankThresholds',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SetBankThresholdsRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Bank.FromString,
+                _registered_method=True)
         self.AddContent = channel.unary_unary(
                 '/hashcore.api.v1.Banks/AddContent',
                 request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.AddContentRequest.SerializeToString,
@@ -276,6 +286,11 @@ class BanksStub:
         self.GetEntry = channel.unary_unary(
                 '/hashcore.api.v1.Banks/GetEntry',
                 request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.GetEntryRequest.SerializeToString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.FromString,
+                _registered_method=True)
+        self.ExportEntries = channel.unary_stream(
+                '/hashcore.api.v1.Banks/ExportEntries',
+                request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesRequest.SerializeToString,
                 response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.FromString,
                 _registered_method=True)
         self.SetEntryStatus = channel.unary_unary(
@@ -338,6 +353,20 @@ class BanksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetBankPriority(self, request, context):
+        """Set or clear a bank's priority (1 highest to 5): its matches are listed first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBankThresholds(self, request, context):
+        """Replace a bank's own match thresholds (families left out use the family's default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddContent(self, request, context):
         """Hash content on the server and add it as one entry.
         """
@@ -354,6 +383,14 @@ class BanksServicer:
 
     def GetEntry(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportEntries(self, request, context):
+        """Every entry of a bank, withdrawn and deleted ones too, in id order (bank export over a
+        server; the bank's admins only, as GetEntry: entries carry the bank's hashes).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -422,6 +459,16 @@ def add_BanksServicer_to_server(servicer, server):
                     request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SetBankEnabledRequest.FromString,
                     response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Bank.SerializeToString,
             ),
+            'SetBankPriority': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBankPriority,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SetBankPriorityRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Bank.SerializeToString,
+            ),
+            'SetBankThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBankThresholds,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.SetBankThresholdsRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Bank.SerializeToString,
+            ),
             'AddContent': grpc.unary_unary_rpc_method_handler(
                     servicer.AddContent,
                     request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.AddContentRequest.FromString,
@@ -435,6 +482,11 @@ def add_BanksServicer_to_server(servicer, server):
             'GetEntry': grpc.unary_unary_rpc_method_handler(
                     servicer.GetEntry,
                     request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.GetEntryRequest.FromString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.SerializeToString,
+            ),
+            'ExportEntries': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportEntries,
+                    request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesRequest.FromString,
                     response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.SerializeToString,
             ),
             'SetEntryStatus': grpc.unary_unary_rpc_method_handler(
@@ -588,6 +640,60 @@ class Banks:
             _registered_method=True)
 
     @staticmethod
+    def SetBankPriority(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashcore.api.v1.Banks/SetBankPriority',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.SetBankPriorityRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.Bank.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBankThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashcore.api.v1.Banks/SetBankThresholds',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.SetBankThresholdsRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.Bank.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def AddContent(request,
             target,
             options=(),
@@ -657,6 +763,33 @@ class Banks:
             target,
             '/hashcore.api.v1.Banks/GetEntry',
             hashcore_dot_api_dot_v1_dot_hashcore__pb2.GetEntryRequest.SerializeToString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hashcore.api.v1.Banks/ExportEntries',
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesRequest.SerializeToString,
             hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.FromString,
             options,
             channel_credentials,
