@@ -178,7 +178,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 def add_summary(bank: str, files: int, tally: Counter[str]) -> str:
     """``bank b: 12 files, 11 added, 1 already there, 0 not added (2 too featureless for PDQ)``;
-    ``N updated`` after ``added`` when files already there got new labels or a new source."""
+    ``N updated`` after ``added`` when files already there got new labels or hashes."""
     updated = f"{tally['updated']} updated, " if tally["updated"] else ""
     line = (
         f"bank {bank}: {files} file{'' if files == 1 else 's'}, {tally['added']} added, "
@@ -193,7 +193,7 @@ def _add_one(
     engine: EngineAPI, bank: str, hashes: FileHashes, labels: list[str]
 ) -> tuple[str, str, list[str]]:
     """``(outcome, line, warnings)``: ``added`` with ``<entry id>\t<path>``; ``updated`` (new
-    labels or source) or ``already`` (as it was) with the entry already holding the file; or
+    labels or hashes) or ``already`` (as it was) with the entry already holding the file; or
     ``failed`` with the reason. Warnings name hashes that failed or cannot match."""
     path = hashes.path
     warnings = hashes.messages()  # one decoding failure fails PDQ and pHash alike: said once
@@ -271,7 +271,8 @@ def _priority_line(bank: Bank) -> str:
 def run_threshold(args: argparse.Namespace) -> int:
     """Change some families' thresholds, keeping the bank's others: read, merge, write whole."""
     changes = {item.partition("=")[0].strip(): item for item in args.changes}
-    reset = {family for family, item in changes.items() if item.partition("=")[2] == "default"}
+    said = {family: item.partition("=")[2].strip().lower() for family, item in changes.items()}
+    reset = {family for family, value in said.items() if value == "default"}
     values = parse_thresholds(
         [item for family, item in changes.items() if family not in reset], "bank threshold"
     )
