@@ -151,7 +151,7 @@ def test_bank_listing_and_admin_follow_the_grant(tmp_path):
         exported = banks.ExportEntries(
             pb.ExportEntriesRequest(bank="alice-bank"), timeout=10, metadata=alice
         )
-        assert "alice-bank-1" in [entry.external_id for entry in exported]
+        assert "alice-bank-1" in [entry.external_id for page in exported for entry in page.entries]
         own = pb.SetBankThresholdsRequest(name="alice-bank", thresholds={"pdq": 10})
         assert dict(banks.SetBankThresholds(own, timeout=10, metadata=alice).thresholds) == {
             "pdq": 10

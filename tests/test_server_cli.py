@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import re
 from pathlib import Path
 
@@ -10,10 +12,12 @@ import pytest
 from media_data import media
 from server_support import ADMIN_TOKEN, BOB_TOKEN, DIH, ORIGINAL, ROTATED, TOKENS, running_server
 
+from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.cli.main import main
 from hashcore.errors import InvalidInput, NotFound
 from hashcore.remote import RemoteEngine, ServerUnavailable
 from hashcore.remote.errors import NotRemote
+from hashcore_server.banks import EXPORT_PAGE_BYTES, export_pages
 
 RANDOM_ID = re.compile(r"[0-9a-f]{32}")
 ANSWERED_BY = re.compile(r'\((?:store|server) [^)]*\)|"(?:store|server)": "[^"]*"')
@@ -135,6 +139,50 @@ def test_bank_export_over_a_server_is_the_servers_own_export(tmp_path, capsys):
     code, _, err = run(capsys, "bank", "export", "b", "-o", str(tmp_path / "no" / "x"), *store)
     assert code == 2 and "cannot write" in err and "No such file or directory" in err
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_large_bank_exports_over_a_server_in_pages_as_it_does_locally(tmp_path, capsys):
+    """2,345 entries, more than two pages' worth: every one arrives, in order, and the file is
+    the server's own export of the bank."""
+    rng = random.Random(5)
+    feed = tmp_path / "many.jsonl"
+    header = {"format": "hashcore-bank", "version": 1, "bank": {"name": "many"}}
+    records = [
+        {
+            "external_id": f"e{n}",
+            "status": "active",
+            "labels": [],
+            "created_at": 1.0,
+            "updated_at": 1.0,
+            "signals": [{"type": "pdq", "hex": rng.randbytes(32).hex(), "quality": 100}],
+        }
+        for n in range(2345)
+    ]
+    feed.write_text("\n".join(json.dumps(line) for line in [header, *records]) + "\n")
+    remote_file, local_file = tmp_path / "remote.jsonl", tmp_path / "local.jsonl"
+    with running_server(tmp_path) as srv:
+        server = ["--server", srv.address]
+        args = ["bank", "import", "many", str(feed), "--format", "hashcore", "--create"]
+        assert run(capsys, *args, *server)[0] == 0
+        assert run(capsys, "bank", "export", "many", "-o", str(remote_file), *server)[0] == 0
+    assert (
+        run(capsys, "bank", "export", "many", "-o", str(local_file), "--store", str(srv.store))[0]
+        == 0
+    )
+    exported = [json.loads(line) for line in remote_file.read_text().splitlines()]
+    assert [entry["external_id"] for entry in exported[1:]] == [r["external_id"] for r in records]
+    assert exported[1:] == [json.loads(line) for line in local_file.read_text().splitlines()[1:]]
+
+
+def test_export_pages_hold_a_thousand_entries_or_about_a_megabyte():
+    small = [pb.Entry(id=n, external_id=f"e{n}") for n in range(2500)]
+    assert [len(page) for page in export_pages(small)] == [1000, 1000, 500]
+    feature = pb.Signal(type="tmk_pdqf", value=bytes(100_000))  # a video's TMK feature
+    large = [pb.Entry(id=n, signals=[feature]) for n in range(25)]
+    pages = list(export_pages(large))
+    assert [entry.id for page in pages for entry in page] == list(range(25))
+    assert all(sum(e.ByteSize() for e in page) < EXPORT_PAGE_BYTES + 100_100 for page in pages)
+    assert len(pages) == 3 and list(export_pages([])) == []
 
 
 def test_unreachable_server_and_refused_token_exit_2(tmp_path, capsys):

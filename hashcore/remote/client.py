@@ -223,7 +223,7 @@ class RemoteEngine(EngineAPI):
         stream = self._banks.ExportEntries(request, metadata=self._metadata)
         try:
             for message in stream:
-                yield wire.entry_from_pb(message)
+                yield from map(wire.entry_from_pb, message.entries)
         except grpc.RpcError as error:
             raise translate(error, self.address) from None
         finally:

@@ -422,6 +422,12 @@ class ExportEntriesRequest(_message.Message):
     bank: str
     def __init__(self, bank: _Optional[str] = ...) -> None: ...
 
+class ExportEntriesResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
 class SetEntryStatusRequest(_message.Message):
     __slots__ = ("bank", "entry_id", "status")
     BANK_FIELD_NUMBER: _ClassVar[int]

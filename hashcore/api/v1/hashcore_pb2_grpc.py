@@ -291,7 +291,7 @@ class BanksStub:
         self.ExportEntries = channel.unary_stream(
                 '/hashcore.api.v1.Banks/ExportEntries',
                 request_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesRequest.SerializeToString,
-                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.FromString,
+                response_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesResponse.FromString,
                 _registered_method=True)
         self.SetEntryStatus = channel.unary_unary(
                 '/hashcore.api.v1.Banks/SetEntryStatus',
@@ -487,7 +487,7 @@ def add_BanksServicer_to_server(servicer, server):
             'ExportEntries': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportEntries,
                     request_deserializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesRequest.FromString,
-                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.SerializeToString,
+                    response_serializer=hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesResponse.SerializeToString,
             ),
             'SetEntryStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.SetEntryStatus,
@@ -790,7 +790,7 @@ class Banks:
             target,
             '/hashcore.api.v1.Banks/ExportEntries',
             hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesRequest.SerializeToString,
-            hashcore_dot_api_dot_v1_dot_hashcore__pb2.Entry.FromString,
+            hashcore_dot_api_dot_v1_dot_hashcore__pb2.ExportEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
