@@ -1,5 +1,5 @@
-"""``hashcore bank``: create, list, add to, prioritise, enable or disable banks; remove entries;
-compact; import, fetch and export partner feeds."""
+"""``hashcore bank``: create, list, add to, prioritise, set thresholds of, enable or disable
+banks; remove entries; compact; import, fetch and export partner feeds."""
 
 from __future__ import annotations
 
