@@ -185,6 +185,16 @@ def test_export_pages_hold_a_thousand_entries_or_about_a_megabyte():
     assert len(pages) == 3 and list(export_pages([])) == []
 
 
+def test_bank_fetch_through_a_server_is_refused_before_any_request(capsys, monkeypatch):
+    """Nothing listens at either address: the refusal comes first, naming what to do."""
+    fetch = ["bank", "fetch", "b", "--format", "stopncii", "--url", "http://127.0.0.1:9/"]
+    code, _, err = run(capsys, *fetch, "--server", "127.0.0.1:1")
+    assert code == 2 and "run it on the server's machine with --store DIR" in err
+    monkeypatch.setenv("HASHCORE_SERVER", "127.0.0.1:1")
+    code, _, err = run(capsys, *fetch)
+    assert code == 2 and "bank fetch runs where the store it fills is" in err
+
+
 def test_unreachable_server_and_refused_token_exit_2(tmp_path, capsys):
     code, _, err = run(capsys, "bank", "list", "--server", "127.0.0.1:1", "--server-timeout", "3")
     assert code == 2 and "unavailable" in err and "Traceback" not in err

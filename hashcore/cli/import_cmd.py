@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from hashcore.cli.common import open_engine, require_store, store_parent
+from hashcore.cli.common import open_engine, require_store, server_address, store_parent
 from hashcore.cli.progress import Progress
 from hashcore.engine_api import EngineAPI, ImportOptions
 from hashcore.errors import InvalidInput, NotFound
@@ -150,6 +150,12 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    if server_address(args) is not None:  # said before any request to the partner or server
+        raise InvalidInput(
+            "bank fetch runs where the store it fills is (it keeps the partner's checkpoint "
+            "there): run it on the server's machine with --store DIR, not through a server",
+            field="server",
+        )
     fmt = _format(args)
     headers = fmt.auth_headers(secret) if (secret := read_credentials(args.credentials)) else {}
     client = HttpClient(
