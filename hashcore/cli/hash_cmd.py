@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from hashcore.cli.common import add_jobs_option, store_dir
+from hashcore.cli.feature_files import tmk_files, vpdq_files
 from hashcore.cli.progress import Progress
 from hashcore.hash_pool import hash_files
 from hashcore.hashing import FileHashes, iter_files
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal, stored_variant
 
-TMK_TYPE = "tmk_pdqf"
-TMK_SUFFIX = ".tmk"
-VPDQ_TYPE = "vpdq"
 VPDQ_SECONDS_ENV = "HASHCORE_VPDQ_SECONDS"
 """The vpdq plugin's sampling setting; ``--vpdq-dir`` sets it to 0 (every frame)."""
 
@@ -47,24 +45,22 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     registry = load_registry()
     files = list(iter_files(args.paths, skip=[store_dir(args)]))
-    for directory in (args.tmk_dir, args.vpdq_dir):
-        if directory:
-            directory.mkdir(parents=True, exist_ok=True)
+    features = [tmk_files(args.tmk_dir)] if args.tmk_dir else []
     if args.vpdq_dir:
+        features.append(vpdq_files(args.vpdq_dir, registry))
         os.environ[VPDQ_SECONDS_ENV] = "0"  # read while hashing, by worker processes too
     progress = Progress(len(files), "hashing")
     failures = 0
     for result in hash_files(files, registry, jobs=args.jobs):
-        if args.tmk_dir:
-            _write_tmk(result, args.tmk_dir)
-        if args.vpdq_dir:
-            _write_vpdq(result, args.vpdq_dir, registry)
-        failures += not result.ok
+        said = [message for files_of in features for message in files_of.write(result)]
+        failures += not result.ok or any(message.startswith("error") for message in said)
         line = (
             json.dumps(to_json(result, registry)) if args.json else to_table_row(result, registry)
         )
         progress.advance()
         progress.write(line)
+        for message in said:
+            progress.write(f"hashcore: {message}", file=sys.stderr)
     progress.close()
     if failures:
         print(f"hashcore: {failures} of {len(files)} files had errors", file=sys.stderr)
@@ -120,23 +116,3 @@ def long_value(value: bytes) -> str:
     is the same file header in every video, so it told ten videos apart by nothing."""
     digest = hashlib.sha256(value).hexdigest()[:16]
     return f"sha256:{digest}  ({len(value):,} bytes; --json prints the value)"
-
-
-def _write_tmk(result: FileHashes, directory: Path) -> None:
-    for signal in result.signals:
-        if signal.type == TMK_TYPE:
-            (directory / f"{result.path.stem}{TMK_SUFFIX}").write_bytes(signal.value)
-
-
-def _write_vpdq(result: FileHashes, directory: Path, registry: SignalRegistry) -> None:
-    """The reference tool's layout: ``frame,quality,hash,seconds`` a line, from the signal's
-    pytx text (``hash,quality,seconds`` per frame; every frame, so the frame is the line's
-    number)."""
-    for signal in result.signals:
-        if signal.type == VPDQ_TYPE:
-            frames = json.loads(registry.get(VPDQ_TYPE).format(signal.value))
-            lines = []
-            for number, frame in enumerate(frames):
-                value, quality, seconds = frame.split(",")
-                lines.append(f"{number},{quality},{value},{seconds}\n")
-            (directory / f"{result.path.stem}.txt").write_text("".join(lines))
