@@ -234,6 +234,12 @@ def test_config_file_and_environment(tmp_path):
         load_config(config_file, env={"HASHCORE_HASH_PROCESSES": "all"})
     with pytest.raises(ConfigError, match="hash_processes must be 0"):
         load_config(config_file, env={"HASHCORE_HASH_PROCESSES": "-1"})
+    for listen in ("127.0.0.1:99999", "127.0.0.1", "127.0.0.1:http", ":6000"):  # 99999: was 34463
+        with pytest.raises(ConfigError, match="not HOST:PORT with a port from 0 to 65535"):
+            load_config(config_file, env={}, overrides={"listen": listen})
+    with pytest.raises(ConfigError, match=r"metrics_listen '127\.0\.0\.1:70000' is not HOST:PORT"):
+        load_config(config_file, env={"HASHCORE_METRICS_LISTEN": "127.0.0.1:70000"})
+    assert load_config(config_file, env={}, overrides={"listen": "[::1]:0"}).listen == "[::1]:0"
     with pytest.raises(ConfigError, match="unknown config keys"):
         bad = tmp_path / "bad.toml"
         bad.write_text("lisen = 'x'\n")

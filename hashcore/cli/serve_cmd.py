@@ -42,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # FAISS logs each CPU build it tries and cannot load ("Could not load library with AVX512
+    # support due to: ModuleNotFoundError...") at INFO: alarming in an operator's log, and
+    # normal. Kept for --log-level DEBUG.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     code: int = serve(server_config(args))
     return code
 

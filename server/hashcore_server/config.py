@@ -136,6 +136,9 @@ class ServerConfig:
 
     def validate(self) -> ServerConfig:
         """Refuse configurations that would expose an open server or make no sense."""
+        check_address("listen", self.listen)
+        if self.metrics_listen is not None:
+            check_address("metrics_listen", self.metrics_listen)
         if not self.tokens and not self.allow_anonymous and not is_loopback(self.listen):
             raise ConfigError(
                 f"no API tokens configured and {self.listen} is not a loopback address: "
@@ -173,6 +176,16 @@ class ServerConfig:
         except InvalidInput as error:
             raise ConfigError(error.message) from None
         return self
+
+
+def check_address(name: str, address: str) -> None:
+    """``HOST:PORT`` with a port gRPC can bind (0: any free one); gRPC itself took port 99999
+    as 34463, so a typo served elsewhere than asked. ``unix:PATH`` sockets pass as they are."""
+    if address.startswith("unix:"):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{name} {address!r} is not HOST:PORT with a port from 0 to 65535")
 
 
 def hash_token(token: str) -> str:
