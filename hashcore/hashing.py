@@ -7,6 +7,7 @@ decode) is reported for that family, and the others (MD5) still produce their si
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -222,13 +223,18 @@ def _with_path(path: Path, message: str) -> str:
     return f"{path}: {message.removeprefix(own)}"
 
 
-def iter_files(paths: Iterable[Path | str], skip: Iterable[Path] = ()) -> Iterator[Path]:
+def iter_files(
+    paths: Iterable[Path | str], skip: Iterable[Path] = (), skip_open: Iterable[int] = ()
+) -> Iterator[Path]:
     """The given files, and every file below the given folders (sorted, hidden ones skipped).
 
     Folders in ``skip`` are not entered, however they are reached: the CLI passes its store,
     whose default (``./var/hashcore``) sits inside the folder a user adds or hashes, and whose
-    database files are no one's content."""
+    database files are no one's content. Regular files open on the descriptors ``skip_open``
+    are not yielded: the command's own output (``hash --json . > hashes.jsonl``), growing as
+    it is read, is no one's content either."""
     skipped = {_identity(folder) for folder in skip if folder.is_dir()}
+    writing = {_identity(fd) for fd in skip_open if _regular(fd)}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -242,15 +248,31 @@ def iter_files(paths: Iterable[Path | str], skip: Iterable[Path] = ()) -> Iterat
                     and not (skipped and _identity(Path(root) / d) in skipped)
                 )
                 for name in sorted(files):
-                    if not name.startswith("."):
-                        yield Path(root) / name
-        else:
+                    found = Path(root) / name
+                    if not name.startswith(".") and not (writing and _is_one_of(found, writing)):
+                        yield found
+        elif not (writing and _is_one_of(path, writing)):
             yield path
 
 
-def _identity(folder: Path) -> tuple[int, int]:
-    """The folder itself, whatever path reaches it (relative, absolute, a link)."""
-    found = folder.stat()
+def _regular(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:  # closed
+        return False
+
+
+def _is_one_of(path: Path, identities: set[tuple[int, int]]) -> bool:
+    try:
+        return _identity(path) in identities
+    except OSError:  # gone or unreadable: hashing it will say so
+        return False
+
+
+def _identity(item: Path | int) -> tuple[int, int]:
+    """The file or folder itself, whatever path (relative, absolute, a link) or descriptor
+    reaches it."""
+    found = os.fstat(item) if isinstance(item, int) else item.stat()
     return found.st_dev, found.st_ino
 
 

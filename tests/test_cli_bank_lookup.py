@@ -145,6 +145,31 @@ def test_folders_walked_skip_the_store_inside_them(
     ]
 
 
+def test_a_command_does_not_hash_its_own_output_file(tmp_path: Path) -> None:
+    """``hash --json . > hashes.jsonl`` inside the folder it hashes: the output file, growing
+    as it was read, was hashed (and ``bank add . > out.txt 2> err.txt`` refused both as
+    empty). Files given by name are left out too; other files of the folder are not."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(media(BRIDGE), folder / "photo.jpg")
+    (folder / "notes.txt").write_text("a note\n")
+    command = [sys.executable, "-m", "hashcore.cli.main", "--store", str(tmp_path / "store")]
+    out, err = folder / "hashes.jsonl", folder / "errors.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        hashed = subprocess.run(
+            [*command, "hash", "--json", str(folder), str(out)], stdout=stdout, stderr=stderr
+        )
+    assert hashed.returncode == 0, err.read_text()
+    paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
+    assert paths == [str(folder / "notes.txt"), str(folder / "photo.jpg")]
+    subprocess.run([*command, "bank", "create", "local"], check=True, capture_output=True)
+    with out.open("w") as stdout, err.open("w") as stderr:
+        added = subprocess.run(
+            [*command, "bank", "add", "local", str(folder)], stdout=stdout, stderr=stderr
+        )
+    assert added.returncode == 0 and "2 files, 2 added" in err.read_text()
+
+
 def test_lookup_from_hash_json_equals_file_lookup(
     capsys: pytest.CaptureFixture[str], store: list[str], tmp_path: Path
 ) -> None:

@@ -17,17 +17,17 @@ from hashcore.cli.common import (
     open_engine,
     parse_thresholds,
     require_store,
-    store_dir,
     store_parent,
     utc_time,
     verb_group,
+    walked_files,
 )
 from hashcore.cli.import_cmd import register_bank_subcommands
 from hashcore.cli.progress import Progress
 from hashcore.engine_api import EngineAPI
 from hashcore.errors import AlreadyExists, HashcoreError, InvalidInput
 from hashcore.hash_pool import hash_files
-from hashcore.hashing import FileHashes, iter_files
+from hashcore.hashing import FileHashes
 from hashcore.model import Bank, BankInfo, UpsertOutcome
 from hashcore.signals import stored_variant
 
@@ -158,7 +158,7 @@ def run_add(args: argparse.Namespace) -> int:
     tally: Counter[str] = Counter()
     with open_engine(args) as engine:
         engine.get_bank(args.name)  # fail before hashing anything if the bank is unknown
-        files = list(iter_files(args.paths, skip=[store_dir(args)]))
+        files = walked_files(args)
         progress = Progress(len(files), "adding")
         for hashes in hash_files(files, engine.registry, jobs=args.jobs):
             outcome, line, warnings = _add_one(engine, args.name, hashes, args.label)

@@ -147,6 +147,15 @@ def require_store(args: argparse.Namespace) -> None:
         )
 
 
+def walked_files(args: argparse.Namespace) -> list[Path]:
+    """The files ``args.paths`` name, as ``hash``, ``bank add`` and ``lookup`` walk them: not
+    into the store, and not this command's own output when it is redirected to a file in the
+    folder being walked (``hashcore hash --json . > hashes.jsonl``)."""
+    from hashcore.hashing import iter_files
+
+    return list(iter_files(args.paths, skip=[store_dir(args)], skip_open=(1, 2)))
+
+
 def open_engine(args: argparse.Namespace) -> EngineAPI:
     """The local store's engine, or a :class:`~hashcore.remote.RemoteEngine` with ``--server``.
 

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hashcore.cli.common import add_jobs_option, store_dir
+from hashcore.cli.common import add_jobs_option, walked_files
 from hashcore.cli.feature_files import tmk_files, vpdq_files
 from hashcore.cli.progress import Progress
 from hashcore.hash_pool import hash_files
-from hashcore.hashing import FileHashes, iter_files
+from hashcore.hashing import FileHashes
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore.signals import Signal, stored_variant
 
@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     registry = load_registry()
-    files = list(iter_files(args.paths, skip=[store_dir(args)]))
+    files = walked_files(args)
     features = [tmk_files(args.tmk_dir)] if args.tmk_dir else []
     if args.vpdq_dir:
         features.append(vpdq_files(args.vpdq_dir, registry))

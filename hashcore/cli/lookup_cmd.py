@@ -31,12 +31,12 @@ from hashcore.cli.common import (
     store_dir,
     store_parent,
     utc_time,
+    walked_files,
 )
 from hashcore.cli.progress import Progress
 from hashcore.engine_api import EngineAPI, lookup_hashed
 from hashcore.errors import HashcoreError, InvalidInput
 from hashcore.hash_pool import hash_files, ordered_map
-from hashcore.hashing import iter_files
 from hashcore.model import LookupResult, Match, Skipped
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, Signal
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     triage, looked_up = Triage(), 0
     where = answered_by(args)
     store = " ".join(where)
-    files = list(iter_files(args.paths, skip=[store_dir(args)]))
+    files = walked_files(args)
     progress = Progress(len(files) if files else None, "looking up")
     with open_engine(args) as engine:
         for path, result in _results(engine, args, thresholds, hashes, files):
