@@ -169,16 +169,7 @@ class RemoteEngine(EngineAPI):
     def add_entry(
         self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
     ) -> Entry:
-        new = pb.NewEntry(
-            signals=[wire.signal_to_pb(s) for s in signals],
-            external_id=fields.get("external_id") or "",
-            labels=list(fields.get("labels", ())),
-            source=fields.get("source") or "",
-        )
-        response = self._call(
-            self._banks.AddSignals, pb.AddSignalsRequest(bank=bank, entries=[new])
-        )
-        return wire.entry_from_pb(response.entries[0])
+        return self._add_signals(bank, signals, fields, upsert=False).entry
 
     def add_hashes(
         self, bank: str, signals: Sequence[Signal], **fields: Unpack[EntryFields]
@@ -188,13 +179,19 @@ class RemoteEngine(EngineAPI):
         server from before ``upsert`` refuses such a file with :class:`AlreadyExists`."""
         from hashcore.engine import content_key
 
+        fields["external_id"] = fields.get("external_id") or content_key(signals)
+        return self._add_signals(bank, signals, fields, upsert=True)
+
+    def _add_signals(
+        self, bank: str, signals: Sequence[Signal], fields: EntryFields, *, upsert: bool
+    ) -> Added:
         new = pb.NewEntry(
             signals=[wire.signal_to_pb(s) for s in signals],
-            external_id=fields.get("external_id") or content_key(signals) or "",
+            external_id=fields.get("external_id") or "",
             labels=list(fields.get("labels", ())),
             source=fields.get("source") or "",
         )
-        request = pb.AddSignalsRequest(bank=bank, entries=[new], upsert=True)
+        request = pb.AddSignalsRequest(bank=bank, entries=[new], upsert=upsert)
         [added] = wire.added_from_pb(self._call(self._banks.AddSignals, request))
         return added
 

@@ -243,7 +243,8 @@ class StoreWriter:
         outcome = self.upsert_entry(bank, external_id, signals, labels=labels, source=source)
         if not active:
             outcome = UpsertOutcome.ADDED
-        return Added(self._read_entry(self._conn, self._entry_id(bank, external_id)), outcome)
+        entry_id = int(held[0]) if held is not None else self._entry_id(bank, external_id)
+        return Added(self._read_entry(self._conn, entry_id), outcome)
 
     def _entry_id(self, bank: str, external_id: str) -> int:
         row = self._conn.execute(
