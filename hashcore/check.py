@@ -42,6 +42,7 @@ from hashcore.snapshots import (
 )
 from hashcore.store import Store
 from hashcore.store.schema import FAMILY_RECOUNT_SQL, RECOUNT_SQL, connect
+from hashcore.store.store import INDEX_DIR as INDEXES
 
 if TYPE_CHECKING:
     from hashcore.engine import Engine
@@ -138,11 +139,13 @@ def check_store_dir(
     """Check the store in ``store_dir`` and its index snapshots; with ``repair``, rebuild what
     is derived and check again. No server may be using the store while it is repaired (use the
     server's ``Check`` call instead: it repairs its loaded indexes too)."""
-    from hashcore.engine import INDEX_DIR as INDEXES
     from hashcore.engine import Engine
-    from hashcore.store.store import DB_NAME
+    from hashcore.store.store import DB_NAME, lost_database
 
     started = time.monotonic()
+    lost = lost_database(Path(store_dir))
+    if lost:
+        raise HashcoreError(lost)
     if not (Path(store_dir) / DB_NAME).is_file():
         raise HashcoreError(f"no store in {store_dir} (no {DB_NAME})")
     root = Path(store_dir) / INDEXES
@@ -171,7 +174,7 @@ def check_engine(engine: Engine, *, repair: bool = False) -> CheckReport:
     """Check a running engine's store, snapshots and loaded indexes (the server's ``Check``);
     with ``repair``, rebuild what is derived, the loaded indexes too, and check again."""
     started = time.monotonic()
-    root = engine.store_dir / "indexes"
+    root = engine.store_dir / INDEXES
     with engine.indexes.quiesced() as states:
         results = _check_all(engine.store, engine.registry, root, states)
     if not repair:

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from hashcore.model import Ticker
 
 Thresholds = Mapping[str, float]
-INDEX_DIR = "indexes"
 
 
 def content_key(signals: Sequence[Signal]) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from hashcore.engine import INDEX_DIR, Engine
+from hashcore.engine import Engine
 from hashcore.formats import BankUpdate, get_format
 from hashcore.formats.background import read_feed
 from hashcore.formats.columns import UpdateColumns, flattened
@@ -32,6 +32,7 @@ from hashcore.formats.importer import import_updates
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
 from hashcore.store.schema import FAMILY_RECOUNT_SQL, RECOUNT_SQL
+from hashcore.store.store import INDEX_DIR
 from tests.formats_support import upsert_one_by_one
 from tests.store_model import assert_recounts
 

@@ -63,7 +63,7 @@ class EmbeddedBackend:
     name = EMBEDDED
 
     def index_dir(self, store_dir: Path) -> Path:
-        return store_dir / "indexes"  # hashcore.engine.INDEX_DIR, where snapshots always were
+        return store_dir / "indexes"  # hashcore.store.store.INDEX_DIR, where snapshots always were
 
     def registry(self, registry: SignalRegistry, store: Store) -> SignalRegistry:
         return registry

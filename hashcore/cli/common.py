@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hashcore.cli.credentials import TOKEN_ENV, Profile, load_profile, resolve_token
-from hashcore.errors import InvalidInput, NotFound
+from hashcore.errors import InvalidInput, NotFound, StoreError
 from hashcore.hash_pool import default_jobs
 
 if TYPE_CHECKING:
@@ -136,10 +136,19 @@ def require_store(args: argparse.Namespace) -> None:
     exist: opening one would create an empty store and answer "no match" from it."""
     if server_address(args) is not None:
         return
-    from hashcore.store.store import DB_NAME  # the store's modules load when a verb needs them
+    from hashcore.store.store import DB_NAME, lost_database  # loaded when a verb needs them
 
     directory = store_dir(args)
-    if not (directory / DB_NAME).is_file():
+    lost = lost_database(directory)
+    if lost:
+        raise StoreError(lost)
+    database = directory / DB_NAME
+    if database.is_file() and database.stat().st_size == 0:  # emptied, or never initialised
+        raise StoreError(
+            f"store {directory}: {DB_NAME} is empty (0 bytes): no banks to answer from; "
+            "restore it from a backup, or remove it to start a new store"
+        )
+    if not database.is_file():
         raise NotFound(
             f"no hashcore store at {directory} (give --store DIR or set ${STORE_ENV}; "
             "`hashcore bank create` makes one)",

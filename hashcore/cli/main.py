@@ -7,6 +7,7 @@ import gc
 import importlib
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,7 +94,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _reader_went_away()
+    except sqlite3.DatabaseError as error:  # a damaged store, met mid-verb: not a trace, not 1
+        print(f"hashcore: error: {_database_failed(error)}", file=sys.stderr)
+        return EXIT_USAGE
     return code
+
+
+def _database_failed(error: sqlite3.DatabaseError) -> str:
+    """What a store's database error means to the person running the verb."""
+    if isinstance(error, sqlite3.OperationalError):  # locked, I/O, permissions: not damage
+        return f"the store's database refused: {error}"
+    return (
+        f"the store's database is damaged ({error}): `hashcore check` says what is affected; "
+        "restore the store from a backup"
+    )
 
 
 def run() -> NoReturn:

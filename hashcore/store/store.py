@@ -34,6 +34,8 @@ from hashcore.store.storage import (
 from hashcore.store.writer import StoreWriter, Validator
 
 DB_NAME = "hashcore.sqlite3"
+INDEX_DIR = "indexes"
+"""Where the engine keeps its index snapshots, beside the database."""
 _LIVE_SQL = (
     "SELECT s.value_id, e.id, b.name, e.external_id, e.labels, s.variant, s.quality"
     " FROM entry_signals s"
@@ -78,6 +80,31 @@ class LiveEntry:
     """The value's quality as banked (PDQ: 0-100), which decides whether it may match alone."""
 
 
+def lost_database(directory: Path, schema_version: int | None = None) -> str | None:
+    """Why the store in ``directory`` cannot be opened when its database is missing, empty or
+    (``schema_version`` 0, read once opened) without a schema while index snapshots lie beside
+    it: the database was lost or replaced. Opening it would start a new store that answers "no
+    match" for every banked file, and a repair would discard the snapshots, the last copy of
+    its hashes. None when nothing says the database was lost."""
+    snapshots = directory / INDEX_DIR
+    if not (snapshots.is_dir() and any(snapshots.iterdir())):
+        return None
+    database = directory / DB_NAME
+    if schema_version == 0:
+        state = "holds no store (emptied or replaced)"
+    elif not database.is_file():
+        state = "is missing"
+    elif database.stat().st_size == 0:
+        state = "is empty (0 bytes)"
+    else:
+        return None
+    return (
+        f"store {directory}: {DB_NAME} {state} but {INDEX_DIR}/ holds index snapshots: restore "
+        "the database from a backup (the indexes are derived from it and cannot rebuild it), "
+        f"or remove {INDEX_DIR}/ too to start a new store"
+    )
+
+
 class Store:
     """Banks and entries under ``directory``; see :mod:`hashcore.store.schema` for the tables."""
 
@@ -98,9 +125,10 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
+        self._refuse_lost_database(opened=False)
         try:
             self._writer = self._open()
-        except sqlite3.OperationalError as error:
+        except sqlite3.DatabaseError as error:  # "file is not a database" too
             if not (is_read_only_error(error) and self.path.is_file()):
                 raise StoreError(f"cannot open store {self.directory}: {error}") from None
             self._open_read_only()
@@ -113,12 +141,28 @@ class Store:
         # (journal_size_limit=64 MB) made that import 10 s slower, regrowing it every time.
         self._writer.execute("PRAGMA cache_size=-131072")  # KiB: 128 MiB
         self._writer.execute("PRAGMA wal_autocheckpoint=250000")  # pages: ~1 GB of WAL
+        self._refuse_lost_database(opened=True)
         try:
             self.store_id = ensure_schema(self._writer)
         except sqlite3.OperationalError as error:
             if not is_read_only_error(error):
                 raise
             self._open_read_only()
+
+    def _refuse_lost_database(self, opened: bool) -> None:
+        """:func:`lost_database`, checked once before the database is opened (so a refusal
+        writes nothing) and once after, for a replaced file with no schema."""
+        version = None
+        if opened:
+            try:
+                version = int(self._writer.execute("PRAGMA user_version").fetchone()[0])
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"cannot open store {self.directory}: {error}") from None
+        problem = lost_database(self.directory, version)
+        if problem:
+            if opened:
+                self.close()
+            raise StoreError(problem)
 
     def _open_read_only(self) -> None:
         with self._connections_lock:
