@@ -76,12 +76,39 @@ def _probe_video(path: Path) -> Probe:
     except OSError:
         return Probe(ContentKind.FILE)
     with handle:
+        head = handle.read(16)
+        handle.seek(0)
         try:
             container = open_av_container(handle)
-        except Exception:  # noqa: BLE001 - any demuxer failure means "not a media file"
+        except Exception as error:  # noqa: BLE001 - a demuxer failure: not a media file, or
+            if looks_like_video(head):  # one too damaged to open, which the user is told
+                reason = getattr(error, "strerror", None) or error  # not FFmpeg's errno
+                return Probe(
+                    ContentKind.FILE, f"video file does not open (truncated or corrupt?): {reason}"
+                )
             return Probe(ContentKind.FILE)
         with container:
             return _probe_container(container)
+
+
+VIDEO_SIGNATURES = (
+    (4, (b"ftyp", b"moov", b"mdat", b"wide")),  # ISO media: MP4, MOV, 3GP, M4V
+    (0, (b"\x1a\x45\xdf\xa3",)),  # Matroska, WebM
+    (0, (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",)),  # ASF: WMV
+    (0, (b"FLV\x01",)),
+    (0, (b"\x00\x00\x01\xba",)),  # MPEG program stream
+)
+"""Where a video container's first bytes say what it is: a file that starts so but does not
+open is a damaged video, not "some other file" to hash by MD5 in silence."""
+
+
+def looks_like_video(head: bytes) -> bool:
+    """Whether a file's first 16 bytes are a video container's signature (AVI: RIFF's)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return True
+    return any(
+        head[at : at + len(magic)] == magic for at, magics in VIDEO_SIGNATURES for magic in magics
+    )
 
 
 def _probe_container(container: Any) -> Probe:
@@ -89,7 +116,9 @@ def _probe_container(container: Any) -> Probe:
         return Probe(ContentKind.FILE)
     streams = [s for s in container.streams.video if not _is_attached_picture(s)]
     if not streams:
-        return Probe(ContentKind.FILE, "media file without a video stream (audio only?)")
+        return Probe(
+            ContentKind.FILE, "media file without a video stream (audio only, or truncated?)"
+        )
     try:
         for _frame in container.decode(streams[0]):
             return Probe(ContentKind.VIDEO)

@@ -111,6 +111,31 @@ def test_truncated_video(tmp_path: Path, registry: SignalRegistry) -> None:
     assert "md5" in families(result)  # the bytes still have an exact hash
 
 
+@pytest.mark.parametrize("container", ["mp4", "mov", "mkv", "avi", "wmv"])
+def test_a_video_cut_to_its_first_bytes_is_reported_not_hashed_in_silence(
+    container: str, tmp_path: Path, registry: SignalRegistry
+) -> None:
+    """A header that no longer opens (an upload cut short) is a damaged video: the MD5 is kept
+    and the file's error says why there is no TMK or vPDQ, where it used to pass as a plain
+    file with no error at all (exit 0, and ``bank add`` banked an MD5-only entry quietly)."""
+    clip = write_video(tmp_path, container, frames=30)
+    path = tmp_path / f"cut{clip.suffix}"
+    path.write_bytes(clip.read_bytes()[:16])
+    result = hash_file(path, registry)
+    assert families(result) == {"md5"}
+    assert f"{path.name}: video file does not open (truncated or corrupt?)" in messages(result)
+    assert "Errno" not in messages(result)
+
+
+def test_a_file_that_is_no_video_stays_a_plain_file_without_error(
+    tmp_path: Path, registry: SignalRegistry
+) -> None:
+    path = tmp_path / "notes.mp4"  # the name says video; the bytes do not
+    path.write_bytes(b"minutes of the meeting\n")
+    result = hash_file(path, registry)
+    assert families(result) == {"md5"} and result.errors == []
+
+
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "YCbCr", "1", "I", "F"])
 def test_image_modes_convert_to_rgb(mode: str, tmp_path: Path, registry: SignalRegistry) -> None:
     image = Image.open(BRIDGE).resize((128, 96))
