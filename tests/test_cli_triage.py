@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from media_data import media
 from PIL import Image
+from samples import write_video
 from server_support import ADMIN_TOKEN, ORIGINAL, ROTATED, TOKENS, running_server
 
 from hashcore.cli.main import build_parser, main
@@ -93,9 +94,33 @@ def test_folder_lookup_ends_with_a_summary_and_exit_1_when_something_is_new(
     assert out.splitlines()[-1] == (
         f"4 files: 2 known, 1 new, 1 error (store {tmp_path / 'store'})"
     )
-    assert f"{reports / 'broken.jpg'}: not looked up" in out
+    assert f"{reports / 'broken.jpg'}: no match, with errors" in out  # its MD5 was searched
 
+    # The queue lists every file no bank is known to know, the broken one too (it needs a
+    # human), and says on stderr why it is there; an empty file was not looked up at all.
+    (reports / "empty.jpg").write_bytes(b"")
+    code, out, err = run(capsys, "lookup", "--new", str(reports), *banked)
+    assert code == 2
+    assert sorted(out.splitlines()) == [
+        str(reports / n) for n in ("broken.jpg", "empty.jpg", SMALL.name)
+    ]
+    assert f"hashcore: {reports / 'broken.jpg'}: " in err
+    assert f"hashcore: {reports / 'empty.jpg'}: empty file" in err
+    assert "5 files: 2 known, 1 new, 2 errors" in err
+    code, out, _ = run(capsys, "lookup", str(reports / "empty.jpg"), *banked)
+    assert out.startswith(f"{reports / 'empty.jpg'}: not looked up")
+
+    # A known file with errors is counted once, as known, and still exits 2.
+    (reports / "empty.jpg").unlink()
     (reports / "broken.jpg").unlink()
+    cut = tmp_path / "cut.mp4"  # a video cut to its first bytes: banked by its MD5 alone
+    cut.write_bytes(write_video(tmp_path, "mp4").read_bytes()[:16])
+    run(capsys, "bank", "add", "known", str(cut), *banked)
+    code, out, _ = run(capsys, "lookup", str(cut), *banked)
+    assert code == 2
+    assert out.splitlines()[-1].startswith(
+        "1 file: 1 known, 0 new, 0 errors; 1 known file had errors too"
+    )
     code, out, err = run(capsys, "lookup", "--new", str(reports), *banked)
     assert code == 1
     assert out.splitlines() == [str(reports / SMALL.name)]  # the analyst's queue, nothing else
@@ -109,8 +134,11 @@ def test_folder_lookup_ends_with_a_summary_and_exit_1_when_something_is_new(
     *lines, last = [json.loads(line) for line in out.splitlines()]
     assert all(line["store"] == str(tmp_path / "store") for line in lines)
     assert last == {
-        "summary": {"files": 2, "known": 2, "new": 0, "errors": 0, "store": str(tmp_path / "store")}
-    }
+        "summary": {
+            "files": 2, "known": 2, "new": 0, "errors": 0, "known_with_errors": 0,
+            "store": str(tmp_path / "store"),
+        }
+    }  # fmt: skip
 
 
 # 5. Hashes alone: hex options, plain TYPE HEX lines, readable errors.

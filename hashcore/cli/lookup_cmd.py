@@ -4,8 +4,10 @@ Hashes alone: --pdq HEX, --phash HEX, --md5 HEX, --hash FAMILY=VALUE (together: 
 hashes), or --signals FILE with one file per line, either a `hashcore hash --json` line or
 plain `TYPE VALUE` pairs (e.g. `pdq f8f8...  md5 d35c...`).
 
-A summary ends the output: `N files: K known, U new, E errors`, naming the store. --new lists
-only the new files (the analyst's queue); the summary then goes to stderr.
+A summary ends the output: `N files: K known, U new, E errors`, naming the store; each file
+counts once (known when it matched, even with errors). --new lists only the files no bank is
+known to know (the analyst's queue), those with errors too; their errors and the summary go to
+stderr.
 
 Exit status, for automation: 0 when every file is known (matched), 1 when any is new, 2 when
 any could not be looked up. Query hashes are never printed or logged: a non-match's hash is
@@ -96,36 +98,44 @@ def register(subparsers: Any) -> None:
 
 @dataclass
 class Triage:
-    """How many lookups found a known file, a new one, or could not be answered."""
+    """How many lookups found a known file, a new one, or could not be answered: each file is
+    counted once (known when it matched, even with errors; else an error when it had one; else
+    new), so the three add up to the files looked up."""
 
     known: int = 0
     new: int = 0
     errors: int = 0
+    known_with_errors: int = 0
+    """Known files that had errors too (a video that matched by MD5 but did not decode)."""
 
     def count(self, result: LookupResult) -> str:
         """Tally ``result``; its verdict: ``known`` (a match), ``error`` or ``new``."""
         if result.matches:
             self.known += 1
-            verdict = "known"
-        elif result.errors:
-            verdict = "error"
-        else:
-            self.new += 1
-            verdict = "new"
-        self.errors += bool(result.errors)
-        return verdict
+            self.known_with_errors += bool(result.errors)
+            return "known"
+        if result.errors:
+            self.errors += 1
+            return "error"
+        self.new += 1
+        return "new"
 
     def exit_code(self) -> int:
-        if self.errors:
+        if self.errors or self.known_with_errors:
             return EXIT_ERROR
         return EXIT_SOMETHING_NEW if self.new else EXIT_ALL_KNOWN
 
     def line(self, looked_up: int, what: tuple[str, str], store: str) -> str:
         """``8 files: 7 known, 1 new, 0 errors (store var/hashcore)``; ``what``: the singular
         and plural of what was looked up."""
+        also = (
+            f"; {self.known_with_errors} known {what[self.known_with_errors != 1]} had errors too"
+            if self.known_with_errors
+            else ""
+        )
         return (
             f"{looked_up} {what[looked_up != 1]}: {self.known} known, "
-            f"{self.new} new, {self.errors} error{'' if self.errors == 1 else 's'} ({store})"
+            f"{self.new} new, {self.errors} error{'' if self.errors == 1 else 's'}{also} ({store})"
         )
 
 
@@ -146,20 +156,23 @@ def run(args: argparse.Namespace) -> int:
     files = walked_files(args)
     progress = Progress(len(files) if files else None, "looking up")
     with open_engine(args) as engine:
-        for path, result in _results(engine, args, thresholds, hashes, files):
+        for path, result, searched in _results(engine, args, thresholds, hashes, files):
             if args.min_confidence is not None:
                 result.matches = confident(result.matches, args.min_confidence)
             looked_up += 1
             verdict = triage.count(result)
             progress.advance()
-            if args.new and verdict != "new":
-                continue
+            if args.new:  # the queue: every file no bank is known to know; errors aside
+                for error in result.errors:
+                    progress.write(f"hashcore: {error}", file=sys.stderr)
+                if verdict == "known":
+                    continue
             if args.json:
                 progress.write(json.dumps(to_json(path, result, engine.registry, where)))
             elif args.new:
                 progress.write(path)
             else:
-                progress.write(to_text(path, result, engine.registry))
+                progress.write(to_text(path, result, engine.registry, searched=searched))
     progress.close()
     what = ("file", "files") if args.paths else ("query", "queries")
     if args.json:
@@ -195,11 +208,14 @@ def _results(
     thresholds: dict[str, float],
     hashes: list[tuple[str, str]],
     files: list[Path],
-) -> Iterator[tuple[str, LookupResult]]:
+) -> Iterator[tuple[str, LookupResult, bool]]:
+    """Each file's or query's answer, and whether anything of it was searched (False: it
+    could not be hashed or parsed at all)."""
     banks = args.bank or None
     if hashes:
         signals = parse_pairs(hashes, engine.registry)
-        yield "<hash options>", engine.lookup_signals(signals, thresholds=thresholds, banks=banks)
+        answer = engine.lookup_signals(signals, thresholds=thresholds, banks=banks)
+        yield "<hash options>", answer, True
         return
     if args.signals:
         if args.signals == "-":
@@ -214,15 +230,16 @@ def _results(
             files,
             args.jobs,
         )
-        yield from ((str(path), result) for path, result in zip(files, results, strict=True))
+        yield from ((str(p), result, True) for p, result in zip(files, results, strict=True))
         return
     for hashed in hash_files(files, engine.registry, jobs=args.jobs, variants=True):
-        yield str(hashed.path), lookup_hashed(engine, hashed, thresholds=thresholds, banks=banks)
+        answer = lookup_hashed(engine, hashed, thresholds=thresholds, banks=banks)
+        yield str(hashed.path), answer, bool(hashed.signals)
 
 
 def _signal_results(
     engine: EngineAPI, lines: TextIO, thresholds: dict[str, float], banks: list[str] | None
-) -> Iterator[tuple[str, LookupResult]]:
+) -> Iterator[tuple[str, LookupResult, bool]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -233,12 +250,13 @@ def _signal_results(
                 signals = parse_pairs(plain_pairs(line), engine.registry)
                 path, errors, skipped = "", [], []
         except (HashcoreError, ValueError, TypeError, KeyError) as error:
-            yield f"<line {number}>", LookupResult(errors=[f"line {number}: {describe(error)}"])
+            error_result = LookupResult(errors=[f"line {number}: {describe(error)}"])
+            yield f"<line {number}>", error_result, False
             continue
         result = engine.lookup_signals(signals, thresholds=thresholds, banks=banks)
         result.errors[:0] = errors
         result.skipped[:0] = skipped
-        yield path or f"<line {number}>", result
+        yield path or f"<line {number}>", result, bool(signals)
 
 
 def describe(error: Exception) -> str:
@@ -379,12 +397,17 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
     return f" ({', '.join(sides)})"
 
 
-def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
+def to_text(
+    path: str, result: LookupResult, registry: SignalRegistry, *, searched: bool = True
+) -> str:
+    """One file's answer as text; ``searched`` False: nothing of it could be looked up."""
     count = len(result.matches)
     if count:
         head = f"{path}: {count} match{'es' if count != 1 else ''}"
     else:
-        head = f"{path}: {'not looked up' if result.errors else 'no match'}"
+        head = f"{path}: {'no match' if searched else 'not looked up'}"
+        if searched and result.errors:
+            head += ", with errors"
     if result.set_aside:
         head += f" ({len(result.set_aside)} set aside by false-positive opinions)"
     lines = [head]
