@@ -17,6 +17,7 @@ import pytest
 
 from hashcore.cli.main import main
 from hashcore.engine import Engine
+from hashcore.formats.http import redact_url
 from hashcore.opinions import NewOpinion, OpinionKind
 from hashcore.opinions.api import LocalOpinions
 from hashcore.opinions.outbox import pending
@@ -184,3 +185,19 @@ def test_a_format_without_feedback_is_named(
 ) -> None:
     code, _, err = feedback(capsys, store, "te", "pytx-csv", "http://127.0.0.1:9")
     assert code == 2 and "sends no feedback" in err and "stopncii" in err
+
+
+def test_a_partner_error_names_the_port_never_the_credentials(
+    store: Engine, partner: Recorder, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """Two services on one host differ by port: the error keeps it, and drops a URL's
+    ``user:password@`` and query as before."""
+    monkeypatch.setenv("PARTNER_SECRET", "user:pass")
+    opine(store, "ncmec", "5-1001", OpinionKind.CONFIRMED)
+    partner.status = 403
+    code, _, err = feedback(capsys, store, "ncmec", "ncmec", f"{partner.url}/npo")
+    assert code == 2
+    assert f"{partner.url}/npo/v2/entries/5/1001/MD5/feedback: HTTP 403" in err
+    assert redact_url("https://ana:s3cret@Host.example:8443/npo?token=t") == (
+        "https://Host.example:8443/npo"
+    )

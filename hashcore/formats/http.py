@@ -35,9 +35,12 @@ def origin(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``scheme://host/path`` only: queries carry tokens and cursors, never logged."""
+    """``scheme://host:port/path`` only: queries carry tokens and cursors and a URL's
+    ``user:password@`` credentials, never logged; the port stays (it tells two services on
+    one host apart)."""
     parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def join_url(base: str, link: str) -> str:
