@@ -17,6 +17,7 @@ from PIL import Image
 
 from hashcore.cli.main import main
 from hashcore.engine import Engine
+from hashcore.errors import NotFound
 from hashcore.hashing import hash_file
 from hashcore.model import EntryStatus
 from hashcore.opinions import NewOpinion, OpinionKind
@@ -244,6 +245,35 @@ def test_cli_add_list_remove(
         "--hash", f"pdq:{pdq_hex}", "--author", "ana", "--json", *store,
     )  # fmt: skip
     assert code == 0 and json.loads(out)["hashes"] == [f"pdq:{pdq_hex}"]
+
+
+def test_remove_refuses_when_there_is_nothing_to_withdraw(
+    capsys: pytest.CaptureFixture[str], engine: Engine
+) -> None:
+    """A withdrawal by someone with no standing opinion takes nothing back: recorded, it would
+    be sent to the partner as a verdict of its own (StopNCII's ``None`` over an ``Upheld``)."""
+    store = ["--store", str(engine.store_dir)]
+    code, _, err = run(capsys, "opinion", "add", PARTNER, "p1", "--kind", "confirmed",
+                       "--author", "ana", *store)  # fmt: skip
+    assert code == 0, err
+    code, out, err = run(capsys, "opinion", "remove", PARTNER, "p1", "--author", "carol", *store)
+    assert (code, out) == (2, "")
+    assert err.strip() == "hashcore: error: no opinion by carol on partner/p1 to withdraw"
+    code, out, _ = run(capsys, "opinion", "remove", PARTNER, "p1", "--author", "ana", *store)
+    assert code == 0 and "withdrawn on partner/p1 by ana" in out
+    code, _, err = run(capsys, "opinion", "remove", PARTNER, "p1", "--author", "ana", *store)
+    assert code == 2 and err.strip() == (
+        "hashcore: error: no opinion by ana on partner/p1 to withdraw (withdrawn already)"
+    )
+    kinds = [(o.author, o.kind.value) for o in LocalOpinions(engine.store).list_opinions()]
+    assert kinds == [("ana", "confirmed"), ("ana", "withdrawn")]  # nothing piled up
+    # Another origin's opinion is not this author's to withdraw here, and a resend is no error.
+    book = LocalOpinions(engine.store)
+    with pytest.raises(NotFound, match="no opinion by lena"):
+        book.record_opinion(NewOpinion(PARTNER, "p1", OpinionKind.WITHDRAWN, "lena"))
+    book.record_opinion(NewOpinion(PARTNER, "p1", OpinionKind.CONFIRMED, "lena", origin="x"))
+    withdrawal = NewOpinion(PARTNER, "p1", OpinionKind.WITHDRAWN, "lena", origin="x")
+    assert book.record_opinion(withdrawal) == book.record_opinion(withdrawal)
 
 
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], engine: Engine) -> None:

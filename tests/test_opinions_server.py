@@ -174,6 +174,17 @@ def test_the_cli_against_a_server(source, capsys: pytest.CaptureFixture[str]) ->
     assert main(["opinion", "list", "shared", "--json", *target]) == 0
     [listed] = json.loads(capsys.readouterr().out)
     assert (listed["kind"], listed["note"], listed["origin"]) == ("disputed", "blurry", None)
+    code = main(["opinion", "remove", "shared", "e1", "--author", "carol", *target])
+    assert code == 2 and capsys.readouterr().err.strip().splitlines()[-1] == (
+        "hashcore: error: no opinion by carol on shared/e1 to withdraw"
+    )
+    assert main(["opinion", "remove", "shared", "e1", *target]) == 0  # ops's own disputed
+    assert "withdrawn on shared/e1 by ops" in capsys.readouterr().out
+    assert main(["opinion", "remove", "shared", "e1", *target]) == 2
+    assert "no opinion by ops on shared/e1 to withdraw" in capsys.readouterr().err
+    assert [o.kind.value for o in LocalOpinions(source.engine.store).list_opinions()] == [
+        "disputed", "withdrawn",
+    ]  # fmt: skip
     assert main(["opinion", "feedback", "shared", "--format", "ncmec", "--url",
                  "http://127.0.0.1:9", *target]) == 2  # fmt: skip
     assert "not through a server" in capsys.readouterr().err

@@ -39,13 +39,22 @@ def hashes_from_json(text: str) -> tuple[Signal, ...]:
     return tuple(Signal(family, bytes.fromhex(value)) for family, value in json.loads(text))
 
 
-def record(writer: StoreWriter, opinion: NewOpinion) -> tuple[Opinion, bool]:
+def record(
+    writer: StoreWriter, opinion: NewOpinion, *, history: bool = False
+) -> tuple[Opinion, bool]:
     """Store ``opinion`` in the writer's transaction; ``(stored, True)`` if it was new, the
-    earlier copy and ``False`` if the same ``(origin, uid)`` was recorded before (a resend)."""
+    earlier copy and ``False`` if the same ``(origin, uid)`` was recorded before (a resend).
+
+    A withdrawal must take something back: :class:`NotFound` when its author has no standing
+    opinion on the entry (none, or withdrawn already), else it would be sent on as a verdict
+    of its own. ``history`` records it all the same: an imported audit trail is kept as it
+    was written."""
     opinion = opinion.checked()
     conn = writer.connection
     entry_id = _entry_id(conn, opinion.bank, opinion.external_id)
     origin = opinion.origin or ""
+    if opinion.kind is OpinionKind.WITHDRAWN and not history:
+        _require_standing(conn, entry_id, opinion, origin)
     cursor = conn.execute(
         "INSERT INTO opinions (entry_id, uid, kind, note, author, origin, created_at, hashes)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin, uid) DO NOTHING",
@@ -68,6 +77,31 @@ def record(writer: StoreWriter, opinion: NewOpinion) -> tuple[Opinion, bool]:
         (origin, opinion.uid),
     ).fetchone()
     return _opinion(row), new
+
+
+def _require_standing(
+    conn: sqlite3.Connection, entry_id: int, opinion: NewOpinion, origin: str
+) -> None:
+    """Refuse a withdrawal when its author's latest opinion on the entry (from the same
+    origin) is missing or a withdrawal; a resend of one already recorded passes."""
+    resent = conn.execute(
+        "SELECT 1 FROM opinions WHERE origin = ? AND uid = ?", (origin, opinion.uid)
+    ).fetchone()
+    if resent is not None:
+        return
+    latest = conn.execute(
+        "SELECT kind FROM opinions WHERE entry_id = ? AND author = ? AND origin = ?"
+        " ORDER BY created_at DESC, id DESC LIMIT 1",
+        (entry_id, opinion.author, origin),
+    ).fetchone()
+    if latest is not None and latest[0] != OpinionKind.WITHDRAWN.value:
+        return
+    already = "" if latest is None else " (withdrawn already)"
+    raise NotFound(
+        f"no opinion by {opinion.author} on {opinion.bank}/{opinion.external_id} to "
+        f"withdraw{already}",
+        field="external_id",
+    )
 
 
 def refresh_exceptions(conn: sqlite3.Connection, entry_id: int, author: str) -> None:
@@ -199,4 +233,4 @@ def record_imported(
     if not isinstance(writer, StoreWriter):
         raise InvalidInput("opinions are imported into a store only", field="opinions")
     for opinion in opinions:
-        record(writer, replace(opinion, bank=bank, external_id=external_id.strip()))
+        record(writer, replace(opinion, bank=bank, external_id=external_id.strip()), history=True)
