@@ -276,6 +276,24 @@ def test_remove_refuses_when_there_is_nothing_to_withdraw(
     assert book.record_opinion(withdrawal) == book.record_opinion(withdrawal)
 
 
+def test_content_that_hashed_with_errors_records_nothing(
+    capsys: pytest.CaptureFixture[str], engine: Engine, tmp_path: Path
+) -> None:
+    """A truncated picture hashes by MD5 alone: as a false positive it would except that exact
+    file and none of its re-encoded copies, so the analyst is told instead."""
+    truncated = tmp_path / "trunc.jpg"
+    truncated.write_bytes(shared_file("pdq/dih/bridge-1-original.jpg").read_bytes()[:3000])
+    code, out, err = run(
+        capsys, "opinion", "add", PARTNER, "p1", "--kind", "false_positive",
+        "--content", str(truncated), "--store", str(engine.store_dir),
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    [line] = err.splitlines()
+    assert line.startswith(f"hashcore: error: {truncated}: cannot decode image: image file is")
+    assert "nothing recorded: md5 alone would not except re-encoded copies" in line
+    assert LocalOpinions(engine.store).list_opinions() == []
+
+
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], engine: Engine) -> None:
     store = ["--store", str(engine.store_dir)]
     code, out, err = run(capsys, "opinion", "list", *store)

@@ -21,11 +21,12 @@ from hashcore.cli.import_cmd import read_credentials
 from hashcore.cli.table import table
 from hashcore.engine import Engine
 from hashcore.engine_api import EngineAPI
-from hashcore.errors import InvalidInput
+from hashcore.errors import ContentError, InvalidInput
 from hashcore.formats.http import HttpClient, origin
 from hashcore.hashing import hash_file
 from hashcore.opinions.api import opinions_of
 from hashcore.opinions.model import NewOpinion, Opinion, OpinionKind, opinion_kind
+from hashcore.registry import SignalRegistry
 from hashcore.remote.errors import NotRemote
 from hashcore.signals import Signal, stored_variant
 
@@ -207,16 +208,7 @@ def _hashes(engine: EngineAPI, content: Path | None, texts: list[str]) -> tuple[
     """The content's hashes: its file hashed here (never sent), or ``family:hex`` texts."""
     registry = engine.registry
     if content is not None:
-        hashed = hash_file(content, registry)
-        signals = [
-            Signal(s.type, s.value)
-            for s in hashed.signals
-            if s.usable and stored_variant(s.variant) is None
-        ]
-        if not signals:
-            reasons = "; ".join(hashed.messages()) or "no usable hash"
-            raise InvalidInput(f"{content}: {reasons}", field="content")
-        return tuple(signals)
+        return _content_hashes(content, registry)
     found = []
     for text in texts:
         family, sep, value = text.partition(":")
@@ -225,6 +217,29 @@ def _hashes(engine: EngineAPI, content: Path | None, texts: list[str]) -> tuple[
         signal = registry.get(family.strip()).signal_from_text(value.strip())
         found.append(Signal(signal.type, signal.value))
     return tuple(found)
+
+
+def _content_hashes(content: Path, registry: SignalRegistry) -> tuple[Signal, ...]:
+    """Every family's hash of ``content``, or :class:`ContentError` naming what failed: a
+    truncated picture hashed by MD5 alone would except only that exact file, never the
+    re-encoded copies a false positive comes back as, so nothing partial is recorded."""
+    hashed = hash_file(content, registry)
+    signals = [
+        Signal(s.type, s.value)
+        for s in hashed.signals
+        if s.usable and stored_variant(s.variant) is None
+    ]
+    if not signals:
+        reasons = "; ".join(hashed.messages()) or f"{content}: no usable hash"
+        raise ContentError(f"{reasons}; nothing recorded", field="content")
+    if hashed.errors:
+        kept = ", ".join(sorted({s.type for s in signals}))
+        raise ContentError(
+            f"{'; '.join(hashed.messages())}; nothing recorded: {kept} alone would not except "
+            "re-encoded copies (give the whole file, or its hashes with --hash)",
+            field="content",
+        )
+    return tuple(signals)
 
 
 def _print_one(opinion: Opinion, as_json: bool) -> int:
