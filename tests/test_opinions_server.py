@@ -186,8 +186,27 @@ def test_the_cli_against_a_server(source, capsys: pytest.CaptureFixture[str]) ->
         "disputed", "withdrawn",
     ]  # fmt: skip
     assert main(["opinion", "feedback", "shared", "--format", "ncmec", "--url",
-                 "http://127.0.0.1:9", *target]) == 2  # fmt: skip
+                 "http://127.0.0.1:9", "--server", source.address]) == 2  # fmt: skip
     assert "not through a server" in capsys.readouterr().err
+
+
+def test_feedback_offers_no_server_options(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feedback reads and marks the store's own outbox, so its help offers no server, token
+    or TLS options, and a server named in the environment does not divert it."""
+    with pytest.raises(SystemExit):
+        main(["opinion", "feedback", "--help"])
+    usage = capsys.readouterr().out
+    assert "--store" in usage and "never through a server" in usage
+    for option in ("--server", "--token-file", "--ca-cert", "--client-cert", "--insecure"):
+        assert option not in usage
+    with Engine(tmp_path / "s", registry()) as engine:
+        engine.create_bank("b")
+    monkeypatch.setenv("HASHCORE_SERVER", "127.0.0.1:9")
+    code = main(["opinion", "feedback", "b", "--format", "ncmec", "--url", "http://127.0.0.1:9",
+                 "--store", str(tmp_path / "s"), "--json"])  # fmt: skip
+    assert code == 0 and json.loads(capsys.readouterr().out)["sent"] == 0
 
 
 def test_the_follow_role() -> None:

@@ -12,16 +12,26 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from hashcore.cli.common import open_engine, require_store, store_parent, utc_time, verb_group
+from hashcore.cli.common import (
+    DEFAULT_STORE,
+    STORE_ENV,
+    open_engine,
+    require_store,
+    store_dir,
+    store_parent,
+    utc_time,
+    verb_group,
+)
 from hashcore.cli.import_cmd import read_credentials
 from hashcore.cli.table import table
 from hashcore.engine import Engine
 from hashcore.engine_api import EngineAPI
-from hashcore.errors import ContentError, InvalidInput
+from hashcore.errors import ContentError, InvalidInput, NotFound
 from hashcore.formats.http import HttpClient, origin
 from hashcore.hashing import hash_file
 from hashcore.opinions.api import opinions_of
@@ -69,10 +79,18 @@ def register(subparsers: Any) -> None:
 
     feedback = verbs.add_parser(
         "feedback",
-        parents=store,
         help="send this store's pending opinions on a partner's bank to the partner's API",
+        description="Runs where the store is (on a server's host: the server's store "
+        "directory), never through a server: it reads and marks the store's own outbox.",
     )
     feedback.add_argument("bank", metavar="BANK")
+    feedback.add_argument(
+        "--store",
+        type=Path,
+        metavar="DIR",
+        help=f"store directory (default: ${STORE_ENV}, else ./{DEFAULT_STORE})",
+    )
+    feedback.add_argument("--server", help=argparse.SUPPRESS)  # refused with the reason
     feedback.add_argument(
         "--format", required=True, help="the partner's format (ncmec, stopncii, threatexchange)"
     )
@@ -143,10 +161,16 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_feedback(args: argparse.Namespace) -> int:
+    from hashcore.backends import BACKEND_ENV, backend_from_spec
     from hashcore.opinions.feedback import feedback_format, load_feedback_formats, send_feedback
     from hashcore.plugins import loaded_plugins
 
-    require_store(args)
+    if args.server:
+        raise NotRemote(
+            "opinion feedback runs where the store is (the server's host), not through a "
+            "server", code="UNIMPLEMENTED",
+        )  # fmt: skip
+    directory = _local_store(args)
     plugins = loaded_plugins()
     fmt = feedback_format(load_feedback_formats(plugins.manager), args.format)
     secret = read_credentials(args.credentials)
@@ -154,12 +178,7 @@ def run_feedback(args: argparse.Namespace) -> int:
     client = HttpClient(
         headers=headers, auth_origin=origin(args.url), timeout=args.timeout, retries=args.retries
     )
-    with open_engine(args) as engine:
-        if not isinstance(engine, Engine):
-            raise NotRemote(
-                "opinion feedback runs where the store is (the server's host), not through a "
-                "server", code="UNIMPLEMENTED",
-            )  # fmt: skip
+    with Engine(directory, index_backend=backend_from_spec(os.environ.get(BACKEND_ENV))) as engine:
         counts = send_feedback(engine.store, fmt, args.bank, args.url, client)
     if args.json:
         print(json.dumps({"sent": 0, "requests": 0, "not_expressible": 0, **{
@@ -171,6 +190,21 @@ def run_feedback(args: argparse.Namespace) -> int:
         "express (marked sent)"
     )
     return 0
+
+
+def _local_store(args: argparse.Namespace) -> Path:
+    """The store feedback reads and marks: always this host's (``$HASHCORE_SERVER`` and the
+    client profile name servers, which feedback never goes through)."""
+    from hashcore.store.store import DB_NAME
+
+    directory = store_dir(args)
+    if not (directory / DB_NAME).is_file():
+        raise NotFound(
+            f"no hashcore store at {directory} (give --store DIR or set ${STORE_ENV}; feedback "
+            "runs where the store is)",
+            field="store",
+        )
+    return directory
 
 
 def opinion_to_json(opinion: Opinion) -> dict[str, Any]:
