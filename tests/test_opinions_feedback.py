@@ -18,6 +18,7 @@ import pytest
 from hashcore.cli.main import main
 from hashcore.engine import Engine
 from hashcore.formats.http import redact_url
+from hashcore.model import BankSettings
 from hashcore.opinions import NewOpinion, OpinionKind
 from hashcore.opinions.api import LocalOpinions
 from hashcore.opinions.outbox import pending
@@ -93,9 +94,11 @@ def store(tmp_path: Path, registry: SignalRegistry) -> Iterator[Engine]:
         yield engine
 
 
-def opine(engine: Engine, bank: str, external_id: str, kind: OpinionKind, **kw: Any) -> None:
+def opine(
+    engine: Engine, bank: str, external_id: str, kind: OpinionKind, author: str = "ana", **kw: Any
+) -> None:
     LocalOpinions(engine.store).record_opinion(
-        NewOpinion(bank, external_id, kind, "ana", hashes=(Signal("pdq", PDQ),), **kw)
+        NewOpinion(bank, external_id, kind, author, hashes=(Signal("pdq", PDQ),), **kw)
     )
 
 
@@ -117,7 +120,8 @@ def test_ncmec_feedback_per_fingerprint_type(
     opine(store, "ncmec", "5-1001", OpinionKind.CONFIRMED, origin="hotline-c")  # not ours
     code, counts, err = feedback(capsys, store, "ncmec", "ncmec", f"{partner.url}/npo")
     assert code == 0, err
-    assert counts == {"sent": 1, "requests": 2, "not_expressible": 0}
+    assert counts == {"sent": 1, "requests": 2, "not_expressible": 0, "superseded": 0,
+                      "nothing_to_withdraw": 0}  # fmt: skip
     assert [(r.method, r.path) for r in partner.received] == [
         ("PUT", "/npo/v2/entries/5/1001/MD5/feedback"),
         ("PUT", "/npo/v2/entries/5/1001/PDQ/feedback"),
@@ -136,9 +140,11 @@ def test_stopncii_feedback_and_what_it_cannot_say(
 ) -> None:
     monkeypatch.setenv("PARTNER_SECRET", "subscription:function")
     opine(store, "stopncii", f"ImagePDQ:{PDQ.hex()}", OpinionKind.FALSE_POSITIVE)
-    opine(store, "stopncii", f"ImagePDQ:{PDQ.hex()}", OpinionKind.DISPUTED)
+    opine(store, "stopncii", f"ImagePDQ:{PDQ.hex()}", OpinionKind.DISPUTED, "ben")
     code, counts, _ = feedback(capsys, store, "stopncii", "stopncii", f"{partner.url}/api")
-    assert code == 0 and counts == {"sent": 1, "requests": 1, "not_expressible": 1}
+    assert code == 0 and (counts["sent"], counts["requests"], counts["not_expressible"]) == (
+        1, 1, 1,
+    )  # fmt: skip
     [request] = partner.received
     assert (request.method, request.path) == ("POST", "/api/SubmitFeedback")
     assert request.headers["Content-Type"] == "application/json"
@@ -201,3 +207,93 @@ def test_a_partner_error_names_the_port_never_the_credentials(
     assert redact_url("https://ana:s3cret@Host.example:8443/npo?token=t") == (
         "https://Host.example:8443/npo"
     )
+
+
+def sent_to(engine: Engine, bank: str) -> list[tuple[str, str | None]]:
+    return [(o.kind.value, o.sent_to) for o in LocalOpinions(engine.store).list_opinions(bank)]
+
+
+def test_only_each_authors_standing_opinion_goes_out(
+    store: Engine, partner: Recorder, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """Two false positives and a withdrawal before any feedback run: NCMEC has no withdrawal
+    form, and the analyst took it all back, so nothing is sent."""
+    monkeypatch.setenv("PARTNER_SECRET", "user:pass")
+    opine(store, "ncmec", "5-1001", OpinionKind.FALSE_POSITIVE)
+    LocalOpinions(store.store).record_opinion(
+        NewOpinion(
+            "ncmec", "5-1001", OpinionKind.FALSE_POSITIVE, "ana", hashes=(Signal("md5", MD5),)
+        )
+    )
+    opine(store, "ncmec", "5-1001", OpinionKind.WITHDRAWN)
+    code, counts, err = feedback(capsys, store, "ncmec", "ncmec", f"{partner.url}/npo")
+    assert code == 0, err
+    assert counts == {"sent": 0, "requests": 0, "not_expressible": 0, "superseded": 2,
+                      "nothing_to_withdraw": 1}  # fmt: skip
+    assert partner.received == []
+    assert sent_to(store, "ncmec") == [
+        ("false_positive", "feedback:ncmec (not sent: superseded)"),
+        ("false_positive", "feedback:ncmec (not sent: superseded)"),
+        ("withdrawn", "feedback:ncmec (not sent: nothing to withdraw)"),
+    ]
+    # A later confirmation goes alone; withdrawn after it was sent, NCMEC cannot say it.
+    opine(store, "ncmec", "5-1001", OpinionKind.FALSE_POSITIVE)
+    opine(store, "ncmec", "5-1001", OpinionKind.CONFIRMED)
+    code, counts, _ = feedback(capsys, store, "ncmec", "ncmec", f"{partner.url}/npo")
+    assert (counts["sent"], counts["requests"], counts["superseded"]) == (1, 2, 1)
+    assert all(b"<affirmative/>" in r.body for r in partner.received)
+    opine(store, "ncmec", "5-1001", OpinionKind.WITHDRAWN)
+    code, counts, _ = feedback(capsys, store, "ncmec", "ncmec", f"{partner.url}/npo")
+    assert (counts["sent"], counts["not_expressible"], len(partner.received)) == (0, 1, 2)
+
+
+def test_stopncii_hears_a_withdrawal_only_of_what_it_received(
+    store: Engine, partner: Recorder, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("PARTNER_SECRET", "subscription:function")
+    key = f"ImagePDQ:{PDQ.hex()}"
+
+    def values() -> list[str]:
+        return [json.loads(r.body)["hashFeedbacks"][0]["feedbackValue"] for r in partner.received]
+
+    opine(store, "stopncii", key, OpinionKind.FALSE_POSITIVE)
+    opine(store, "stopncii", key, OpinionKind.WITHDRAWN)  # before it went out: nothing to say
+    opine(store, "stopncii", key, OpinionKind.CONFIRMED, "ben")
+    code, counts, err = feedback(capsys, store, "stopncii", "stopncii", f"{partner.url}/api")
+    assert code == 0, err
+    assert (counts["sent"], counts["superseded"], counts["nothing_to_withdraw"]) == (1, 1, 1)
+    assert values() == ["Upheld"]  # ben's; ana's withdrawn false positive never went
+    opine(store, "stopncii", key, OpinionKind.WITHDRAWN, "ben")  # takes back what was sent
+    code, counts, _ = feedback(capsys, store, "stopncii", "stopncii", f"{partner.url}/api")
+    assert (counts["sent"], counts["requests"]) == (1, 1) and values() == ["Upheld", "None"]
+    assert feedback(capsys, store, "stopncii", "stopncii", f"{partner.url}/api")[1]["sent"] == 0
+    assert pending(store.store, "stopncii") == []
+
+
+def test_a_wrong_format_or_url_is_refused_before_anything_is_marked(
+    store: Engine, partner: Recorder, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """Feedback in the wrong partner's form would come out unsayable, and marked done it could
+    never be sent again: refused, with nothing sent or marked."""
+    monkeypatch.setenv("PARTNER_SECRET", "user:pass")
+    store.create_bank_with("fed", BankSettings(source="ncmec"))  # what bank import --create does
+    store.add_entry("fed", [Signal("md5", MD5)], external_id="5-2002", source="ncmec")
+    store.add_entry("ncmec", [Signal("md5", MD5)], external_id="5-3003", source="ncmec")
+    opine(store, "fed", "5-2002", OpinionKind.FALSE_POSITIVE)
+    code, _, err = feedback(capsys, store, "fed", "stopncii", f"{partner.url}/api")
+    assert code == 2 and "bank 'fed' is fed by ncmec: its feedback goes with --format ncmec" in err
+    opine(store, "ncmec", "5-3003", OpinionKind.CONFIRMED)  # a bank without a recorded source
+    code, _, err = feedback(capsys, store, "ncmec", "threatexchange", f"{partner.url}/v18.0/7")
+    assert code == 2 and "entry ncmec/5-3003 came from ncmec" in err
+    code, _, err = feedback(capsys, store, "ncmec", "stopncii", f"{partner.url}/api")
+    assert code == 2 and "entry ncmec/5-3003 came from ncmec" in err
+    opine(store, "te", "4242", OpinionKind.FALSE_POSITIVE)
+    code, _, err = feedback(capsys, store, "te", "threatexchange", f"{partner.url}/v18.0")
+    assert code == 2 and "does not end with a numeric privacy group id" in err
+    code, _, err = feedback(capsys, store, "te", "stopncii", f"{partner.url}/api")
+    assert code == 2 and "entry '4242' is not keyed like a StopNCII record" in err
+    assert partner.received == [] and len(pending(store.store, "fed")) == 1
+    assert len(pending(store.store, "te")) == 1 and len(pending(store.store, "ncmec")) == 1
+    code, counts, _ = feedback(capsys, store, "fed", "ncmec", f"{partner.url}/npo")
+    assert code == 0 and (counts["sent"], counts["requests"]) == (1, 1)
+    assert feedback(capsys, store, "te", "threatexchange", f"{partner.url}/v18.0/7")[1]["sent"] == 1

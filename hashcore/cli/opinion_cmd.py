@@ -172,22 +172,26 @@ def run_feedback(args: argparse.Namespace) -> int:
         )  # fmt: skip
     directory = _local_store(args)
     plugins = loaded_plugins()
-    fmt = feedback_format(load_feedback_formats(plugins.manager), args.format)
+    formats = load_feedback_formats(plugins.manager)
+    fmt = feedback_format(formats, args.format)
     secret = read_credentials(args.credentials)
     headers = plugins.format(args.format).auth_headers(secret) if secret else {}
     client = HttpClient(
         headers=headers, auth_origin=origin(args.url), timeout=args.timeout, retries=args.retries
     )
     with Engine(directory, index_backend=backend_from_spec(os.environ.get(BACKEND_ENV))) as engine:
-        counts = send_feedback(engine.store, fmt, args.bank, args.url, client)
+        counts = send_feedback(
+            engine.store, fmt, args.bank, args.url, client, partners=set(formats)
+        )
     if args.json:
-        print(json.dumps({"sent": 0, "requests": 0, "not_expressible": 0, **{
-            key.replace(" ", "_"): value for key, value in counts.items()}}))  # fmt: skip
+        keys = ("sent", "requests", "not expressible", "superseded", "nothing to withdraw")
+        print(json.dumps({key.replace(" ", "_"): counts[key] for key in keys}))
         return 0
     print(
         f"bank {args.bank}: {counts['sent']} opinion(s) sent to {args.format} in "
-        f"{counts['requests']} request(s); {counts['not expressible']} {args.format} cannot "
-        "express (marked sent)"
+        f"{counts['requests']} request(s); not sent: {counts['not expressible']} "
+        f"{args.format} cannot express, {counts['superseded']} superseded by the same author "
+        f"first, {counts['nothing to withdraw']} withdrawal(s) of what {args.format} never got"
     )
     return 0
 

@@ -322,9 +322,14 @@ class NcmecFeedback(FeedbackFormat):
     description: ClassVar[str] = "NCMEC hash sharing v2 entry feedback (affirmative, negative)"
 
     def requests(self, opinion: Opinion, entry: Entry, url: str) -> list[FeedbackRequest]:
-        verdict = {"confirmed": "affirmative", "false_positive": "negative"}.get(opinion.kind)
         member, _, entry_id = entry.external_id.partition("-")
-        if verdict is None or not entry_id:
+        if not member or not entry_id:
+            raise InvalidInput(
+                f"entry {entry.external_id!r} is not keyed like an NCMEC entry (MEMBER-ID)",
+                field="external_id",
+            )
+        verdict = {"confirmed": "affirmative", "false_positive": "negative"}.get(opinion.kind)
+        if verdict is None:
             return []
         body = f'<feedbackSubmission xmlns="{_NCMEC_NS}"><{verdict}/></feedbackSubmission>'
         kinds = sorted({NCMEC_TYPES[s.type] for s in entry.signals if s.type in NCMEC_TYPES})

@@ -137,9 +137,15 @@ class StopnciiFeedback(FeedbackFormat):
     description: ClassVar[str] = "StopNCII SubmitFeedback (Upheld, Overturned)"
 
     def requests(self, opinion: Opinion, entry: Entry, url: str) -> list[FeedbackRequest]:
-        value = STOPNCII_FEEDBACK.get(opinion.kind)
         signal_type, _, hash_value = entry.external_id.partition(":")
-        if value is None or not hash_value:
+        if not signal_type or not hash_value:
+            raise InvalidInput(
+                f"entry {entry.external_id!r} is not keyed like a StopNCII record "
+                "(SIGNALTYPE:HASH)",
+                field="external_id",
+            )
+        value = STOPNCII_FEEDBACK.get(opinion.kind)
+        if value is None:
             return []
         feedback = {"signalType": signal_type, "hashValue": hash_value,
                     "feedbackValue": value, "tags": []}  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import hashcore
 from hashcore.errors import InvalidInput
-from hashcore.formats.http import HttpClient, join_url, with_query
+from hashcore.formats.http import HttpClient, join_url, redact_url, with_query
 from hashcore.formats.jsonutil import JsonPagesFormat
 from hashcore.formats.records import Checkpoint, Item, Opinion, Problem
 from hashcore.formats.timeutil import to_unix
@@ -165,11 +165,27 @@ class ThreatExchangeFeedback(FeedbackFormat):
     name: ClassVar[str] = "threatexchange"
     description: ClassVar[str] = "ThreatExchange descriptor opinion (MALICIOUS, NON_MALICIOUS)"
 
+    def check_url(self, url: str) -> None:
+        """The descriptor is shared with a privacy group: ``--url`` must end with its id."""
+        group = url.rpartition("/")[2]
+        if not group.isdigit():
+            raise InvalidInput(
+                f"--url {redact_url(url)} does not end with a numeric privacy group id "
+                "(e.g. https://graph.facebook.com/v18.0/GROUP_ID); nothing sent",
+                field="url",
+            )
+
     def requests(self, opinion: OpinionRecord, entry: Entry, url: str) -> list[FeedbackRequest]:
-        status = TE_STATUS.get(opinion.kind)
         root, _, group = url.rpartition("/")
         signal = next((s for s in entry.signals if s.type in TE_TYPES), None)
-        if status is None or signal is None or not group.isdigit():
+        if signal is None:
+            raise InvalidInput(
+                f"entry {entry.external_id!r} has no hash ThreatExchange indexes "
+                f"({', '.join(sorted(TE_TYPES))})",
+                field="external_id",
+            )
+        status = TE_STATUS.get(opinion.kind)
+        if status is None:
             return []
         form = {
             "indicator": signal.value.hex(),

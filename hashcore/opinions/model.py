@@ -75,7 +75,8 @@ class NewOpinion:
 @dataclass(frozen=True, slots=True)
 class Opinion:
     """A recorded opinion. ``sent_to`` names where the outbox delivered it (``None``: not
-    yet): a hashcore source's address or a partner API's format."""
+    yet): a hashcore source's address or a partner API's format, or why feedback left it
+    unsent (``feedback:ncmec (not sent: superseded)``)."""
 
     id: int
     bank: str
