@@ -12,7 +12,10 @@ The rules, per record, in this order:
 
 * the external id is stripped; blank, not a string or over 512 characters: refused
   (``external_id``); an unknown status: refused (``status``);
-* a record older (``updated_at``) than the entry held changes nothing, whatever else it says;
+* a dated record older than the entry held changes nothing, whatever else it says: older than
+  the partner time of the newest dated record applied to it (``partner_at``; an entry made by
+  undated records alone has none, and no dated record is older than it), or of that same time
+  and active while the entry is not (a deletion wins a tie); an undated record always applies;
 * signals: unusable ones are ignored; every usable one must be well-formed (``value``) and an
   active record needs at least one (``signals``); the last quality of a repeated value wins;
   a non-active record without usable signals keeps the entry's values (a withdrawal or deletion
@@ -21,9 +24,12 @@ The rules, per record, in this order:
 * a new id: created (``added`` if active, else ``unchanged``: a tombstone); ``created_at`` is
   the record's, else its ``updated_at``, else now (an ``updated_at`` of 0.0 counts as none:
   see :meth:`StoreModel._upsert`); ``updated_at`` the record's, else ``created_at``;
+  ``partner_at`` the record's ``updated_at`` (None if undated);
 * a known id with the same values (qualities aside), labels, source and status: ``unchanged``,
-  and only its ``updated_at`` moves to the record's if it has one (qualities are not rewritten);
-* otherwise everything is replaced (``updated``), ``updated_at`` by the record's or now.
+  and only its times move if the record has one (qualities are not rewritten);
+* otherwise everything is replaced (``updated``);
+* times: a dated record's time becomes ``partner_at``; ``updated_at`` becomes the later of what
+  it was and the record's time (now if undated): it never goes back.
 
 Only active entries match: a value is live (in the indexes) while an active entry anywhere
 carries it, and the change log records each time a value becomes live (``add``) or stops
@@ -56,6 +62,7 @@ class ModelEntry:
     status: str
     created_at: float
     updated_at: float
+    partner_at: float | None
     values: dict[Key, int | None]
 
 
@@ -103,9 +110,12 @@ class StoreModel:
             signals = [signals]
         usable = [signal for signal in signals if signal.usable]
         held = entries.get(key)
-        older = held is not None and update.updated_at is not None
-        if older and update.updated_at < held.updated_at:  # type: ignore[union-attr]
-            return "unchanged"
+        when = update.updated_at
+        if held is not None and when is not None and held.partner_at is not None:
+            if when < held.partner_at:
+                return "unchanged"
+            if when == held.partner_at and status == "active" and held.status != "active":
+                return "unchanged"
         if usable or status == "active":
             values = _values(usable)
         else:
@@ -119,7 +129,9 @@ class StoreModel:
                 # is created now yet updated at 0. A writer that fixes it fails here.
                 created = update.updated_at or self.now
             updated = update.updated_at if update.updated_at is not None else created
-            entries[key] = ModelEntry(key, labels, update.source, status, created, updated, values)
+            entries[key] = ModelEntry(
+                key, labels, update.source, status, created, updated, when, values
+            )
             self.created.append((self._bank_of(entries), key))
             return "added" if status == "active" else "not_held"
         same = (set(values), labels, update.source, status) == (
@@ -129,11 +141,14 @@ class StoreModel:
             held.status,
         )
         if same:
-            if update.updated_at is not None:
-                held.updated_at = update.updated_at
+            if when is not None:
+                held.partner_at = when
+                held.updated_at = max(held.updated_at, when)
             return "unchanged"
         held.values, held.labels, held.source, held.status = values, labels, update.source, status
-        held.updated_at = update.updated_at if update.updated_at is not None else self.now
+        if when is not None:
+            held.partner_at = when
+        held.updated_at = max(held.updated_at, self.now if when is None else when)
         return "updated"
 
     def _bank_of(self, entries: dict[str, ModelEntry]) -> str:

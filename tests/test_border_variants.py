@@ -262,7 +262,7 @@ def test_version_2_store_is_migrated(tmp_path: Path) -> None:
     with Engine(directory, registry()) as engine:
         conn = sqlite3.connect(directory / "hashcore.sqlite3")
         try:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
             columns = [row[1] for row in conn.execute("PRAGMA table_info(entry_signals)")]
         finally:
             conn.close()

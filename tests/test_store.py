@@ -195,7 +195,7 @@ def test_version_3_store_gains_bank_priority_and_plain_counts(tmp_path: Path) ->
             with pytest.raises(InvalidInput, match="priority must be 1"):
                 writer.set_bank_priority("old", 0)
     conn = sqlite3.connect(tmp_path / "hashcore.sqlite3")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     conn.close()
 
 

@@ -183,7 +183,7 @@ def test_version_1_store_is_migrated(tmp_path: Path) -> None:
         assert _entry_signals(store.path) == signals_before
         assert "WITHOUT ROWID" in _table_sql(store.path, "entry_signals")
         conn = sqlite3.connect(store.path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         indexes = conn.execute("PRAGMA index_list(entry_signals)").fetchall()
         conn.close()
         assert "entry_signals_value" in {row[1] for row in indexes}

@@ -99,14 +99,16 @@ Link = tuple[int | None, str | None]
 """What an entry keeps with each of its values: quality and stored variant (``trimmed``)."""
 Values = dict[Key, Link]
 """An entry's values (in order) with their quality and stored variant."""
-Before = tuple[str, str | None, str, float, Values]
-"""An entry's labels (JSON), source, status, ``updated_at`` and values as stored."""
+Before = tuple[str, str | None, str, float, float | None, Values]
+"""An entry's labels (JSON), source, status, ``updated_at``, ``partner_at`` and values as
+stored."""
 
 _ACTIVE = EntryStatus.ACTIVE.value
 _LIVE = EntryStatus.ACTIVE
 _VALUES = {status: status.value for status in EntryStatus}
 _ENTRIES_SQL = (
-    "SELECT id, external_id, labels, source, status, created_at, updated_at FROM entries"
+    "SELECT id, external_id, labels, source, status, created_at, updated_at, partner_at"
+    " FROM entries"
     " WHERE bank_id = ?"
 )
 _BY_EXTERNAL_ID_SQL = _ENTRIES_SQL + " AND external_id IN ({marks})"
@@ -120,9 +122,18 @@ _VALUES_SQL = "SELECT id, value, refs FROM signal_values WHERE family = ? AND va
 
 _ENTRIES = bulk.insert(
     "entries",
-    ("bank_id", "external_id", "labels", "source", "status", "created_at", "updated_at"),
+    (
+        "bank_id",
+        "external_id",
+        "labels",
+        "source",
+        "status",
+        "created_at",
+        "updated_at",
+        "partner_at",
+    ),
 )
-_ENTRY_FIELDS = bulk.update("entries", ("labels", "source", "status", "updated_at"))
+_ENTRY_FIELDS = bulk.update("entries", ("labels", "source", "status", "updated_at", "partner_at"))
 _NEW_SIGNAL_VALUES = bulk.insert("signal_values", ("family", "value", "refs"), "INSERT OR IGNORE")
 _REFS = bulk.update("signal_values", ("refs",))
 _LINKS = ("entry_id", "value_id", "quality", "variant")
@@ -182,6 +193,11 @@ class _Held:
     status: str
     created_at: float
     updated_at: float
+    """When the entry last changed: the partner's time, or ours for an undated record or a
+    local change; it never goes back (exports and followers order by it)."""
+    partner_at: float | None
+    """The partner's time of the newest dated record applied (None: none yet). Records are
+    ordered by it alone, partner times against partner times, never against our clock."""
     values: Values
     before: Before | None = None
 
@@ -246,6 +262,7 @@ class Batch:
                 entry.source,
                 entry.status,
                 entry.updated_at,
+                entry.partner_at,
                 entry.values,
             )
         return batch
@@ -253,10 +270,10 @@ class Batch:
     def _read_entries(self, sql: str, keys: Sequence[Any]) -> None:
         for chunk in bulk.chunks(keys):
             rows = self._conn.execute(sql.format(marks=bulk.marks(chunk)), [self.bank_id, *chunk])
-            for entry_id, external_id, labels, source, status, created, updated in rows:
+            for entry_id, external_id, labels, source, status, created, updated, partner in rows:
                 if entry_id in self.by_id:
                     continue  # named twice: by external id and by row id
-                entry = _Held(entry_id, labels, source, status, created, updated, {})
+                entry = _Held(entry_id, labels, source, status, created, updated, partner, {})
                 self.held[external_id] = self.by_id[entry_id] = entry
 
     # The operations
@@ -326,7 +343,7 @@ class Batch:
             self._create(external_id, at, status, *self._clean(status, at, {}))
             return UpsertOutcome.ADDED if status is _LIVE else UpsertOutcome.NOT_HELD
         updated_at = records.updated_at[at]
-        if updated_at is not None and updated_at < entry.updated_at:
+        if updated_at is not None and _superseded(entry, updated_at, status):
             return UpsertOutcome.UNCHANGED
         # A withdrawal without signals keeps the entry's values, unmatched.
         values, labels = self._clean(status, at, entry.values)
@@ -338,23 +355,27 @@ class Batch:
             and _VALUES[status] == entry.status
         ):
             if updated_at is not None:
-                entry.updated_at = updated_at
+                entry.partner_at = updated_at
+                entry.updated_at = max(entry.updated_at, updated_at)
             return UpsertOutcome.UNCHANGED
         self._move(entry.values, entry.status == _ACTIVE, values, status is _LIVE)
         entry.values, entry.labels, entry.source = values, labels, source
         entry.status = _VALUES[status]
-        entry.updated_at = self.now if updated_at is None else updated_at
+        if updated_at is not None:
+            entry.partner_at = updated_at
+        entry.updated_at = max(entry.updated_at, self.now if updated_at is None else updated_at)
         return UpsertOutcome.UPDATED
 
     def set_status(self, entry_id: int, status: EntryStatus) -> bool:
         """Give the stored entry ``entry_id`` ``status``, keeping its values; whether it
-        changed (``updated_at`` moves to now only then)."""
+        changed (``updated_at`` moves to now only then; the partner's time stays: partner
+        records are still ordered by it)."""
         entry = self.by_id[entry_id]
         if entry.status == _VALUES[status]:
             return False
         self._move(entry.values, entry.status == _ACTIVE, entry.values, status is _LIVE)
         entry.status = _VALUES[status]
-        entry.updated_at = self.now
+        entry.updated_at = max(entry.updated_at, self.now)
         return True
 
     def entry_id(self, external_id: str) -> int:
@@ -397,6 +418,7 @@ class Batch:
                 _ACTIVE,
                 created_at,
                 created_at if updated_at is None else updated_at,
+                updated_at,
                 values,
             )
             created.append(external_id)
@@ -412,13 +434,13 @@ class Batch:
     ) -> None:
         """A new entry from record ``at``; a non-active one (a tombstone) may have no signals.
         ``created_at`` is the record's, else its ``updated_at`` (0.0 counts as none), else
-        now."""
+        now; an undated tombstone has no partner time, so no dated record is older than it."""
         records = self._records
         created_at, updated_at = records.created_at[at], records.updated_at[at]
         created = created_at if created_at is not None else (updated_at or self.now)
         updated = updated_at if updated_at is not None else created
         self.held[external_id] = _Held(
-            None, labels, records.sources[at], _VALUES[status], created, updated, values
+            None, labels, records.sources[at], _VALUES[status], created, updated, updated_at, values
         )
         self.created.append(external_id)
         self._move({}, False, values, status is _LIVE)
@@ -454,7 +476,7 @@ class Batch:
         after = [self.held[external_id] for external_id in self.created]
         for entry in self.by_id.values():
             assert entry.before is not None
-            _, _, status, _, values = entry.before
+            _, _, status, _, _, values = entry.before
             if status == entry.status and values is entry.values:
                 continue
             if status == _ACTIVE:
@@ -600,9 +622,9 @@ class Batch:
         relinked: list[Any] = []
         for entry in self.by_id.values():
             assert entry.before is not None
-            labels, source, status, updated_at, values = entry.before
-            fields = (entry.labels, entry.source, entry.status, entry.updated_at)
-            if fields != (labels, source, status, updated_at):
+            labels, source, status, updated_at, partner_at, values = entry.before
+            fields = (entry.labels, entry.source, entry.status, entry.updated_at, entry.partner_at)
+            if fields != (labels, source, status, updated_at, partner_at):
                 changed += (*fields, entry.entry_id)
             if entry.values is not values:
                 for key in values.keys() - entry.values:
@@ -624,7 +646,8 @@ class Batch:
             field
             for external_id, e in zip(self.created, created, strict=True)
             for field in (
-                bank_id, external_id, e.labels, e.source, e.status, e.created_at, e.updated_at
+                bank_id, external_id, e.labels, e.source, e.status, e.created_at, e.updated_at,
+                e.partner_at,
             )
         ]  # fmt: skip
         last = bulk.last_id(self._conn, "entries")
@@ -740,6 +763,21 @@ def _plain_families(*entries: Values) -> Iterator[str]:
         for (family, _), (_, variant) in values.items()
         if variant is None
     )
+
+
+def _superseded(entry: _Held, updated_at: float, status: EntryStatus) -> bool:
+    """Whether a partner record of ``updated_at`` is older than what ``entry`` holds.
+
+    Only partner times are compared: an entry whose state came from undated records alone
+    (``partner_at`` None: its ``updated_at`` is our clock) outranks no dated record, so a
+    partner's deletion is never lost to the time we imported an earlier copy. At the newest
+    partner time applied, a record may not bring a non-active entry back: a deletion wins a
+    tie whatever the order (a feed's window is not time-ordered), and a replayed older file
+    cannot revive what an undated record deleted since."""
+    held = entry.partner_at
+    if held is None:
+        return False
+    return updated_at < held or (updated_at == held and status is _LIVE and entry.status != _ACTIVE)
 
 
 def _status(status: object) -> EntryStatus:

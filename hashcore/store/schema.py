@@ -35,6 +35,12 @@ Version 7 added ``opinions`` (analysts' and partners' verdicts on entries: confi
 positive, disputed, withdrawn; see :mod:`hashcore.opinions`) and ``match_exceptions``, the local
 false-positive exception list derived from them. They are created with ``CREATE TABLE IF NOT
 EXISTS`` on every opening, so an older store gets them empty.
+
+Version 8 added ``entries.partner_at``: the partner's time of the newest dated record applied
+to the entry, NULL when none was dated (``updated_at`` is then our clock). Partner records are
+ordered by it, so a record without a time, stamped with the import's time, can no longer
+outrank the partner's dated deletion. An older store's entries get their ``updated_at`` (the
+order they were kept in so far).
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ import uuid
 
 from hashcore.errors import HashcoreError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -70,6 +76,7 @@ CREATE TABLE IF NOT EXISTS entries (
     status TEXT NOT NULL CHECK (status IN ('active', 'withdrawn', 'deleted')),
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    partner_at REAL,
     UNIQUE (bank_id, external_id)
 );
 CREATE TABLE IF NOT EXISTS signal_values (
@@ -167,6 +174,13 @@ ENTRY_SIGNALS_V3 = "ALTER TABLE entry_signals ADD COLUMN variant TEXT"
 
 BANKS_V4 = "ALTER TABLE banks ADD COLUMN priority INTEGER"
 """Version 3 -> 4: the bank priority, NULL (unset) for every existing bank."""
+
+ENTRIES_V8 = (
+    "ALTER TABLE entries ADD COLUMN partner_at REAL",
+    "UPDATE entries SET partner_at = updated_at",
+)
+"""Version 7 -> 8: the partner's time of each entry. Which stored times were ours is not
+known, so every one counts as the partner's: the order older versions kept."""
 
 RECOUNT_SQL = """
 SELECT bank_id, '', COUNT(*) FROM entries WHERE status = 'active' GROUP BY bank_id
@@ -310,6 +324,9 @@ def ensure_schema(conn: sqlite3.Connection) -> str:
         if version in (1, 2, 3, 4):  # v5 keeps each family's live values counted
             conn.execute("DELETE FROM family_counts")
             conn.execute(f"INSERT INTO family_counts (family, live) {FAMILY_RECOUNT_SQL}")
+        if 0 < version < 8 and not _has_column(conn, "entries", "partner_at"):
+            for statement in ENTRIES_V8:
+                conn.execute(statement)
         _run_script(conn, ENTRY_LOG_DDL)
         for trigger in ENTRY_LOG_TRIGGERS:
             conn.execute(trigger)

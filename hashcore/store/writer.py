@@ -201,9 +201,11 @@ class StoreWriter:
     ) -> UpsertOutcome:
         """Make the entry ``external_id`` of ``bank`` look exactly like this (partner sync).
 
-        Partner feeds are not time-ordered, so a record older than what we hold (``updated_at``)
-        changes nothing. A withdrawal or deletion may come without signals (NCMEC deletions
-        carry none): the entry keeps its signals and only stops matching. A deletion of an id
+        Partner feeds are not time-ordered, so a dated record older than the newest partner
+        time the entry holds changes nothing (partner times against partner times: an entry
+        made by undated records has none, and at that same time a deletion wins). A withdrawal
+        or deletion may come without signals (NCMEC deletions carry none): the entry keeps its
+        signals and only stops matching. A deletion of an id
         never seen is kept as a tombstone row, so an older add arriving later cannot revive it.
         Raises :class:`InvalidInput` for a malformed record; this is :meth:`upsert_entries` on
         one record.
