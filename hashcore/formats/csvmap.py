@@ -26,6 +26,10 @@ from hashcore.model import EntryStatus
 from hashcore.signals import Signal
 
 TRUE = frozenset({"1", "true", "yes", "y", "deleted", "withdrawn", "t"})
+FALSE = frozenset({"", "0", "false", "no", "n", "f", "active"})
+"""``deleted_column`` values that keep a row active (an empty cell too). A value in neither
+set is a problem of its row: taking an unknown word for "active" would keep matching a hash
+the partner meant to remove."""
 COLUMNS = (
     "type_column",
     "value_column",
@@ -127,7 +131,9 @@ class MappedFormat(BankFormat):
             created = _time(_cell(row, self.columns.get("created_column")))
         except InvalidInput:
             return Problem(position, "malformed time")
-        deleted = _cell(row, self.columns.get("deleted_column")).lower() in TRUE
+        deleted = _deleted(_cell(row, self.columns.get("deleted_column")))
+        if deleted is None:
+            return Problem(position, "unknown deleted value")
         labels_cell = (
             row.get(self.columns.get("labels_column", ""))
             if "labels_column" in self.columns
@@ -172,6 +178,14 @@ def _cell(row: Mapping[str, Any], column: str | None) -> str:
         return ""
     value = row.get(column)
     return "" if value is None else str(value).strip()
+
+
+def _deleted(text: str) -> bool | None:
+    """Whether a ``deleted_column`` cell deletes; None for a value in neither set."""
+    value = text.lower()
+    if value in TRUE:
+        return True
+    return False if value in FALSE else None
 
 
 def _time(text: str) -> float | None:
