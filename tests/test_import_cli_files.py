@@ -25,6 +25,11 @@ def entries(store: Path, bank: str) -> dict[str, str]:
         return {e.external_id: e.status.value for e in opened.iter_entries(bank)}
 
 
+def labels(store: Path, bank: str) -> dict[str, tuple[str, ...]]:
+    with Store(store) as opened:
+        return {e.external_id: e.labels for e in opened.iter_entries(bank)}
+
+
 def bank_names(store: Path) -> list[str]:
     with Store(store) as opened:
         return [info.bank.name for info in opened.bank_infos()]
@@ -54,3 +59,27 @@ def test_csv_unknown_deleted_value_is_a_problem_of_its_row(
     assert "problem: line 2: unknown deleted value" in out
     assert "problem: line 3: unknown deleted value" in out
     assert entries(store, "d") == {"c": "active", "d": "active", "e": "deleted"}
+
+
+def test_pytx_categories_survive_export(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, shared_data: Path
+) -> None:
+    """An ``INVESTIGATION_SEED`` row goes out as one, not as ``POSITIVE_CLASS``; the opinion
+    label the category carries is not repeated as a tag, and a re-import gives the same
+    labels."""
+    sample = shared_data / "partner-samples" / "pytx_dataset.csv"
+    store = ["--store", str(tmp_path / "store")]
+    assert run(capsys, *store, "bank", "import", "p", "--create", "--format", "pytx-csv",
+               str(sample))[0] == 0  # fmt: skip
+    out_file = tmp_path / "out.csv"
+    assert run(capsys, *store, "bank", "export", "p", "--format", "pytx-csv",
+               "-o", str(out_file))[0] == 0  # fmt: skip
+    rows = {row.split(",")[1]: row.split(",")[3:] for row in out_file.read_text().splitlines()[1:]}
+    assert rows["d41d8cd98f00b204e9800998ecf8427e"] == ["INVESTIGATION_SEED", ""]
+    assert rows["f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"] == [
+        "POSITIVE_CLASS",
+        "A1",
+    ]
+    assert run(capsys, *store, "bank", "import", "q", "--create", "--format", "pytx-csv",
+               str(out_file))[0] == 0  # fmt: skip
+    assert labels(tmp_path / "store", "q") == labels(tmp_path / "store", "p")

@@ -15,7 +15,8 @@ from typing import Protocol, TextIO
 
 from hashcore.errors import InvalidInput
 from hashcore.formats.native import entry_line, header_line
-from hashcore.formats.pytx import DATASET_HEADER
+from hashcore.formats.pytx import CATEGORIES, DATASET_HEADER
+from hashcore.formats.records import partner_labels
 from hashcore.model import Bank, BankInfo, Entry, EntryStatus
 from hashcore.opinions.book import list_opinions
 from hashcore.opinions.model import Opinion
@@ -108,8 +109,27 @@ def write_pytx_csv(
             if name is None:
                 counts[f"left out: {signal.type} (no pytx type)"] += 1
                 continue
-            tags = " ".join(label.replace(" ", "_") for label in entry.labels)
+            category, tags = pytx_category(entry.labels)
             text = registry.get(signal.type).format(signal.value)
-            writer.writerow([name, text, bank.name, "POSITIVE_CLASS", tags])
+            writer.writerow([name, text, bank.name, category, " ".join(tags)])
             counts["entries"] += 1
     return counts
+
+
+ACTIVE_CATEGORY_LABELS = {
+    category: partner_labels((), opinion, None)[0]
+    for category, (status, opinion) in CATEGORIES.items()
+    if status is EntryStatus.ACTIVE
+}
+"""The label each active dataset category becomes on import (``partner-opinion:seed``)."""
+
+
+def pytx_category(labels: Sequence[str]) -> tuple[str, list[str]]:
+    """An active entry's dataset category and tags: a partner's seed (imported with the label
+    ``partner-opinion:seed``) goes out as ``INVESTIGATION_SEED``, anything else as
+    ``POSITIVE_CLASS``. The label the category says is not repeated as a tag, so a re-import
+    gives the entry's labels back."""
+    seed = "INVESTIGATION_SEED"
+    category = seed if ACTIVE_CATEGORY_LABELS[seed] in labels else "POSITIVE_CLASS"
+    said = ACTIVE_CATEGORY_LABELS[category]
+    return category, [label.replace(" ", "_") for label in labels if label != said]
