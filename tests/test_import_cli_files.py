@@ -3,6 +3,7 @@ a header or a whole file may say, and what survives an export and its import."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,25 @@ def test_pytx_categories_survive_export(
     assert run(capsys, *store, "bank", "import", "q", "--create", "--format", "pytx-csv",
                str(out_file))[0] == 0  # fmt: skip
     assert labels(tmp_path / "store", "q") == labels(tmp_path / "store", "p")
+
+
+def test_export_import_keeps_the_bank_header(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``import --create`` of an export makes the bank its header describes: an unset source
+    stays unset (not the format's name), and labels, thresholds, priority and enabled come
+    back too."""
+    store = ["--store", str(tmp_path / "store")]
+    assert run(capsys, *store, "bank", "create", "a", "--label", "csem", "--priority", "2")[0] == 0
+    assert run(capsys, *store, "bank", "threshold", "a", "pdq=20")[0] == 0
+    assert run(capsys, *store, "bank", "disable", "a")[0] == 0
+    export = tmp_path / "a.jsonl"
+    assert run(capsys, *store, "bank", "export", "a", "-o", str(export))[0] == 0
+    header = json.loads(export.read_text().splitlines()[0])["bank"]
+    assert header["source"] is None
+    assert run(capsys, *store, "bank", "import", "b", "--create", "--format", "hashcore",
+               str(export))[0] == 0  # fmt: skip
+    copy = tmp_path / "b.jsonl"
+    assert run(capsys, *store, "bank", "export", "b", "-o", str(copy))[0] == 0
+    again = json.loads(copy.read_text().splitlines()[0])["bank"]
+    assert again == {**header, "name": "b"}

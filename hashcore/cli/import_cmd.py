@@ -10,7 +10,6 @@ names an environment variable (``env:NAME``) or a file (``file:PATH``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -283,18 +282,19 @@ def _bank_to_create(
         if not args.create:
             raise NotFound(f"no bank named {args.name!r} (use --create)", field="bank") from None
         settings = _file_settings(args, fmt)
-        return dataclasses.replace(settings, source=settings.source or fmt.source_name)
+        return BankSettings(source=fmt.source_name) if settings is None else settings
     return None
 
 
-def _file_settings(args: argparse.Namespace, fmt: BankFormat) -> BankSettings:
-    """The bank settings a file carries (a hashcore export's labels and thresholds), so the
-    bank an import creates matches the way its sender's did; none for API fetches."""
+def _file_settings(args: argparse.Namespace, fmt: BankFormat) -> BankSettings | None:
+    """The bank settings a file carries (a hashcore export's header), taken as they are (an
+    unset source stays unset), so the bank an import creates matches the way its sender's did;
+    None for feeds that carry none and for API fetches (the bank is then the format's)."""
     path: Path | None = getattr(args, "path", None)
     if path is None:
-        return BankSettings()
+        return None
     with path.open("rb") as stream:
-        return fmt.bank_settings(stream) or BankSettings()
+        return fmt.bank_settings(stream)
 
 
 def _report(summary: ImportSummary, as_json: bool) -> int:
