@@ -213,6 +213,7 @@ class Engine(EngineAPI):
             MAX_DELETE_FRACTION,
             StrictProblem,
             Writer,
+            creating_bank,
             import_updates,
         )
 
@@ -223,13 +224,14 @@ class Engine(EngineAPI):
             assert create is not None
             return writer.create_bank(bank, create)
 
-        if create is not None and not how.strict:
-            self.create_bank_with(bank, create)
+        items = read_feed(how.format, path, self.registry, how.format_options)
+        if create is not None and not how.strict:  # not for a file refused whole
+            items = creating_bank(items, lambda: self.create_bank_with(bank, create))
         try:  # --strict: one pass, one transaction, the bank created inside it
             return import_updates(
                 self,
                 bank,
-                read_feed(how.format, path, self.registry, how.format_options),
+                items,
                 strict=how.strict,
                 progress=progress,
                 batch_size=BATCH_SIZE if how.batch_size is None else how.batch_size,

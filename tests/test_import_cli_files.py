@@ -106,3 +106,53 @@ def test_export_import_keeps_the_bank_header(
     assert run(capsys, *store, "bank", "export", "b", "-o", str(copy))[0] == 0
     again = json.loads(copy.read_text().splitlines()[0])["bank"]
     assert again == {**header, "name": "b"}
+
+
+def test_a_folder_is_named_as_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "--store", str(tmp_path / "store"), "bank", "import", "d",
+                       "--create", "--format", "csv", str(tmp_path))  # fmt: skip
+    assert code == 2
+    assert "is a directory" in err and "no such file" not in err
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"),
+    [
+        ("hashcore", ""),
+        ("hashcore", '{"format": "something-else"}\n'),
+        ("pytx-csv", "not,the,header\n"),
+        ("ncmec", "<queryResult><images>"),
+    ],
+    ids=["empty", "bad-header", "pytx-bad-header", "ncmec-broken"],
+)
+def test_a_refused_file_creates_no_bank(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str, text: str
+) -> None:
+    """A file refused as a whole (empty, a wrong header) imports nothing: ``--create`` leaves
+    no empty bank behind."""
+    feed = tmp_path / "feed"
+    feed.write_text(text)
+    store = tmp_path / "store"
+    code, out, _ = run(capsys, "--store", str(store), "bank", "import", "n", "--create",
+                       "--format", fmt, str(feed))  # fmt: skip
+    assert code == 1 and "problem:" in out
+    assert bank_names(store) == []
+
+
+def test_a_file_with_some_bad_records_still_creates_the_bank(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Only a file refused whole is left without a bank; an export of an empty bank (a header
+    alone) makes its bank."""
+    feed = tmp_path / "feed.csv"
+    feed.write_text(f"type,value\nmd5,{MD5}\nmd5,zz\n")
+    store = tmp_path / "store"
+    assert run(capsys, "--store", str(store), "bank", "import", "n", "--create", "--format",
+               "csv", str(feed))[0] == 1  # fmt: skip
+    assert bank_names(store) == ["n"]
+    assert run(capsys, "--store", str(store), "bank", "create", "empty")[0] == 0
+    export = tmp_path / "empty.jsonl"
+    assert run(capsys, "--store", str(store), "bank", "export", "empty", "-o", str(export))[0] == 0
+    assert run(capsys, "--store", str(store), "bank", "import", "copy", "--create", "--format",
+               "hashcore", str(export))[0] == 0  # fmt: skip
+    assert sorted(bank_names(store)) == ["copy", "empty", "n"]

@@ -263,6 +263,20 @@ def test_bank_import_with_server_prints_the_local_summary(tmp_path, capsys):
     assert missing[0] == 2 and "no bank named 'nobank'" in missing[2]
 
 
+def test_bank_import_with_server_of_a_refused_file_creates_no_bank(tmp_path, capsys):
+    """An empty file is refused whole: ``--create`` through a server leaves no empty bank,
+    and the summary names the problem as a local import does."""
+    feed = tmp_path / "empty.jsonl"
+    feed.write_text("")
+    verb = ("bank", "import", "copy", "--create", "--format", "hashcore", str(feed))
+    local = run(capsys, *verb, "--store", str(tmp_path / "local"))
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        remote = run(capsys, *verb, "--server", srv.address, "--token", ADMIN_TOKEN)
+        assert srv.engine is not None and srv.engine.list_banks() == []
+    assert remote[:2] == local[:2] and local[0] == 1
+    assert "problem: line 1: not a hashcore-bank file (empty)" in local[1]
+
+
 def test_verbs_a_server_lacks_raise_not_remote_before_any_call() -> None:
     """Every EngineAPI verb is a RemoteEngine method; those without an RPC refuse clearly."""
     with RemoteEngine("127.0.0.1:1", timeout=2) as remote:  # nothing listens: nothing is sent

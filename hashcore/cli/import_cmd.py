@@ -127,6 +127,8 @@ def register_bank_subcommands(verbs: Any) -> None:
 def run_import(args: argparse.Namespace) -> int:
     plugins, options = loaded_plugins(), _format_options(args)
     fmt = plugins.format(args.fmt, options)
+    if args.path.is_dir():
+        raise InvalidInput(f"{args.path}: is a directory (bank import reads a file)", field="path")
     if not args.path.is_file():
         raise NotFound(f"{args.path}: no such file", field="path")
     with open_engine(args) as engine:
@@ -139,7 +141,8 @@ def run_import(args: argparse.Namespace) -> int:
             summary = engine.import_file_with(args.name, args.path, how, progress)
         finally:
             progress.close()
-    if create is not None and not create.enabled:  # the file said so: a backup of a paused bank
+        created = create is not None and _has_bank(engine, args.name)  # not if refused whole
+    if created and create is not None and not create.enabled:  # a backup of a paused bank
         print(
             f"hashcore: bank {args.name} created disabled, as the file's header says; "
             f"`hashcore bank enable {args.name}` to match against it",
@@ -284,6 +287,14 @@ def _bank_to_create(
         settings = _file_settings(args, fmt)
         return BankSettings(source=fmt.source_name) if settings is None else settings
     return None
+
+
+def _has_bank(engine: EngineAPI, name: str) -> bool:
+    try:
+        engine.get_bank(name)
+    except NotFound:
+        return False
+    return True
 
 
 def _file_settings(args: argparse.Namespace, fmt: BankFormat) -> BankSettings | None:

@@ -403,6 +403,37 @@ _COUNTED = frozenset({"added", "updated", "deleted", "not_held"})
 _ACTIVE = EntryStatus.ACTIVE.value
 
 
+def creating_bank(
+    items: Iterable[Item | UpdateColumns], create: Callable[[], object]
+) -> Iterator[Item | UpdateColumns]:
+    """``items``, with ``create()`` called (``--create``: the bank) before the first one that is
+    not a :class:`Problem`, or at the end if there were none at all (an export of an empty
+    bank). A file refused whole (empty, a wrong header, broken before its first record)
+    yields problems alone: no empty bank is left behind."""
+    created = refused = False
+    for item in items:
+        if not created:
+            if isinstance(item, Problem):
+                refused = True
+            else:
+                create()
+                created = True
+        yield item
+    if not created and not refused:
+        create()
+
+
+def refused_whole(items: Iterable[Item | UpdateColumns]) -> list[Problem] | None:
+    """The problems of a feed that yields problems alone (a file refused whole); None as
+    soon as it yields anything else, or if it yields nothing."""
+    problems: list[Problem] = []
+    for item in items:
+        if not isinstance(item, Problem):
+            return None
+        problems.append(item)
+    return problems or None
+
+
 def iter_updates(items: Iterable[Item]) -> Iterator[BankUpdate]:
     """Only the updates of a stream (tests, previews)."""
     return (item for item in items if isinstance(item, BankUpdate))

@@ -273,7 +273,7 @@ class RemoteEngine(EngineAPI):
         chooses its own batches and reports no progress.
         """
         from hashcore.formats.base import get_format
-        from hashcore.formats.importer import ImportSummary
+        from hashcore.formats.importer import ImportSummary, refused_whole
         from hashcore.formats.records import Problem
 
         if how.strict:
@@ -283,6 +283,14 @@ class RemoteEngine(EngineAPI):
             if first is not None:
                 raise InvalidInput(f"{path}: {first} (--strict: nothing imported)")
         if how.create is not None:
+            fmt = get_format(how.format, self.registry, how.format_options)
+            with path.open("rb") as stream:
+                refused = refused_whole(fmt.read(stream))
+            if refused is not None:  # a file refused whole: no bank, nothing sent
+                summary = ImportSummary()
+                for problem in refused:
+                    summary.note_problem(problem)
+                return summary
             self.create_bank_with(bank, how.create)
         sent = {key: str(value) for key, value in how.format_options.items()}
         if how.allow_mass_delete:
