@@ -7,7 +7,6 @@ import gc
 import importlib
 import os
 import re
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,14 +93,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _reader_went_away()
-    except sqlite3.DatabaseError as error:  # a damaged store, met mid-verb: not a trace, not 1
-        print(f"hashcore: error: {_database_failed(error)}", file=sys.stderr)
+    except Exception as error:  # a damaged store, met mid-verb: not a trace, not exit 1
+        failed = _database_failed(error)
+        if failed is None:
+            raise
+        print(f"hashcore: error: {failed}", file=sys.stderr)
         return EXIT_USAGE
     return code
 
 
-def _database_failed(error: sqlite3.DatabaseError) -> str:
-    """What a store's database error means to the person running the verb."""
+def _database_failed(error: Exception) -> str | None:
+    """What a store's database error means to the person running the verb (None: not one).
+    ``sqlite3`` is looked up, not imported: verbs that open no store never load it."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(error, sqlite3.DatabaseError):
+        return None
     if isinstance(error, sqlite3.OperationalError):  # locked, I/O, permissions: not damage
         return f"the store's database refused: {error}"
     return (
