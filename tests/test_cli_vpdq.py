@@ -72,3 +72,28 @@ def test_lookup_shows_the_vpdq_detail(
     assert main(query) == 0
     text = capsys.readouterr().out
     assert "vpdq 100 (query 100% of 10 frames 0-0.9 s, banked 37% of 60 frames 0-0.9 s)" in text
+
+
+def test_lookup_signals_takes_a_plain_vpdq_line_as_pytx_writes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``vpdq ["hash,quality,seconds", ...]`` with pytx's spaces after the commas, then
+    another pair: the JSON value runs to its end, not to the first space."""
+    whole = VpdqFeature.read_reference(REFERENCE / "doorknob-hd-no-bar.txt")
+    store = str(tmp_path / "store")
+    assert main(["bank", "create", "--store", store, "videos"]) == 0
+    banked = tmp_path / "banked.txt"
+    banked.write_text(f"vpdq {whole.to_json()}\n")
+    assert main(["bank", "import", "--store", store, "videos", "--format", "pytx-local",
+                 str(banked)]) == 0  # fmt: skip
+    spaced = json.dumps(json.loads(whole.to_json()))  # separators ", " as pytx's json.dumps
+    assert ", " in spaced
+    lines = tmp_path / "signals.txt"
+    lines.write_text(f'vpdq {spaced}\nvpdq {spaced}  md5 {"0" * 32}\nvpdq ["cut\n')
+    capsys.readouterr()
+    code = main(["lookup", "--store", store, "--signals", str(lines)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 2  # the third line is broken JSON
+    assert out[0] == "<line 1>: 1 match" and "<line 2>: 1 match" in out
+    assert "<line 3>: not looked up" in out
+    assert any("line 3: vpdq: not JSON" in line for line in out)

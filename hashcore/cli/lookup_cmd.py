@@ -271,15 +271,45 @@ def describe(error: Exception) -> str:
 
 
 def plain_pairs(line: str) -> list[tuple[str, str]]:
-    """``pdq f8f8... md5 d35c...``: whitespace-separated ``TYPE VALUE`` pairs."""
-    words = line.split()
-    if len(words) % 2:
-        raise InvalidInput(
-            "expected TYPE VALUE pairs (e.g. `pdq <64 hex digits>`) or a `hashcore hash --json`"
-            " line",
-            field="signals",
-        )
-    return list(zip(words[::2], words[1::2], strict=True))
+    """``pdq f8f8... md5 d35c...``: whitespace-separated ``TYPE VALUE`` pairs. A value that
+    starts a JSON list, object or string (vPDQ's ``["hash,quality,seconds", ...]``, as
+    python-threatexchange writes it, with spaces) runs to that JSON's end."""
+    pairs: list[tuple[str, str]] = []
+    position, end = 0, len(line)
+    while True:
+        while position < end and line[position].isspace():
+            position += 1
+        if position == end:
+            return pairs
+        family, position = _word(line, position)
+        while position < end and line[position].isspace():
+            position += 1
+        if position == end:
+            raise InvalidInput(
+                "expected TYPE VALUE pairs (e.g. `pdq <64 hex digits>`) or a `hashcore hash"
+                " --json` line",
+                field="signals",
+            )
+        if line[position] in '[{"':
+            try:
+                _, stop = JSON_VALUE.raw_decode(line, position)
+            except json.JSONDecodeError as error:
+                raise InvalidInput(f"{family}: not JSON: {error.msg}", field="signals") from None
+            value, position = line[position:stop], stop
+        else:
+            value, position = _word(line, position)
+        pairs.append((family, value))
+
+
+JSON_VALUE = json.JSONDecoder()
+
+
+def _word(line: str, position: int) -> tuple[str, int]:
+    """The word of ``line`` starting at ``position``, and where it ends."""
+    stop = position
+    while stop < len(line) and not line[stop].isspace():
+        stop += 1
+    return line[position:stop], stop
 
 
 def parse_pairs(pairs: list[tuple[str, str]], registry: SignalRegistry) -> list[Signal]:
