@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -130,16 +131,7 @@ def test_hashcore_serve_stops_gracefully_on_sigterm(tmp_path):
     )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            deadline = time.monotonic() + 180  # a cold start compiles the kernels
-            while True:
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == SERVING:
-                        break
-                except grpc.RpcError:
-                    pass
-                assert time.monotonic() < deadline, process.stderr
-                time.sleep(0.2)
+            _wait_until_serving(channel, process)
             stub = pb_grpc.MatchingStub(channel)
             reply = stub.Lookup(
                 pb.LookupRequest(content=content(ROTATED)),
@@ -160,6 +152,55 @@ def test_hashcore_serve_stops_gracefully_on_sigterm(tmp_path):
     assert "SIGTERM" in stderr and "stopped" in stderr
     assert "s3cret-token" not in stderr
     assert "faiss.loader" not in stderr  # FAISS's CPU-build probing, INFO by INFO: not ours to log
+
+
+def _wait_until_serving(channel: grpc.Channel, process: subprocess.Popen[str]) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + 180  # a cold start compiles the kernels
+    while True:
+        try:
+            if health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == SERVING:
+                return
+        except grpc.RpcError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr
+        time.sleep(0.2)
+
+
+def test_a_debug_log_quotes_no_uploaded_content(tmp_path):
+    """At ``--log-level DEBUG`` Pillow logged every EXIF tag of an uploaded picture (camera,
+    time taken) in the server's log: content, which never reaches a log at any level."""
+    from PIL import Image
+
+    store = tmp_path / "store"
+    with Engine(store, registry()) as engine:
+        engine.create_bank("known")
+    picture = Image.open(ORIGINAL).convert("RGB")
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Hashcore-Test-Make", "Model-Under-Test"  # Make, Model
+    uploaded = io.BytesIO()
+    picture.save(uploaded, "JPEG", exif=exif)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hashcore.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
+         "--store", str(store), "--log-level", "DEBUG"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            _wait_until_serving(channel, process)
+            stub = pb_grpc.MatchingStub(channel)
+            stub.Lookup(pb.LookupRequest(content=uploaded.getvalue()), timeout=30)
+            stub.Hash(pb.HashRequest(content=uploaded.getvalue()), timeout=30)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert " DEBUG " in stderr  # the level took
+    assert "Hashcore-Test-Make" not in stderr and "Model-Under-Test" not in stderr
 
 
 def test_generated_code_is_current():

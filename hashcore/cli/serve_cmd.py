@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     # normal. Kept for --log-level DEBUG.
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    # Pillow's DEBUG lines quote the files it opens: an uploaded picture's EXIF (camera make
+    # and model, the time it was taken). Content never reaches the log, at any level.
+    logging.getLogger("PIL").setLevel(logging.INFO)
     code: int = serve(server_config(args))
     return code
 
