@@ -277,6 +277,21 @@ def test_bank_import_with_server_of_a_refused_file_creates_no_bank(tmp_path, cap
     assert "problem: line 1: not a hashcore-bank file (empty)" in local[1]
 
 
+def test_bank_import_with_server_of_a_file_over_one_message_is_refused_first(tmp_path, capsys):
+    """A feed travels to the server in one message: a file over it is refused before any call
+    or bank creation, naming the limit and the way round it, not gRPC's raw message."""
+    feed = tmp_path / "huge.jsonl"
+    with feed.open("wb") as sparse:  # 70 MiB of nothing, without writing it
+        sparse.truncate(70 << 20)
+    verb = ("bank", "import", "copy", "--create", "--format", "hashcore", str(feed))
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        code, out, err = run(capsys, *verb, "--server", srv.address, "--token", ADMIN_TOKEN)
+        assert srv.engine is not None and srv.engine.list_banks() == []
+    assert (code, out) == (2, "")
+    assert f"{feed} is 70 MiB: an import through a server sends the file in one message" in err
+    assert "bank import --store DIR" in err and "Sent message larger" not in err
+
+
 def test_verbs_a_server_lacks_raise_not_remote_before_any_call() -> None:
     """Every EngineAPI verb is a RemoteEngine method; those without an RPC refuse clearly."""
     with RemoteEngine("127.0.0.1:1", timeout=2) as remote:  # nothing listens: nothing is sent

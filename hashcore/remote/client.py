@@ -276,6 +276,7 @@ class RemoteEngine(EngineAPI):
         from hashcore.formats.importer import ImportSummary, refused_whole
         from hashcore.formats.records import Problem
 
+        _check_sendable(path)
         if how.strict:
             fmt = get_format(how.format, self.registry, how.format_options)
             with path.open("rb") as stream:
@@ -432,6 +433,25 @@ def is_loopback_address(address: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+IMPORT_FILE_BYTES = MAX_MESSAGE_BYTES - (1 << 20)
+"""The largest feed file ``bank import --server`` sends: it travels in one message, which
+also carries the bank, format and options."""
+
+
+def _check_sendable(path: Path) -> None:
+    """Refuse, before anything is sent or created, a feed file too large for one message."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it says why, in the same words as a local import
+    if size > IMPORT_FILE_BYTES:
+        raise LimitExceeded(
+            f"{path} is {size / 2**20:,.0f} MiB: an import through a server sends the file in "
+            f"one message of at most {IMPORT_FILE_BYTES / 2**20:,.0f} MiB; split the file, or "
+            "import it on the server's machine (`hashcore bank import --store DIR`)"
+        )
 
 
 def _read(path: Path | None) -> bytes | None:
