@@ -29,6 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hashcore.errors import HashcoreError, keep_first
+from hashcore.opinions.book import hashes_from_json
+from hashcore.opinions.model import OpinionKind
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, SignalType
 from hashcore.snapshots import (
@@ -57,7 +59,9 @@ LOG_BASE = "changes_base"
 VERIFY_BATCH = 20_000
 """Values searched per index call when verifying that the index holds each live value."""
 
-STORE_CHECKS = ("integrity", "unique", "bank_counts", "family_counts", "refs", "changes")
+STORE_CHECKS = (
+    "integrity", "unique", "bank_counts", "family_counts", "refs", "changes", "exceptions",
+)  # fmt: skip
 
 
 @dataclass
@@ -243,6 +247,7 @@ def check_store(path: Path) -> list[CheckResult]:
             _check_family_counts(conn),
             _check_refs(conn),
             _check_changes(conn)[0],
+            _check_exceptions(conn),
         ]
 
 
@@ -324,6 +329,39 @@ def _check_refs(conn: sqlite3.Connection) -> CheckResult:
     return result
 
 
+_LATEST_LOCAL_SQL = """
+SELECT o.entry_id, o.author, o.id, o.kind, o.hashes FROM opinions o
+WHERE o.origin = '' AND o.id = (
+    SELECT p.id FROM opinions p WHERE p.entry_id = o.entry_id AND p.author = o.author
+    AND p.origin = '' ORDER BY p.created_at DESC, p.id DESC LIMIT 1
+)
+"""
+
+
+def _expected_exceptions(conn: sqlite3.Connection) -> set[tuple[int, str, bytes, int]]:
+    """``match_exceptions`` as the opinions make it: the hashes of each author's latest local
+    opinion on an entry when that is a false positive (:mod:`hashcore.opinions.book`)."""
+    return {
+        (entry_id, signal.type, signal.value, opinion_id)
+        for entry_id, _, opinion_id, kind, hashes in conn.execute(_LATEST_LOCAL_SQL)
+        if kind == OpinionKind.FALSE_POSITIVE.value
+        for signal in hashes_from_json(hashes)
+    }
+
+
+def _check_exceptions(conn: sqlite3.Connection) -> CheckResult:
+    """The false-positive exception list against the opinions it is derived from: a lost row
+    lets a match the analyst set aside come back; a stray one hides a real match."""
+    expected = _expected_exceptions(conn)
+    stored = set(conn.execute("SELECT entry_id, family, value, opinion_id FROM match_exceptions"))
+    result = CheckResult("exceptions", detail=f"{len(expected)} exceptions from the opinions")
+    for entry_id, family, _, opinion_id in sorted(expected - stored):
+        result.problem(f"entry {entry_id}: opinion {opinion_id}'s {family} exception missing")
+    for entry_id, family, _, opinion_id in sorted(stored - expected):
+        result.problem(f"entry {entry_id}: {family} exception of opinion {opinion_id} stray")
+    return result
+
+
 def _log_base(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (LOG_BASE,)).fetchone()
     return int(row[0]) if row else 0
@@ -390,9 +428,9 @@ def read_store_id(path: Path) -> str:
 
 def repair_store(path: Path, results: Sequence[CheckResult]) -> list[str]:
     """Rewrite the derived data the failed ``results`` name, in one write transaction; what
-    was repaired (``bank_counts``, ``family_counts``, ``refs``, ``changes``)."""
+    was repaired (``bank_counts``, ``family_counts``, ``refs``, ``changes``, ``exceptions``)."""
     failed = {result.name for result in results if not result.ok}
-    wanted = failed & {"bank_counts", "family_counts", "refs", "changes"}
+    wanted = failed & {"bank_counts", "family_counts", "refs", "changes", "exceptions"}
     if not wanted:
         return []
     repaired = []
@@ -437,6 +475,14 @@ def repair_store(path: Path, results: Sequence[CheckResult]) -> list[str]:
                         "UPDATE meta SET value = ? WHERE key = 'store_id'", (uuid.uuid4().hex,)
                     )
                 repaired.append("changes")
+            if not _check_exceptions(conn).ok:
+                conn.execute("DELETE FROM match_exceptions")
+                conn.executemany(
+                    "INSERT INTO match_exceptions (entry_id, family, value, opinion_id)"
+                    " VALUES (?, ?, ?, ?)",
+                    sorted(_expected_exceptions(conn)),
+                )
+                repaired.append("exceptions")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -21,6 +21,8 @@ from hashcore.cli.main import main
 from hashcore.engine import Engine
 from hashcore.index.factory import load_index
 from hashcore.model import EntryStatus
+from hashcore.opinions import NewOpinion, OpinionKind
+from hashcore.opinions.api import LocalOpinions
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Signal
 from hashcore.snapshots import INDEX_DIR, IndexState, read_manifest, write_snapshot
@@ -46,6 +48,13 @@ def build_store(directory: Path, registry: SignalRegistry, entries: int = 60) ->
                     engine.remove_entries(bank, [entry.id])
                 elif n % 11 == 5:
                     engine.set_entry_status(bank, entry.id, EntryStatus.WITHDRAWN)
+        opinions = LocalOpinions(engine.store)  # the false-positive exceptions they derive
+        for n, author in ((0, "ana"), (0, "ben"), (1, "ana")):
+            content = (Signal("pdq", rng.randbytes(32)), Signal("md5", rng.randbytes(16)))
+            opinions.record_opinion(
+                NewOpinion("a", f"a{n}", OpinionKind.FALSE_POSITIVE, author, hashes=content)
+            )
+        opinions.record_opinion(NewOpinion("a", "a1", OpinionKind.CONFIRMED, "ana"))
         engine.compact()
 
 
@@ -162,6 +171,26 @@ def change_indexed_hash(store: Path, registry: SignalRegistry) -> None:
     rewrite_snapshot(store, registry, "md5", lambda index: index.add([value_id], [b"\x01" * 16]))
 
 
+def delete_exception_rows(store: Path, registry: SignalRegistry) -> None:
+    """The exception rows lost (a hand edit, a bad restore): set-aside matches would return."""
+    with sqlite3.connect(store / DB) as conn:
+        assert conn.execute("DELETE FROM match_exceptions").rowcount == 4
+
+
+def add_stray_exception(store: Path, registry: SignalRegistry) -> None:
+    """An exception for the false positive ana took back by confirming the entry."""
+    with sqlite3.connect(store / DB) as conn:
+        opinion_id, entry_id = conn.execute(
+            "SELECT o.id, o.entry_id FROM opinions o JOIN entries e ON e.id = o.entry_id"
+            " WHERE e.external_id = 'a1' AND o.kind = 'false_positive'"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO match_exceptions (entry_id, family, value, opinion_id)"
+            " VALUES (?, ?, ?, ?)",
+            (entry_id, "pdq", b"\x07" * 32, opinion_id),
+        )
+
+
 CORRUPTIONS = {
     "bank_counts": (corrupt_bank_counts, {"bank_counts"}),
     "signal_counts": (corrupt_signal_counts, {"bank_counts"}),
@@ -177,6 +206,8 @@ CORRUPTIONS = {
     "dead_value_in_index": (add_dead_value, {"index:phash"}),
     "live_swapped_for_dead": (swap_live_for_dead, {"index:pdq"}),
     "indexed_hash_changed": (change_indexed_hash, {"index:md5"}),
+    "exceptions_lost": (delete_exception_rows, {"exceptions"}),
+    "exception_stray": (add_stray_exception, {"exceptions"}),
 }
 
 
@@ -185,6 +216,15 @@ def clean_store(tmp_path_factory: pytest.TempPathFactory, registry: SignalRegist
     directory = tmp_path_factory.mktemp("clean") / "store"
     build_store(directory, registry)
     return directory
+
+
+def exceptions(store: Path) -> set[tuple[str, str, str, str]]:
+    with sqlite3.connect(store / DB) as conn:
+        rows = conn.execute(
+            "SELECT e.external_id, x.family, hex(x.value), o.author FROM match_exceptions x"
+            " JOIN entries e ON e.id = x.entry_id JOIN opinions o ON o.id = x.opinion_id"
+        ).fetchall()
+    return set(rows)
 
 
 def copy_store(source: Path, target: Path) -> Path:
@@ -203,6 +243,7 @@ def test_clean_store_passes(
     assert report["ok"] and not failed(report)
     names = {check["name"] for check in report["checks"]}
     assert {"integrity", "unique", "bank_counts", "family_counts", "refs", "changes"} <= names
+    assert "exceptions" in names
     assert "index:pdq" in names
     pdq = next(check for check in report["checks"] if check["name"] == "index:pdq")
     assert "sha256 verified" in pdq["detail"]
@@ -236,6 +277,7 @@ def test_corruption_is_found_and_repaired(
     code, report = run_check(store, capsys=capsys)
     assert code == 0, report
     assert store_state(store) == before  # the record itself is untouched
+    assert exceptions(store) == exceptions(clean_store)  # derived: rebuilt as they were
     with Engine(store, registry) as engine:  # and the repaired store matches as before
         entry = engine.store.find_entry("a", "a0")
         assert engine.lookup_signals(entry.signals).matches[0].entry_id == entry.id
