@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -11,7 +12,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from subprocess import Popen
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -113,23 +116,7 @@ def test_hashcore_serve_stops_gracefully_on_sigterm(tmp_path):
         '[[tokens]]\nname = "ops"\ntoken = "s3cret-token"\ngrants = { "*" = "admin" }\n'
     )
     env = {**os.environ, "HASHCORE_TOKENS_FILE": str(tokens)}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hashcore.cli.main",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--store",
-            str(store),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _server(port, "--store", str(store), env=env) as process:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             _wait_until_serving(channel, process)
             stub = pb_grpc.MatchingStub(channel)
@@ -139,12 +126,7 @@ def test_hashcore_serve_stops_gracefully_on_sigterm(tmp_path):
                 metadata=(("authorization", "Bearer s3cret-token"),),
             )
             assert reply.matches
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        stderr = _stop(process)
     assert process.returncode == 0, stderr
     assert "signal families:" in stderr and "pdq" in stderr
     assert "plugin " in stderr and "serving 1 bank(s): known" in stderr
@@ -154,7 +136,29 @@ def test_hashcore_serve_stops_gracefully_on_sigterm(tmp_path):
     assert "faiss.loader" not in stderr  # FAISS's CPU-build probing, INFO by INFO: not ours to log
 
 
-def _wait_until_serving(channel: grpc.Channel, process: subprocess.Popen[str]) -> None:
+@contextlib.contextmanager
+def _server(port: int, *args: str, env: dict[str, str] | None = None) -> Iterator[Popen[str]]:
+    """``hashcore serve`` on ``port`` in its own process, killed if the test leaves it running."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hashcore.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
+         *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def _stop(process: Popen[str]) -> str:
+    """SIGTERM the server; its log (stderr) once it has stopped."""
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=120)[1]
+
+
+def _wait_until_serving(channel: grpc.Channel, process: Popen[str]) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     deadline = time.monotonic() + 180  # a cold start compiles the kernels
     while True:
@@ -181,23 +185,13 @@ def test_a_debug_log_quotes_no_uploaded_content(tmp_path):
     uploaded = io.BytesIO()
     picture.save(uploaded, "JPEG", exif=exif)
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hashcore.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
-         "--store", str(store), "--log-level", "DEBUG"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    with _server(port, "--store", str(store), "--log-level", "DEBUG") as process:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             _wait_until_serving(channel, process)
             stub = pb_grpc.MatchingStub(channel)
             stub.Lookup(pb.LookupRequest(content=uploaded.getvalue()), timeout=30)
             stub.Hash(pb.HashRequest(content=uploaded.getvalue()), timeout=30)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        stderr = _stop(process)
     assert process.returncode == 0, stderr
     assert " DEBUG " in stderr  # the level took
     assert "Hashcore-Test-Make" not in stderr and "Model-Under-Test" not in stderr
