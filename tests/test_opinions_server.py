@@ -4,6 +4,8 @@ outbox sent back to its source (``hashcore.opinions.upstream``)."""
 from __future__ import annotations
 
 import json
+import math
+import time
 from pathlib import Path
 
 import grpc
@@ -163,6 +165,30 @@ def test_record_and_list_over_grpc(source) -> None:
             metadata=auth(ADMIN_TOKEN), timeout=10,
         )  # fmt: skip
     assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("when", [math.nan, math.inf, -math.inf, 1e300, -5.0, "tomorrow+1"])
+def test_a_partner_cannot_record_an_opinion_at_a_time_no_clock_shows(
+    source, capsys: pytest.CaptureFixture[str], when: float | str
+) -> None:
+    """A lookup partner's ``created_at`` of NaN was an INTERNAL error, infinities and 1e300
+    were stored: the admin's ``opinion list`` then died on the time, and a far-future opinion
+    stays its author's latest for ever. Refused, with the field named; nothing stored."""
+    created_at = time.time() + 2 * 86_400 if when == "tomorrow+1" else float(when)
+    stub = pb_grpc.OpinionsStub(source.channel())
+    item = pb.OpinionItem(bank="shared", external_id="e1", kind="confirmed", created_at=created_at)
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.RecordOpinion(pb.RecordOpinionRequest(opinion=item), metadata=auth(LOOKER_TOKEN),
+                           timeout=10)  # fmt: skip
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "created_at must be a unix time" in refused.value.details()
+    answer = stub.SubmitOpinions(pb.SubmitOpinionsRequest(opinions=[item]),
+                                 metadata=auth(ADMIN_TOKEN), timeout=10)  # fmt: skip
+    assert answer.stored == 0 and [r.index for r in answer.rejected] == [0]
+    assert "created_at must be a unix time" in answer.rejected[0].reason
+    assert stored_at(source) == []
+    assert main(["opinion", "list", "shared", "--server", source.address,
+                 "--token", ADMIN_TOKEN]) == 0  # fmt: skip
 
 
 def test_the_cli_against_a_server(source, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,8 +24,12 @@ the server serves. Here, not in :mod:`hashcore.store`, which ``hash`` never impo
 
 
 def utc_time(seconds: float) -> str:
-    """A unix time as the CLI prints it: ISO 8601 in UTC, to the second."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+    """A unix time as the CLI prints it: ISO 8601 in UTC, to the second (a time no clock
+    can show, kept by an older store, as its number rather than a traceback)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return f"{seconds!r} (not a valid time)"
 
 
 def verb_group(subparsers: Any, name: str, help: str, description: str | None) -> Any:

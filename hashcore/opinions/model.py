@@ -10,6 +10,7 @@ partner it was received from; only this store's own false positives except match
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +22,9 @@ MAX_NOTE = 2000
 MAX_AUTHOR = 128
 MAX_HASHES = 64
 """Hashes per opinion: a content's families and their derived pictures, never more."""
+MAX_CLOCK_SKEW = 86_400.0
+"""How far in the future an opinion's time may be (another machine's clock): a later one
+would stay its author's latest for ever, whatever they said after."""
 
 
 class OpinionKind(StrEnum):
@@ -69,6 +73,14 @@ class NewOpinion:
             raise InvalidInput(f"more than {MAX_HASHES} hashes in one opinion", field="hashes")
         if not self.uid or len(self.uid) > 128:
             raise InvalidInput("an opinion uid has 1 to 128 characters", field="uid")
+        if self.created_at is not None and not (
+            0 < self.created_at <= time.time() + MAX_CLOCK_SKEW  # NaN fails both
+        ):
+            raise InvalidInput(
+                f"created_at must be a unix time after 1970 and not in the future, got "
+                f"{self.created_at!r}",
+                field="created_at",
+            )
         return self
 
 
