@@ -262,6 +262,6 @@ def lookup_hashed(
     if hashes.signals:
         result = engine.lookup_signals(hashes.signals, thresholds=thresholds, banks=banks)
     else:
-        result = LookupResult()
+        result = LookupResult(searched=False)
     result.errors[:0] = hashes.messages()
     return result

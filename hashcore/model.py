@@ -195,6 +195,9 @@ class LookupResult:
     """Per-family hashing failures of the query file (others still ran)."""
     set_aside: list[SetAside] = field(default_factory=list)
     """Matches a local false-positive opinion dropped, ordered as ``matches``."""
+    searched: bool = True
+    """False when nothing of the query could be looked up (an empty or unreadable file, a
+    line that does not parse): its errors say why, and "no match" would claim too much."""
 
     @property
     def matched(self) -> bool:

@@ -73,6 +73,38 @@ def test_remote_verbs_print_what_local_verbs_print(tmp_path, capsys, monkeypatch
     assert code == 1  # entry 1 was removed
 
 
+def test_a_folder_the_server_hashes_reads_as_a_local_lookup(tmp_path, capsys, monkeypatch):
+    """An empty or broken file among good ones: through a server that hashes them, each is
+    that file's error (named by its path, not "content") and the run goes on to the summary,
+    as a local lookup does; it used to stop the whole run at the first empty file."""
+    monkeypatch.delenv("HASHCORE_SERVER", raising=False)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "a-empty.jpg").write_bytes(b"")
+    (reports / "b-cut.jpg").write_bytes(ORIGINAL.read_bytes()[:3000])
+    (reports / "c-rotated.jpg").write_bytes(ROTATED.read_bytes())
+    (reports / "d-notes.txt").write_text("minutes\n")
+
+    def lookups(*target: str) -> list[tuple[int, str, str]]:
+        run(capsys, "bank", "create", "known", *target)
+        run(capsys, "bank", "add", "known", str(ORIGINAL), *target)
+        answers = []
+        for extra in ((), ("--new",), ("--json",)):
+            code, out, err = run(capsys, "lookup", *extra, str(reports), *target)
+            answers.append((code, ANSWERED_BY.sub("<where>", out), ANSWERED_BY.sub("<where>", err)))
+        return answers
+
+    local = lookups("--store", str(tmp_path / "local"))
+    monkeypatch.setenv("HASHCORE_TOKEN", ADMIN_TOKEN)  # --token would add its warning
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        remote = lookups("--server", srv.address)
+    assert remote == local
+    code, out, _ = local[0]
+    assert code == 2 and "4 files: 1 known, 1 new, 2 errors" in out
+    assert f"{reports / 'a-empty.jpg'}: not looked up" in out
+    assert "content" not in local[1][2]
+
+
 def test_hash_only_lookup_never_sends_content(tmp_path, capsys, monkeypatch):
     with running_server(tmp_path) as srv:
         with RemoteEngine(srv.address) as remote:

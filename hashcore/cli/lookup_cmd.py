@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     files = walked_files(args)
     progress = Progress(len(files) if files else None, "looking up")
     with open_engine(args) as engine:
-        for path, result, searched in _results(engine, args, thresholds, hashes, files):
+        for path, result in _results(engine, args, thresholds, hashes, files):
             if args.min_confidence is not None:
                 result.matches = confident(result.matches, args.min_confidence)
             looked_up += 1
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             elif args.new:
                 progress.write(path)
             else:
-                progress.write(to_text(path, result, engine.registry, searched=searched))
+                progress.write(to_text(path, result, engine.registry))
     progress.close()
     what = ("file", "files") if args.paths else ("query", "queries")
     if args.json:
@@ -208,14 +208,11 @@ def _results(
     thresholds: dict[str, float],
     hashes: list[tuple[str, str]],
     files: list[Path],
-) -> Iterator[tuple[str, LookupResult, bool]]:
-    """Each file's or query's answer, and whether anything of it was searched (False: it
-    could not be hashed or parsed at all)."""
+) -> Iterator[tuple[str, LookupResult]]:
     banks = args.bank or None
     if hashes:
         signals = parse_pairs(hashes, engine.registry)
-        answer = engine.lookup_signals(signals, thresholds=thresholds, banks=banks)
-        yield "<hash options>", answer, True
+        yield "<hash options>", engine.lookup_signals(signals, thresholds=thresholds, banks=banks)
         return
     if args.signals:
         if args.signals == "-":
@@ -230,16 +227,15 @@ def _results(
             files,
             args.jobs,
         )
-        yield from ((str(p), result, True) for p, result in zip(files, results, strict=True))
+        yield from ((str(path), result) for path, result in zip(files, results, strict=True))
         return
     for hashed in hash_files(files, engine.registry, jobs=args.jobs, variants=True):
-        answer = lookup_hashed(engine, hashed, thresholds=thresholds, banks=banks)
-        yield str(hashed.path), answer, bool(hashed.signals)
+        yield str(hashed.path), lookup_hashed(engine, hashed, thresholds=thresholds, banks=banks)
 
 
 def _signal_results(
     engine: EngineAPI, lines: TextIO, thresholds: dict[str, float], banks: list[str] | None
-) -> Iterator[tuple[str, LookupResult, bool]]:
+) -> Iterator[tuple[str, LookupResult]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -250,13 +246,14 @@ def _signal_results(
                 signals = parse_pairs(plain_pairs(line), engine.registry)
                 path, errors, skipped = "", [], []
         except (HashcoreError, ValueError, TypeError, KeyError) as error:
-            error_result = LookupResult(errors=[f"line {number}: {describe(error)}"])
-            yield f"<line {number}>", error_result, False
+            failed = LookupResult(errors=[f"line {number}: {describe(error)}"], searched=False)
+            yield f"<line {number}>", failed
             continue
         result = engine.lookup_signals(signals, thresholds=thresholds, banks=banks)
         result.errors[:0] = errors
         result.skipped[:0] = skipped
-        yield path or f"<line {number}>", result, bool(signals)
+        result.searched = bool(signals)  # a hash --json line of a file that did not hash
+        yield path or f"<line {number}>", result
 
 
 def describe(error: Exception) -> str:
@@ -427,16 +424,13 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
     return f" ({', '.join(sides)})"
 
 
-def to_text(
-    path: str, result: LookupResult, registry: SignalRegistry, *, searched: bool = True
-) -> str:
-    """One file's answer as text; ``searched`` False: nothing of it could be looked up."""
+def to_text(path: str, result: LookupResult, registry: SignalRegistry) -> str:
     count = len(result.matches)
     if count:
         head = f"{path}: {count} match{'es' if count != 1 else ''}"
     else:
-        head = f"{path}: {'no match' if searched else 'not looked up'}"
-        if searched and result.errors:
+        head = f"{path}: {'no match' if result.searched else 'not looked up'}"
+        if result.searched and result.errors:
             head += ", with errors"
     if result.set_aside:
         head += f" ({len(result.set_aside)} set aside by false-positive opinions)"

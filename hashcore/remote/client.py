@@ -23,7 +23,7 @@ import grpc
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.engine_api import EngineAPI, IndexStatus, hashes_to_add, lookup_hashed
-from hashcore.errors import InvalidInput, LimitExceeded
+from hashcore.errors import ContentError, InvalidInput, LimitExceeded
 from hashcore.hashing import ensure_content, hash_file
 from hashcore.model import Added, Bank, BankInfo, BankSettings, Entry, EntryStatus, LookupResult
 from hashcore.registry import SignalRegistry, load_registry
@@ -324,11 +324,19 @@ class RemoteEngine(EngineAPI):
         if self.hash_only:
             hashes = hash_file(path, self.registry, variants=True)
             return lookup_hashed(self, hashes, thresholds=thresholds, banks=banks)
-        request = pb.LookupRequest(
-            content=_content(path), thresholds=dict(thresholds or {}), banks=list(banks or ())
-        )
-        response = self._call(self._matching.Lookup, request, CONTENT_TIMEOUT)
-        return wire.lookup_from_pb(response)
+        try:
+            request = pb.LookupRequest(
+                content=_content(path), thresholds=dict(thresholds or {}), banks=list(banks or ())
+            )
+            result = wire.lookup_from_pb(
+                self._call(self._matching.Lookup, request, CONTENT_TIMEOUT)
+            )
+        except (InvalidInput, LimitExceeded) as error:
+            if not (isinstance(error, ContentError) or error.field == CONTENT):
+                raise  # the call's own problem (a threshold, a bank): every file would fail
+            return LookupResult(errors=[_named(error.message, path)], searched=False)
+        result.errors = [_named(message, path) for message in result.errors]
+        return result
 
     def lookup_signals(
         self,
@@ -463,9 +471,22 @@ def _read(path: Path | None) -> bytes | None:
         raise InvalidInput(f"cannot read {path}: {error.strerror or error}") from None
 
 
+CONTENT = "content"
+"""What the server calls uploaded content in messages (and the request field it is in)."""
+
+
 def _content(path: Path) -> bytes:
     ensure_content(path)
     size = path.stat().st_size
     if size > MAX_MESSAGE_BYTES - 1024:
-        raise LimitExceeded(f"{path}: {size:,} bytes is too large to send; try --hash-only")
+        raise LimitExceeded(
+            f"{path}: {size:,} bytes is too large to send; try --hash-only", field=CONTENT
+        )
     return path.read_bytes()
+
+
+def _named(message: str, path: Path) -> str:
+    """A message about uploaded content as a local lookup words it: naming the file."""
+    if message.startswith(f"{CONTENT}: "):
+        return f"{path}: {message.removeprefix(f'{CONTENT}: ')}"
+    return message if message.startswith(str(path)) else f"{path}: {message}"
