@@ -10,11 +10,21 @@ from pathlib import Path
 
 import pytest
 from media_data import media
-from server_support import ADMIN_TOKEN, BOB_TOKEN, DIH, ORIGINAL, ROTATED, TOKENS, running_server
+from server_support import (
+    ADMIN_TOKEN,
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    DIH,
+    ORIGINAL,
+    ROTATED,
+    TOKENS,
+    running_server,
+)
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.cli.main import main
 from hashcore.errors import InvalidInput, NotFound
+from hashcore.model import BankSettings
 from hashcore.remote import RemoteEngine, ServerUnavailable
 from hashcore.remote.errors import NotRemote
 from hashcore_server.banks import EXPORT_PAGE_BYTES, export_pages
@@ -171,6 +181,19 @@ def test_bank_export_over_a_server_is_the_servers_own_export(tmp_path, capsys):
     code, _, err = run(capsys, "bank", "export", "b", "-o", str(tmp_path / "no" / "x"), *store)
     assert code == 2 and "cannot write" in err and "No such file or directory" in err
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_an_export_refused_to_a_lookup_partner_writes_not_a_line(tmp_path, capsys, monkeypatch):
+    """A lookup-only token may see the bank but not read its hashes out: the refusal comes
+    before the header line (the bank's settings) reaches stdout."""
+    monkeypatch.setenv("HASHCORE_TOKEN", ALICE_TOKEN)  # lookup on "shared"
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        assert srv.engine is not None
+        srv.engine.create_bank_with("shared", BankSettings(thresholds={"pdq": 20}))
+        srv.engine.add_file("shared", ORIGINAL)
+        code, out, err = run(capsys, "bank", "export", "shared", "--server", srv.address)
+    assert (code, out) == (2, "")
+    assert "may not" in err or "PERMISSION" in err.upper()
 
 
 def test_a_large_bank_exports_over_a_server_in_pages_as_it_does_locally(tmp_path, capsys):

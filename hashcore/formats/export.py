@@ -9,6 +9,7 @@ of a family pytx knows; the rest are counted and reported.
 from __future__ import annotations
 
 import csv
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, TextIO
@@ -46,12 +47,19 @@ def export_bank(
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(f"cannot export as {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
     info = engine.get_bank(bank)
+    entries = _started(engine.iter_entries(bank))
     if fmt == "hashcore":
         opinions = bank_opinions(engine, bank)
-        return write_native(
-            info.bank, engine.iter_entries(bank), out, with_sources=with_sources, opinions=opinions
-        )
-    return write_pytx_csv(info.bank, engine.iter_entries(bank), out, load_registry())
+        return write_native(info.bank, entries, out, with_sources=with_sources, opinions=opinions)
+    return write_pytx_csv(info.bank, entries, out, load_registry())
+
+
+def _started(entries: Iterable[Entry]) -> Iterator[Entry]:
+    """``entries`` with the first one read already: an export the source refuses (a server's
+    PERMISSION_DENIED to a lookup-only partner) fails before the header is written to stdout."""
+    rows = iter(entries)
+    first = next(rows, None)
+    return rows if first is None else itertools.chain([first], rows)
 
 
 def write_native(
