@@ -28,6 +28,7 @@ from hashcore.model import BankSettings
 from hashcore.remote import RemoteEngine, ServerUnavailable
 from hashcore.remote.errors import NotRemote
 from hashcore_server.banks import EXPORT_PAGE_BYTES, export_pages
+from hashcore_server.config import Limits
 
 RANDOM_ID = re.compile(r"[0-9a-f]{32}")
 ANSWERED_BY = re.compile(r'\((?:store|server) [^)]*\)|"(?:store|server)": "[^"]*"')
@@ -345,6 +346,15 @@ def test_bank_import_with_server_of_a_file_over_one_message_is_refused_first(tmp
     assert (code, out) == (2, "")
     assert f"{feed} is 70 MiB: an import through a server sends the file in one message" in err
     assert "bank import --store DIR" in err and "Sent message larger" not in err
+
+
+def test_bank_import_with_server_over_its_content_limit_names_the_file(tmp_path, capsys):
+    feed = Path(__file__).parent / "data" / "partner-samples" / "stopncii_fetch.json"
+    verb = ("bank", "import", "ncii", "--create", "--format", "stopncii", str(feed))
+    with running_server(tmp_path, tokens=TOKENS, limits=Limits(max_content_bytes=100)) as srv:
+        code, _, err = run(capsys, *verb, "--server", srv.address, "--token", ADMIN_TOKEN)
+    assert code == 2
+    assert f"{feed}: content is {feed.stat().st_size:,} bytes; the limit is 100" in err
 
 
 def test_verbs_a_server_lacks_raise_not_remote_before_any_call() -> None:

@@ -299,7 +299,10 @@ class RemoteEngine(EngineAPI):
         request = pb.ImportUpdatesRequest(
             bank=bank, data=_read(path) or b"", format=how.format, options=sent
         )
-        response = self._call(self._banks.ImportUpdates, request, CONTENT_TIMEOUT)
+        try:
+            response = self._call(self._banks.ImportUpdates, request, CONTENT_TIMEOUT)
+        except LimitExceeded as error:  # the server's limits speak of "content": name the file
+            raise LimitExceeded(f"{path}: {error.message}", field=error.field) from None
         return ImportSummary(
             added=response.added,
             updated=response.updated,
