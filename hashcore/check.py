@@ -16,6 +16,7 @@ snapshot built from the old log is refused and rebuilt rather than trusted.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 import uuid
@@ -29,8 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashcore.errors import HashcoreError, keep_first
-from hashcore.opinions.book import hashes_from_json
-from hashcore.opinions.model import OpinionKind
+from hashcore.opinions.book import standing_exceptions
 from hashcore.registry import SignalRegistry
 from hashcore.signals import Metric, SignalType
 from hashcore.snapshots import (
@@ -329,24 +329,21 @@ def _check_refs(conn: sqlite3.Connection) -> CheckResult:
     return result
 
 
-_LATEST_LOCAL_SQL = """
-SELECT o.entry_id, o.author, o.id, o.kind, o.hashes FROM opinions o
-WHERE o.origin = '' AND o.id = (
-    SELECT p.id FROM opinions p WHERE p.entry_id = o.entry_id AND p.author = o.author
-    AND p.origin = '' ORDER BY p.created_at DESC, p.id DESC LIMIT 1
+_LOCAL_OPINIONS_SQL = (
+    "SELECT entry_id, author, id, kind, hashes FROM opinions WHERE origin = ''"
+    " ORDER BY entry_id, author, created_at DESC, id DESC"
 )
-"""
 
 
 def _expected_exceptions(conn: sqlite3.Connection) -> set[tuple[int, str, bytes, int]]:
-    """``match_exceptions`` as the opinions make it: the hashes of each author's latest local
-    opinion on an entry when that is a false positive (:mod:`hashcore.opinions.book`)."""
-    return {
-        (entry_id, signal.type, signal.value, opinion_id)
-        for entry_id, _, opinion_id, kind, hashes in conn.execute(_LATEST_LOCAL_SQL)
-        if kind == OpinionKind.FALSE_POSITIVE.value
-        for signal in hashes_from_json(hashes)
-    }
+    """``match_exceptions`` as the opinions make it (:func:`~hashcore.opinions.book.
+    standing_exceptions` of each author's history on each entry)."""
+    expected = set()
+    rows = conn.execute(_LOCAL_OPINIONS_SQL)
+    for (entry_id, _), history in itertools.groupby(rows, key=lambda row: row[:2]):
+        for opinion_id, family, value in standing_exceptions(row[2:] for row in history):
+            expected.add((entry_id, family, value, opinion_id))
+    return expected
 
 
 def _check_exceptions(conn: sqlite3.Connection) -> CheckResult:

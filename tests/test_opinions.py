@@ -115,6 +115,29 @@ def test_false_positive_stops_that_entry_matching_that_content_only(
     assert [m.external_id for m in found] == ["p1"]
 
 
+def test_two_false_positives_of_one_author_both_stand(engine: Engine) -> None:
+    """Two different look-alikes reported against one entry by one analyst: the second used
+    to lift the first's exception (only the latest opinion counted), so the first upload
+    matched again. A run of false positives stands whole; a confirmation ends it."""
+    banked = engine.store.find_entry(PARTNER, "p1").signals[0].value
+    first, second = (  # 20 bits from the entry each, 40 from each other: apart
+        Signal("pdq", flip(banked, bits), quality=100) for bits in (range(0, 20), range(20, 40))
+    )
+
+    def p1_matches(signal: Signal) -> bool:
+        return "p1" in [m.external_id for m in engine.lookup_signals([signal]).matches]
+
+    assert p1_matches(first) and p1_matches(second)
+    book = LocalOpinions(engine.store)
+    for content in (first, second):
+        book.record_opinion(
+            NewOpinion(PARTNER, "p1", OpinionKind.FALSE_POSITIVE, "ana", hashes=(content,))
+        )
+    assert not p1_matches(first) and not p1_matches(second)
+    book.record_opinion(NewOpinion(PARTNER, "p1", OpinionKind.CONFIRMED, "ana"))
+    assert p1_matches(first) and p1_matches(second)
+
+
 def test_withdrawal_or_a_later_confirmation_lifts_the_exception(
     engine: Engine, registry: SignalRegistry, picture: Path
 ) -> None:

@@ -1,10 +1,10 @@
 """Opinions in the store: recording them, reading them, and keeping the exception list current.
 
 Every opinion is kept (the history is the audit trail); what counts is each author's latest.
-``match_exceptions`` is derived from the local ones in the transaction that records them: when
-an author's latest local opinion on an entry is a false positive with the content's hashes,
-those hashes are the entry's exceptions for that author; any later opinion of theirs (a
-``confirmed``, a ``withdrawn``) replaces them. A partner's opinion (``origin`` set) never
+``match_exceptions`` is derived from the local ones in the transaction that records them: the
+hashes of an author's latest run of false positives on an entry (each a different look-alike
+reported) are the entry's exceptions for that author; any later opinion of theirs of another
+kind (a ``confirmed``, a ``withdrawn``) lifts them. A partner's opinion (``origin`` set) never
 touches the list: the receiving store's owner decides what to do with their own data.
 """
 
@@ -105,24 +105,36 @@ def _require_standing(
 
 
 def refresh_exceptions(conn: sqlite3.Connection, entry_id: int, author: str) -> None:
-    """Make ``author``'s exceptions on the entry those of their latest local opinion."""
+    """Make ``author``'s exceptions on the entry those of their standing false positives."""
     conn.execute(
         "DELETE FROM match_exceptions WHERE entry_id = ? AND opinion_id IN"
         " (SELECT id FROM opinions WHERE entry_id = ? AND author = ? AND origin = '')",
         (entry_id, entry_id, author),
     )
-    latest = conn.execute(
+    history = conn.execute(
         "SELECT id, kind, hashes FROM opinions WHERE entry_id = ? AND author = ? AND origin = ''"
-        " ORDER BY created_at DESC, id DESC LIMIT 1",
+        " ORDER BY created_at DESC, id DESC",
         (entry_id, author),
-    ).fetchone()
-    if latest is None or latest[1] != OpinionKind.FALSE_POSITIVE.value:
-        return
+    )
     conn.executemany(
         "INSERT OR IGNORE INTO match_exceptions (entry_id, family, value, opinion_id)"
         " VALUES (?, ?, ?, ?)",
-        [(entry_id, s.type, s.value, latest[0]) for s in hashes_from_json(latest[2])],
-    )
+        [(entry_id, family, value, opinion_id)
+         for opinion_id, family, value in standing_exceptions(history)],
+    )  # fmt: skip
+
+
+def standing_exceptions(history: Iterable[tuple[int, str, str]]) -> list[tuple[int, str, bytes]]:
+    """``(opinion id, family, value)`` excepted by one author's local opinions on one entry,
+    given newest first as ``(id, kind, hashes JSON)``: the hashes of their latest run of false
+    positives. Each of those reported a different look-alike, so all of them stand; any other
+    opinion (``confirmed``, ``disputed``, a withdrawal) ends the run and lifts what is older."""
+    rows = []
+    for opinion_id, kind, hashes in history:
+        if kind != OpinionKind.FALSE_POSITIVE.value:
+            break
+        rows += [(opinion_id, s.type, s.value) for s in hashes_from_json(hashes)]
+    return rows
 
 
 def list_opinions(
