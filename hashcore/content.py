@@ -43,25 +43,58 @@ def probe(path: Path) -> Probe:
     still images as one-frame "videos". A media container without a decodable video stream is
     a plain file, with ``problem`` saying why, so users learn why no video hash was made.
     """
-    if _is_image(path):
+    opened = _open_image(path)
+    if opened is None:
         return Probe(ContentKind.IMAGE)
+    if _starts_like_an_image(path):
+        reason = getattr(opened, "strerror", None) or opened
+        return Probe(
+            ContentKind.FILE, f"image file does not open (truncated or corrupt?): {reason}"
+        )
     return _probe_video(path)
+
+
+IMAGE_SIGNATURES = (
+    (0, b"\x89PNG\r\n\x1a\n"),
+    (0, b"\xff\xd8\xff"),  # JPEG
+    (0, b"GIF87a"),
+    (0, b"GIF89a"),
+    (8, b"WEBP"),  # after RIFF and a size
+    (0, b"II*\x00"),  # TIFF, little-endian
+    (0, b"MM\x00*"),  # TIFF, big-endian
+)
+"""Where a picture's first bytes say what it is: a file that starts so but does not open is a
+damaged picture (an upload cut short), not "some other file" to hash by MD5 in silence."""
+
+
+def _starts_like_an_image(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    if head[8:12] == b"WEBP" and head[:4] != b"RIFF":
+        return False
+    return any(head[at : at + len(magic)] == magic for at, magic in IMAGE_SIGNATURES)
 
 
 NOT_IMAGES = frozenset({"MPEG"})
 """Pillow formats that are really video: Pillow recognises an MPEG header but cannot decode it."""
 
 
-def _is_image(path: Path) -> bool:
+def _open_image(path: Path) -> Exception | None:
+    """None when Pillow opens ``path`` as a picture, else why not."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as image:
-                return image.format not in NOT_IMAGES
+                if image.format in NOT_IMAGES:
+                    return ValueError(f"{image.format} is a video format")
+                return None
     except Image.DecompressionBombError:
-        return True  # an image, just too large: the hasher reports it clearly
-    except Exception:  # noqa: BLE001 - any decoder failure means "not an image"
-        return False
+        return None  # an image, just too large: the hasher reports it clearly
+    except Exception as error:  # noqa: BLE001 - any decoder failure means "not an image"
+        return error
 
 
 def _probe_video(path: Path) -> Probe:

@@ -127,6 +127,21 @@ def test_a_video_cut_to_its_first_bytes_is_reported_not_hashed_in_silence(
     assert "Errno" not in messages(result)
 
 
+@pytest.mark.parametrize(("kind", "keep"), [("PNG", 40), ("WEBP", 40), ("TIFF", 6), ("GIF", 8)])
+def test_a_picture_cut_before_it_opens_is_reported_not_hashed_in_silence(
+    kind: str, keep: int, tmp_path: Path, registry: SignalRegistry
+) -> None:
+    """A PNG or WebP cut short does not even open in Pillow: it passed as some other file
+    (MD5 only, no error), where a cut JPEG said "cannot decode image"."""
+    whole = tmp_path / "whole"
+    Image.open(BRIDGE).convert("RGB").save(whole, kind)
+    path = tmp_path / f"cut.{kind.lower()}"
+    path.write_bytes(whole.read_bytes()[:keep])
+    result = hash_file(path, registry)
+    assert families(result) == {"md5"}
+    assert f"{path.name}: image file does not open (truncated or corrupt?)" in messages(result)
+
+
 def test_a_file_that_is_no_video_stays_a_plain_file_without_error(
     tmp_path: Path, registry: SignalRegistry
 ) -> None:
