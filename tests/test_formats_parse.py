@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,6 +320,26 @@ def test_threatexchange_opinions_and_unknowns(registry: SignalRegistry) -> None:
     reasons = {p.position: p.reason for p in problems(items)}
     assert reasons["file record 5 (id 5)"] == "unknown signal type 'HASH_FANCY'"
     assert reasons["file record 6 (id 6)"].startswith("malformed pdq value")
+
+
+def test_threatexchange_unknown_status_is_a_lead_not_a_positive(registry: SignalRegistry) -> None:
+    """Descriptors that all say UNKNOWN share a hash unclassified: an active lead, labelled
+    as pytx labels it (INVESTIGATION_SEED), not a confirmed positive; one MALICIOUS wins."""
+
+    def item(te_id: str, *statuses: str) -> dict[str, object]:
+        descriptors = [{"owner": {"name": "x"}, "status": s, "tags": []} for s in statuses]
+        return {
+            "id": te_id,
+            "indicator": BRIDGE_PDQ,
+            "type": "HASH_PDQ",
+            "last_updated": "2026-03-02T10:00:00+0000",
+            "descriptors": {"data": descriptors},
+        }
+
+    text = json.dumps({"data": [item("1", "UNKNOWN"), item("2", "UNKNOWN", "MALICIOUS")]})
+    found = updates(list(get_format("threatexchange", registry).read(io.BytesIO(text.encode()))))
+    assert found["1"].status is EntryStatus.ACTIVE and found["1"].opinion == "seed"
+    assert found["2"].status is EntryStatus.ACTIVE and found["2"].opinion == "positive"
 
 
 def test_pytx_dataset_sample(registry: SignalRegistry) -> None:

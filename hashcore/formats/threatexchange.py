@@ -3,7 +3,8 @@
 Key = the indicator's ThreatExchange id. Descriptor tags become labels. An indicator is deleted
 when ``should_delete`` is set or no descriptor is left. ``NON_MALICIOUS`` is a negative opinion
 (a false positive): when no descriptor says ``MALICIOUS`` but one says ``NON_MALICIOUS`` the
-entry is *withdrawn*, so it stops matching but stays on record.
+entry is *withdrawn*, so it stops matching but stays on record. Descriptors that all say
+``UNKNOWN`` share it unclassified: an active lead (pytx's ``INVESTIGATION_SEED``).
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class ThreatExchangeFormat(JsonPagesFormat):
             status, opinion = EntryStatus.DELETED, None
         elif "MALICIOUS" not in statuses and "NON_MALICIOUS" in statuses:
             status, opinion = EntryStatus.WITHDRAWN, Opinion.NEGATIVE
+        elif "MALICIOUS" not in statuses:  # UNKNOWN: shared unclassified, a lead (pytx's seed)
+            status, opinion = EntryStatus.ACTIVE, Opinion.SEED
         else:
             status = EntryStatus.ACTIVE
         return self.one_hash_update(
