@@ -37,7 +37,7 @@ from hashcore.model import EntryStatus
 from hashcore.opinions.api import LocalOpinions
 from hashcore.opinions.model import NewOpinion, OpinionKind
 from hashcore.sharing import Follower, FollowRefused, FollowSource
-from hashcore_server.config import load_config
+from hashcore_server.config import TokenGrant, hash_token, load_config
 
 LOCAL = "from-a"
 
@@ -224,3 +224,30 @@ def test_follow_stream_pushes_heartbeats_and_new_changes(tmp_path: Path) -> None
         )
         sent = [(s.removed, s.external_id) for u in again for s in u.entries]
         assert sent == [(False, update.entries[0].external_id), (True, "A-one")]
+
+
+def test_only_the_banks_admins_see_its_followers_in_list_banks_as_in_get_bank(
+    tmp_path: Path,
+) -> None:
+    bank_admin = "shared-admin-token"
+    tokens = (
+        *PUBLISHER_TOKENS,
+        TokenGrant("shared-admin", hash_token(bank_admin), {SHARED: "admin"}),
+    )
+    with running_server(tmp_path, tokens=tokens) as a:
+        assert a.engine is not None
+        a.engine.create_bank(SHARED)
+        with a.engine.store.transaction() as writer:
+            writer.record_follower(SHARED, "hotline-b", f"{a.engine.store.store_id}:0")
+        _, banks = a.stubs()
+
+        def followers(token: str) -> tuple[list[str], list[str]]:
+            listed = banks.ListBanks(pb.ListBanksRequest(), metadata=auth(token), timeout=10)
+            (info,) = [b for b in listed.banks if b.bank.name == SHARED]
+            got = banks.GetBank(pb.GetBankRequest(name=SHARED), metadata=auth(token), timeout=10)
+            return [f.partner for f in info.followers], [f.partner for f in got.followers]
+
+        assert followers(LOOKUP_TOKEN) == ([], [])
+        assert followers(FOLLOWER_TOKEN) == ([], [])
+        assert followers(bank_admin) == (["hotline-b"], ["hotline-b"])
+        assert followers(ADMIN_TOKEN) == (["hotline-b"], ["hotline-b"])

@@ -10,9 +10,9 @@ from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.check import check_engine, report_to_pb
 from hashcore.errors import ContentError, InvalidInput, LimitExceeded
-from hashcore.model import Added
+from hashcore.model import Added, BankInfo
 from hashcore_server import convert
-from hashcore_server.auth import ADMIN, ALL
+from hashcore_server.auth import ADMIN, ALL, Principal
 from hashcore_server.calls import Call, State, rpc, rpc_stream
 from hashcore_server.importing import import_feed
 
@@ -38,6 +38,14 @@ def export_pages(entries: Iterable[pb.Entry]) -> Iterator[list[pb.Entry]]:
             page, size = [], 0
     if page:
         yield page
+
+
+def _shown_to(info: BankInfo, principal: Principal) -> BankInfo:
+    """``info`` as ``principal`` may read it: followers (partners' names and how far each has
+    read) are for the bank's admins only, in ListBanks as in GetBank."""
+    if principal.can(info.bank.name, ADMIN):
+        return info
+    return dataclasses.replace(info, followers=())
 
 
 class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
@@ -66,16 +74,18 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
         infos = self.state.require_engine().list_banks()
         visible = set(call.principal.visible(i.bank.name for i in infos))
         return pb.ListBanksResponse(
-            banks=[convert.bank_info_to_pb(i) for i in infos if i.bank.name in visible]
+            banks=[
+                convert.bank_info_to_pb(_shown_to(i, call.principal))
+                for i in infos
+                if i.bank.name in visible
+            ]
         )
 
     @rpc
     def GetBank(self, request: pb.GetBankRequest, call: Call) -> pb.BankInfo:
         self._require_visible(call, request.name)
         info = self.state.require_engine().get_bank(request.name)
-        if not call.principal.can(request.name, ADMIN):  # partners' names are the admins'
-            info = dataclasses.replace(info, followers=())
-        return convert.bank_info_to_pb(info)
+        return convert.bank_info_to_pb(_shown_to(info, call.principal))
 
     @rpc
     def SetBankEnabled(self, request: pb.SetBankEnabledRequest, call: Call) -> pb.Bank:

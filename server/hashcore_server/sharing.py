@@ -8,7 +8,8 @@ no in-process notification to wait on) and sends heartbeats while nothing change
 labels, statuses and timestamps travel; content never does (the store has none).
 
 The publisher records, per partner (token name) and bank, the checkpoint the partner gave back
-(what it applied) and the last one sent to it: ``GetBank`` shows them to the bank's admins.
+(what it applied) and the last one sent to it: ``GetBank`` and ``ListBanks`` show them to the
+bank's admins only.
 """
 
 from __future__ import annotations
