@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import grpc
@@ -247,3 +249,32 @@ def test_config_file_and_environment(tmp_path):
     with pytest.raises(ConfigError, match="role"):
         bad.write_text('[[tokens]]\nname = "x"\ntoken = "y"\ngrants = { "*" = "root" }\n')
         load_config(bad, env={})
+
+
+def test_the_same_token_or_name_twice_stops_the_server_naming_both(tmp_path):
+    """A copy-paste slip gave a second table the first one's token: the later grants won
+    silently and a lookup token became admin. Whichever file each table is in, and whether
+    the token is written plain or as its sha256, the server refuses to start."""
+    (tmp_path / "tokens.toml").write_text(
+        f'[[tokens]]\nname = "ops"\nsha256 = "{hash_token("t")}"\ngrants = {{ "*" = "admin" }}\n'
+    )
+    config_file = tmp_path / "hashcore.toml"
+    config_file.write_text(
+        'tokens_file = "tokens.toml"\n'
+        '[[tokens]]\nname = "partner"\ntoken = "t"\ngrants = { "shared" = "lookup" }\n'
+    )
+    with pytest.raises(ConfigError, match="tokens 'partner' and 'ops' are the same token"):
+        load_config(config_file, env={})
+    result = subprocess.run(
+        [sys.executable, "-m", "hashcore.cli.main", "serve", "--listen", "127.0.0.1:0",
+         "--config", str(config_file), "--store", str(tmp_path / "store")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "tokens 'partner' and 'ops' are the same token" in result.stderr
+    config_file.write_text(
+        'tokens_file = "tokens.toml"\n'
+        '[[tokens]]\nname = "ops"\ntoken = "other"\ngrants = { "shared" = "lookup" }\n'
+    )
+    with pytest.raises(ConfigError, match="two \\[\\[tokens\\]\\] tables are named 'ops'"):
+        load_config(config_file, env={})

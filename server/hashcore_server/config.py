@@ -11,7 +11,7 @@ import ipaddress
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,7 @@ class ServerConfig:
     def validate(self) -> ServerConfig:
         """Refuse configurations that would expose an open server or make no sense."""
         check_address("listen", self.listen)
+        check_unique_tokens(self.tokens)
         if self.metrics_listen is not None:
             check_address("metrics_listen", self.metrics_listen)
         if not self.tokens and not self.allow_anonymous and not is_loopback(self.listen):
@@ -176,6 +177,29 @@ class ServerConfig:
         except InvalidInput as error:
             raise ConfigError(error.message) from None
         return self
+
+
+def check_unique_tokens(tokens: Sequence[TokenGrant]) -> None:
+    """Refuse two ``[[tokens]]`` with one token or one name, whichever file each came from.
+
+    The same token twice let the later table's grants win silently (a copy-paste slip made a
+    lookup token admin); the same name twice made audit rows, match events, follower positions
+    and stream quotas, all keyed by the name, ambiguous. Rotating a token means a new name."""
+    by_digest: dict[str, str] = {}
+    names: set[str] = set()
+    for token in tokens:
+        if token.sha256 in by_digest:
+            raise ConfigError(
+                f"tokens {by_digest[token.sha256]!r} and {token.name!r} are the same token "
+                "(same sha256): each [[tokens]] table needs its own token"
+            )
+        if token.name in names:
+            raise ConfigError(
+                f"two [[tokens]] tables are named {token.name!r}: names identify callers in "
+                "logs, the audit table and follower positions, so each must be unique"
+            )
+        by_digest[token.sha256] = token.name
+        names.add(token.name)
 
 
 def check_address(name: str, address: str) -> None:
