@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
+import subprocess
+import sys
 import threading
 import time
 
@@ -247,3 +250,150 @@ def test_server_survives_garbage(tmp_path):
         )
         assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert matching.Hash(pb.HashRequest(content=content()), timeout=30).signals
+
+
+MD5_QUERY = pb.Query(
+    query_id="q", signals=pb.SignalList(signals=[pb.Signal(type="md5", value=b"\0" * 16)])
+)
+CLIENT_GOES_AWAY = """
+import sys, threading, grpc
+from hashcore.api.v1 import hashcore_pb2 as pb, hashcore_pb2_grpc as pb_grpc
+signal = pb.Signal(type="md5", value=bytes(16))
+query = pb.Query(query_id="q", signals=pb.SignalList(signals=[signal]))
+def requests():
+    yield pb.LookupBatchRequest(queries=[query])
+    threading.Event().wait()  # the stream stays open until this process is killed
+stream = pb_grpc.MatchingStub(grpc.insecure_channel(sys.argv[1])).LookupBatch(requests())
+next(stream)
+print("answered", flush=True)
+threading.Event().wait()
+"""
+
+
+def rpcs(srv, code: str) -> float:
+    labels = {"method": "LookupBatch", "code": code}
+    return srv.server.metrics.registry.get_sample_value("hashcore_rpcs_total", labels) or 0.0
+
+
+def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def batch_contexts(monkeypatch):
+    """The contexts of LookupBatch calls, recorded as each answers a message."""
+    from hashcore_server.matching import MatchingServicer
+
+    contexts: list[grpc.ServicerContext] = []
+    run_batch = MatchingServicer._run_batch
+
+    def recording(self, queries, thresholds, scope, loosen, call):
+        contexts.append(call.context)
+        return run_batch(self, queries, thresholds, scope, loosen, call)
+
+    monkeypatch.setattr(MatchingServicer, "_run_batch", recording)
+    return contexts
+
+
+def read_on_once_ended(monkeypatch, contexts) -> None:
+    """LookupBatch asks gRPC for its next message only once the call has ended, so gRPC's
+    request iterator raises (the server reading on just as the client vanished); left to
+    chance, it may end the stream as if the client had finished sending."""
+    from hashcore_server import calls
+
+    checked_stream = calls.checked_stream
+
+    def held(requests):
+        stream = checked_stream(requests)
+        yield next(stream)
+        wait_for(lambda: not contexts[-1].is_active(), "the call to end")
+        yield from stream
+
+    monkeypatch.setattr(calls, "checked_stream", held)
+
+
+def open_batch(srv) -> tuple[grpc.Future, threading.Event]:
+    """A LookupBatch answered once and left open, the client holding its next message."""
+    matching, _ = srv.stubs()
+    release = threading.Event()
+
+    def requests():
+        yield pb.LookupBatchRequest(queries=[MD5_QUERY])
+        release.wait(30)
+
+    stream = matching.LookupBatch(requests(), timeout=60)
+    assert [r.query_id for r in next(stream).results] == ["q"]
+    return stream, release
+
+
+def assert_cancelled_quietly(srv, caplog) -> None:
+    wait_for(lambda: rpcs(srv, "CANCELLED") + rpcs(srv, "OK") + rpcs(srv, "INTERNAL"), "a count")
+    assert (rpcs(srv, "CANCELLED"), rpcs(srv, "OK"), rpcs(srv, "INTERNAL")) == (1, 0, 0)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("CANCELLED" in r.getMessage() and not r.exc_info for r in caplog.records)
+
+
+def test_a_client_cancelling_a_batch_stream_is_cancelled_not_internal(
+    tmp_path, monkeypatch, caplog, batch_contexts
+):
+    caplog.set_level(logging.INFO)
+    read_on_once_ended(monkeypatch, batch_contexts)
+    with running_server(tmp_path) as srv:
+        stream, release = open_batch(srv)
+        stream.cancel()
+        assert_cancelled_quietly(srv, caplog)
+        release.set()
+
+
+def test_a_killed_client_mid_batch_is_cancelled_not_internal(
+    tmp_path, monkeypatch, caplog, batch_contexts
+):
+    caplog.set_level(logging.INFO)
+    read_on_once_ended(monkeypatch, batch_contexts)
+    with running_server(tmp_path) as srv:
+        client = subprocess.Popen(
+            [sys.executable, "-c", CLIENT_GOES_AWAY, srv.address], stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            assert client.stdout is not None and client.stdout.readline() == "answered\n"
+        finally:
+            client.kill()  # SIGKILL: the connection drops mid-stream
+            client.communicate(timeout=30)
+        assert_cancelled_quietly(srv, caplog)
+
+
+def test_a_batch_stream_cut_at_the_end_of_the_shutdown_grace_is_cancelled(
+    tmp_path, monkeypatch, caplog, batch_contexts
+):
+    caplog.set_level(logging.INFO)
+    read_on_once_ended(monkeypatch, batch_contexts)
+    with running_server(tmp_path) as srv:
+        _, release = open_batch(srv)
+        srv.server.stop(0.2)
+        assert_cancelled_quietly(srv, caplog)
+        release.set()
+
+
+def test_a_genuine_error_in_a_batch_stream_is_still_internal_and_logged(
+    tmp_path, monkeypatch, caplog
+):
+    """Only gRPC's error for a call that has ended is a cancellation: the same error type
+    raised while the caller is still there is a bug, with its traceback in the log."""
+    from hashcore_server.matching import MatchingServicer
+
+    def broken(*args, **kwargs):
+        raise grpc.RpcError("an outgoing call failed")
+
+    monkeypatch.setattr(MatchingServicer, "_run_batch", broken)
+    with running_server(tmp_path) as srv:
+        matching, _ = srv.stubs()
+        request = pb.LookupBatchRequest(queries=[MD5_QUERY])
+        error = rpc_error(matching.LookupBatch, iter([request]), timeout=10)
+        assert error.code() is grpc.StatusCode.INTERNAL
+        wait_for(lambda: rpcs(srv, "INTERNAL"), "INTERNAL to be counted")
+        assert rpcs(srv, "CANCELLED") == 0
+        assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)

@@ -29,7 +29,13 @@ from hashcore_server import spool
 from hashcore_server.audit import AuditLog
 from hashcore_server.auth import Authenticator, Principal
 from hashcore_server.config import ServerConfig
-from hashcore_server.errors import DeadlineExceeded, abort, status_code_for
+from hashcore_server.errors import (
+    DeadlineExceeded,
+    abort,
+    ended_code,
+    log_ended,
+    status_code_for,
+)
 from hashcore_server.events import EventHub
 from hashcore_server.metrics import Metrics
 from hashcore_server.parsing import check, checked_stream
@@ -199,7 +205,7 @@ def rpc(method: Callable[..., T]) -> Callable[..., T]:
             check(request)
             return method(self, request, call)
         except Exception as error:  # noqa: BLE001 - every failure leaves through errors.py
-            code = status_code_for(error)
+            code = status_code_for(error, context)
             abort(context, error, request_id)
         finally:
             state.metrics.rpcs.labels(name, code.name).inc()
@@ -224,8 +230,15 @@ def rpc_stream(method: Callable[..., Iterator[T]]) -> Callable[..., Iterator[T]]
                 request = checked_stream(request)
             with state.stream_slot(call.principal.name):
                 yield from method(self, request, call)
+            if not context.is_active():  # the request stream ended because the call did
+                code = ended_code(context)
+                log_ended(request_id, code)
+        except GeneratorExit:  # gRPC dropped the stream between messages: the call ended
+            code = ended_code(context)
+            log_ended(request_id, code)
+            raise
         except Exception as error:  # noqa: BLE001 - every failure leaves through errors.py
-            code = status_code_for(error)
+            code = status_code_for(error, context)
             abort(context, error, request_id)
         finally:
             state.metrics.rpcs.labels(name, code.name).inc()

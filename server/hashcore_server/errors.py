@@ -82,12 +82,42 @@ def clip_message(message: str) -> str:
     return f"{kept}... (message cut at {len(kept):,} characters)"
 
 
-def status_code_for(error: BaseException) -> grpc.StatusCode:
-    """The status code for an error; ``INTERNAL`` for anything not raised on purpose."""
+def status_code_for(
+    error: BaseException, context: grpc.ServicerContext | None = None
+) -> grpc.StatusCode:
+    """The status code for an error; ``INTERNAL`` for anything not raised on purpose.
+
+    With the call's ``context``, a :class:`grpc.RpcError` once the call has ended is the caller
+    going away, not a bug: gRPC's request iterator raises it when the client is killed or
+    cancels, and when a shutdown's grace period cancels the stream."""
+    gone = _gone(error, context)
+    if gone is not None:
+        return gone
     for error_type, code in _CODES:
         if isinstance(error, error_type):
             return code
     return grpc.StatusCode.INTERNAL
+
+
+def _gone(error: BaseException, context: grpc.ServicerContext | None) -> grpc.StatusCode | None:
+    """How the call ended when ``error`` is gRPC's own for a call that is over, else None."""
+    if context is None or not isinstance(error, grpc.RpcError) or context.is_active():
+        return None
+    return ended_code(context)
+
+
+def ended_code(context: grpc.ServicerContext) -> grpc.StatusCode:
+    """``CANCELLED`` for a call that ended before its handler (the caller went away, or the
+    server's shutdown grace ran out), ``DEADLINE_EXCEEDED`` if its deadline had passed."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+def log_ended(request_id: str, code: grpc.StatusCode) -> None:
+    """An ended call is no fault of ours: INFO, no traceback."""
+    log.info("request %s: %s (the caller went away or the server stopped)", request_id, code.name)
 
 
 def public_message(error: BaseException, request_id: str) -> str:
@@ -120,9 +150,12 @@ def to_status(error: BaseException, request_id: str) -> grpc.Status:
 
 def abort(context: grpc.ServicerContext, error: BaseException, request_id: str) -> NoReturn:
     """Log as fits the error, then end the call with its status (raises)."""
-    code = status_code_for(error)
+    code = status_code_for(error, context)
     if code is grpc.StatusCode.INTERNAL:
         log.error("request %s failed", request_id, exc_info=error)
+    elif _gone(error, context) is not None:  # no one is left to read a status
+        log_ended(request_id, code)
+        context.abort(code, "the call ended before its answer")
     else:
         log.info("request %s: %s", request_id, code.name)
     context.abort_with_status(to_status(error, request_id))
