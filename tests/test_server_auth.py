@@ -278,3 +278,31 @@ def test_the_same_token_or_name_twice_stops_the_server_naming_both(tmp_path):
     )
     with pytest.raises(ConfigError, match="two \\[\\[tokens\\]\\] tables are named 'ops'"):
         load_config(config_file, env={})
+
+
+def test_a_watch_on_an_unknown_or_malformed_bank_fails_at_once_as_lookup_does(tmp_path):
+    """It stayed open forever, hearing nothing; Lookup with the same banks says NOT_FOUND."""
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        assert srv.engine is not None
+        srv.engine.create_bank("bob-bank")
+        matching, _ = srv.stubs()
+        query = pb.SignalList(signals=[pb.Signal(type="md5", value=bytes(16))])
+
+        def watch_error(banks: list[str], token: str = ADMIN_TOKEN) -> grpc.RpcError:
+            stream = matching.WatchMatches(
+                pb.WatchMatchesRequest(banks=banks), timeout=10, metadata=auth(token)
+            )
+            with pytest.raises(grpc.RpcError) as info:
+                next(stream)
+            return info.value
+
+        lookup = matching.Lookup
+        with pytest.raises(grpc.RpcError) as looked:
+            lookup(pb.LookupRequest(signals=query, banks=["nosuch"]), metadata=auth(ADMIN_TOKEN))
+        assert looked.value.code() is grpc.StatusCode.NOT_FOUND
+        error = watch_error(["bob-bank", "nosuch"])
+        assert error.code() is grpc.StatusCode.NOT_FOUND and "'nosuch'" in error.details()
+        assert watch_error(["bad name!"]).code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert watch_error([""]).code() is grpc.StatusCode.INVALID_ARGUMENT
+        # a partner's grant is checked first: it cannot tell an unknown bank from another's
+        assert watch_error(["nosuch"], BOB_TOKEN).code() is grpc.StatusCode.PERMISSION_DENIED

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
-from hashcore.errors import ContentError, HashcoreError, InvalidInput, LimitExceeded
+from hashcore.errors import ContentError, HashcoreError, InvalidInput, LimitExceeded, NotFound
 from hashcore.model import LookupResult
 from hashcore.signals import Signal
+from hashcore.store.writer import check_bank_name
 from hashcore_server import convert
 from hashcore_server.audit import AuditRecord
 from hashcore_server.auth import LOOKUP
@@ -107,8 +108,7 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
     @rpc_stream
     def WatchMatches(self, request: pb.WatchMatchesRequest, call: Call) -> Iterator[pb.MatchEvent]:
         principal = call.principal
-        for bank in request.banks:
-            principal.require(bank, LOOKUP)
+        self._check_watched(call, request.banks)
         wanted = set(request.banks)
 
         def accepts(bank: str) -> bool:
@@ -129,6 +129,22 @@ class MatchingServicer(pb_grpc.MatchingServicer):  # type: ignore[misc]
                 self.state.metrics.dropped_events.inc(subscription.dropped)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _check_watched(self, call: Call, banks: Sequence[str]) -> None:
+        """Refuse a malformed, ungranted or unknown bank as Lookup does, before the stream
+        opens: a watch on a bank that does not exist would stay open and never hear a thing.
+        The grant is checked before existence, so a partner cannot probe other banks' names."""
+        for index, bank in enumerate(banks):
+            try:
+                check_bank_name(bank)
+            except InvalidInput as error:
+                raise InvalidInput(error.message, field=f"banks[{index}]") from None
+            call.principal.require(bank, LOOKUP)
+        if not banks:
+            return
+        unknown = sorted(set(banks) - set(self.state.require_engine().bank_names()))
+        if unknown:
+            raise NotFound(f"no bank named {', '.join(map(repr, unknown))}", field="banks")
 
     def _scope(self, call: Call, requested: Sequence[str]) -> list[str] | None:
         principal = call.principal
