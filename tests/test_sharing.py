@@ -251,3 +251,33 @@ def test_only_the_banks_admins_see_its_followers_in_list_banks_as_in_get_bank(
         assert followers(FOLLOWER_TOKEN) == ([], [])
         assert followers(bank_admin) == (["hotline-b"], ["hotline-b"])
         assert followers(ADMIN_TOKEN) == (["hotline-b"], ["hotline-b"])
+
+
+def test_the_publisher_records_the_last_page_of_a_catch_up_without_a_new_change(
+    tmp_path: Path,
+) -> None:
+    """A follower reconnecting behind a backlog read it in pages, all sent within the write
+    throttle: A kept showing the position it reconnected from until a live change came."""
+    with publisher(tmp_path, "first") as (a, engine):
+        sharing = pb_grpc.SharingStub(a.channel())
+        request = pb.FollowBankRequest(bank=SHARED, until_caught_up=True)
+        *_, start = sharing.FollowBank(request, metadata=auth(FOLLOWER_TOKEN), timeout=10)
+        with engine.batch() as writer:  # the backlog: three pages of log rows
+            for number in range(1200):
+                writer.add_entry(SHARED, [md5(f"backlog-{number}")], external_id=f"B-{number}")
+        stream = sharing.FollowBank(
+            pb.FollowBankRequest(bank=SHARED, after=start.checkpoint),
+            metadata=auth(FOLLOWER_TOKEN),
+            timeout=60,
+        )
+        updates = []
+        while not updates or not updates[-1].caught_up:
+            updates.append(next(stream))
+        assert sum(len(u.entries) for u in updates) == 1200 and len(updates) >= 3
+        last = updates[-1].checkpoint
+
+        def recorded() -> list[tuple[str, str]]:
+            return [(f.partner, f.checkpoint) for f in engine.get_bank(SHARED).followers]
+
+        wait_for(lambda: recorded() == [("hotline-b", last)], "A to record the last page", 10)
+        stream.cancel()

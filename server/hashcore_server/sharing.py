@@ -94,6 +94,7 @@ class SharingServicer(pb_grpc.SharingServicer):  # type: ignore[misc]
                 if time.monotonic() - last_message >= heartbeat:
                     yield _message(bank, checkpoint, [], caught_up=True)
                     last_message = time.monotonic()
+                record.flush_due()  # the last pages of a catch-up, sent under the throttle
                 self._closed.wait(POLL_SECONDS)
         finally:
             record.flush()
@@ -151,7 +152,16 @@ class _Recorder:
 
     def __call__(self, checkpoint: str, *, force: bool = False) -> None:
         self._pending = checkpoint
-        if force or time.monotonic() - self._written >= RECORD_SECONDS:
+        if force:
+            self.flush()
+        else:
+            self.flush_due()
+
+    def flush_due(self) -> None:
+        """Write a pending position once :data:`RECORD_SECONDS` have passed since the last
+        write: called while the stream idles too, or a catch-up's last pages (sent within
+        the throttle) stayed unrecorded until the next live change."""
+        if self._pending is not None and time.monotonic() - self._written >= RECORD_SECONDS:
             self.flush()
 
     def flush(self) -> None:
