@@ -397,3 +397,20 @@ def test_a_genuine_error_in_a_batch_stream_is_still_internal_and_logged(
         wait_for(lambda: rpcs(srv, "INTERNAL"), "INTERNAL to be counted")
         assert rpcs(srv, "CANCELLED") == 0
         assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+
+
+def test_a_hex_value_that_is_not_hex_says_so(tmp_path):
+    """``zz`` has an even number of characters: "not an even number of hex digits" misled."""
+    with running_server(tmp_path) as srv:
+        matching, _ = srv.stubs()
+
+        def hex_error(text: str) -> grpc.RpcError:
+            signal = pb.Signal(type="pdq", hex=text)
+            request = pb.LookupRequest(signals=pb.SignalList(signals=[signal]))
+            return rpc_error(matching.Lookup, request, timeout=10)
+
+        error = hex_error("zz")
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details() == "hex is not hexadecimal: use the digits 0-9 and a-f"
+        assert list(field_violations(error)) == ["signals.signals[0].hex"]
+        assert "odd number" in hex_error("abc").details()

@@ -6,6 +6,7 @@ field precisely (``signals[3].value``) before the engine sees the request.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Mapping, Sequence
 
 from hashcore.api.v1 import hashcore_pb2 as pb
@@ -53,7 +54,14 @@ def _raw_value(message: pb.Signal) -> bytes:
     try:
         return bytes.fromhex(message.hex)
     except ValueError:
-        raise InvalidInput("hex is not an even number of hex digits", field="hex") from None
+        raise InvalidInput(_hex_problem(message.hex), field="hex") from None
+
+
+def _hex_problem(text: str) -> str:
+    """Why ``text`` is not hex: a stray character (``zz``) or an odd number of digits."""
+    if any(c not in string.hexdigits for c in text.replace(" ", "")):
+        return "hex is not hexadecimal: use the digits 0-9 and a-f"
+    return "hex has an odd number of hex digits (two make a byte)"
 
 
 def signals_from_pb(
