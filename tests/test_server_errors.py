@@ -414,3 +414,13 @@ def test_a_hex_value_that_is_not_hex_says_so(tmp_path):
         assert error.details() == "hex is not hexadecimal: use the digits 0-9 and a-f"
         assert list(field_violations(error)) == ["signals.signals[0].hex"]
         assert "odd number" in hex_error("abc").details()
+
+
+def test_create_bank_names_its_own_field_for_a_bad_name(tmp_path):
+    """The request's field is ``name``; the store's check said ``bank``."""
+    with running_server(tmp_path) as srv:
+        _, banks = srv.stubs()
+        for name in ("bad name!", "*", "", "x" * 200):
+            error = rpc_error(banks.CreateBank, pb.CreateBankRequest(name=name), timeout=10)
+            assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert list(field_violations(error)) == ["name"], name

@@ -11,6 +11,7 @@ from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.check import check_engine, report_to_pb
 from hashcore.errors import ContentError, InvalidInput, LimitExceeded
 from hashcore.model import Added, BankInfo
+from hashcore.store.writer import check_bank_name
 from hashcore_server import convert
 from hashcore_server.auth import ADMIN, ALL, Principal
 from hashcore_server.calls import Call, State, rpc, rpc_stream
@@ -54,8 +55,10 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
 
     @rpc
     def CreateBank(self, request: pb.CreateBankRequest, call: Call) -> pb.Bank:
-        if not request.name:
-            raise InvalidInput("a bank needs a name", field="name")
+        try:  # the store checks it too, naming its own field ("bank")
+            check_bank_name(request.name)
+        except InvalidInput as error:
+            raise InvalidInput(error.message, field="name") from None
         call.principal.require(request.name, ADMIN)
         thresholds = convert.thresholds_from_pb(request.thresholds, self.state.registry)
         bank = self.state.require_engine().create_bank(
