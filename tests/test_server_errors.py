@@ -424,3 +424,26 @@ def test_create_bank_names_its_own_field_for_a_bad_name(tmp_path):
             error = rpc_error(banks.CreateBank, pb.CreateBankRequest(name=name), timeout=10)
             assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
             assert list(field_violations(error)) == ["name"], name
+
+
+def test_add_signals_with_one_external_id_twice_says_the_request_repeats_it(tmp_path):
+    """It said the bank already had the id, although the rolled-back batch never added it."""
+    with running_server(tmp_path) as srv:
+        _, banks = srv.stubs()
+        banks.CreateBank(pb.CreateBankRequest(name="shared"), timeout=10)
+
+        def entry(external_id: str, byte: int) -> pb.NewEntry:
+            signal = pb.Signal(type="md5", value=bytes([byte]) * 16)
+            return pb.NewEntry(signals=[signal], external_id=external_id)
+
+        request = pb.AddSignalsRequest(bank="shared", entries=[entry("x3", 1), entry("x4", 2),
+                                                               entry("x3", 3)])  # fmt: skip
+        error = rpc_error(banks.AddSignals, request, timeout=10)
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "request names external id 'x3' twice" in error.details()
+        assert "already has" not in error.details()
+        assert list(field_violations(error)) == ["entries[2].external_id"]
+        info = banks.GetBank(pb.GetBankRequest(name="shared"), timeout=10)
+        assert info.entries == 0
+        request.upsert = True  # an upsert may repeat an id (bank add --server: twin files)
+        assert len(banks.AddSignals(request, timeout=10).entries) == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from hashcore.api.v1 import hashcore_pb2 as pb
 from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
@@ -47,6 +47,24 @@ def _shown_to(info: BankInfo, principal: Principal) -> BankInfo:
     if principal.can(info.bank.name, ADMIN):
         return info
     return dataclasses.replace(info, followers=())
+
+
+def _refuse_repeated_ids(external_ids: Sequence[str | None]) -> None:
+    """An external id twice in one request is the request's mistake (INVALID_ARGUMENT), said
+    as such: the store said the bank "already has" it, the request's own first copy, which the
+    rolled-back batch never kept."""
+    first: dict[str, int] = {}
+    for index, external_id in enumerate(external_ids):
+        if external_id is None:
+            continue
+        if external_id in first:
+            earlier = first[external_id]
+            raise InvalidInput(
+                f"the request names external id {external_id!r} twice (entries[{earlier}] and "
+                f"entries[{index}]); nothing was added",
+                field=f"entries[{index}].external_id",
+            )
+        first[external_id] = index
 
 
 class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
@@ -159,6 +177,8 @@ class BanksServicer(pb_grpc.BanksServicer):  # type: ignore[misc]
             )
             for i, e in enumerate(request.entries)
         ]
+        if not request.upsert:
+            _refuse_repeated_ids([external_id for _, external_id, _, _ in new])
         engine = self.state.require_engine()
         added: list[Added] = []
         with self.state.cpu_slot(call), engine.batch() as writer:  # one transaction
