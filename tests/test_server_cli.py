@@ -390,3 +390,16 @@ def test_serve_finds_the_store_the_other_verbs_use(
     if not serve_flags:
         banked = store_dir(build_parser("bank").parse_args([*global_flags, "bank", "list"]))
         assert served.store == banked
+
+
+def test_a_server_timeout_of_zero_or_less_is_a_usage_error(tmp_path, capsys):
+    """0 and -1 were taken, and every call then failed with "timed out"."""
+    with running_server(tmp_path) as srv:
+        for value in ("0", "-1", "nan", "soon"):
+            with pytest.raises(SystemExit) as exited:
+                main(["bank", "list", "--server", srv.address, "--server-timeout", value])
+            assert exited.value.code == 2
+            err = capsys.readouterr().err
+            assert "--server-timeout" in err and "timed out" not in err, value
+        code, _, _ = run(capsys, "bank", "list", "--server", srv.address, "--server-timeout", "5")
+        assert code == 0

@@ -65,7 +65,7 @@ def store_parent(*, hash_only: bool = False) -> argparse.ArgumentParser:
     remote.add_argument("--client-key", type=Path, metavar="PEM", help="TLS client key")
     remote.add_argument(
         "--server-timeout",
-        type=float,
+        type=_seconds,
         default=30.0,
         metavar="SECONDS",
         help="per server call (default 30; content lookups allow 300)",
@@ -103,6 +103,17 @@ def _jobs(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds: 0 or less made every call time out at once."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
     return value
 
 
