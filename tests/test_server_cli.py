@@ -403,3 +403,17 @@ def test_a_server_timeout_of_zero_or_less_is_a_usage_error(tmp_path, capsys):
             assert "--server-timeout" in err and "timed out" not in err, value
         code, _, _ = run(capsys, "bank", "list", "--server", srv.address, "--server-timeout", "5")
         assert code == 0
+
+
+def test_a_refused_token_points_at_the_token_file_not_at_token(tmp_path, capsys):
+    """--token is visible in ps: the docs steer away from it, so the hint must too."""
+    token = tmp_path / "wrong.token"
+    token.write_text("wrong\n")
+    token.chmod(0o600)
+    with running_server(tmp_path, tokens=TOKENS) as srv:
+        code, _, err = run(
+            capsys, "bank", "list", "--server", srv.address, "--token-file", str(token)
+        )
+    assert code == 2 and "refused the token" in err
+    assert "--token-file" in err and "$HASHCORE_TOKEN" in err and "client profile" in err
+    assert "--token " not in err and "--token or" not in err

@@ -66,7 +66,8 @@ def translate(error: grpc.RpcError, address: str) -> HashcoreError:
     if code is grpc.StatusCode.UNAUTHENTICATED:
         return RemoteError(
             f"hashcore server at {address} refused the token: {details}"
-            f" (set --token or ${TOKEN_ENV})",
+            f" (give it with --token-file FILE, ${TOKEN_ENV} or the client profile"
+            " ~/.config/hashcore/client.toml)",
             code=code.name,
         )
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
