@@ -276,8 +276,13 @@ def test_the_same_token_or_name_twice_stops_the_server_naming_both(tmp_path):
         'tokens_file = "tokens.toml"\n'
         '[[tokens]]\nname = "ops"\ntoken = "other"\ngrants = { "shared" = "lookup" }\n'
     )
-    with pytest.raises(ConfigError, match="two \\[\\[tokens\\]\\] tables are named 'ops'"):
+    with pytest.raises(ConfigError, match="two \\[\\[tokens\\]\\] tables are named 'ops' with"):
         load_config(config_file, env={})
+    config_file.write_text(  # rotation: the old and the new token of one caller, same grants
+        'tokens_file = "tokens.toml"\n'
+        '[[tokens]]\nname = "ops"\ntoken = "other"\ngrants = { "*" = "admin" }\n'
+    )
+    assert [t.name for t in load_config(config_file, env={}).tokens] == ["ops", "ops"]
 
 
 def test_a_watch_on_an_unknown_or_malformed_bank_fails_at_once_as_lookup_does(tmp_path):

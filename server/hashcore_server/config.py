@@ -180,26 +180,29 @@ class ServerConfig:
 
 
 def check_unique_tokens(tokens: Sequence[TokenGrant]) -> None:
-    """Refuse two ``[[tokens]]`` with one token or one name, whichever file each came from.
+    """Refuse two ``[[tokens]]`` with one token, or one name with different grants, whichever
+    file each came from.
 
     The same token twice let the later table's grants win silently (a copy-paste slip made a
-    lookup token admin); the same name twice made audit rows, match events, follower positions
-    and stream quotas, all keyed by the name, ambiguous. Rotating a token means a new name."""
+    lookup token admin). A name is the caller in logs, the audit table, follower positions and
+    stream quotas: two tables may share it only as one caller's old and new token while it is
+    rotated, with the same grants; with different ones, which rights a row had is unknowable."""
     by_digest: dict[str, str] = {}
-    names: set[str] = set()
+    by_name: dict[str, Mapping[str, str]] = {}
     for token in tokens:
         if token.sha256 in by_digest:
             raise ConfigError(
                 f"tokens {by_digest[token.sha256]!r} and {token.name!r} are the same token "
                 "(same sha256): each [[tokens]] table needs its own token"
             )
-        if token.name in names:
+        if token.name in by_name and dict(by_name[token.name]) != dict(token.grants):
             raise ConfigError(
-                f"two [[tokens]] tables are named {token.name!r}: names identify callers in "
-                "logs, the audit table and follower positions, so each must be unique"
+                f"two [[tokens]] tables are named {token.name!r} with different grants: a name "
+                "is one caller in logs, the audit table and follower positions (a token being "
+                "rotated keeps its name and its grants)"
             )
         by_digest[token.sha256] = token.name
-        names.add(token.name)
+        by_name[token.name] = token.grants
 
 
 def check_address(name: str, address: str) -> None:
