@@ -91,7 +91,8 @@ def test_content_lookup_through_grpcurl(server, tmp_path: Path) -> None:  # type
 @pytest.mark.parametrize(
     ("signal", "field", "words"),
     [
-        ({"type": "pdq", "hex": "zz"}, "signals.signals[0].hex", "hex digits"),
+        ({"type": "pdq", "hex": "zz"}, "signals.signals[0].hex", "hex is not hexadecimal"),
+        ({"type": "pdq", "hex": "abc"}, "signals.signals[0].hex", "hex digits"),
         ({"type": "pdq", "hex": "ab", "value": "qw=="}, "signals.signals[0].hex", "not both"),
         ({"type": "pdq", "hex": "abcd"}, "signals.signals[0].value", "expected 32 bytes"),
         ({"type": "nosuch", "hex": "abcd"}, "signals.signals[0]", "nosuch"),
