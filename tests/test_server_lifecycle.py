@@ -17,6 +17,7 @@ from pathlib import Path
 from subprocess import Popen
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from server_support import ORIGINAL, ROTATED, content, registry, running_server
 
@@ -195,6 +196,28 @@ def test_a_debug_log_quotes_no_uploaded_content(tmp_path):
     assert process.returncode == 0, stderr
     assert " DEBUG " in stderr  # the level took
     assert "Hashcore-Test-Make" not in stderr and "Model-Under-Test" not in stderr
+
+
+@pytest.mark.slow  # compiles the index kernels into an empty cache (~10-25 s)
+def test_a_server_on_a_small_store_compiles_its_search_before_serving(tmp_path):
+    """Below FLAT_BELOW values an index scans flat and needs no compiled search, so a fresh
+    install's server reported SERVING with nothing compiled, and compiled the first time an
+    import took an index past it, while lookups waited 14-25 s. The table build and the search
+    are in the cache before SERVING now."""
+    store = tmp_path / "store"
+    with Engine(store, registry()) as engine:
+        engine.create_bank("known")
+        engine.add_file("known", ORIGINAL)
+    cache = tmp_path / "numba"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    port = _free_port()
+    with _server(port, "--store", str(store), env=env) as process:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            _wait_until_serving(channel, process)
+            compiled = {path.name.split("-")[0] for path in cache.rglob("*.nbi")}
+        stderr = _stop(process)
+    assert process.returncode == 0, stderr
+    assert {"table_build._table", "mih_kernel._search"} <= compiled, compiled
 
 
 def test_generated_code_is_current():

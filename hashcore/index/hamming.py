@@ -72,6 +72,16 @@ def _spans(bits: int, substrings: int) -> list[tuple[int, int]]:
     return spans
 
 
+def compile_search() -> None:
+    """Compile the table build and the search (or load both from numba's cache) now, whatever
+    the indexes hold. An index below :data:`FLAT_BELOW` values needs neither, so a server on a
+    small store would otherwise compile them the first time an import takes an index past it,
+    while lookups wait (14-25 s on the dev VM); a server calls this before it reports SERVING."""
+    codes = np.arange(64 * 4, dtype=np.uint64).reshape(64, 4) * np.uint64(0x9E3779B97F4A7C15)
+    tables = _Tables.build(codes.view(np.uint8), choose_substrings(256, 64), 256)
+    warm_up(tables.offsets.dtype)
+
+
 def choose_substrings(bits: int, n: int) -> int:
     """Substring count for ``n`` codes: widths near log2(n), so each bucket holds ~1 code."""
     width = min(MAX_SUBSTRING_BITS, max(8, round(math.log2(max(n, 2)))))
