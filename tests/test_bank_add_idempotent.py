@@ -3,6 +3,7 @@ updates the entries it made instead of duplicating them; the server's AddContent
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import grpc
@@ -45,6 +46,31 @@ def test_re_adding_updates_labels_instead_of_duplicating(
     state = store_state(tmp_path / "store")["b"]
     assert len(state) == 3 and all(entry["labels"] == ["seen"] for entry in state.values())
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("where", ["store", "server"])
+def test_a_re_run_keeps_the_labels_and_adds_new_ones(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Re-running ``bank add`` over a folder without ``--label`` wiped every label an analyst
+    had given ("updated", labels []); it keeps them now, and a new label joins them."""
+    write_images(tmp_path / "pics", 2)
+    pics = str(tmp_path / "pics")
+    with contextlib.ExitStack() as stack:
+        if where == "server":
+            srv = stack.enter_context(running_server(tmp_path))
+            target, store = ["--server", srv.address], srv.store
+        else:
+            target, store = ["--store", str(tmp_path / "store")], tmp_path / "store"
+        assert main(["bank", "create", "b", *target]) == 0
+        assert main(["bank", "add", "b", pics, "--label", "reviewed-by-anna", *target]) == 0
+        assert main(["bank", "add", "b", pics, *target]) == 0
+        said = capsys.readouterr()
+        assert "2 already there" in said.err and "updated" not in said.out + said.err
+        assert main(["bank", "add", "b", pics, "--label", "series-x", *target]) == 0
+        assert "2 updated" in capsys.readouterr().err
+        labels = [entry["labels"] for entry in store_state(store)["b"].values()]
+    assert labels == [["reviewed-by-anna", "series-x"]] * 2
 
 
 def test_bank_add_says_which_files_the_bank_held_already(

@@ -12,6 +12,7 @@ another process, reaches every index without a rebuild. The tallies are written 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
@@ -232,16 +233,20 @@ class StoreWriter:
         one removed or withdrawn, active again under its id), else the upsert's: a re-run of
         ``bank add`` can tell the analyst which files the bank had already. An active entry
         keeps the source it was added from: the same picture twice in a folder, or sent again
-        without one (AddContent), is the file the bank had, not an update on every re-run.
+        without one (AddContent), is the file the bank had, not an update on every re-run. It
+        keeps its labels too, and gains any new ones: re-running ``bank add`` over a folder
+        without ``--label`` must not wipe what an analyst labelled.
         """
         external_id = _clean_external_id(external_id)
         held = self._conn.execute(
-            "SELECT id, status, source FROM entries WHERE bank_id = ? AND external_id = ?",
+            "SELECT id, status, source, labels FROM entries WHERE bank_id = ? AND external_id = ?",
             (self._bank_id(bank), external_id),
         ).fetchone()
         active = held is not None and held[1] == EntryStatus.ACTIVE.value
         if active and held[2] is not None:
             source = held[2]
+        if active:  # a re-run without --label keeps them; a new --label joins them
+            labels = list(dict.fromkeys([*json.loads(held[3]), *labels]))
         outcome = self.upsert_entry(bank, external_id, signals, labels=labels, source=source)
         if not active:
             outcome = UpsertOutcome.ADDED
