@@ -141,6 +141,28 @@ def test_folder_lookup_ends_with_a_summary_and_exit_1_when_something_is_new(
     }  # fmt: skip
 
 
+def test_hash_only_lookup_of_hash_variants_answers_as_the_file_lookup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], banked: list[str]
+) -> None:
+    """``hash --json FILE | lookup --signals -``, the README's hash-only line, missed a
+    rotated copy that ``lookup FILE`` finds: hash --json wrote no orientations or lookup-only
+    crops. ``--variants`` writes them; without it, lookup --signals warns (once)."""
+    code, direct, _ = run(capsys, "lookup", str(ROTATED), *banked)
+    assert code == 0 and "(rot270)" in direct
+    code, out, _ = run(capsys, "hash", "--json", "--variants", str(ROTATED))
+    assert code == 0 and '"variant": "rot90"' in out
+    lines = tmp_path / "variants.jsonl"
+    lines.write_text(out)
+    code, answer, err = run(capsys, "lookup", "--signals", str(lines), *banked)
+    assert code == 0 and "warning" not in err
+    assert answer.splitlines()[:2] == direct.splitlines()[:2]
+    code, out, _ = run(capsys, "hash", "--json", str(ROTATED), str(ORIGINAL))
+    lines.write_text(out)
+    code, answer, err = run(capsys, "lookup", "--signals", str(lines), *banked)
+    assert f"{ROTATED}: no match" in answer
+    assert err.count("carry no lookup variants") == 1 and "--variants" in err
+
+
 # 5. Hashes alone: hex options, plain TYPE HEX lines, readable errors.
 
 

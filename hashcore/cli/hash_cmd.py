@@ -38,6 +38,13 @@ def register(subparsers: Any) -> None:
         help="also write DIR/<file stem>.txt for each video in the reference vPDQ layout "
         "(frame,quality,hash,seconds); vPDQ then hashes every frame",
     )
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="also every variant a lookup of the file searches (PDQ's and pHash's eight "
+        "orientations, four more crops), each marked with its name: `hash --json --variants "
+        "FILE | hashcore lookup --signals -` then answers as `hashcore lookup FILE`",
+    )
     add_jobs_option(parser)
     parser.set_defaults(func=run)
 
@@ -51,11 +58,13 @@ def run(args: argparse.Namespace) -> int:
         os.environ[VPDQ_SECONDS_ENV] = "0"  # read while hashing, by worker processes too
     progress = Progress(len(files), "hashing")
     failures = 0
-    for result in hash_files(files, registry, jobs=args.jobs):
+    for result in hash_files(files, registry, jobs=args.jobs, variants=args.variants):
         said = [message for files_of in features for message in files_of.write(result)]
         failures += not result.ok or any(message.startswith("error") for message in said)
         line = (
-            json.dumps(to_json(result, registry)) if args.json else to_table_row(result, registry)
+            json.dumps(to_json(result, registry, lookup_variants=args.variants))
+            if args.json
+            else to_table_row(result, registry, lookup_variants=args.variants)
         )
         progress.advance()
         progress.write(line)
@@ -67,11 +76,14 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def signal_to_json(signal: Signal, registry: SignalRegistry) -> dict[str, Any]:
+def signal_to_json(
+    signal: Signal, registry: SignalRegistry, *, lookup_variants: bool = False
+) -> dict[str, Any]:
     """The JSON form of one signal, which ``lookup --signals`` reads back.
 
     ``variant`` is written for a derived picture's hash only (``trimmed``: the file with its
-    borders cut off), so the plain hashes read exactly as before.
+    borders cut off), so the plain hashes read exactly as before; with ``lookup_variants``
+    (``hash --variants``) a lookup's own names too (``orig``, ``rot90``, ``centre90-right``).
     """
     data: dict[str, Any] = {
         "type": signal.type,
@@ -81,22 +93,28 @@ def signal_to_json(signal: Signal, registry: SignalRegistry) -> dict[str, Any]:
         data["quality"] = signal.quality
     if not signal.usable:
         data["usable"] = False
-    variant = stored_variant(signal.variant)
+    variant = signal.variant if lookup_variants else stored_variant(signal.variant)
     if variant is not None:
         data["variant"] = variant
     return data
 
 
-def to_json(result: FileHashes, registry: SignalRegistry) -> dict[str, Any]:
+def to_json(
+    result: FileHashes, registry: SignalRegistry, *, lookup_variants: bool = False
+) -> dict[str, Any]:
     return {
         "path": str(result.path),
         "kind": result.kind.value if result.kind else None,
-        "signals": [signal_to_json(s, registry) for s in result.signals],
+        "signals": [
+            signal_to_json(s, registry, lookup_variants=lookup_variants) for s in result.signals
+        ],
         "errors": [{"type": e.type, "message": e.message} for e in result.errors],
     }
 
 
-def to_table_row(result: FileHashes, registry: SignalRegistry) -> str:
+def to_table_row(
+    result: FileHashes, registry: SignalRegistry, *, lookup_variants: bool = False
+) -> str:
     lines = [f"{result.path}  ({result.kind.value if result.kind else 'unreadable'})"]
     for signal in result.signals:
         text = registry.get(signal.type).format(signal.value)
@@ -104,7 +122,7 @@ def to_table_row(result: FileHashes, registry: SignalRegistry) -> str:
             text = long_value(signal.value)
         extra = f"  quality {signal.quality}" if signal.quality is not None else ""
         extra += "  (unusable: quality too low)" if not signal.usable else ""
-        variant = stored_variant(signal.variant)
+        variant = signal.variant if lookup_variants else stored_variant(signal.variant)
         extra += f"  ({variant})" if variant is not None else ""
         lines.append(f"  {signal.type:<9} {text}{extra}")
     lines.extend(f"  error     {message}" for message in result.messages())

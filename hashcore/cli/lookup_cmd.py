@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,7 +41,7 @@ from hashcore.errors import HashcoreError, InvalidInput
 from hashcore.hash_pool import hash_files, ordered_map
 from hashcore.model import LookupResult, Match, Skipped
 from hashcore.registry import SignalRegistry
-from hashcore.signals import Metric, Signal
+from hashcore.signals import Metric, Signal, stored_variant
 
 EXIT_ALL_KNOWN, EXIT_SOMETHING_NEW, EXIT_ERROR = 0, 1, 2
 HASH_OPTIONS = ("pdq", "phash", "md5")
@@ -236,12 +236,16 @@ def _results(
 def _signal_results(
     engine: EngineAPI, lines: TextIO, thresholds: dict[str, float], banks: list[str] | None
 ) -> Iterator[tuple[str, LookupResult]]:
+    warned = False
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             if line.lstrip().startswith("{"):
                 path, signals, errors, skipped = parse_hash_line(line, engine.registry)
+                if not warned and lacks_lookup_variants(signals, engine.registry):
+                    warned = True
+                    print(NO_VARIANTS_WARNING, file=sys.stderr)
             else:
                 signals = parse_pairs(plain_pairs(line), engine.registry)
                 path, errors, skipped = "", [], []
@@ -349,6 +353,21 @@ def parse_hash_line(
         for error in data.get("errors") or []
     ]
     return str(data.get("path", "")), signals, errors, skipped
+
+
+NO_VARIANTS_WARNING = (
+    "hashcore: warning: these hashes carry no lookup variants, so rotated, mirrored and "
+    "cropped copies of the pictures can be missed; hash with `hashcore hash --json --variants`"
+)
+
+
+def lacks_lookup_variants(signals: Sequence[Signal], registry: SignalRegistry) -> bool:
+    """Whether a picture's hashes from ``hash --json`` lack what a lookup of the file would
+    search (PDQ's orientations and extra crops): only ``hash --variants`` writes them."""
+    pictures = [s for s in signals if registry.get(s.type).crop_variants]
+    return bool(pictures) and all(
+        s.variant is None or stored_variant(s.variant) is not None for s in pictures
+    )
 
 
 def confident(matches: list[Match], minimum: float) -> list[Match]:
