@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -202,12 +203,27 @@ def _export(engine: EngineAPI, args: argparse.Namespace, out: TextIO) -> Counter
 
 def _export_to(path: Path, write: Callable[[TextIO], Counter[str]]) -> Counter[str]:
     """Written whole or not at all: a failed export (an unknown bank, a server gone mid-stream,
-    a full disk) leaves ``path`` as it was, an earlier export there included."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    a full disk) leaves a regular file at ``path`` as it was, an earlier export there included.
+    A symlink keeps pointing where it did (the file it names is the one replaced); a FIFO, a
+    device or a process substitution (``-o >(gzip > x.gz)``) is written through, never
+    replaced by a file of ours (``-o /dev/full`` replaced the device, as root)."""
+    try:
+        kind = os.stat(path).st_mode  # through links
+    except OSError:
+        kind = None
+    if kind is not None and not stat.S_ISREG(kind):
+        try:
+            with path.open("w", encoding="utf-8", newline="") as out:
+                return write(out)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise InvalidInput(f"cannot write {path}: {reason}", field="output") from None
+    target = path.resolve() if path.is_symlink() else path
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
             counts = write(out)
-        os.replace(partial, path)
+        os.replace(partial, target)
     except BaseException as error:
         partial.unlink(missing_ok=True)
         if isinstance(error, OSError):  # a missing folder, no permission, a full disk
