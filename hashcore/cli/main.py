@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import importlib
 import os
@@ -16,6 +17,9 @@ from hashcore import __version__
 from hashcore.errors import HashcoreError
 
 EXIT_USAGE = 2
+OUTPUT_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""Errors writing the output (stdout to a full disk, ``> /dev/full``): one line, exit 2."""
+CLOSED_STDOUT = "standard output is closed; redirect it to /dev/null to discard what it says"
 REST_MARKUP = re.compile(r"(?::\w+:)?``?(?P<text>[^`]+)``?")
 COMMANDS = {
     "hash": "hashcore.cli.hash_cmd",
@@ -82,6 +86,11 @@ def plain_descriptions(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
+    if sys.stderr is None:  # started with fd 2 closed (`2>&-`): messages go nowhere, work goes on
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    if sys.stdout is None:  # `>&-`: the answers would be lost while the exit code said success
+        print(f"hashcore: error: {CLOSED_STDOUT}", file=sys.stderr)
+        return EXIT_USAGE
     args = build_parser(chosen_verb(words)).parse_args(words)
     try:
         code: int = args.func(args)
@@ -93,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _reader_went_away()
+    except OSError as error:
+        if error.errno not in OUTPUT_FULL:
+            raise
+        print(f"hashcore: error: cannot write the output: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as error:  # a damaged store, met mid-verb: not a trace, not exit 1
         failed = _database_failed(error)
         if failed is None:
@@ -126,6 +140,15 @@ def run() -> NoReturn:
     blocks before :func:`main` returns, the interpreter still flushes the standard streams and
     runs ``atexit``. Not in :func:`main` itself, which tests call in their own process."""
     code = main()
+    try:  # what is still buffered, written now, where a full disk can still be said
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError as error:
+        if error.errno not in OUTPUT_FULL:
+            raise
+        print(f"hashcore: error: cannot write the output: {error.strerror}", file=sys.stderr)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the exit's own flush has nothing left
+        code = EXIT_USAGE
     gc.freeze()
     sys.exit(code)
 
