@@ -111,3 +111,14 @@ def signals_pb(result: pb.HashResponse, family: str | None = None) -> list[pb.Si
 
 def content(path: Path = ORIGINAL) -> bytes:
     return path.read_bytes()
+
+
+def one_picture_store(directory: Path) -> list[str]:
+    """A store at ``directory`` whose bank ``b`` holds the bridge picture, made through the
+    CLI; the ``--store`` option naming it."""
+    from hashcore.cli.main import main
+
+    where = ["--store", str(directory)]
+    assert main(["bank", "create", "b", *where]) == 0
+    assert main(["bank", "add", "b", str(ORIGINAL), *where]) == 0
+    return where

@@ -11,16 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from server_support import ORIGINAL
-
-from hashcore.cli.main import main
+from server_support import ORIGINAL, one_picture_store
 
 
 @pytest.fixture
 def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    where = ["--store", str(tmp_path / "store")]
-    assert main(["bank", "create", "b", *where]) == 0
-    assert main(["bank", "add", "b", str(ORIGINAL), *where]) == 0
+    where = one_picture_store(tmp_path / "store")
     capsys.readouterr()
     return where
 

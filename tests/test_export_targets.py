@@ -12,16 +12,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from server_support import ORIGINAL
+from server_support import one_picture_store
 
 from hashcore.cli.main import main
 
 
 @pytest.fixture
 def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    where = ["--store", str(tmp_path / "store")]
-    assert main(["bank", "create", "b", *where]) == 0
-    assert main(["bank", "add", "b", str(ORIGINAL), *where]) == 0
+    where = one_picture_store(tmp_path / "store")
     capsys.readouterr()
     return where
 
