@@ -6,6 +6,7 @@ decode) is reported for that family, and the others (MD5) still produce their si
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -199,9 +200,19 @@ def _derived_signals(
 
 
 def _unhashable_reason(path: Path) -> str | None:
-    if not path.exists():
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
         return "no such file"
-    if not path.is_file():
+    except OSError as error:  # a folder on the way that cannot be searched, a link loop
+        return f"cannot reach it: {error.strerror or error}"
+    if stat.S_ISDIR(mode):  # iter_files yields a folder it could not list
+        try:
+            os.listdir(path)
+        except OSError as error:
+            return f"a folder that cannot be read: {(error.strerror or str(error)).lower()}"
+        return "not a regular file"
+    if not stat.S_ISREG(mode):
         return "not a regular file"
     if not os.access(path, os.R_OK):
         return "permission denied"
@@ -237,10 +248,14 @@ def iter_files(
     writing = {_identity(fd) for fd in skip_open if _regular(fd)}
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if _is_dir(path):
             if skipped and _identity(path) in skipped:
                 continue
-            for root, dirs, files in os.walk(path):
+            unlisted: list[str] = []  # folders os.walk could not list: yielded, so said
+            note = functools.partial(_note_unlisted, unlisted)
+            for root, dirs, files in os.walk(path, onerror=note):
+                yield from map(Path, unlisted)
+                unlisted.clear()
                 dirs[:] = sorted(
                     d
                     for d in dirs
@@ -251,8 +266,22 @@ def iter_files(
                     found = Path(root) / name
                     if not name.startswith(".") and not (writing and _is_one_of(found, writing)):
                         yield found
+            yield from map(Path, unlisted)
         elif not (writing and _is_one_of(path, writing)):
             yield path
+
+
+def _note_unlisted(unlisted: list[str], error: OSError) -> None:
+    unlisted.append(str(error.filename))
+
+
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where it cannot be told (a folder on the way that cannot be
+    searched): hashing the path then says why, where ``is_dir`` raised."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _regular(fd: int) -> bool:
