@@ -15,7 +15,7 @@ from hashcore.borders import Box, content_boxes
 from hashcore.content import ContentKind, detect_kind
 from hashcore.crops import CROPS, crop_box, working_copy
 from hashcore.decode import decode_rgb
-from hashcore.errors import ContentError
+from hashcore.errors import ContentError, InvalidInput
 from hashcore.resample import rgb_pixels
 
 DEFAULT_MAX_IMAGE_PIXELS = 128_000_000
@@ -31,10 +31,25 @@ MIN_IMAGE_SIDE = 8
 """Below 8 px a side an image carries no perceptual information: its hashes would be noise."""
 
 
+MAX_PIXELS_ENV = "HASHCORE_MAX_IMAGE_PIXELS"
+
+
 def max_image_pixels() -> int:
-    """The pixel cap, overridable with ``HASHCORE_MAX_IMAGE_PIXELS`` for unusual deployments."""
-    value = os.environ.get("HASHCORE_MAX_IMAGE_PIXELS")
-    return int(value) if value else DEFAULT_MAX_IMAGE_PIXELS
+    """The pixel cap, overridable with ``HASHCORE_MAX_IMAGE_PIXELS`` for unusual deployments;
+    :class:`InvalidInput` for a value that is not a whole number above 0 (the CLI and the
+    server check it before any file, so it is one error, not every file's)."""
+    value = os.environ.get(MAX_PIXELS_ENV)
+    if not value:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        pixels = int(value)
+    except ValueError:
+        pixels = 0
+    if pixels < 1:
+        raise InvalidInput(
+            f"{MAX_PIXELS_ENV} must be a whole number of pixels above 0, got {value!r}"
+        )
+    return pixels
 
 
 class Media:

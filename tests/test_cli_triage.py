@@ -163,6 +163,36 @@ def test_hash_only_lookup_of_hash_variants_answers_as_the_file_lookup(
     assert err.count("carry no lookup variants") == 1 and "--variants" in err
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-5"])
+def test_a_bad_pixel_cap_is_one_error_before_any_file(
+    value: str,
+    capsys: pytest.CaptureFixture[str],
+    banked: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It was every file's 'pdq failed: ValueError(...)' (exit 1), or, at 0 or below, every
+    picture refused as over the limit."""
+    monkeypatch.setenv("HASHCORE_MAX_IMAGE_PIXELS", value)
+    for verb in (["hash", str(ORIGINAL)], ["lookup", str(ORIGINAL), *banked]):
+        code, out, err = run(capsys, *verb)
+        assert (code, out) == (2, "")
+        assert err == (
+            f"hashcore: error: HASHCORE_MAX_IMAGE_PIXELS must be a whole number of pixels "
+            f"above 0, got {value!r}\n"
+        )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_min_confidence_must_be_finite(
+    value: str, capsys: pytest.CaptureFixture[str], banked: list[str]
+) -> None:
+    """``nan`` and ``inf`` parsed as floats and dropped every match: a known file said new."""
+    with pytest.raises(SystemExit) as usage:
+        main(["lookup", f"--min-confidence={value}", str(ORIGINAL), *banked])
+    assert usage.value.code == 2
+    assert f"must be a finite number, not {value!r}" in capsys.readouterr().err
+
+
 # 5. Hashes alone: hex options, plain TYPE HEX lines, readable errors.
 
 

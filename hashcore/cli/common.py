@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,6 +118,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def finite_number(text: str) -> float:
+    """A finite number (``--min-confidence``): ``nan`` and ``inf`` parse as floats and
+    dropped every match."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
 def store_dir(args: argparse.Namespace) -> Path:
     """``--store`` (the verb's, else the global one), else ``$HASHCORE_STORE``, else
     ``./var/hashcore``."""
@@ -176,7 +189,9 @@ def walked_files(args: argparse.Namespace) -> list[Path]:
     into the store, and not this command's own output when it is redirected to a file in the
     folder being walked (``hashcore hash --json . > hashes.jsonl``)."""
     from hashcore.hashing import iter_files
+    from hashcore.media import max_image_pixels
 
+    max_image_pixels()  # a bad HASHCORE_MAX_IMAGE_PIXELS: one error now, not every file's
     return list(iter_files(args.paths, skip=[store_dir(args)], skip_open=(1, 2)))
 
 

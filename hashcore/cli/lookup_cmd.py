@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from hashcore.cli.common import (
     add_jobs_option,
+    finite_number,
     open_engine,
     parse_thresholds,
     require_store,
@@ -88,7 +89,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--min-confidence",
-        type=float,
+        type=finite_number,
         metavar="DIGITS",
         help="drop matches less certain than this (see docs/thresholds.md; unknown passes)",
     )

@@ -36,7 +36,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hashcore.media import max_image_pixels
     from hashcore_server.server import serve
+
+    max_image_pixels()  # a bad HASHCORE_MAX_IMAGE_PIXELS stops the start, not every upload
 
     logging.basicConfig(
         level=args.log_level.upper(),
