@@ -194,7 +194,7 @@ def test_a_debug_log_quotes_no_uploaded_content(tmp_path):
             stub.Hash(pb.HashRequest(content=uploaded.getvalue()), timeout=30)
         stderr = _stop(process)
     assert process.returncode == 0, stderr
-    assert " DEBUG " in stderr  # the level took
+    assert " DEBUG hashcore.server: Lookup " in stderr  # the level took: each call's line
     assert "Hashcore-Test-Make" not in stderr and "Model-Under-Test" not in stderr
 
 

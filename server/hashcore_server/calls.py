@@ -208,8 +208,10 @@ def rpc(method: Callable[..., T]) -> Callable[..., T]:
             code = status_code_for(error, context)
             abort(context, error, request_id)
         finally:
+            seconds = time.perf_counter() - started
             state.metrics.rpcs.labels(name, code.name).inc()
-            state.metrics.latency.labels(name).observe(time.perf_counter() - started)
+            state.metrics.latency.labels(name).observe(seconds)
+            log.debug("%s %s: %s in %.1f ms", name, request_id, code.name, seconds * 1000)
 
     return wrapper
 

@@ -23,7 +23,6 @@ from hashcore.api.v1 import hashcore_pb2_grpc as pb_grpc
 from hashcore.backends import backend_from_table
 from hashcore.engine import Engine
 from hashcore.hashing import warm_up
-from hashcore.index.hamming import compile_search
 from hashcore.registry import SignalRegistry, load_registry
 from hashcore_server.audit import FILENAME as AUDIT_FILENAME
 from hashcore_server.audit import AuditLog
@@ -118,6 +117,8 @@ class HashcoreServer:
     def attach_engine(self, engine: Engine) -> None:
         """Open every index and load every family's hashing code (the first lookups must not
         pay for either), then start answering."""
+        from hashcore.index.hamming import compile_search  # numba: loaded once logging is set
+
         engine.open_indexes()
         compile_search()  # an index an import takes past FLAT_BELOW later compiles nothing
         warm_up(self.state.registry)
