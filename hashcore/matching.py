@@ -36,6 +36,11 @@ def check_thresholds(
         signal_type = registry.get(family)
         if signal_type.metric is Metric.HAMMING and value < 0:
             raise InvalidInput(f"threshold for {family!r} must be >= 0", field="thresholds")
+        if signal_type.metric is Metric.EXACT and value != 0:  # md5=5 read as a loosening
+            raise InvalidInput(
+                f"{family!r} matches exactly: its threshold can only be 0, got {value:g}",
+                field="thresholds",
+            )
         bits = signal_type.bits if isinstance(signal_type, BitSignalType) else None
         if bits is not None and value > bits:  # past every distance: a typo, never a policy
             raise InvalidInput(

@@ -574,9 +574,15 @@ def test_bank_threshold_sets_and_resets_families_locally_and_on_a_server(
                 ("pdq=near", "bank threshold 'pdq=near': 'near' is not a number"),
                 ("pdq", "bank threshold expects FAMILY=VALUE"),
                 ("sha9=1", "unknown signal type 'sha9'"),
+                ("md5=5", "'md5' matches exactly: its threshold can only be 0, got 5"),
             ):
                 code, _, err = run(capsys, "bank", "threshold", "b", bad, *where)
                 assert code == 2 and says in err, (where, bad, err)
+            code, _, err = run(capsys, "bank", "threshold", "b", "pdq=10", "pdq=20", *where)
+            assert code == 2 and "bank threshold names 'pdq' twice" in err  # was: last wins
+            twice = ["--threshold", "pdq=3", "--threshold", "pdq=9"]
+            code, _, err = run(capsys, "lookup", *twice, str(ORIGINAL), *where)
+            assert code == 2 and "--threshold names 'pdq' twice" in err
             [unchanged] = json.loads(run(capsys, "bank", "list", "--json", *where)[1])
             assert unchanged["thresholds"] == {"phash": 4}
             code, out, _ = run(capsys, "bank", "threshold", "b", "phash=default", *where)

@@ -270,7 +270,11 @@ def _priority_line(bank: Bank) -> str:
 
 def run_threshold(args: argparse.Namespace) -> int:
     """Change some families' thresholds, keeping the bank's others: read, merge, write whole."""
-    changes = {item.partition("=")[0].strip(): item for item in args.changes}
+    families = [item.partition("=")[0].strip() for item in args.changes]
+    twice = sorted({family for family in families if families.count(family) > 1})
+    if twice:  # pdq=10 pdq=20 kept the last without a word
+        raise InvalidInput(f"bank threshold names {', '.join(map(repr, twice))} twice")
+    changes = dict(zip(families, args.changes, strict=True))
     said = {family: item.partition("=")[2].strip().lower() for family, item in changes.items()}
     reset = {family for family, value in said.items() if value == "default"}
     values = parse_thresholds(

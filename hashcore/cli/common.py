@@ -230,6 +230,8 @@ def parse_thresholds(items: list[str] | None, what: str = "--threshold") -> dict
         family, sep, value = item.partition("=")
         if not sep or not family.strip():
             raise InvalidInput(f"{what} expects FAMILY=VALUE, got {item!r}")
+        if family.strip() in thresholds:  # pdq=10 pdq=20: which one was meant?
+            raise InvalidInput(f"{what} names {family.strip()!r} twice")
         try:
             thresholds[family.strip()] = float(value)
         except ValueError:
