@@ -163,6 +163,19 @@ def test_hash_only_lookup_of_hash_variants_answers_as_the_file_lookup(
     assert err.count("carry no lookup variants") == 1 and "--variants" in err
 
 
+def test_a_lookup_in_a_disabled_bank_says_the_bank_is_disabled(
+    capsys: pytest.CaptureFixture[str], banked: list[str]
+) -> None:
+    """``lookup --bank known`` of a disabled bank said "no match" as if the bank had looked."""
+    assert run(capsys, "bank", "disable", "known", *banked)[0] == 0
+    code, out, err = run(capsys, "lookup", "--bank", "known", str(ORIGINAL), *banked)
+    assert code == 1 and "no match" in out
+    assert "bank known is disabled: it matches nothing until `hashcore bank enable known`" in err
+    assert run(capsys, "bank", "enable", "known", *banked)[0] == 0
+    code, _, err = run(capsys, "lookup", "--bank", "known", str(ORIGINAL), *banked)
+    assert code == 0 and "disabled" not in err
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "-5"])
 def test_a_bad_pixel_cap_is_one_error_before_any_file(
     value: str,

@@ -157,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     files = walked_files(args)
     progress = Progress(len(files) if files else None, "looking up")
     with open_engine(args) as engine:
+        for bank in args.bank or ():
+            _warn_if_disabled(engine, bank)
         for path, result in _results(engine, args, thresholds, hashes, files):
             if args.min_confidence is not None:
                 result.matches = confident(result.matches, args.min_confidence)
@@ -183,6 +185,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(triage.line(looked_up, what, store), file=sys.stderr if args.new else sys.stdout)
     return triage.exit_code()
+
+
+def _warn_if_disabled(engine: EngineAPI, bank: str) -> None:
+    """``--bank X`` of a disabled bank: its "no match" is not an answer, so say why."""
+    try:
+        enabled = engine.get_bank(bank).bank.enabled
+    except HashcoreError:
+        return  # unknown or not ours to read: the lookup itself says so
+    if not enabled:
+        print(
+            f"hashcore: warning: bank {bank} is disabled: it matches nothing until "
+            f"`hashcore bank enable {bank}`",
+            file=sys.stderr,
+        )
 
 
 def answered_by(args: argparse.Namespace) -> tuple[str, str]:
