@@ -49,6 +49,16 @@ def disabled_plugin_names() -> set[str]:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
+def unknown_disabled_names() -> list[str]:
+    """Names in :data:`DISABLE_ENV` that no installed plugin has: a typo disables nothing."""
+    wanted = disabled_plugin_names()
+    if not wanted:
+        return []
+    found = importlib.metadata.entry_points(group=hookspecs.PROJECT)  # what pluggy loads
+    installed = {entry.name for entry in found}
+    return sorted(wanted - installed)
+
+
 def hook_names() -> list[str]:
     """Every hook of :mod:`hashcore.hookspecs`, in declaration order."""
     marker = f"{hookspecs.PROJECT}_spec"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hashcore.cli.main import COMMANDS, build_parser, chosen_verb
+from hashcore.cli.main import COMMANDS, build_parser, chosen_verb, main
 from tests.fresh_python import python_output, run_python
 
 PICTURE = Path(__file__).parent / "data" / "pdq" / "misc" / "small.jpg"
@@ -144,3 +144,18 @@ def test_the_installed_script_is_run() -> None:
         group="console_scripts"
     )
     assert scripts["hashcore"].value == "hashcore.cli.main:run"
+
+
+def test_a_disabled_name_no_plugin_has_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``HASHCORE_DISABLE_PLUGINS=phsah`` disabled nothing without a word; a real name
+    beside it is disabled as before."""
+    monkeypatch.setenv("HASHCORE_DISABLE_PLUGINS", "phsah, vpdq")
+    assert main(["plugins"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "hashcore: warning: HASHCORE_DISABLE_PLUGINS names no installed plugin: phsah "
+        "(`hashcore plugins` lists them)\n"
+    )
+    assert "vpdq" not in captured.out

@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hashcore: error: {CLOSED_STDOUT}", file=sys.stderr)
         return EXIT_USAGE
     args = build_parser(chosen_verb(words)).parse_args(words)
+    if os.environ.get("HASHCORE_DISABLE_PLUGINS"):
+        _warn_unknown_disabled()
     try:
         code: int = args.func(args)
     except HashcoreError as error:
@@ -114,6 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hashcore: error: {failed}", file=sys.stderr)
         return EXIT_USAGE
     return code
+
+
+def _warn_unknown_disabled() -> None:
+    from hashcore.plugins import DISABLE_ENV, unknown_disabled_names
+
+    unknown = unknown_disabled_names()
+    if unknown:
+        print(
+            f"hashcore: warning: {DISABLE_ENV} names no installed plugin: {', '.join(unknown)} "
+            "(`hashcore plugins` lists them)",
+            file=sys.stderr,
+        )
 
 
 def _database_failed(error: Exception) -> str | None:
