@@ -367,3 +367,22 @@ def test_cli_check_through_the_server(tmp_path: Path, capsys: pytest.CaptureFixt
         assert main(["check", "--server", srv.address, "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["ok"] and any(c["name"] == "loaded:pdq" for c in report["checks"])
+
+
+def test_a_similarity_index_says_what_it_checked(tmp_path: Path, registry: SignalRegistry) -> None:
+    """TMK and vPDQ indexes have no exact search: their line said "0 found by search", which
+    reads as every value missing. It says what was checked instead."""
+    from hashcore_vpdq import VpdqFeature
+
+    reference = Path(__file__).resolve().parents[1] / "plugins" / "vpdq" / "tests" / "data"
+    feature = VpdqFeature.read_reference(reference / "doorknob-hd-no-bar.txt")
+    with Engine(tmp_path / "store", registry) as engine:
+        engine.create_bank("videos")
+        value = registry.get("vpdq").parse(feature.to_json())
+        engine.add_entry("videos", [Signal("vpdq", value)], external_id="clip")
+        engine.compact()
+    report = check_store_dir(tmp_path / "store", registry)
+    [vpdq] = [r for r in report.results if r.name == "index:vpdq"]
+    assert vpdq.ok and vpdq.detail.endswith(
+        "1 live values (ids checked; no exact search for scores)"
+    )

@@ -131,6 +131,7 @@ def test_hashcore_serve_stops_gracefully_on_sigterm(tmp_path):
     assert process.returncode == 0, stderr
     assert "signal families:" in stderr and "pdq" in stderr
     assert "plugin " in stderr and "serving 1 bank(s): known" in stderr
+    assert "plugin ncmec 0.1.0: ncmec (bank format), ncmec (feedback format)\n" in stderr
     assert "index pdq: 4 values" in stderr  # the PDQ and its three banked crops
     assert "SIGTERM" in stderr and "stopped" in stderr
     assert "s3cret-token" not in stderr

@@ -207,7 +207,12 @@ def serve(config: ServerConfig) -> int:
     plugins = loaded_plugins()
     registry = plugins.registry
     for info in plugins.describe():
-        provided = [name for names in info.provides.values() for name in names]
+        kinds = {what: names for what, names in info.provides.items() if names}
+        provided = [  # ncmec gives a bank format and a feedback format, both named ncmec
+            f"{name} ({what.removesuffix('s').replace('_', ' ')})" if len(kinds) > 1 else name
+            for what, names in kinds.items()
+            for name in names
+        ]
         log.info("plugin %s %s: %s", info.name, info.version or "", ", ".join(provided))
     log.info("signal families: %s", ", ".join(registry.names()) or "none")
     config.store.mkdir(parents=True, exist_ok=True)
