@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -100,6 +100,8 @@ def hash_files(
     Nothing is warmed up: a command's lazy imports are paid by the first file that needs them,
     if any (pHash's DCT loader, ~2 ms, only for a featureless picture)."""
     keep_freed_memory()  # here, and in workers by inheritance: files reuse their buffers
+    if isinstance(paths, Sized):  # never more workers than files: --jobs 64 of 3 forked 64
+        jobs = min(jobs, len(paths))
     pending = iter(paths)
     first = list(itertools.islice(pending, 2))
     if jobs <= 1 or len(first) < 2:  # one file: starting workers would cost more than it

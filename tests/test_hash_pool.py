@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pool_plugin import DIE_STATUS, CueSignal
@@ -344,6 +345,26 @@ def test_a_single_file_is_hashed_in_process_whatever_the_jobs(
     assert _cue(hashes) == b"\x01"
     assert {p.pid for p in multiprocessing.active_children()} <= before
     assert not list(warm.iterdir())  # no worker, and nothing warmed for nothing
+
+
+def test_never_more_workers_than_files(
+    tmp_path: Path, cue_registry: SignalRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--jobs 64`` of three files forked 64 workers (``--jobs 1000``, a thousand)."""
+    files = []
+    for number in range(3):
+        files.append(tmp_path / f"{number}.bin")
+        files[-1].write_bytes(b"x")
+    started: list[int] = []
+    real = HashPool.__init__
+
+    def counting(self: HashPool, registry: SignalRegistry, size: int, **kwargs: Any) -> None:
+        started.append(size)
+        real(self, registry, size, **kwargs)
+
+    monkeypatch.setattr(HashPool, "__init__", counting)
+    assert [_cue(h) for h in hash_files(files, cue_registry, jobs=64)] == [b"\x01"] * 3
+    assert started == [3]
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
