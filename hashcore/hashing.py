@@ -235,7 +235,10 @@ def _with_path(path: Path, message: str) -> str:
 
 
 def iter_files(
-    paths: Iterable[Path | str], skip: Iterable[Path] = (), skip_open: Iterable[int] = ()
+    paths: Iterable[Path | str],
+    skip: Iterable[Path] = (),
+    skip_open: Iterable[int] = (),
+    hidden: list[Path] | None = None,
 ) -> Iterator[Path]:
     """The given files, and every file below the given folders (sorted, hidden ones skipped).
 
@@ -243,7 +246,8 @@ def iter_files(
     whose default (``./var/hashcore``) sits inside the folder a user adds or hashes, and whose
     database files are no one's content. Regular files open on the descriptors ``skip_open``
     are not yielded: the command's own output (``hash --json . > hashes.jsonl``), growing as
-    it is read, is no one's content either."""
+    it is read, is no one's content either. Hidden files and folders left out are appended to
+    ``hidden``, when given, so the caller can say how many."""
     skipped = {_identity(folder) for folder in skip if folder.is_dir()}
     writing = {_identity(fd) for fd in skip_open if _regular(fd)}
     for raw in paths:
@@ -256,6 +260,8 @@ def iter_files(
             for root, dirs, files in os.walk(path, onerror=note):
                 yield from map(Path, unlisted)
                 unlisted.clear()
+                if hidden is not None:
+                    hidden += [Path(root) / n for n in (*dirs, *files) if n.startswith(".")]
                 dirs[:] = sorted(
                     d
                     for d in dirs

@@ -163,6 +163,26 @@ def test_hash_only_lookup_of_hash_variants_answers_as_the_file_lookup(
     assert err.count("carry no lookup variants") == 1 and "--variants" in err
 
 
+def test_hidden_files_left_out_of_a_folder_are_counted_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], banked: list[str]
+) -> None:
+    """A picture named ``.a.jpg`` in a folder was left out without a word: "0 files", exit 0.
+    Hidden names are still left out of walks (``.git``, ``.DS_Store``), and now counted;
+    named on the command line, they are looked up."""
+    reports = tmp_path / "reports"
+    (reports / ".cache").mkdir(parents=True)
+    (reports / ".a.jpg").write_bytes(ORIGINAL.read_bytes())
+    (reports / ".cache" / "b.jpg").write_bytes(ORIGINAL.read_bytes())
+    code, out, err = run(capsys, "lookup", str(reports), *banked)
+    assert code == 0 and out.startswith("0 files")
+    assert (
+        f"hashcore: 2 hidden file(s) or folder(s) left out (names starting with '.', e.g. "
+        f"{reports / '.cache'}); name them to include them" in err
+    )
+    code, out, err = run(capsys, "lookup", str(reports / ".a.jpg"), *banked)
+    assert code == 0 and "1 match" in out and "hidden" not in err
+
+
 def test_a_lookup_in_a_disabled_bank_says_the_bank_is_disabled(
     capsys: pytest.CaptureFixture[str], banked: list[str]
 ) -> None:

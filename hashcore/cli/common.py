@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,7 +193,15 @@ def walked_files(args: argparse.Namespace) -> list[Path]:
     from hashcore.media import max_image_pixels
 
     max_image_pixels()  # a bad HASHCORE_MAX_IMAGE_PIXELS: one error now, not every file's
-    return list(iter_files(args.paths, skip=[store_dir(args)], skip_open=(1, 2)))
+    hidden: list[Path] = []
+    files = list(iter_files(args.paths, skip=[store_dir(args)], skip_open=(1, 2), hidden=hidden))
+    if hidden:  # left out as a file manager hides them, but never without a word
+        print(
+            f"hashcore: {len(hidden)} hidden file(s) or folder(s) left out (names starting "
+            f"with '.', e.g. {hidden[0]}); name them to include them",
+            file=sys.stderr,
+        )
+    return files
 
 
 def open_engine(args: argparse.Namespace) -> EngineAPI:
