@@ -59,7 +59,6 @@ IMAGE_SIGNATURES = (
     (0, b"\xff\xd8\xff"),  # JPEG
     (0, b"GIF87a"),
     (0, b"GIF89a"),
-    (8, b"WEBP"),  # after RIFF and a size
     (0, b"II*\x00"),  # TIFF, little-endian
     (0, b"MM\x00*"),  # TIFF, big-endian
 )
@@ -73,9 +72,17 @@ def _starts_like_an_image(path: Path) -> bool:
             head = handle.read(16)
     except OSError:
         return False
-    if head[8:12] == b"WEBP" and head[:4] != b"RIFF":
-        return False
-    return any(head[at : at + len(magic)] == magic for at, magic in IMAGE_SIGNATURES)
+    return _riff_form(head) == b"WEBP" or _signed(head, IMAGE_SIGNATURES)
+
+
+def _signed(head: bytes, signatures: tuple[tuple[int, bytes], ...]) -> bool:
+    """Whether ``head`` (a file's first 16 bytes) carries one of ``(offset, magic)``."""
+    return any(head[at : at + len(magic)] == magic for at, magic in signatures)
+
+
+def _riff_form(head: bytes) -> bytes | None:
+    """A RIFF file's form type (``WEBP``, ``AVI ``), None for any other file."""
+    return head[8:12] if head[:4] == b"RIFF" else None
 
 
 NOT_IMAGES = frozenset({"MPEG"})
@@ -125,23 +132,19 @@ def _probe_video(path: Path) -> Probe:
 
 
 VIDEO_SIGNATURES = (
-    (4, (b"ftyp", b"moov", b"mdat", b"wide")),  # ISO media: MP4, MOV, 3GP, M4V
-    (0, (b"\x1a\x45\xdf\xa3",)),  # Matroska, WebM
-    (0, (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",)),  # ASF: WMV
-    (0, (b"FLV\x01",)),
-    (0, (b"\x00\x00\x01\xba",)),  # MPEG program stream
+    *((4, box) for box in (b"ftyp", b"moov", b"mdat", b"wide")),  # ISO media: MP4, MOV, M4V
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF: WMV
+    (0, b"FLV\x01"),
+    (0, b"\x00\x00\x01\xba"),  # MPEG program stream
 )
 """Where a video container's first bytes say what it is: a file that starts so but does not
 open is a damaged video, not "some other file" to hash by MD5 in silence."""
 
 
 def looks_like_video(head: bytes) -> bool:
-    """Whether a file's first 16 bytes are a video container's signature (AVI: RIFF's)."""
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return True
-    return any(
-        head[at : at + len(magic)] == magic for at, magics in VIDEO_SIGNATURES for magic in magics
-    )
+    """Whether a file's first 16 bytes are a video container's signature."""
+    return _riff_form(head) == b"AVI " or _signed(head, VIDEO_SIGNATURES)
 
 
 def _probe_container(container: Any) -> Probe:
