@@ -336,46 +336,41 @@ def assert_cancelled_quietly(srv, caplog) -> None:
     assert any("CANCELLED" in r.getMessage() and not r.exc_info for r in caplog.records)
 
 
-def test_a_client_cancelling_a_batch_stream_is_cancelled_not_internal(
-    tmp_path, monkeypatch, caplog, batch_contexts
-):
+@pytest.fixture
+def ending_server(tmp_path, monkeypatch, caplog, batch_contexts):
+    """A server whose LookupBatch reads its next message only once the call has ended (the
+    order gRPC otherwise leaves to timing), logging at INFO."""
     caplog.set_level(logging.INFO)
     read_on_once_ended(monkeypatch, batch_contexts)
     with running_server(tmp_path) as srv:
-        stream, release = open_batch(srv)
-        stream.cancel()
-        assert_cancelled_quietly(srv, caplog)
-        release.set()
+        yield srv
 
 
-def test_a_killed_client_mid_batch_is_cancelled_not_internal(
-    tmp_path, monkeypatch, caplog, batch_contexts
-):
-    caplog.set_level(logging.INFO)
-    read_on_once_ended(monkeypatch, batch_contexts)
-    with running_server(tmp_path) as srv:
-        client = subprocess.Popen(
-            [sys.executable, "-c", CLIENT_GOES_AWAY, srv.address], stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        try:
-            assert client.stdout is not None and client.stdout.readline() == "answered\n"
-        finally:
-            client.kill()  # SIGKILL: the connection drops mid-stream
-            client.communicate(timeout=30)
-        assert_cancelled_quietly(srv, caplog)
+def test_a_client_cancelling_a_batch_stream_is_cancelled_not_internal(ending_server, caplog):
+    stream, release = open_batch(ending_server)
+    stream.cancel()
+    assert_cancelled_quietly(ending_server, caplog)
+    release.set()
 
 
-def test_a_batch_stream_cut_at_the_end_of_the_shutdown_grace_is_cancelled(
-    tmp_path, monkeypatch, caplog, batch_contexts
-):
-    caplog.set_level(logging.INFO)
-    read_on_once_ended(monkeypatch, batch_contexts)
-    with running_server(tmp_path) as srv:
-        _, release = open_batch(srv)
-        srv.server.stop(0.2)
-        assert_cancelled_quietly(srv, caplog)
-        release.set()
+def test_a_killed_client_mid_batch_is_cancelled_not_internal(ending_server, caplog):
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT_GOES_AWAY, ending_server.address], stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert client.stdout is not None and client.stdout.readline() == "answered\n"
+    finally:
+        client.kill()  # SIGKILL: the connection drops mid-stream
+        client.communicate(timeout=30)
+    assert_cancelled_quietly(ending_server, caplog)
+
+
+def test_a_batch_stream_cut_at_the_end_of_the_shutdown_grace_is_cancelled(ending_server, caplog):
+    _, release = open_batch(ending_server)
+    ending_server.server.stop(0.2)
+    assert_cancelled_quietly(ending_server, caplog)
+    release.set()
 
 
 def test_a_genuine_error_in_a_batch_stream_is_still_internal_and_logged(
